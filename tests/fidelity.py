@@ -1,0 +1,96 @@
+"""Shared rules for proving a framework YAML is faithful to its seed document.
+
+Two directions: nothing the YAML shows partners was invented (every verbatim text is in the seed,
+once the recorded repairs are replayed), and nothing in the seed was dropped (every descriptor or
+question extracted from the seed is in the YAML). Titles, descriptions and milestone labels are
+ours and are not checked; descriptors, questions, lead-ins and level descriptions are.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from frameworks.loader import BUILTIN_DIR, load_framework
+from frameworks.schema import Framework, LevelsScale, normalise_whitespace
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+_TAG = re.compile(r"<[^>]+>")
+_MARKS = re.compile(r"[•➤✓▼→]|\*\*")
+
+
+def seeds_dir() -> Path:
+    """`../shared/seeds` beside the repository; tests skip without it, except in CI."""
+    path = Path(os.environ.get("SURVEYBOT_SEEDS_DIR", REPO_ROOT.parent / "shared" / "seeds"))
+    if not path.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"seed documents not found at {path} (required in CI)")
+        pytest.skip(f"seed documents not found at {path}")
+    return path
+
+
+def normalise(text: str) -> str:
+    """Drop the conversion's markup (HTML lists, bullets, bold) and fold whitespace."""
+    return normalise_whitespace(_MARKS.sub(" ", _TAG.sub(" ", text)))
+
+
+def load_builtin(framework_id: str) -> Framework:
+    return load_framework(BUILTIN_DIR / f"{framework_id}.yaml")
+
+
+def verbatim_texts(framework: Framework) -> list[tuple[str, str]]:
+    """(where, text) for every text that must come from the seed word for word."""
+    texts: list[tuple[str, str]] = []
+    scales = [framework.scale] + [domain.scale for domain in framework.domains]
+    for scale in scales:
+        if isinstance(scale, LevelsScale):
+            texts += [(f"level {lv.id}", lv.description) for lv in scale.levels if lv.description]
+    for domain in framework.domains:
+        if domain.lead_in:
+            texts.append((f"{domain.id} lead_in", domain.lead_in))
+        for element in domain.elements:
+            if element.text:
+                texts.append((f"{element.id} text", element.text))
+            texts += [(f"{element.id} {lv}", d) for lv, d in element.descriptors.items()]
+    return texts
+
+
+def apply_repairs(framework: Framework, text: str, *, strict: bool) -> str:
+    """Replay the recorded repairs on normalised seed text; with strict, a repair must match."""
+    for repair in framework.repairs:
+        original, corrected = normalise(repair.original), normalise(repair.corrected)
+        if strict and original not in text:
+            raise AssertionError(f"repair at {repair.where!r} does not match the seed: {original!r}")
+        text = text.replace(original, corrected)
+    return text
+
+
+def assert_nothing_invented(framework: Framework, seed_text: str) -> None:
+    source = apply_repairs(framework, normalise(seed_text), strict=True)
+    missing = [
+        f"{where}: {normalise(text)[:120]!r}"
+        for where, text in verbatim_texts(framework)
+        if normalise(text) not in source
+    ]
+    assert not missing, "texts not found in the seed:\n" + "\n".join(missing)
+
+
+def assert_nothing_missed(framework: Framework, fragments: list[str]) -> None:
+    """Every fragment extracted from the seed appears in the YAML (after repairs)."""
+    assert fragments, "the extractor found nothing in the seed: it is broken"
+    corpus = " | ".join(normalise(text) for _, text in verbatim_texts(framework))
+    originals = [normalise(repair.original) for repair in framework.repairs]
+    missing = []
+    for fragment in fragments:
+        norm = normalise(fragment)
+        if not norm:
+            continue
+        repaired = apply_repairs(framework, norm, strict=False)
+        if repaired in corpus or any(norm in original for original in originals):
+            continue
+        missing.append(norm[:160])
+    assert not missing, "seed texts missing from the YAML:\n" + "\n".join(missing)
