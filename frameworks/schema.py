@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from datetime import date
 from enum import StrEnum
+from itertools import pairwise
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -47,7 +48,7 @@ class LevelsScale(_Model):
     @model_validator(mode="after")
     def _ordered_and_unique(self) -> LevelsScale:
         values = [level.value for level in self.levels]
-        if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        if any(b <= a for a, b in pairwise(values)):
             raise ValueError(f"level values must be strictly increasing, got {values}")
         _require_unique("level id", [level.id for level in self.levels])
         _require_unique("level label", [level.label.casefold() for level in self.levels])
@@ -221,7 +222,9 @@ def _check_element(element: Element, scale: LevelsScale | ScoreScale | StatusSca
             raise ValueError(f"{where}: descriptors for unknown levels {unknown}; levels are {sorted(known)}")
         missing = [level.id for level in scale.levels if level.id not in element.descriptors]
         if missing and not element.in_development:
-            raise ValueError(f"{where}: no descriptor for levels {missing} (mark in_development if unwritten)")
+            raise ValueError(
+                f"{where}: no descriptor for levels {missing} (mark in_development if unwritten)"
+            )
     else:
         if element.descriptors:
             raise ValueError(f"{where}: descriptors only belong to elements on a levels scale")

@@ -1,0 +1,214 @@
+"""Responses and answers. Every answer is written on the turn it is given, validated against the
+survey's frozen framework; answering again overwrites the same row instead of adding one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from frameworks.schema import Framework
+from frameworks.scoring import AnswerValue, interpret, locate
+from storage.errors import CommentTooLong, ResponseLocked
+from storage.surveys import framework_of, require_open
+from storage.tables import Answer, Invitation, Person, Response, Survey
+from storage.upsert import insert
+
+COMMENT_LIMIT = 4000
+"""Generous for evidence, well under what an Adaptive Card can echo back."""
+
+
+async def ensure_response(
+    session: AsyncSession, survey: Survey, person: Person, *, now: datetime
+) -> Response:
+    """The person's response to the survey, created on first use; safe when two turns race."""
+    table = Response.__table__  # type: ignore[attr-defined]
+    await session.execute(
+        insert(session, table)
+        .values(
+            survey_id=survey.id,
+            person_id=person.id,
+            organisation_id=person.organisation_id,
+            started_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[table.c.survey_id, table.c.person_id])
+    )
+    result = await session.execute(
+        sa.select(Response)
+        .where(Response.survey_id == survey.id, Response.person_id == person.id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one()
+
+
+async def record_answer(
+    session: AsyncSession,
+    survey: Survey,
+    person: Person,
+    element_id: str,
+    value: str | int | None,
+    *,
+    now: datetime,
+    comment: str | None = None,
+    lock_after_submit: bool = False,
+) -> Answer:
+    """Store an answer (value None = skipped). Raises SurveyClosed, InvalidAnswer, CommentTooLong."""
+    require_open(survey, now)
+    framework = framework_of(survey)
+    comment = _clean_comment(comment)
+    if value is None:
+        locate(framework, element_id)  # an unknown element is refused even when skipping
+        parsed: AnswerValue | None = None
+    else:
+        parsed = interpret(framework, element_id, value)
+    response = await ensure_response(session, survey, person, now=now)
+    if lock_after_submit and response.submitted_at is not None:
+        raise ResponseLocked(survey.id or 0)
+    return await _upsert_answer(session, response, element_id, parsed, comment, now)
+
+
+async def record_comment(
+    session: AsyncSession, survey: Survey, person: Person, element_id: str, comment: str, *, now: datetime
+) -> Answer:
+    """Add or replace the comment on an element, keeping its answer (allowed on unscored elements too)."""
+    require_open(survey, now)
+    locate(framework_of(survey), element_id)
+    cleaned = _clean_comment(comment)
+    response = await ensure_response(session, survey, person, now=now)
+    existing = await _answer(session, response.id, element_id)
+    if existing is not None:
+        existing.comment = cleaned
+        existing.updated_at = now
+        response.updated_at = now
+        session.add_all([existing, response])
+        await session.flush()
+        return existing
+    return await _upsert_answer(session, response, element_id, None, cleaned, now, skipped=False)
+
+
+async def _upsert_answer(
+    session: AsyncSession,
+    response: Response,
+    element_id: str,
+    parsed: AnswerValue | None,
+    comment: str | None,
+    now: datetime,
+    *,
+    skipped: bool | None = None,
+) -> Answer:
+    table = Answer.__table__  # type: ignore[attr-defined]
+    values = {
+        "value": parsed.value if parsed else None,
+        "score": parsed.score if parsed else None,
+        "skipped": parsed is None if skipped is None else skipped,
+        "updated_at": now,
+    }
+    update = dict(values)
+    if comment is not None:  # changing an answer keeps its earlier comment unless a new one is given
+        update["comment"] = comment
+    await session.execute(
+        insert(session, table)
+        .values(response_id=response.id, element_id=element_id, comment=comment, answered_at=now, **values)
+        .on_conflict_do_update(index_elements=[table.c.response_id, table.c.element_id], set_=update)
+    )
+    response.updated_at = now
+    session.add(response)
+    await session.flush()
+    answer = await _answer(session, response.id, element_id)
+    assert answer is not None
+    return answer
+
+
+async def _answer(session: AsyncSession, response_id: int | None, element_id: str) -> Answer | None:
+    result = await session.execute(
+        sa.select(Answer)
+        .where(Answer.response_id == response_id, Answer.element_id == element_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+def _clean_comment(comment: str | None) -> str | None:
+    if comment is None:
+        return None
+    comment = comment.strip()
+    if len(comment) > COMMENT_LIMIT:
+        raise CommentTooLong(COMMENT_LIMIT)
+    return comment or None
+
+
+async def answers_of(session: AsyncSession, survey: Survey, person: Person) -> dict[str, Answer]:
+    result = await session.execute(
+        sa.select(Answer)
+        .join(Response, Response.id == Answer.response_id)  # type: ignore[arg-type]
+        .where(Response.survey_id == survey.id, Response.person_id == person.id)
+    )
+    return {answer.element_id: answer for answer in result.scalars()}
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    """Scored elements in the survey's framework."""
+    answered: int
+    skipped: int
+    next_element_id: str | None
+    """First scored element, in framework order, with nothing recorded yet."""
+    submitted_at: datetime | None
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.answered - self.skipped
+
+    @property
+    def complete(self) -> bool:
+        return self.next_element_id is None
+
+
+def progress_from(
+    framework: Framework, answers: dict[str, Answer], submitted_at: datetime | None
+) -> Progress:
+    scored = [element.id for _, element in framework.scored_elements]
+    answered = sum(1 for eid in scored if eid in answers and answers[eid].value is not None)
+    skipped = sum(1 for eid in scored if eid in answers and answers[eid].skipped)
+    next_id = next((eid for eid in scored if eid not in answers or _unanswered(answers[eid])), None)
+    return Progress(len(scored), answered, skipped, next_id, submitted_at)
+
+
+def _unanswered(answer: Answer) -> bool:
+    return answer.value is None and not answer.skipped
+
+
+async def progress_of(session: AsyncSession, survey: Survey, person: Person) -> Progress:
+    answers = await answers_of(session, survey, person)
+    response = (
+        await session.execute(
+            sa.select(Response).where(Response.survey_id == survey.id, Response.person_id == person.id)
+        )
+    ).scalar_one_or_none()
+    return progress_from(framework_of(survey), answers, response.submitted_at if response else None)
+
+
+async def submit_response(
+    session: AsyncSession, survey: Survey, person: Person, *, now: datetime
+) -> Response:
+    """Mark the response submitted and the invitation completed; submitting again keeps the first time."""
+    require_open(survey, now)
+    response = await ensure_response(session, survey, person, now=now)
+    response.submitted_at = response.submitted_at or now
+    response.updated_at = now
+    session.add(response)
+    await session.execute(
+        sa.update(Invitation)
+        .where(
+            Invitation.survey_id == survey.id,
+            Invitation.person_id == person.id,
+            Invitation.completed_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(completed_at=now)
+    )
+    await session.flush()
+    return response

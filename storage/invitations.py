@@ -1,0 +1,67 @@
+"""Who is asked to answer which survey. Inviting twice is a no-op, never a second invitation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import Answer, Invitation, Response, Survey, SurveyState
+from storage.upsert import insert
+
+
+async def invite(session: AsyncSession, survey_id: int, person_ids: Iterable[int], *, now: datetime) -> int:
+    """Invite people; returns how many were newly invited."""
+    rows = [
+        {"survey_id": survey_id, "person_id": pid, "invited_at": now} for pid in dict.fromkeys(person_ids)
+    ]
+    if not rows:
+        return 0
+    table = Invitation.__table__  # type: ignore[attr-defined]
+    result = await session.execute(
+        insert(session, table)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=[table.c.survey_id, table.c.person_id])
+        .returning(table.c.id)
+    )
+    return len(result.all())
+
+
+async def invitation_for(session: AsyncSession, survey_id: int, person_id: int) -> Invitation | None:
+    result = await session.execute(
+        sa.select(Invitation).where(Invitation.survey_id == survey_id, Invitation.person_id == person_id)
+    )
+    return result.scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class PendingSurvey:
+    survey: Survey
+    answered: int
+    """Elements with an answer or a skip recorded."""
+    submitted: bool
+
+
+async def pending_surveys_for(session: AsyncSession, person_id: int, *, now: datetime) -> list[PendingSurvey]:
+    """Open surveys this person is invited to or has started, oldest first, with how far they got."""
+    answered = (
+        sa.select(sa.func.count(Answer.id))  # type: ignore[arg-type]
+        .where(Answer.response_id == Response.id)
+        .correlate(Response)
+        .scalar_subquery()
+    )
+    invited = sa.select(Invitation.survey_id).where(Invitation.person_id == person_id)
+    started = sa.select(Response.survey_id).where(Response.person_id == person_id)
+    query = (
+        sa.select(Survey, sa.func.coalesce(answered, 0), Response.submitted_at)
+        .outerjoin(Response, sa.and_(Response.survey_id == Survey.id, Response.person_id == person_id))
+        .where(Survey.state == SurveyState.OPEN)
+        .where(sa.or_(Survey.closes_at.is_(None), Survey.closes_at > now))  # type: ignore[union-attr]
+        .where(sa.or_(Survey.id.in_(invited), Survey.id.in_(started)))  # type: ignore[union-attr]
+        .order_by(Survey.created_at, Survey.id)
+    )
+    rows = (await session.execute(query)).all()
+    return [PendingSurvey(survey=s, answered=int(n), submitted=sub is not None) for s, n, sub in rows]

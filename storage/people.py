@@ -1,0 +1,50 @@
+"""People as Teams identifies them; details are refreshed on every upsert, the row id never changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import Person
+from storage.upsert import insert
+
+
+async def upsert_person(
+    session: AsyncSession,
+    *,
+    teams_user_id: str,
+    now: datetime,
+    aad_object_id: str | None = None,
+    name: str | None = None,
+    email: str | None = None,
+    tenant_id: str | None = None,
+) -> Person:
+    """Create or refresh a person; fields Teams did not send this time are left as they were."""
+    given = {"aad_object_id": aad_object_id, "name": name, "email": email, "tenant_id": tenant_id}
+    fresh = {key: value for key, value in given.items() if value is not None}
+    table = Person.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(session, table)
+        .values(teams_user_id=teams_user_id, created_at=now, updated_at=now, **fresh)
+        .on_conflict_do_update(index_elements=[table.c.teams_user_id], set_={**fresh, "updated_at": now})
+    )
+    await session.execute(statement)
+    person = await person_by_teams_id(session, teams_user_id)
+    assert person is not None
+    return person
+
+
+async def person_by_teams_id(session: AsyncSession, teams_user_id: str) -> Person | None:
+    result = await session.execute(
+        sa.select(Person)
+        .where(Person.teams_user_id == teams_user_id)
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def person_by_aad_id(session: AsyncSession, aad_object_id: str) -> Person | None:
+    result = await session.execute(sa.select(Person).where(Person.aad_object_id == aad_object_id))
+    return result.scalar_one_or_none()

@@ -1,0 +1,101 @@
+"""Surveys: a framework frozen at the version used, a partnership, and an open/closed life cycle."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from frameworks.schema import Framework
+from storage.errors import SurveyClosed, SurveyNotFound
+from storage.tables import Survey, SurveyState
+
+
+async def create_survey(
+    session: AsyncSession,
+    framework: Framework,
+    *,
+    now: datetime,
+    title: str | None = None,
+    partnership_id: int | None = None,
+    created_by_id: int | None = None,
+    closes_at: datetime | None = None,
+    state: SurveyState = SurveyState.OPEN,
+) -> Survey:
+    if closes_at is not None and closes_at <= now:
+        raise ValueError("the closing date must be in the future")
+    survey = Survey(
+        title=(title or framework.title).strip(),
+        framework_id=framework.id,
+        framework_version=framework.version,
+        framework_snapshot=framework.model_dump(mode="json"),
+        partnership_id=partnership_id,
+        created_by_id=created_by_id,
+        closes_at=closes_at,
+        opens_at=now if state is SurveyState.OPEN else None,
+        state=state,
+        created_at=now,
+    )
+    session.add(survey)
+    await session.flush()
+    return survey
+
+
+async def get_survey(session: AsyncSession, survey_id: int) -> Survey:
+    survey = await session.get(Survey, survey_id)
+    if survey is None:
+        raise SurveyNotFound(survey_id)
+    return survey
+
+
+def framework_of(survey: Survey) -> Framework:
+    """The framework exactly as it was when the survey was created, whatever the YAML says today."""
+    return Framework.model_validate(survey.framework_snapshot)
+
+
+def is_accepting_answers(survey: Survey, now: datetime) -> bool:
+    if survey.state is not SurveyState.OPEN and survey.state != SurveyState.OPEN.value:
+        return False
+    return survey.closes_at is None or now < survey.closes_at
+
+
+def require_open(survey: Survey, now: datetime) -> None:
+    if not is_accepting_answers(survey, now):
+        state = "closed" if survey.state != SurveyState.DRAFT else "not open yet"
+        raise SurveyClosed(survey.id or 0, survey.title, state)
+
+
+async def open_survey(session: AsyncSession, survey: Survey, *, now: datetime) -> Survey:
+    survey.state = SurveyState.OPEN
+    survey.opens_at = survey.opens_at or now
+    survey.closed_at = None
+    if survey.closes_at is not None and survey.closes_at <= now:
+        survey.closes_at = None  # reopening past the deadline: the lead sets a new one explicitly
+    session.add(survey)
+    return survey
+
+
+async def close_survey(session: AsyncSession, survey: Survey, *, now: datetime) -> Survey:
+    survey.state = SurveyState.CLOSED
+    survey.closed_at = now
+    session.add(survey)
+    return survey
+
+
+async def close_due_surveys(session: AsyncSession, *, now: datetime) -> list[int]:
+    """Close every open survey whose deadline has passed; returns their ids."""
+    result = await session.execute(
+        sa.update(Survey)
+        .where(Survey.state == SurveyState.OPEN, Survey.closes_at.is_not(None), Survey.closes_at <= now)  # type: ignore[union-attr]
+        .values(state=SurveyState.CLOSED, closed_at=now)
+        .returning(Survey.id)
+    )
+    return [row[0] for row in result]
+
+
+async def open_surveys(session: AsyncSession, *, framework_id: str | None = None) -> list[Survey]:
+    query = sa.select(Survey).where(Survey.state == SurveyState.OPEN).order_by(Survey.created_at, Survey.id)
+    if framework_id is not None:
+        query = query.where(Survey.framework_id == framework_id)
+    return list((await session.execute(query)).scalars())

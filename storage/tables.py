@@ -1,0 +1,221 @@
+"""SQLModel tables: who is asked, what they are asked (a frozen framework snapshot), and what they said.
+
+Schema changes go through Alembic (`storage/migrations`); `metadata` here is what autogenerate compares.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from storage.types import JSONDocument, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+SQLModel.metadata.naming_convention = NAMING
+metadata = SQLModel.metadata
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _when(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+class SurveyState(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+class Organisation(SQLModel, table=True):
+    __tablename__ = "organisations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    kind: str | None = Field(default=None, max_length=60)
+    """Organisation type (NHS trust, council, VCSE…) for breakdowns by type."""
+    created_at: datetime = _created()
+
+
+class Partnership(SQLModel, table=True):
+    """A place or a system: the group of organisations that assesses itself together."""
+
+    __tablename__ = "partnerships"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True, max_length=200)
+    kind: str | None = Field(default=None, max_length=60)
+    description: str | None = None
+    created_at: datetime = _created()
+
+
+class PartnershipMember(SQLModel, table=True):
+    __tablename__ = "partnership_members"
+
+    partnership_id: int = Field(foreign_key="partnerships.id", primary_key=True, ondelete="CASCADE")
+    organisation_id: int = Field(foreign_key="organisations.id", primary_key=True, ondelete="CASCADE")
+
+
+class Person(SQLModel, table=True):
+    """A Teams user: `teams_user_id` is what activities carry; roles are checked on the AAD object id."""
+
+    __tablename__ = "people"
+
+    id: int | None = Field(default=None, primary_key=True)
+    teams_user_id: str = Field(unique=True, max_length=200)
+    aad_object_id: str | None = Field(default=None, unique=True, max_length=64)
+    tenant_id: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    organisation_id: int | None = Field(
+        default=None, foreign_key="organisations.id", index=True, ondelete="SET NULL"
+    )
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Survey(SQLModel, table=True):
+    """One round of a framework; the snapshot keeps answers meaningful after the YAML changes."""
+
+    __tablename__ = "surveys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    framework_id: str = Field(max_length=80, index=True)
+    framework_version: str = Field(max_length=40)
+    framework_snapshot: dict[str, Any] = Field(sa_type=JSONDocument)
+    partnership_id: int | None = Field(
+        default=None, foreign_key="partnerships.id", index=True, ondelete="SET NULL"
+    )
+    state: SurveyState = Field(default=SurveyState.DRAFT, sa_type=sa.String(12), index=True)
+    opens_at: datetime | None = _when()
+    closes_at: datetime | None = _when(index=True)
+    created_by_id: int | None = Field(default=None, foreign_key="people.id", ondelete="SET NULL")
+    created_at: datetime = _created()
+    closed_at: datetime | None = _when()
+
+
+class Invitation(SQLModel, table=True):
+    __tablename__ = "invitations"
+    __table_args__ = (sa.UniqueConstraint("survey_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="surveys.id", index=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="people.id", index=True, ondelete="CASCADE")
+    invited_at: datetime = _created()
+    reminded_at: datetime | None = _when()
+    reminder_count: int = 0
+    completed_at: datetime | None = _when()
+    delivery_state: DeliveryState = Field(default=DeliveryState.PENDING, sa_type=sa.String(12))
+    delivery_attempts: int = 0
+    delivery_error: str | None = Field(default=None, max_length=500)
+
+
+class Response(SQLModel, table=True):
+    """A person's answers to one survey; the organisation is frozen so breakdowns don't shift later."""
+
+    __tablename__ = "responses"
+    __table_args__ = (sa.UniqueConstraint("survey_id", "person_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    survey_id: int = Field(foreign_key="surveys.id", index=True, ondelete="CASCADE")
+    person_id: int = Field(foreign_key="people.id", index=True, ondelete="CASCADE")
+    organisation_id: int | None = Field(default=None, foreign_key="organisations.id", ondelete="SET NULL")
+    started_at: datetime = _created()
+    updated_at: datetime = _created()
+    submitted_at: datetime | None = _when()
+
+
+class Answer(SQLModel, table=True):
+    """One row per response and element: answering again overwrites, never duplicates."""
+
+    __tablename__ = "answers"
+    __table_args__ = (sa.UniqueConstraint("response_id", "element_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="responses.id", index=True, ondelete="CASCADE")
+    element_id: str = Field(max_length=80)
+    value: str | None = Field(default=None, max_length=80)
+    """Canonical token: a level id, a score such as '-2', or a status id. None when skipped."""
+    score: int | None = None
+    """Numeric position for levels and scores (ordinal); None for statuses and skips."""
+    skipped: bool = False
+    comment: str | None = Field(default=None, sa_type=sa.Text)
+    answered_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class ConversationReference(SQLModel, table=True):
+    """Where the bot may speak later: a 1:1 chat, a group chat or a team channel."""
+
+    __tablename__ = "conversation_references"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(unique=True, max_length=400)
+    conversation_type: str | None = Field(default=None, max_length=20)
+    channel_id: str = Field(default="msteams", max_length=40)
+    service_url: str = Field(max_length=400)
+    tenant_id: str | None = Field(default=None, max_length=64)
+    team_id: str | None = Field(default=None, max_length=400)
+    bot_id: str | None = Field(default=None, max_length=200)
+    person_id: int | None = Field(default=None, foreign_key="people.id", index=True, ondelete="CASCADE")
+    reference: dict[str, Any] = Field(sa_type=JSONDocument)
+    """The serialised botbuilder ConversationReference, replayed for proactive messages."""
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class SummarySubscription(SQLModel, table=True):
+    """A channel's weekly summary: of one survey, or of a partnership's latest round of a framework."""
+
+    __tablename__ = "summary_subscriptions"
+    __table_args__ = (sa.CheckConstraint("weekday BETWEEN 0 AND 6", name="weekday_range"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_reference_id: int = Field(
+        foreign_key="conversation_references.id", index=True, ondelete="CASCADE"
+    )
+    survey_id: int | None = Field(default=None, foreign_key="surveys.id", ondelete="CASCADE")
+    partnership_id: int | None = Field(default=None, foreign_key="partnerships.id", ondelete="CASCADE")
+    framework_id: str | None = Field(default=None, max_length=80)
+    weekday: int = Field(sa_column_kwargs={"comment": "0 = Monday"})
+    time_of_day: time
+    time_zone: str = Field(default="Europe/London", max_length=64)
+    last_sent_at: datetime | None = _when()
+    active: bool = True
+    created_by_id: int | None = Field(default=None, foreign_key="people.id", ondelete="SET NULL")
+    created_at: datetime = _created()
+
+
+class BotStateRecord(SQLModel, table=True):
+    """Dialog and user state for botbuilder, with an e-tag for optimistic concurrency."""
+
+    __tablename__ = "bot_state"
+
+    key: str = Field(primary_key=True, max_length=512)
+    e_tag: str = Field(max_length=64)
+    data: str = Field(sa_type=sa.Text)
+    updated_at: datetime = _created()
