@@ -68,7 +68,7 @@ class Partnership(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(unique=True, max_length=200)
     kind: str | None = Field(default=None, max_length=60)
-    description: str | None = None
+    description: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime = _created()
 
 

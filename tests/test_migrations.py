@@ -1,0 +1,37 @@
+"""Migrations are the only way the schema changes: they must produce exactly what the models describe."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from storage.migrate import current_revision, downgrade, head_revision, is_at_head, upgrade
+from storage.tables import metadata
+from tests.conftest import Database
+
+
+def _differences(connection: sa.Connection) -> list[object]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return compare_metadata(context, metadata)
+
+
+async def test_migrated_database_matches_the_models(database: Database) -> None:
+    async with database.engine.connect() as connection:
+        assert await connection.run_sync(_differences) == []
+    assert await is_at_head(database.engine)
+
+
+async def test_migrations_go_down_to_nothing_and_back_up(database: Database) -> None:
+    await downgrade(database.engine, "base")
+    async with database.engine.connect() as connection:
+        tables = await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+    assert set(tables) <= {"alembic_version"}
+    assert await current_revision(database.engine) is None
+    await upgrade(database.engine)
+    assert await current_revision(database.engine) == head_revision()
+
+
+async def test_upgrading_twice_changes_nothing(database: Database) -> None:
+    await upgrade(database.engine)
+    assert await is_at_head(database.engine)
