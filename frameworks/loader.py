@@ -88,5 +88,7 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
         else:
             parts.append(str(key))
             node = node.get(key) if isinstance(node, dict) else None
-    path = ".".join(parts) or "(top level)"
-    return f"{path}: {error['msg']}"
+    message = error["msg"].removeprefix("Value error, ")
+    if not parts:  # whole-framework checks already name their YAML path in the message
+        return message
+    return ".".join(parts) + f": {message}"

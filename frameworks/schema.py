@@ -188,10 +188,10 @@ class Framework(_Model):
             scale = domain.scale or self.scale
             if scale is None:
                 raise ValueError(
-                    f"domains[{d_index}] ({domain.id}): no scale; set one on the framework or the domain"
+                    f"domains[{d_index}]({domain.id}): no scale; set one on the framework or the domain"
                 )
             for e_index, element in enumerate(domain.elements):
-                where = f"domains[{d_index}].elements[{e_index}] ({element.id})"
+                where = f"domains[{d_index}]({domain.id}).elements[{e_index}]({element.id})"
                 _check_element(element, scale, where)
         return self
 
