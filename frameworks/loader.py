@@ -56,8 +56,12 @@ def load_framework(path: Path) -> Framework:
         raise FrameworkFileError(path, [_describe(error, raw) for error in exc.errors()]) from exc
 
 
-def load_directory(directory: Path = BUILTIN_DIR) -> Catalogue:
-    catalogue = Catalogue()
+def load_directory(directory: Path = BUILTIN_DIR, catalogue: Catalogue | None = None) -> Catalogue:
+    """Load every `*.yaml` in the directory, adding to `catalogue` when given (ids must stay unique)."""
+    catalogue = catalogue if catalogue is not None else Catalogue()
+    if not directory.is_dir():
+        catalogue.errors.append(FrameworkFileError(directory, ["not a directory of framework files"]))
+        return catalogue
     for path in sorted(directory.glob("*.yaml")):
         try:
             framework = load_framework(path)

@@ -1,0 +1,96 @@
+"""The composition root: `create_app(settings)` wires the database, frameworks, adapter and bot."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from aiohttp import web
+from botbuilder.integration.aiohttp import CloudAdapter
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.adapter import create_adapter
+from bot.handler import Clock, SurveyBot
+from bot.settings import Settings
+from frameworks.loader import Catalogue, load_directory
+from storage.db import create_engine, session_factory
+from storage.migrate import is_at_head
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker[AsyncSession])
+CATALOGUE = web.AppKey("catalogue", Catalogue)
+ADAPTER = web.AppKey("adapter", CloudAdapter)
+BOT = web.AppKey("bot", SurveyBot)
+CLOCK = web.AppKey("clock", Clock)
+
+MAX_ACTIVITY_BYTES = 1024 * 1024
+"""Teams activities are far smaller (bot messages are capped near 100 KB); anything bigger is refused."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> web.Application:
+    settings = settings or Settings()
+    app = web.Application(client_max_size=MAX_ACTIVITY_BYTES)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[ADAPTER] = create_adapter(settings)
+    app.cleanup_ctx.append(_services)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def load_catalogue(settings: Settings) -> Catalogue:
+    """Built-in frameworks plus any in FRAMEWORKS_DIR; broken files are logged and skipped."""
+
+    def load() -> Catalogue:
+        catalogue = load_directory()
+        if settings.frameworks_dir is not None:
+            load_directory(settings.frameworks_dir, catalogue)
+        return catalogue
+
+    return await asyncio.to_thread(load)
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    engine = create_engine(settings.database_url)
+    try:
+        if not await is_at_head(engine):
+            raise RuntimeError(
+                "the database is not at the latest migration: run `python -m bot db upgrade` (make run does)"
+            )
+        app[ENGINE] = engine
+        app[SESSIONS] = session_factory(engine)
+        app[CATALOGUE] = await load_catalogue(settings)
+        app[BOT] = SurveyBot(app[SESSIONS], app[CATALOGUE], app[CLOCK])
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """POST /api/messages: malformed requests get a clear 4xx here, never a 500 from deep in the SDK."""
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text="activities must be sent as application/json")
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(text=f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict) or not body.get("type"):
+        raise web.HTTPBadRequest(text="the body is not a Bot Framework activity (no type)")
+    response = await request.app[ADAPTER].process(request, request.app[BOT])
+    return response or web.Response(status=201)
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

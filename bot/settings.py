@@ -1,0 +1,43 @@
+"""All configuration, from the environment (or a `.env` file). Secrets come only from here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/surveybot.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "0.0.0.0"
+    port: int = Field(default=3978, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    microsoft_app_id: str = ""
+    """Empty runs the bot in local mode: no inbound authentication (Bot Framework Emulator)."""
+    microsoft_app_password: SecretStr = SecretStr("")
+    microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = "MultiTenant"
+    microsoft_app_tenant_id: str = ""
+
+    frameworks_dir: Path | None = None
+    """Extra framework YAML files; they are added to the built-in seed frameworks."""
+    time_zone: str = "Europe/London"
+    lead_user_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """AAD object ids of the people who may run lead-only commands (comma-separated)."""
+
+    @field_validator("lead_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def local_mode(self) -> bool:
+        return not self.microsoft_app_id
