@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -38,7 +39,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
     else:
-        asyncio.run(_run_with_own_engine(config.get_main_option("sqlalchemy.url")))
+        url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")
+        asyncio.run(_run_with_own_engine(url))
 
 
 if context.is_offline_mode():

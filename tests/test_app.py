@@ -1,0 +1,134 @@
+"""The bot's web edge as Teams and operators see it: /api/messages and /healthz on a real server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.settings import Settings
+from storage.db import create_engine
+from storage.migrate import upgrade
+from storage.tables import ConversationReference, Person
+from tests.conftest import FIXED_NOW
+from tests.fake_connector import FakeConnector, fake_connector
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    engine = create_engine(url)
+    await upgrade(engine)
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    async with fake_connector() as fake:
+        yield fake
+
+
+def _client(settings: Settings) -> TestClient:
+    return TestClient(TestServer(create_app(settings, clock=lambda: FIXED_NOW), host="127.0.0.1"))
+
+
+def _message(connector: FakeConnector, text: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "id": "msg-1",
+        "text": text,
+        "channelId": "msteams",
+        "serviceUrl": connector.url,
+        "from": {"id": "29:amina", "name": "Amina Khan", "aadObjectId": "aad-amina"},
+        "recipient": {"id": "28:surveybot", "name": "Survey bot"},
+        "conversation": {"id": "a:personal-amina", "conversationType": "personal", "tenantId": "tenant-1"},
+        "channelData": {"tenant": {"id": "tenant-1"}},
+        **extra,
+    }
+
+
+async def test_health_check_answers(database_url: str) -> None:
+    async with _client(Settings(database_url=database_url, _env_file=None)) as client:
+        response = await client.get("/healthz")
+        assert response.status == 200
+        assert await response.json() == {"status": "ok"}
+
+
+async def test_a_partner_saying_hello_is_remembered_and_answered(
+    database_url: str, connector: FakeConnector
+) -> None:
+    async with _client(Settings(database_url=database_url, _env_file=None)) as client:
+        response = await client.post("/api/messages", json=_message(connector, "hello"))
+        assert response.status == 201
+    assert len(connector.sent) == 1
+    reply = connector.sent[0]
+    assert reply["_conversation_id"] == "a:personal-amina"
+    assert "no open surveys" in reply["text"]
+    assert "Place partnership maturity matrix" in reply["text"]
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            person = (await connection.execute(sa.select(Person.__table__))).one()
+            reference = (await connection.execute(sa.select(ConversationReference.__table__))).one()
+    finally:
+        await engine.dispose()
+    assert (person.teams_user_id, person.aad_object_id, person.name) == (
+        "29:amina",
+        "aad-amina",
+        "Amina Khan",
+    )
+    assert (reference.conversation_id, reference.service_url) == ("a:personal-amina", connector.url)
+    assert reference.person_id == person.id
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ("hello", "text/plain", 415),
+        ("{not json", "application/json", 400),
+        ("[1, 2]", "application/json", 400),
+        ('{"text": "no type"}', "application/json", 400),
+    ],
+)
+async def test_malformed_requests_get_a_clear_4xx(
+    database_url: str, body: str, content_type: str, status: int
+) -> None:
+    async with _client(Settings(database_url=database_url, _env_file=None)) as client:
+        response = await client.post("/api/messages", data=body, headers={"Content-Type": content_type})
+        assert response.status == status
+        assert (await response.text()).strip()
+
+
+async def test_an_oversized_request_is_refused(database_url: str) -> None:
+    async with _client(Settings(database_url=database_url, _env_file=None)) as client:
+        body = '{"type": "message", "text": "' + "x" * (2 * 1024 * 1024) + '"}'
+        response = await client.post("/api/messages", data=body, headers={"Content-Type": "application/json"})
+        assert response.status == 413
+
+
+async def test_with_an_app_id_unauthenticated_requests_are_refused(
+    database_url: str, connector: FakeConnector
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        microsoft_app_id="00000000-0000-0000-0000-000000000001",
+        microsoft_app_password="not-a-real-secret",
+        _env_file=None,
+    )
+    async with _client(settings) as client:
+        response = await client.post("/api/messages", json=_message(connector, "hello"))
+        assert response.status == 401
+    assert connector.sent == []
+
+
+async def test_the_bot_refuses_to_start_on_an_unmigrated_database(tmp_path: Path) -> None:
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", _env_file=None)
+    with pytest.raises(RuntimeError, match="python -m bot db upgrade"):
+        async with _client(settings):
+            pass
