@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.tables import Organisation, Partnership, PartnershipMember, Person
 from storage.upsert import insert
 
+Named = TypeVar("Named", Organisation, Partnership)
+
 
 async def ensure_organisation(session: AsyncSession, name: str, *, kind: str | None = None) -> Organisation:
     """The organisation with this name (created if new); names are matched exactly after trimming."""
-    name = " ".join(name.split())
-    if not name:
-        raise ValueError("an organisation needs a name")
-    table = Organisation.__table__  # type: ignore[attr-defined]
-    await session.execute(
-        insert(session, table)
-        .values(name=name, kind=kind)
-        .on_conflict_do_nothing(index_elements=[table.c.name])
-    )
-    organisation = (
-        await session.execute(sa.select(Organisation).where(Organisation.name == name))
-    ).scalar_one()
+    organisation = await _ensure_named(session, Organisation, name, kind)
     if kind is not None and organisation.kind != kind:
         organisation.kind = kind
     return organisation
@@ -31,19 +24,21 @@ async def ensure_organisation(session: AsyncSession, name: str, *, kind: str | N
 async def ensure_partnership(
     session: AsyncSession, name: str, *, kind: str | None = None, members: list[Organisation] | None = None
 ) -> Partnership:
-    name = " ".join(name.split())
-    if not name:
-        raise ValueError("a partnership needs a name")
-    table = Partnership.__table__  # type: ignore[attr-defined]
-    await session.execute(
-        insert(session, table)
-        .values(name=name, kind=kind)
-        .on_conflict_do_nothing(index_elements=[table.c.name])
-    )
-    partnership = (await session.execute(sa.select(Partnership).where(Partnership.name == name))).scalar_one()
+    partnership = await _ensure_named(session, Partnership, name, kind)
     for organisation in members or []:
         await add_member(session, partnership, organisation)
     return partnership
+
+
+async def _ensure_named(session: AsyncSession, model: type[Named], name: str, kind: str | None) -> Named:
+    """Insert-if-absent by unique name, safe when two turns create the same one at once."""
+    name = " ".join(name.split())
+    if not name:
+        raise ValueError(f"a {model.__name__.lower()} needs a name")
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = insert(session, table).values(name=name, kind=kind)
+    await session.execute(statement.on_conflict_do_nothing(index_elements=[table.c.name]))
+    return (await session.execute(sa.select(model).where(model.name == name))).scalar_one()
 
 
 async def add_member(session: AsyncSession, partnership: Partnership, organisation: Organisation) -> None:
