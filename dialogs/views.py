@@ -1,0 +1,148 @@
+"""What the conversation shows, independent of how: Adaptive Cards in Teams, plain text in a terminal.
+
+The dialogs build these; renderers in `bot/` turn them into activities. Every text here may come
+from a framework file or a person, so renderers must escape it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from botbuilder.schema import Activity
+
+QuestionKind = Literal["levels", "score", "status", "unscored"]
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str
+    """What a card submits and what is stored: a level id, a signed score or a status id."""
+    label: str
+    number: int | None = None
+    """What can be typed to choose it: a level's value or a score; None for statuses."""
+    description: str | None = None
+    """Levels: the matrix cell for this element (one statement per line). Statuses: what it means."""
+    rag: str | None = None
+    """Statuses: blue, green, amber, red or grey."""
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    survey_id: int
+    survey_title: str
+    element_id: str
+    domain_title: str
+    position: int
+    """1-based position among the survey's questions (including unscored ones shown for comment)."""
+    total: int
+    title: str
+    kind: QuestionKind
+    choices: list[Choice]
+    text: str | None = None
+    lead_in: str | None = None
+    guidance: str | None = None
+    group: str | None = None
+    milestone: str | None = None
+    development_note: str | None = None
+    min_label: str | None = None
+    max_label: str | None = None
+    current_value: str | None = None
+    current_comment: str | None = None
+    can_go_back: bool = False
+    note: str | None = None
+    """A line shown above the question, e.g. why it is asked again."""
+
+    @property
+    def progress(self) -> str:
+        return f"{self.domain_title} · {self.position} of {self.total}"
+
+
+@dataclass(frozen=True)
+class AnsweredView:
+    """The compact, read-only card that replaces a question once it is answered."""
+
+    survey_title: str
+    element_id: str
+    title: str
+    position: int
+    total: int
+    answer: str | None
+    """The chosen choice's label; None when skipped."""
+    comment: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    element_id: str
+    title: str
+    answer: str | None
+    skipped: bool
+    comment: str | None = None
+    scored: bool = True
+
+
+@dataclass(frozen=True)
+class ReviewSection:
+    title: str
+    items: list[ReviewItem]
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    survey_id: int
+    survey_title: str
+    sections: list[ReviewSection]
+    answered: int
+    skipped: int
+    total: int
+    submitted: bool
+    closes_at: datetime | None = None
+
+    @property
+    def unanswered(self) -> int:
+        return self.total - self.answered - self.skipped
+
+
+@dataclass(frozen=True)
+class SurveyListItem:
+    survey_id: int
+    title: str
+    answered: int
+    total: int
+    submitted: bool
+    closes_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SurveyListView:
+    items: list[SurveyListItem] = field(default_factory=list)
+    intro: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmittedView:
+    survey_title: str
+    answered: int
+    skipped: int
+    summary_note: str
+    """When and where the partnership summary will appear."""
+    can_still_change: bool
+
+
+class Renderer(Protocol):
+    """Turns views into activities for one kind of client (Teams cards, plain text)."""
+
+    def question(self, view: QuestionView) -> Activity: ...
+
+    def answered(self, view: AnsweredView) -> Activity: ...
+
+    def review(self, view: ReviewView) -> Activity: ...
+
+    def survey_list(self, view: SurveyListView) -> Activity: ...
+
+    def submitted(self, view: SubmittedView) -> Activity: ...
+
+    def text(self, message: str) -> Activity: ...
