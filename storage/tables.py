@@ -116,6 +116,8 @@ class Survey(SQLModel, table=True):
     created_by_id: int | None = Field(default=None, foreign_key="people.id", ondelete="SET NULL")
     created_at: datetime = _created()
     closed_at: datetime | None = _when()
+    lock_after_submit: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    """A lead's choice: once submitted, answers can no longer be changed."""
 
 
 class Invitation(SQLModel, table=True):
@@ -219,3 +221,13 @@ class BotStateRecord(SQLModel, table=True):
     e_tag: str = Field(max_length=64)
     data: str = Field(sa_type=sa.Text)
     updated_at: datetime = _created()
+
+
+class ProcessedActivity(SQLModel, table=True):
+    """Activity ids already handled: Teams retries a delivery it thinks failed, and a retry must be a no-op."""
+
+    __tablename__ = "processed_activities"
+
+    key: str = Field(primary_key=True, max_length=64)
+    """sha256 of channel, conversation and activity id (conversation ids can be very long)."""
+    received_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -293,3 +293,27 @@ async def test_double_click_on_two_instances_stores_one_answer(database: Databas
         assert rows[0].value in {"developing", "maturing"}
     finally:
         await engine.dispose()
+
+
+async def test_a_redelivered_activity_is_claimed_only_once(database: Database, now: datetime) -> None:
+    from storage.activities import activity_key, claim_activity, purge_claims, release_activity
+
+    key = activity_key("msteams", "a:conv", "1699999999")
+    engine = database.new_engine()
+    try:
+        other = session_factory(engine)
+
+        async def claim(sessions) -> bool:
+            async with transaction(sessions) as session:
+                return await claim_activity(session, key, now=now)
+
+        results = await asyncio.gather(claim(database.sessions), claim(other), claim(database.sessions))
+        assert sorted(results) == [False, False, True]
+        async with transaction(database.sessions) as session:
+            await release_activity(session, key)
+        assert await claim(other) is True
+        async with transaction(database.sessions) as session:
+            assert await purge_claims(session, before=now) == 0
+            assert await purge_claims(session, before=now + timedelta(seconds=1)) == 1
+    finally:
+        await engine.dispose()
