@@ -224,7 +224,7 @@ class BotStateRecord(SQLModel, table=True):
 
 
 class ProcessedActivity(SQLModel, table=True):
-    """Activity ids already handled: Teams retries a delivery it thinks failed, and a retry must be a no-op."""
+    """Activity ids already handled: Teams retries deliveries it thinks failed; a retry is a no-op."""
 
     __tablename__ = "processed_activities"
 
