@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint clean migrate frameworks
+.PHONY: run chat test lint clean migrate frameworks
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11 or newer is needed" if sys.version_info < (3, 11) else 0)'
@@ -24,6 +24,10 @@ migrate: $(VENV)/.installed
 
 run: migrate
 	$(BIN)/python -m bot serve
+
+# Answer a framework in the terminal: make chat FRAMEWORK=place-partnership-maturity
+chat: migrate
+	$(BIN)/python -m bot chat $(if $(FRAMEWORK),--framework $(FRAMEWORK))
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest

@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from botbuilder.core import ConversationState
 from botbuilder.integration.aiohttp import CloudAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapter import create_adapter
+from bot.cards import CardRenderer
 from bot.handler import Clock, SurveyBot
+from bot.locks import KeyedLocks
 from bot.settings import Settings
+from dialogs.router import PartnerConversation
+from dialogs.survey_dialog import SurveyServices
+from dialogs.views import Renderer
 from frameworks.loader import Catalogue, load_directory
-from storage.db import create_engine, session_factory
+from storage.activities import purge_claims
+from storage.bot_state import SqlStorage
+from storage.db import create_engine, session_factory, transaction
 from storage.migrate import is_at_head
 
 log = logging.getLogger(__name__)
@@ -28,6 +38,10 @@ CATALOGUE = web.AppKey("catalogue", Catalogue)
 ADAPTER = web.AppKey("adapter", CloudAdapter)
 BOT = web.AppKey("bot", SurveyBot)
 CLOCK = web.AppKey("clock", Clock)
+
+HOUSEKEEPING_INTERVAL = timedelta(hours=1)
+CLAIM_RETENTION = timedelta(days=2)
+"""Teams gives up retrying within minutes; two days of activity ids is ample."""
 
 MAX_ACTIVITY_BYTES = 1024 * 1024
 """Teams activities are far smaller (bot messages are capped near 100 KB); anything bigger is refused."""
@@ -72,10 +86,49 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[ENGINE] = engine
         app[SESSIONS] = session_factory(engine)
         app[CATALOGUE] = await load_catalogue(settings)
-        app[BOT] = SurveyBot(app[SESSIONS], app[CATALOGUE], app[CLOCK])
+        app[BOT] = create_bot(settings, app[SESSIONS], app[CATALOGUE], app[CLOCK], CardRenderer())
+        housekeeping = asyncio.create_task(_housekeeping(app[SESSIONS], app[CLOCK]), name="housekeeping")
         yield
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
     finally:
         await engine.dispose()
+
+
+def create_bot(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    catalogue: Catalogue,
+    clock: Clock,
+    renderer: Renderer,
+) -> SurveyBot:
+    """The bot and its conversation, state in the database; shared by the server and the terminal."""
+    conversation_state = ConversationState(SqlStorage(sessions))
+    services = SurveyServices(
+        sessions=sessions, renderer=renderer, clock=clock, tz=ZoneInfo(settings.time_zone)
+    )
+    return SurveyBot(
+        sessions=sessions,
+        catalogue=catalogue,
+        clock=clock,
+        conversation_state=conversation_state,
+        partner=PartnerConversation(conversation_state, services),
+        locks=KeyedLocks(),
+    )
+
+
+async def _housekeeping(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
+    """Hourly: forget old activity claims. Failures are logged and retried next hour."""
+    while True:
+        try:
+            async with transaction(sessions) as session:
+                purged = await purge_claims(session, before=clock() - CLAIM_RETENTION)
+            if purged:
+                log.info("purged %d old activity claims", purged)
+        except Exception:
+            log.exception("housekeeping failed; will retry")
+        await asyncio.sleep(HOUSEKEEPING_INTERVAL.total_seconds())
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from textwrap import indent
 
 from aiohttp import web
 
-from bot.app import create_app, load_catalogue
+from bot.app import create_app, create_bot, load_catalogue, utc_now
 from bot.settings import Settings
+from bot.terminal import read_stdin, run_chat
+from bot.text import TextRenderer
 from frameworks.loader import FrameworkFileError, load_framework
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
-from storage.db import create_engine
-from storage.migrate import current_revision, head_revision, upgrade
+from storage.db import create_engine, session_factory
+from storage.migrate import current_revision, head_revision, is_at_head, upgrade
 
 log = logging.getLogger("bot")
 
@@ -40,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="interface to listen on (default: HOST or 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port (default: PORT or 3978)")
     serve.set_defaults(run=_serve)
+
+    chat = commands.add_parser("chat", help="answer a survey in this terminal, exactly as in Teams")
+    chat.add_argument(
+        "--framework", metavar="ID", help="try this framework (a trial survey is opened for you)"
+    )
+    chat.add_argument(
+        "--as", dest="name", default=os.environ.get("USER") or "Terminal user", help="your name"
+    )
+    chat.set_defaults(run=_chat)
 
     db = commands.add_parser("db", help="database migrations").add_subparsers(
         title="db commands", metavar="ACTION"
@@ -97,6 +109,40 @@ async def _with_engine(url: str, action):  # type: ignore[no-untyped-def]
         return await action(engine)
     finally:
         await engine.dispose()
+
+
+def _chat(args: argparse.Namespace) -> int:
+    settings = _settings()
+    logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
+    return asyncio.run(_chat_async(settings, args.framework, args.name))
+
+
+async def _chat_async(settings: Settings, framework_id: str | None, name: str) -> int:
+    engine = create_engine(settings.database_url)
+    try:
+        if not await is_at_head(engine):
+            _out("The database is not migrated: run `python -m bot db upgrade` first (`make chat` does).")
+            return 2
+        sessions = session_factory(engine)
+        catalogue = await load_catalogue(settings)
+        bot = create_bot(settings, sessions, catalogue, utc_now, TextRenderer())
+        return await run_chat(
+            bot,
+            sessions,
+            catalogue,
+            utc_now,
+            name=name,
+            framework_id=framework_id,
+            read=read_stdin,
+            write=_write,
+        )
+    finally:
+        await engine.dispose()
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def _db_upgrade(_args: argparse.Namespace) -> int:

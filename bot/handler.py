@@ -1,4 +1,9 @@
-"""The activity handler: who is talking, where the bot may reply later, and what it can do for them."""
+"""The activity handler: the Teams edge around the conversation.
+
+Each turn: drop Teams redeliveries (activity ids are claimed in the database), serialise one
+conversation's turns, remember who is talking and where to reach them, run the conversation,
+and save its state; a concurrent turn from another instance is detected by the state's e-tag.
+"""
 
 from __future__ import annotations
 
@@ -6,36 +11,92 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
-from botbuilder.schema import ChannelAccount
+from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+    InvokeResponse,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.locks import KeyedLocks
+from dialogs.router import PartnerConversation
+from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.loader import Catalogue
+from storage.activities import activity_key, claim_activity, release_activity
+from storage.bot_state import EtagConflict
 from storage.conversations import save_reference
 from storage.db import transaction
-from storage.invitations import PendingSurvey, pending_surveys_for
 from storage.people import upsert_person
-from storage.surveys import framework_of
-from storage.tables import Person
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
+RACED = "I received two replies at the same moment and kept the first one. Here is where we are:"
+
 
 class SurveyBot(ActivityHandler):
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], catalogue: Catalogue, clock: Clock
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        catalogue: Catalogue,
+        clock: Clock,
+        conversation_state: ConversationState,
+        partner: PartnerConversation,
+        locks: KeyedLocks,
     ) -> None:
         self._sessions = sessions
         self._catalogue = catalogue
         self._clock = clock
+        self._state = conversation_state
+        self._partner = partner
+        self._locks = locks
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        key = _claim_key(activity)
+        if key is not None and not await self._claim(key):
+            log.info("redelivered activity %s ignored", activity.id)
+            if activity.type == ActivityTypes.invoke:
+                await _send_invoke_message(turn_context, "Already received.")
+            return
+        try:
+            async with self._locks.hold(activity.conversation.id if activity.conversation else ""):
+                await self._state.load(turn_context)
+                await super().on_turn(turn_context)
+                await self._save(turn_context)
+        except BaseException:
+            if key is not None:  # let Teams' retry of a failed turn through
+                async with transaction(self._sessions) as session:
+                    await release_activity(session, key)
+            raise
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
-        async with transaction(self._sessions) as session:
-            person = await self._remember(session, turn_context)
-            pending = await pending_surveys_for(session, person.id or 0, now=self._clock())
-        await turn_context.send_activity(MessageFactory.text(self._overview(pending)))
+        await self._remember(turn_context)
+        if _is_personal(turn_context.activity):
+            await self._partner.on_turn(turn_context)
+        else:
+            await turn_context.send_activity(MessageFactory.text(self._channel_help()))
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        await self._remember(turn_context)
+        await self._partner.on_turn(turn_context)
+        card = turn_context.turn_state.get(INVOKE_CARD)
+        if card is not None:
+            return AdaptiveCardInvokeResponse(
+                status_code=200, type="application/vnd.microsoft.card.adaptive", value=card
+            )
+        message = turn_context.turn_state.get(INVOKE_MESSAGE, "Done.")
+        return AdaptiveCardInvokeResponse(
+            status_code=200, type="application/vnd.microsoft.activity.message", value=message
+        )
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -46,35 +107,53 @@ class SurveyBot(ActivityHandler):
                 await self._save_reference(session, turn_context, person_id=None)
             await turn_context.send_activity(MessageFactory.text(self._greeting()))
 
-    async def _remember(self, session: AsyncSession, turn_context: TurnContext) -> Person:
+    async def _claim(self, key: str) -> bool:
+        async with transaction(self._sessions) as session:
+            return await claim_activity(session, key, now=self._clock())
+
+    async def _save(self, turn_context: TurnContext) -> None:
+        try:
+            await self._state.save_changes(turn_context)
+        except EtagConflict:
+            # Another instance finished a turn of this conversation first. Answers are upserts, so
+            # nothing is duplicated; show the person the state that won.
+            log.info("concurrent turn in conversation; kept the first")
+            await turn_context.send_activity(MessageFactory.text(RACED))
+            await self._state.load(turn_context, force=True)
+            await self._partner.reprompt(turn_context)
+
+    async def _remember(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         sender = activity.from_property
-        tenant = (activity.conversation.tenant_id if activity.conversation else None) or _tenant(activity)
-        person = await upsert_person(
-            session,
-            teams_user_id=sender.id,
-            aad_object_id=sender.aad_object_id,
-            name=sender.name,
-            tenant_id=tenant,
-            now=self._clock(),
-        )
-        personal = activity.conversation and activity.conversation.conversation_type in (None, "personal")
-        await self._save_reference(session, turn_context, person_id=person.id if personal else None)
-        return person
+        if sender is None or not sender.id:
+            return
+        async with transaction(self._sessions) as session:
+            person = await upsert_person(
+                session,
+                teams_user_id=sender.id,
+                aad_object_id=sender.aad_object_id,
+                name=sender.name,
+                tenant_id=_tenant(activity),
+                now=self._clock(),
+            )
+            await self._save_reference(
+                session, turn_context, person_id=person.id if _is_personal(activity) else None
+            )
 
     async def _save_reference(
         self, session: AsyncSession, turn_context: TurnContext, person_id: int | None
     ) -> None:
         activity = turn_context.activity
+        if activity.conversation is None or not activity.service_url:
+            return
         reference = TurnContext.get_conversation_reference(activity)
-        conversation = activity.conversation
         await save_reference(
             session,
-            conversation_id=conversation.id,
+            conversation_id=activity.conversation.id,
             service_url=activity.service_url,
             reference=reference.serialize(),
-            conversation_type=conversation.conversation_type or "personal",
-            tenant_id=conversation.tenant_id or _tenant(activity),
+            conversation_type=activity.conversation.conversation_type or "personal",
+            tenant_id=_tenant(activity),
             team_id=_team(activity),
             bot_id=activity.recipient.id if activity.recipient else None,
             person_id=person_id,
@@ -84,31 +163,50 @@ class SurveyBot(ActivityHandler):
     def _greeting(self) -> str:
         return (
             "Hello! I run partnership self-assessments in Teams: maturity matrices, -5 to +5 "
-            "self-assessments and delivery check-ins. " + self._frameworks_line()
+            "self-assessments and delivery check-ins. Partners answer in a 1:1 chat with me, one "
+            "question at a time. " + self._frameworks_line()
+        )
+
+    def _channel_help(self) -> str:
+        return (
+            "Partners answer surveys in a 1:1 chat with me: open a chat with me and say “my surveys”. "
+            + self._frameworks_line()
         )
 
     def _frameworks_line(self) -> str:
         titles = sorted(framework.title for framework in self._catalogue.frameworks.values())
         return "Frameworks available: " + "; ".join(titles) + "." if titles else "No frameworks are loaded."
 
-    def _overview(self, pending: list[PendingSurvey]) -> str:
-        if not pending:
-            return "You have no open surveys at the moment. " + self._frameworks_line()
-        lines = ["Your open surveys:"]
-        for item in pending:
-            total = len(framework_of(item.survey).scored_elements)
-            state = "submitted" if item.submitted else f"{item.answered} of {total} answered"
-            lines.append(f"- {item.survey.title} ({state})")
-        return "\n".join(lines)
+
+def _claim_key(activity: Activity) -> str | None:
+    if activity.type not in (ActivityTypes.message, ActivityTypes.invoke) or not activity.id:
+        return None
+    conversation = activity.conversation.id if activity.conversation else ""
+    return activity_key(activity.channel_id or "", conversation, activity.id)
 
 
-def _tenant(activity: object) -> str | None:
-    channel_data = getattr(activity, "channel_data", None) or {}
-    tenant = channel_data.get("tenant") if isinstance(channel_data, dict) else None
+async def _send_invoke_message(turn_context: TurnContext, message: str) -> None:
+    body = AdaptiveCardInvokeResponse(
+        status_code=200, type="application/vnd.microsoft.activity.message", value=message
+    )
+    await turn_context.send_activity(
+        Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body.serialize()))
+    )
+
+
+def _is_personal(activity: Activity) -> bool:
+    return activity.conversation is None or activity.conversation.conversation_type in (None, "personal")
+
+
+def _tenant(activity: Activity) -> str | None:
+    if activity.conversation is not None and activity.conversation.tenant_id:
+        return activity.conversation.tenant_id
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant")
     return tenant.get("id") if isinstance(tenant, dict) else None
 
 
-def _team(activity: object) -> str | None:
-    channel_data = getattr(activity, "channel_data", None) or {}
-    team = channel_data.get("team") if isinstance(channel_data, dict) else None
+def _team(activity: Activity) -> str | None:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    team = channel_data.get("team")
     return team.get("id") if isinstance(team, dict) else None

@@ -212,3 +212,12 @@ async def submit_response(
     )
     await session.flush()
     return response
+
+
+async def submitted_at(session: AsyncSession, survey: Survey, person: Person) -> datetime | None:
+    result = await session.execute(
+        sa.select(Response.submitted_at).where(
+            Response.survey_id == survey.id, Response.person_id == person.id
+        )
+    )
+    return result.scalar_one_or_none()

@@ -1,0 +1,116 @@
+"""A person's 1:1 chat with the bot, turn by turn: run the survey in progress, or offer their surveys.
+
+Teams and the terminal both drive this same object, so they behave identically.
+"""
+
+from __future__ import annotations
+
+from botbuilder.core import ConversationState, TurnContext
+from botbuilder.dialogs import DialogSet
+from botbuilder.schema import ActivityTypes
+
+from dialogs.intents import Command, command_of
+from dialogs.payloads import CardActionKind, MalformedPayload, parse_card_action
+from dialogs.survey_dialog import SURVEY_DIALOG, SurveyDialog, SurveyServices, card_data
+from dialogs.survey_views import element_ids
+from dialogs.views import SurveyListItem, SurveyListView
+from storage.db import transaction
+from storage.invitations import PendingSurvey, pending_surveys_for
+from storage.people import upsert_person
+from storage.surveys import framework_of
+
+NO_SURVEYS = (
+    "You're not part of an open survey at the moment. When a partnership lead starts one for your team, "
+    "I'll send you an invitation here and you can answer it one question at a time. Say “help” to see what "
+    "I can do."
+)
+
+
+class PartnerConversation:
+    def __init__(self, conversation_state: ConversationState, services: SurveyServices) -> None:
+        self._services = services
+        self._dialogs = DialogSet(conversation_state.create_property("DialogState"))
+        self._dialogs.add(SurveyDialog(services))
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        """Handle one activity; the caller saves conversation state afterwards."""
+        dc = await self._dialogs.create_context(turn_context)
+        activity = turn_context.activity
+        data = card_data(activity)
+        if data is not None:
+            try:
+                action = parse_card_action(data)
+            except MalformedPayload:
+                action = None
+            if action is not None and action.action is CardActionKind.START:
+                await dc.cancel_all_dialogs()
+                await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": action.survey_id})
+            elif dc.active_dialog is not None or action is None:
+                if dc.active_dialog is None:
+                    await turn_context.send_activity(self._services.renderer.text(_MALFORMED))
+                else:
+                    await dc.continue_dialog()
+            else:
+                await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": action.survey_id, "pending": data})
+            return
+        if activity.type != ActivityTypes.message or not (activity.text or "").strip():
+            return
+        command = command_of(activity.text or "")
+        if command is Command.MY_SURVEYS:
+            await dc.cancel_all_dialogs()
+            await self._offer(turn_context, intro=None)
+        elif dc.active_dialog is not None:
+            await dc.continue_dialog()
+        elif command is Command.HELP:
+            await turn_context.send_activity(self._services.renderer.text(_HELP_IDLE))
+        else:
+            pending = await self._pending(turn_context)
+            resumable = [p for p in pending if not p.submitted]
+            if command is Command.RESUME and resumable:
+                await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": resumable[0].survey.id})
+            else:
+                await self._offer(turn_context, intro="Welcome back!" if resumable else None, pending=pending)
+
+    async def reprompt(self, turn_context: TurnContext) -> None:
+        """Show the current question again from freshly loaded state."""
+        dc = await self._dialogs.create_context(turn_context)
+        if dc.active_dialog is not None:
+            await dc.reprompt_dialog()
+
+    async def _pending(self, turn_context: TurnContext) -> list[PendingSurvey]:
+        sender = turn_context.activity.from_property
+        now = self._services.clock()
+        async with transaction(self._services.sessions) as session:
+            person = await upsert_person(session, teams_user_id=sender.id, name=sender.name, now=now)
+            return await pending_surveys_for(session, person.id or 0, now=now)
+
+    async def _offer(
+        self, turn_context: TurnContext, intro: str | None, pending: list[PendingSurvey] | None = None
+    ) -> None:
+        if pending is None:
+            pending = await self._pending(turn_context)
+        renderer = self._services.renderer
+        if not pending:
+            await turn_context.send_activity(renderer.text(NO_SURVEYS))
+            return
+        items = [
+            SurveyListItem(
+                survey_id=p.survey.id or 0,
+                title=p.survey.title,
+                answered=p.answered,
+                total=len(element_ids(framework_of(p.survey))),
+                submitted=p.submitted,
+                closes_at=p.survey.closes_at,
+            )
+            for p in pending
+        ]
+        await turn_context.send_activity(renderer.survey_list(SurveyListView(items=items, intro=intro)))
+
+
+_MALFORMED = "I couldn't read that card's data. Say “my surveys” to see your surveys."
+_HELP_IDLE = (
+    "I run partnership self-assessments one question at a time, and save every answer as you go.\n"
+    "- my surveys: your open surveys and how far you got\n"
+    "- resume: carry on where you left off\n"
+    "- during a survey: skip, back, change N, review, submit, stop (to finish later), help"
+)

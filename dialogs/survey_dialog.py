@@ -1,0 +1,517 @@
+"""The survey conversation: one element at a time, every answer stored on the turn it is given.
+
+State kept between turns is small (survey id, current element, review mode); everything a person
+said lives in the answers table, so a restart, a second instance or a stale card never loses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.dialogs import Dialog, DialogContext, DialogInstance, DialogTurnResult
+from botbuilder.schema import Activity, ActivityTypes
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dialogs.intents import (
+    AnswerIntent,
+    ChangeIntent,
+    Command,
+    CommandIntent,
+    CommentIntent,
+    Unrecognised,
+    parse_reply,
+)
+from dialogs.payloads import (
+    CardAction,
+    CardActionKind,
+    MalformedPayload,
+    invoke_action_data,
+    parse_card_action,
+)
+from dialogs.survey_views import (
+    answered_view,
+    element_ids,
+    label_of,
+    next_element,
+    previous_element,
+    question_view,
+    review_view,
+    submitted_view,
+)
+from dialogs.views import Renderer
+from frameworks.schema import Framework
+from frameworks.scoring import InvalidAnswer
+from storage.answers import answers_of, record_answer, record_comment, submit_response, submitted_at
+from storage.db import transaction
+from storage.errors import CommentTooLong, ResponseLocked, SurveyNotFound
+from storage.people import person_by_teams_id, upsert_person
+from storage.surveys import framework_of, get_survey, is_accepting_answers
+from storage.tables import Answer, Person, Survey
+
+log = logging.getLogger(__name__)
+
+SURVEY_DIALOG = "survey"
+INVOKE_CARD = "survey.invoke_card"
+"""turn_state key: the card to return from an `adaptiveCard/action` invoke (it replaces the clicked one)."""
+INVOKE_MESSAGE = "survey.invoke_message"
+"""turn_state key: a short text to return from an invoke when no card replaces the clicked one."""
+
+HELP = (
+    "I ask one question at a time and save each answer straight away.\n"
+    "- Answer with the buttons, or type it: a number (3, +2, -5) or a level or status name "
+    "(maturing, on track).\n"
+    "- Add a comment or evidence with “because …” or “comment: …”.\n"
+    "- skip · back · change N · review · submit · stop (to finish later) · my surveys"
+)
+
+
+@dataclass(frozen=True)
+class SurveyServices:
+    sessions: async_sessionmaker[AsyncSession]
+    renderer: Renderer
+    clock: Callable[[], datetime]
+    tz: tzinfo
+
+
+class SurveyOptions(BaseModel):
+    survey_id: int
+    element_id: str | None = None
+    pending: dict[str, Any] | None = None
+    """A card action that arrived while no survey was running: handled as the first input."""
+    review: bool = False
+
+
+@dataclass
+class _Turn:
+    """What one turn has loaded: enough to validate input and build the next view."""
+
+    session: AsyncSession
+    survey: Survey
+    framework: Framework
+    person: Person
+    answers: dict[str, Answer]
+    submitted: bool
+
+
+class SurveyDialog(Dialog):
+    def __init__(self, services: SurveyServices) -> None:
+        super().__init__(SURVEY_DIALOG)
+        self._s = services
+
+    # botbuilder entry points -------------------------------------------------------------------
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
+        opts = SurveyOptions.model_validate(options)
+        state = dialog_context.active_dialog.state
+        state.update(
+            survey_id=opts.survey_id, element_id=opts.element_id, review=opts.review, back_to_review=False
+        )
+        if opts.pending is not None:
+            return await self._on_card(dialog_context, opts.pending)
+        return await self._run(dialog_context, self._resume)
+
+    async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
+        activity = dialog_context.context.activity
+        data = card_data(activity)
+        if data is not None:
+            return await self._on_card(dialog_context, data)
+        if activity.type == ActivityTypes.message and (activity.text or "").strip():
+            return await self._run(dialog_context, lambda dc, t: self._on_text(dc, t, activity.text or ""))
+        return Dialog.end_of_turn
+
+    async def reprompt_dialog(self, context: TurnContext, instance: DialogInstance) -> None:
+        """Show the current question again (after a concurrent turn won the race)."""
+        async with transaction(self._s.sessions) as session:
+            turn = await self._load(session, context, instance.state)
+            activity = self._current(instance.state, turn, note=None)
+        await context.send_activity(activity)
+
+    # the turn ------------------------------------------------------------------------------------
+
+    async def _run(self, dc: DialogContext, step: Callable[[DialogContext, _Turn], Any]) -> DialogTurnResult:
+        """Load, act and commit in one transaction; reply only after the commit, so nothing is lost."""
+        outbox: list[Activity] = []
+        updates: list[Activity] = []
+        ended = False
+        try:
+            async with transaction(self._s.sessions) as session:
+                turn = await self._load(session, dc.context, dc.active_dialog.state)
+                if not is_accepting_answers(turn.survey, self._s.clock()):
+                    outbox.append(self._closed(turn.survey))
+                    ended = True
+                else:
+                    result = await step(dc, turn)
+                    outbox += result.activities
+                    updates += result.updates
+                    ended = result.ended
+        except SurveyNotFound:
+            outbox = [self._s.renderer.text("That survey no longer exists. Say “my surveys” to see yours.")]
+            ended = True
+        for update in updates:
+            try:
+                await dc.context.update_activity(update)
+            except Exception:  # the answer is saved; an old card left editable is only cosmetic
+                log.warning("could not replace answered card %s", update.id, exc_info=True)
+        for activity in outbox:
+            await dc.context.send_activity(activity)
+        if ended:
+            return await dc.end_dialog()
+        return Dialog.end_of_turn
+
+    async def _load(self, session: AsyncSession, context: TurnContext, state: dict[str, Any]) -> _Turn:
+        survey = await get_survey(session, int(state["survey_id"]))
+        sender = context.activity.from_property
+        person = await person_by_teams_id(session, sender.id)
+        if person is None:
+            person = await upsert_person(
+                session, teams_user_id=sender.id, name=sender.name, now=self._s.clock()
+            )
+        answers = await answers_of(session, survey, person)
+        submitted = await submitted_at(session, survey, person) is not None
+        return _Turn(session, survey, framework_of(survey), person, answers, submitted)
+
+    # inputs ----------------------------------------------------------------------------------------
+
+    async def _on_card(self, dc: DialogContext, data: object) -> DialogTurnResult:
+        try:
+            action = parse_card_action(data)
+        except MalformedPayload as exc:
+            _invoke_message(dc.context, str(exc))
+            await dc.context.send_activity(self._s.renderer.text(str(exc)))
+            return Dialog.end_of_turn
+        state = dc.active_dialog.state
+        if action.survey_id != state["survey_id"]:
+            state.update(survey_id=action.survey_id, element_id=None, review=False, back_to_review=False)
+        return await self._run(dc, lambda dc_, turn: self._on_action(dc_, turn, action))
+
+    async def _on_action(self, dc: DialogContext, turn: _Turn, action: CardAction) -> _Result:
+        state = dc.active_dialog.state
+        current = None if state.get("review") else state.get("element_id")
+        kind = action.action
+        if kind is CardActionKind.START:
+            return self._resume_result(state, turn)
+        if kind is CardActionKind.PAUSE:
+            _invoke_message(dc.context, "Saved. You can finish later.")
+            return self._paused(turn)
+        if kind is CardActionKind.REVIEW:
+            return self._to_review(state, turn)
+        if kind is CardActionKind.SUBMIT:
+            return await self._submit(dc, turn)
+        if kind is CardActionKind.CHANGE:
+            if not action.element_id or action.element_id not in element_ids(turn.framework):
+                return self._to_review(state, turn, note="Pick the question to change from the list.")
+            state.update(review=False, element_id=action.element_id, back_to_review=True)
+            return _Result(
+                [self._question(turn, action.element_id, note="Change your answer, then continue.")]
+            )
+        element_id = action.element_id
+        if element_id is None or element_id not in element_ids(turn.framework):
+            return self._again(
+                state, turn, note="That card no longer matches this survey: here is where we are."
+            )
+        stale = element_id != current
+        if kind is CardActionKind.BACK:
+            if stale:
+                return self._again(
+                    state, turn, note="That button was on an earlier card: here is where we are."
+                )
+            return self._go_back(state, turn)
+        return await self._record(dc, turn, element_id, action, stale=stale)
+
+    async def _on_text(self, dc: DialogContext, turn: _Turn, text: str) -> _Result:
+        state = dc.active_dialog.state
+        if state.get("review"):
+            return await self._on_review_text(dc, turn, text)
+        element_id = state.get("element_id")
+        if element_id is None:
+            return self._resume_result(state, turn)
+        view = question_view(turn.survey, turn.framework, element_id, turn.answers)
+        intent = parse_reply(text, view.choices)
+        if isinstance(intent, AnswerIntent):
+            action = CardAction(
+                action=CardActionKind.ANSWER,
+                survey_id=turn.survey.id or 0,
+                element_id=element_id,
+                value=intent.value,
+                comment=intent.comment,
+            )
+            return await self._record(dc, turn, element_id, action, stale=False)
+        if isinstance(intent, CommentIntent):
+            action = CardAction(
+                action=CardActionKind.COMMENT,
+                survey_id=turn.survey.id or 0,
+                element_id=element_id,
+                comment=intent.comment,
+            )
+            return await self._record(dc, turn, element_id, action, stale=False)
+        if isinstance(intent, ChangeIntent):
+            return self._change(state, turn, intent.position)
+        if isinstance(intent, CommandIntent):
+            return await self._command(dc, turn, intent.command)
+        assert isinstance(intent, Unrecognised)
+        return self._again(state, turn, note=intent.hint)
+
+    async def _on_review_text(self, dc: DialogContext, turn: _Turn, text: str) -> _Result:
+        state = dc.active_dialog.state
+        intent = parse_reply(text, [])
+        if isinstance(intent, ChangeIntent):
+            return self._change(state, turn, intent.position)
+        if isinstance(intent, CommandIntent):
+            return await self._command(dc, turn, intent.command)
+        return self._to_review(
+            state, turn, note="Type “submit” to send your answers, or “change N” to change one."
+        )
+
+    async def _command(self, dc: DialogContext, turn: _Turn, command: Command) -> _Result:
+        state = dc.active_dialog.state
+        if command is Command.SKIP and not state.get("review"):
+            action = CardAction(
+                action=CardActionKind.SKIP, survey_id=turn.survey.id or 0, element_id=state["element_id"]
+            )
+            return await self._record(dc, turn, state["element_id"], action, stale=False)
+        if command is Command.BACK and not state.get("review"):
+            return self._go_back(state, turn)
+        if command is Command.STOP:
+            return self._paused(turn)
+        if command is Command.REVIEW:
+            return self._to_review(state, turn)
+        if command is Command.SUBMIT:
+            if state.get("review"):
+                return await self._submit(dc, turn)
+            return self._to_review(state, turn, note="Check your answers, then Submit.")
+        if command is Command.HELP:
+            return _Result([self._s.renderer.text(HELP), self._current(state, turn, note=None)])
+        return self._again(state, turn, note=None)  # resume, or back/skip in the review
+
+    # actions ------------------------------------------------------------------------------------------
+
+    async def _record(
+        self, dc: DialogContext, turn: _Turn, element_id: str, action: CardAction, *, stale: bool
+    ) -> _Result:
+        state = dc.active_dialog.state
+        previous = turn.answers.get(element_id)
+        now = self._s.clock()
+        try:
+            if action.action is CardActionKind.COMMENT:
+                if not action.comment:
+                    return self._again(state, turn, note="The comment box was empty: nothing to save.")
+                answer = await record_comment(
+                    turn.session, turn.survey, turn.person, element_id, action.comment, now=now
+                )
+            else:
+                value = action.value if action.action is CardActionKind.ANSWER else None
+                if action.action is CardActionKind.ANSWER and value is None:
+                    return self._again(state, turn, note="Choose one of the options first, then save.")
+                answer = await record_answer(
+                    turn.session,
+                    turn.survey,
+                    turn.person,
+                    element_id,
+                    value,
+                    now=now,
+                    comment=action.comment,
+                    lock_after_submit=turn.survey.lock_after_submit,
+                )
+        except (InvalidAnswer, CommentTooLong) as exc:
+            message = exc.message if isinstance(exc, InvalidAnswer) else str(exc)
+            _invoke_message(dc.context, message)
+            if stale:
+                return _Result([self._s.renderer.text(message)])
+            return self._again(state, turn, note=message)
+        except ResponseLocked as exc:
+            _invoke_message(dc.context, str(exc))
+            return _Result([self._s.renderer.text(f"Your response has been submitted: {exc}.")], ended=True)
+        turn.answers[element_id] = answer
+        unchanged = _same(previous, answer)
+        replaced = answered_view(
+            turn.survey,
+            turn.framework,
+            element_id,
+            answer,
+            note="Updated from an earlier card." if stale else None,
+        )
+        updates = self._replace_card(dc.context, self._s.renderer.answered(replaced))
+        if stale:
+            if unchanged:
+                return _Result([], updates=updates)  # a double click or a redelivered card: nothing new
+            where = self._where(state, turn)
+            label = label_of(turn.framework, element_id, answer.value) or "skipped"
+            message = f"Updated “{replaced.title}” to {label}. {where}"
+            return _Result([self._s.renderer.text(message)], updates=updates)
+        note = _saved_note(turn, element_id, answer)
+        return _Result(self._advance(state, turn, element_id, note), updates=updates)
+
+    def _advance(self, state: dict[str, Any], turn: _Turn, after: str, note: str | None) -> list[Activity]:
+        if state.get("back_to_review"):
+            return self._to_review(state, turn, note=note).activities
+        following = next_element(turn.framework, turn.answers, after=after)
+        if following is None:
+            done = "That was the last question. " if note is None else f"{note} That was the last question. "
+            return self._to_review(state, turn, note=done + "Check your answers, then Submit.").activities
+        state.update(element_id=following, review=False)
+        return [self._question(turn, following, note=note)]
+
+    def _go_back(self, state: dict[str, Any], turn: _Turn) -> _Result:
+        previous = previous_element(turn.framework, state["element_id"])
+        if previous is None:
+            return self._again(state, turn, note="This is the first question.")
+        state.update(element_id=previous, review=False)
+        answer = turn.answers.get(previous)
+        label = label_of(turn.framework, previous, answer.value) if answer else None
+        if label:
+            note = f"Your answer was {label}: choose again, or skip to keep it."
+        elif answer is not None and answer.skipped:
+            note = "You skipped this one: choose an answer, or skip it again."
+        else:
+            note = None
+        return _Result([self._question(turn, previous, note=note)])
+
+    def _change(self, state: dict[str, Any], turn: _Turn, position: int) -> _Result:
+        ids = element_ids(turn.framework)
+        if not 1 <= position <= len(ids):
+            return self._again(
+                state, turn, note=f"There is no question {position}: they run from 1 to {len(ids)}."
+            )
+        state.update(element_id=ids[position - 1], review=False, back_to_review=True)
+        return _Result([self._question(turn, ids[position - 1], note="Change your answer, then continue.")])
+
+    def _to_review(self, state: dict[str, Any], turn: _Turn, note: str | None = None) -> _Result:
+        state.update(review=True, element_id=None, back_to_review=False)
+        activities = [self._s.renderer.text(note)] if note else []
+        return _Result([*activities, self._review(turn)])
+
+    async def _submit(self, dc: DialogContext, turn: _Turn) -> _Result:
+        response = await submit_response(turn.session, turn.survey, turn.person, now=self._s.clock())
+        review = review_view(turn.survey, turn.framework, turn.answers, submitted=True)
+        _invoke_message(dc.context, "Submitted. Thank you!")
+        log.info("response %s submitted for survey %s", response.id, turn.survey.id)
+        view = submitted_view(turn.survey, review, tz=self._s.tz)
+        return _Result([self._s.renderer.submitted(view)], ended=True)
+
+    def _paused(self, turn: _Turn) -> _Result:
+        review = review_view(turn.survey, turn.framework, turn.answers, submitted=False)
+        message = (
+            f"Saved: {review.answered + review.skipped} of {review.total} done in “{turn.survey.title}”. "
+            "Come back any time — say “resume” or “my surveys” and I'll pick up where you left off."
+        )
+        return _Result([self._s.renderer.text(message)], ended=True)
+
+    # views ---------------------------------------------------------------------------------------------
+
+    async def _resume(self, dc: DialogContext, turn: _Turn) -> _Result:
+        return self._resume_result(dc.active_dialog.state, turn)
+
+    def _resume_result(self, state: dict[str, Any], turn: _Turn) -> _Result:
+        if state.get("review"):
+            return self._to_review(state, turn)
+        element_id = state.get("element_id") or next_element(turn.framework, turn.answers)
+        if element_id is None:
+            note = "You have answered every question." + (
+                "" if turn.submitted else " Check your answers, then Submit."
+            )
+            return self._to_review(state, turn, note=note)
+        state.update(element_id=element_id, review=False)
+        done = sum(1 for a in turn.answers.values() if a.value is not None or a.skipped)
+        note = (
+            f"Welcome back — picking up at question {element_ids(turn.framework).index(element_id) + 1}."
+            if done
+            else None
+        )
+        return _Result([self._question(turn, element_id, note=note)])
+
+    def _again(self, state: dict[str, Any], turn: _Turn, note: str | None) -> _Result:
+        if note and (state.get("review") or state.get("element_id") is None):
+            return _Result([self._s.renderer.text(note), self._review(turn)])
+        return _Result([self._current(state, turn, note=note)])
+
+    def _current(self, state: dict[str, Any], turn: _Turn, note: str | None) -> Activity:
+        element_id = state.get("element_id")
+        if state.get("review") or element_id is None:
+            return self._review(turn)
+        return self._question(turn, element_id, note=note)
+
+    def _question(self, turn: _Turn, element_id: str, note: str | None) -> Activity:
+        return self._s.renderer.question(
+            question_view(turn.survey, turn.framework, element_id, turn.answers, note=note)
+        )
+
+    def _review(self, turn: _Turn) -> Activity:
+        return self._s.renderer.review(
+            review_view(turn.survey, turn.framework, turn.answers, submitted=turn.submitted)
+        )
+
+    def _where(self, state: dict[str, Any], turn: _Turn) -> str:
+        if state.get("review") or state.get("element_id") is None:
+            return "Your review is below."
+        position = element_ids(turn.framework).index(state["element_id"]) + 1
+        return f"We're still on question {position}."
+
+    def _closed(self, survey: Survey) -> Activity:
+        return self._s.renderer.text(
+            f"“{survey.title}” is closed, so answers can no longer be given or changed. "
+            "Everything you answered before it closed has been kept."
+        )
+
+    def _replace_card(self, context: TurnContext, card_activity: Activity) -> list[Activity]:
+        """Swap the clicked card for its read-only version so it cannot be submitted again."""
+        activity = context.activity
+        if activity.type == ActivityTypes.invoke:
+            attachment = card_activity.attachments[0] if card_activity.attachments else None
+            if attachment is not None:
+                context.turn_state[INVOKE_CARD] = attachment.content
+            return []
+        if activity.type == ActivityTypes.message and activity.value is not None and activity.reply_to_id:
+            return [
+                Activity(
+                    id=activity.reply_to_id, type=ActivityTypes.message, attachments=card_activity.attachments
+                )
+            ]
+        return []
+
+
+@dataclass
+class _Result:
+    activities: list[Activity]
+    ended: bool = False
+    updates: list[Activity] = field(default_factory=list)
+    """Cards to replace in place (the Action.Submit fallback has no invoke response to do it)."""
+
+
+def _same(previous: Answer | None, answer: Answer) -> bool:
+    if previous is None:
+        return False
+    return (previous.value, previous.skipped, previous.comment) == (
+        answer.value,
+        answer.skipped,
+        answer.comment,
+    )
+
+
+def _saved_note(turn: _Turn, element_id: str, answer: Answer) -> str:
+    found = turn.framework.element(element_id)
+    title = found[1].title if found else element_id
+    if answer.skipped:
+        return f"Skipped “{title}”."
+    label = label_of(turn.framework, element_id, answer.value)
+    if label is None:
+        return f"Saved your comment on “{title}”."
+    return f"Saved “{title}”: {label}."
+
+
+def card_data(activity: Activity) -> object | None:
+    if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
+        return invoke_action_data(activity.value) or {}
+    if activity.type == ActivityTypes.message and activity.value is not None:
+        return activity.value
+    return None
+
+
+def _invoke_message(context: TurnContext, message: str) -> None:
+    if context.activity.type == ActivityTypes.invoke:
+        context.turn_state.setdefault(INVOKE_MESSAGE, message)

@@ -1,0 +1,205 @@
+"""Building the conversation's views from a survey's framework snapshot and the person's answers.
+
+Pure functions: the dialog loads rows, these decide what to show and which question comes next.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from dialogs.views import (
+    AnsweredView,
+    Choice,
+    QuestionKind,
+    QuestionView,
+    ReviewItem,
+    ReviewSection,
+    ReviewView,
+    SubmittedView,
+)
+from frameworks.schema import Domain, Element, Framework, LevelsScale, ScoreScale, StatusScale
+from storage.tables import Answer, Survey
+
+
+def choices_for(scale: LevelsScale | ScoreScale | StatusScale, element: Element) -> list[Choice]:
+    if element.in_development:
+        return []
+    if isinstance(scale, LevelsScale):
+        return [
+            Choice(value=lv.id, label=lv.label, number=lv.value, description=element.descriptors.get(lv.id))
+            for lv in scale.levels
+        ]
+    if isinstance(scale, ScoreScale):
+        return [Choice(value=_signed(n), label=_signed(n), number=n) for n in scale.values]
+    return [
+        Choice(value=s.id, label=s.label, description=s.description, rag=s.rag.value) for s in scale.statuses
+    ]
+
+
+def _signed(number: int) -> str:
+    return f"{number:+d}" if number else "0"
+
+
+def _kind(scale: LevelsScale | ScoreScale | StatusScale, element: Element) -> QuestionKind:
+    return "unscored" if element.in_development else scale.kind
+
+
+def element_ids(framework: Framework) -> list[str]:
+    """Every element in the order partners meet them, unscored ones included (they take comments)."""
+    return [element.id for _, element in framework.iter_elements()]
+
+
+def position_of(framework: Framework, element_id: str) -> int:
+    return element_ids(framework).index(element_id) + 1
+
+
+def is_done(element: Element, answer: Answer | None) -> bool:
+    """Answered or skipped; an unscored element is done once seen (a row exists)."""
+    if answer is None:
+        return False
+    return element.in_development or answer.value is not None or answer.skipped
+
+
+def next_element(framework: Framework, answers: dict[str, Answer], after: str | None = None) -> str | None:
+    """The first element not yet done after `after` (wrapping round), or None when all are done."""
+    elements = [element for _, element in framework.iter_elements()]
+    start = 0
+    if after is not None:
+        start = next((i + 1 for i, e in enumerate(elements) if e.id == after), 0)
+    for element in elements[start:] + elements[:start]:
+        if not is_done(element, answers.get(element.id)):
+            return element.id
+    return None
+
+
+def previous_element(framework: Framework, element_id: str) -> str | None:
+    ids = element_ids(framework)
+    index = ids.index(element_id)
+    return ids[index - 1] if index > 0 else None
+
+
+def label_of(framework: Framework, element_id: str, value: str | None) -> str | None:
+    """The label people saw for a stored value ('Maturing', '+2', 'On track')."""
+    if value is None:
+        return None
+    found = framework.element(element_id)
+    if found is None:
+        return value
+    domain, element = found
+    choice = next((c for c in choices_for(framework.scale_for(domain), element) if c.value == value), None)
+    return choice.label if choice else value
+
+
+def question_view(
+    survey: Survey,
+    framework: Framework,
+    element_id: str,
+    answers: dict[str, Answer],
+    *,
+    note: str | None = None,
+) -> QuestionView:
+    domain, element = _find(framework, element_id)
+    scale = framework.scale_for(domain)
+    answer = answers.get(element_id)
+    position = position_of(framework, element_id)
+    return QuestionView(
+        survey_id=survey.id or 0,
+        survey_title=survey.title,
+        element_id=element.id,
+        domain_title=domain.title,
+        position=position,
+        total=len(element_ids(framework)),
+        title=element.title,
+        kind=_kind(scale, element),
+        choices=choices_for(scale, element),
+        text=element.text,
+        lead_in=domain.lead_in,
+        guidance=element.guidance,
+        group=element.group,
+        milestone=element.milestone.label if element.milestone else None,
+        development_note=element.development_note,
+        min_label=scale.min_label if isinstance(scale, ScoreScale) else None,
+        max_label=scale.max_label if isinstance(scale, ScoreScale) else None,
+        current_value=answer.value if answer else None,
+        current_comment=answer.comment if answer else None,
+        can_go_back=position > 1,
+        note=note,
+    )
+
+
+def answered_view(
+    survey: Survey, framework: Framework, element_id: str, answer: Answer, *, note: str | None = None
+) -> AnsweredView:
+    _, element = _find(framework, element_id)
+    return AnsweredView(
+        survey_title=survey.title,
+        element_id=element_id,
+        title=element.title,
+        position=position_of(framework, element_id),
+        total=len(element_ids(framework)),
+        answer=label_of(framework, element_id, answer.value),
+        comment=answer.comment,
+        note=note,
+    )
+
+
+def review_view(
+    survey: Survey, framework: Framework, answers: dict[str, Answer], *, submitted: bool
+) -> ReviewView:
+    sections = []
+    for domain in framework.domains:
+        items = [_review_item(framework, element, answers.get(element.id)) for element in domain.elements]
+        if items:
+            sections.append(ReviewSection(title=domain.title, items=items))
+    scored = [element for _, element in framework.scored_elements]
+    answered = sum(1 for e in scored if (a := answers.get(e.id)) is not None and a.value is not None)
+    skipped = sum(1 for e in scored if (a := answers.get(e.id)) is not None and a.skipped)
+    return ReviewView(
+        survey_id=survey.id or 0,
+        survey_title=survey.title,
+        sections=sections,
+        answered=answered,
+        skipped=skipped,
+        total=len(scored),
+        submitted=submitted,
+        closes_at=survey.closes_at,
+    )
+
+
+def _review_item(framework: Framework, element: Element, answer: Answer | None) -> ReviewItem:
+    return ReviewItem(
+        element_id=element.id,
+        title=element.title,
+        answer=label_of(framework, element.id, answer.value) if answer else None,
+        skipped=bool(answer and answer.skipped),
+        comment=answer.comment if answer else None,
+        scored=not element.in_development,
+    )
+
+
+def submitted_view(survey: Survey, review: ReviewView, *, tz: tzinfo) -> SubmittedView:
+    if survey.closes_at is not None:
+        when = survey.closes_at.astimezone(tz).strftime("%-d %B %Y")
+        note = (
+            f"The survey closes on {when}; the partnership summary is then posted in your team's channel, "
+            "with no individual answers shown."
+        )
+    else:
+        note = (
+            "When your lead closes the survey, the partnership summary is posted in your team's channel, "
+            "with no individual answers shown."
+        )
+    return SubmittedView(
+        survey_title=survey.title,
+        answered=review.answered,
+        skipped=review.skipped,
+        summary_note=note,
+        can_still_change=not survey.lock_after_submit,
+    )
+
+
+def _find(framework: Framework, element_id: str) -> tuple[Domain, Element]:
+    found = framework.element(element_id)
+    if found is None:
+        raise KeyError(f"{framework.id} has no element {element_id!r}")
+    return found
