@@ -24,7 +24,6 @@ from botbuilder.schema import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handler import SurveyBot
-from bot.text import TextRenderer
 from frameworks.loader import Catalogue
 from storage.db import transaction
 from storage.invitations import invite
