@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from botbuilder.core import ConversationState
+from botbuilder.core import ConversationState, Storage
 from botbuilder.integration.aiohttp import CloudAdapter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -102,9 +102,10 @@ def create_bot(
     catalogue: Catalogue,
     clock: Clock,
     renderer: Renderer,
+    storage: Storage | None = None,
 ) -> SurveyBot:
     """The bot and its conversation, state in the database; shared by the server and the terminal."""
-    conversation_state = ConversationState(SqlStorage(sessions))
+    conversation_state = ConversationState(storage or SqlStorage(sessions))
     services = SurveyServices(
         sessions=sessions, renderer=renderer, clock=clock, tz=ZoneInfo(settings.time_zone)
     )

@@ -15,11 +15,10 @@ from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, 
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
-    AdaptiveCardInvokeResponse,
-    AdaptiveCardInvokeValue,
     ChannelAccount,
     InvokeResponse,
 )
+from msrest.serialization import Model
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.locks import KeyedLocks
@@ -83,20 +82,19 @@ class SurveyBot(ActivityHandler):
         else:
             await turn_context.send_activity(MessageFactory.text(self._channel_help()))
 
-    async def on_adaptive_card_invoke(
-        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
-    ) -> AdaptiveCardInvokeResponse:
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
+        if turn_context.activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        value = turn_context.activity.value
+        action = value.get("action") if isinstance(value, dict) else None
+        if not isinstance(action, dict) or action.get("type") != "Action.Execute":
+            return _invoke_error(400, "BadRequest", "Expected an Action.Execute with data.")
         await self._remember(turn_context)
         await self._partner.on_turn(turn_context)
         card = turn_context.turn_state.get(INVOKE_CARD)
         if card is not None:
-            return AdaptiveCardInvokeResponse(
-                status_code=200, type="application/vnd.microsoft.card.adaptive", value=card
-            )
-        message = turn_context.turn_state.get(INVOKE_MESSAGE, "Done.")
-        return AdaptiveCardInvokeResponse(
-            status_code=200, type="application/vnd.microsoft.activity.message", value=message
-        )
+            return _invoke_reply(CARD_RESPONSE, card)
+        return _invoke_reply(MESSAGE_RESPONSE, turn_context.turn_state.get(INVOKE_MESSAGE, "Done."))
 
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
@@ -185,13 +183,41 @@ def _claim_key(activity: Activity) -> str | None:
     return activity_key(activity.channel_id or "", conversation, activity.id)
 
 
+CARD_RESPONSE = "application/vnd.microsoft.card.adaptive"
+MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
+
+
+class UniversalActionResponse(Model):
+    """The `adaptiveCard/action` response body. The SDK's AdaptiveCardInvokeResponse types `value` as a
+    dict, so it cannot carry the plain string a message response needs; `object` serialises both."""
+
+    _attribute_map = {  # noqa: RUF012 (msrest's declaration style)
+        "status_code": {"key": "statusCode", "type": "int"},
+        "type": {"key": "type", "type": "str"},
+        "value": {"key": "value", "type": "object"},
+    }
+
+    def __init__(self, *, status_code: int, type: str, value: object) -> None:
+        super().__init__()
+        self.status_code = status_code
+        self.type = type
+        self.value = value
+
+
+def _invoke_reply(kind: str, value: object) -> InvokeResponse:
+    return InvokeResponse(status=200, body=UniversalActionResponse(status_code=200, type=kind, value=value))
+
+
+def _invoke_error(status: int, code: str, message: str) -> InvokeResponse:
+    body = UniversalActionResponse(
+        status_code=status, type="application/vnd.microsoft.error", value={"code": code, "message": message}
+    )
+    return InvokeResponse(status=status, body=body)
+
+
 async def _send_invoke_message(turn_context: TurnContext, message: str) -> None:
-    body = AdaptiveCardInvokeResponse(
-        status_code=200, type="application/vnd.microsoft.activity.message", value=message
-    )
-    await turn_context.send_activity(
-        Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body.serialize()))
-    )
+    response = _invoke_reply(MESSAGE_RESPONSE, message)
+    await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
 
 
 def _is_personal(activity: Activity) -> bool:

@@ -295,7 +295,7 @@ class SurveyDialog(Dialog):
         self, dc: DialogContext, turn: _Turn, element_id: str, action: CardAction, *, stale: bool
     ) -> _Result:
         state = dc.active_dialog.state
-        previous = turn.answers.get(element_id)
+        previous = _snapshot(turn.answers.get(element_id))  # the ORM row is refreshed in place below
         now = self._s.clock()
         try:
             if action.action is CardActionKind.COMMENT:
@@ -328,7 +328,7 @@ class SurveyDialog(Dialog):
             _invoke_message(dc.context, str(exc))
             return _Result([self._s.renderer.text(f"Your response has been submitted: {exc}.")], ended=True)
         turn.answers[element_id] = answer
-        unchanged = _same(previous, answer)
+        unchanged = previous == _snapshot(answer)
         replaced = answered_view(
             turn.survey,
             turn.framework,
@@ -483,14 +483,8 @@ class _Result:
     """Cards to replace in place (the Action.Submit fallback has no invoke response to do it)."""
 
 
-def _same(previous: Answer | None, answer: Answer) -> bool:
-    if previous is None:
-        return False
-    return (previous.value, previous.skipped, previous.comment) == (
-        answer.value,
-        answer.skipped,
-        answer.comment,
-    )
+def _snapshot(answer: Answer | None) -> tuple[str | None, bool, str | None] | None:
+    return None if answer is None else (answer.value, answer.skipped, answer.comment)
 
 
 def _saved_note(turn: _Turn, element_id: str, answer: Answer) -> str:

@@ -22,6 +22,7 @@ async def create_survey(
     created_by_id: int | None = None,
     closes_at: datetime | None = None,
     state: SurveyState = SurveyState.OPEN,
+    lock_after_submit: bool = False,
 ) -> Survey:
     if closes_at is not None and closes_at <= now:
         raise ValueError("the closing date must be in the future")
@@ -36,6 +37,7 @@ async def create_survey(
         opens_at=now if state is SurveyState.OPEN else None,
         state=state,
         created_at=now,
+        lock_after_submit=lock_after_submit,
     )
     session.add(survey)
     await session.flush()

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestServer
 class FakeConnector:
     url: str = ""
     sent: list[dict[str, Any]] = field(default_factory=list)
+    updated: list[dict[str, Any]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def texts(self) -> list[str]:
@@ -27,10 +28,26 @@ class FakeConnector:
         self.sent.append(activity)
         return web.json_response({"id": f"activity-{next(self._ids)}"})
 
+    async def _update(self, request: web.Request) -> web.Response:
+        activity = await request.json()
+        activity["_activity_id"] = request.match_info["activity_id"]
+        self.updated.append(activity)
+        return web.json_response({"id": request.match_info["activity_id"]})
+
+    def cards(self) -> list[dict[str, Any]]:
+        """The Adaptive Cards sent, in order."""
+        return [
+            attachment["content"]
+            for activity in self.sent
+            for attachment in activity.get("attachments") or []
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive"
+        ]
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
         app.router.add_post("/v3/conversations/{conversation_id}/activities/{reply_to}", self._send)
+        app.router.add_put("/v3/conversations/{conversation_id}/activities/{activity_id}", self._update)
         return app
 
 

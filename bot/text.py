@@ -1,0 +1,236 @@
+"""Plain-text rendering of the survey conversation: the terminal, and any client where cards do not render.
+
+Replies are marked `textFormat: plain`, so a client shows people's words exactly as typed and
+nothing needs escaping. The wording helpers here (`reply_hint`, `closes_label`, `clip`, `RAG_MARKS`)
+are shared with the card renderer so both say the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from botbuilder.schema import Activity, ActivityTypes, TextFormatTypes
+
+from dialogs.views import (
+    AnsweredView,
+    Choice,
+    QuestionView,
+    ReviewItem,
+    ReviewView,
+    SubmittedView,
+    SurveyListItem,
+    SurveyListView,
+)
+
+RAG_MARKS: dict[str, str] = {"blue": "🟦", "green": "🟩", "amber": "🟧", "red": "🟥", "grey": "⬜"}
+"""Coloured squares for delivery statuses: the colour reads at a glance and the label still says it."""
+
+COMMENT_PREVIEW = 300
+"""How much of a comment the compact answered/review lines repeat."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SPACES = re.compile(r"\s+")
+_SIGNED = re.compile(r"^[+\-−]?\d+$")
+
+
+def clip(text: str, limit: int) -> str:
+    """One line of at most `limit` characters, ending in "…" when cut (0 means no text at all)."""
+    flat = _SPACES.sub(" ", _CONTROL.sub("", text)).strip()
+    if limit <= 0:
+        return ""
+    if len(flat) <= limit:
+        return flat
+    return flat[: limit - 1].rstrip() + "…"
+
+
+def clean(text: str) -> str:
+    """People's text without control characters (a comment must not drive the terminal), lines kept."""
+    lines = _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()
+
+
+def sentence(text: str) -> str:
+    """Capitalise the first letter only ('closes Fri 28 Nov' → 'Closes Fri 28 Nov')."""
+    return text[:1].upper() + text[1:]
+
+
+def closes_label(when: datetime) -> str:
+    """'closes Fri 28 Nov': the dialog passes the time already in the partnership's time zone."""
+    return f"closes {when:%a} {when.day} {when:%b}"
+
+
+def reply_hint(view: QuestionView) -> str:
+    """What can be typed in reply to this question, naming only the commands that apply to it."""
+    commands = ", ".join(["skip", *(["back"] if view.can_go_back else []), "stop (finish later)", "help"])
+    if view.kind == "unscored" or not view.choices:
+        return f"This one isn't scored: write “comment: …” to leave a note — or {commands}."
+    return f"Reply with {_options(view.choices)} — or {commands}. Add “because …” to leave a comment."
+
+
+def _options(choices: list[Choice]) -> str:
+    numbered = [c for c in choices if c.number is not None]
+    if numbered and all(_SIGNED.match(c.label) for c in numbered):
+        low, high = numbered[0], numbered[-1]
+        return f"a whole number from {low.label} to {high.label}"
+    if numbered:
+        return ", ".join(f"{c.number} {c.label}" for c in numbered)
+    return ", ".join(c.label for c in choices)
+
+
+def answered_count(item: SurveyListItem) -> str:
+    """'12 of 31 answered · closes Fri 28 Nov' or 'submitted'."""
+    parts = ["submitted" if item.submitted else f"{item.answered} of {item.total} answered"]
+    if item.closes_at is not None and not item.submitted:
+        parts.append(closes_label(item.closes_at))
+    return " · ".join(parts)
+
+
+def start_label(item: SurveyListItem) -> str:
+    """The survey list's button: start a new survey, continue one, or revisit a submitted one."""
+    if item.submitted:
+        return "Change answers"
+    return "Continue" if item.answered else "Start"
+
+
+def item_state(item: ReviewItem) -> str:
+    """A review line's answer: the label, or why there is none."""
+    if not item.scored:
+        return "not scored"
+    if item.skipped:
+        return "skipped"
+    return item.answer if item.answer is not None else "not answered"
+
+
+def review_counts(view: ReviewView) -> str:
+    return (
+        f"{view.answered} answered · {view.skipped} skipped · {view.unanswered} not answered"
+        f" — of {view.total} scored questions"
+    )
+
+
+class TextRenderer:
+    """The `Renderer` for plain text: the same information as the cards, with the words to type."""
+
+    def question(self, view: QuestionView) -> Activity:
+        return _message(_question_lines(view))
+
+    def answered(self, view: AnsweredView) -> Activity:
+        status = f"✓ Your answer: {view.answer}" if view.answer is not None else "Skipped"
+        lines = [f"{view.position} of {view.total} · {clean(view.title)} — {status}"]
+        if view.comment:
+            lines.append(f"Comment: {clip(view.comment, COMMENT_PREVIEW)}")
+        if view.note:
+            lines.append(clean(view.note))
+        return _message(lines)
+
+    def review(self, view: ReviewView) -> Activity:
+        lines = [f"Review: {clean(view.survey_title)}", review_counts(view)]
+        if view.closes_at is not None:
+            lines.append(sentence(closes_label(view.closes_at)))
+        number = 0
+        for section in view.sections:
+            lines += ["", clean(section.title)]
+            for item in section.items:
+                number += 1
+                marker = " 💬" if item.comment else ""
+                lines.append(f"  {number}. {clip(item.title, 90)} — {item_state(item)}{marker}")
+        submit = "submit your changes" if view.submitted else "submit your answers"
+        lines += [
+            "",
+            "To change an answer, reply “change N” (for example “change 1”).",
+            f"Reply “submit” to {submit}, or “stop” to finish later.",
+        ]
+        return _message(lines)
+
+    def survey_list(self, view: SurveyListView) -> Activity:
+        lines = [clean(view.intro)] if view.intro else []
+        if not view.items:
+            lines.append("You have no open surveys at the moment.")
+            return _message(lines)
+        lines.append("Your surveys:")
+        lines += [
+            f"  {n}. {clean(item.title)} — {answered_count(item)}" for n, item in enumerate(view.items, 1)
+        ]
+        lines.append("Reply “resume” to carry on where you left off, or “help” for what you can type.")
+        return _message(lines)
+
+    def submitted(self, view: SubmittedView) -> Activity:
+        lines = [
+            f"Thank you! Your answers to {clean(view.survey_title)} are submitted.",
+            f"{view.answered} answered · {view.skipped} skipped.",
+            clean(view.summary_note),
+        ]
+        if view.can_still_change:
+            lines.append("You can still change your answers: reply “my surveys”.")
+        else:
+            lines.append("Your answers can no longer be changed.")
+        return _message(lines)
+
+    def text(self, message: str) -> Activity:
+        return _message([message])
+
+
+def _question_lines(view: QuestionView) -> list[str]:
+    lines = [f"{clean(view.survey_title)} · {clean(view.progress)}"]
+    if view.note:
+        lines.append(clean(view.note))
+    lines += ["", clean(view.title)]
+    lines += [clean(part) for part in (view.lead_in, view.text) if part]
+    context = " · ".join(clean(part) for part in (view.group, view.milestone) if part)
+    if context:
+        lines.append(context)
+    if view.guidance:
+        lines.append(f"Guidance: {clean(view.guidance)}")
+    lines.append("")
+    lines += _choice_lines(view)
+    if view.current_comment:
+        lines += ["", f"Your comment so far: {clip(view.current_comment, COMMENT_PREVIEW)}"]
+    lines += ["", reply_hint(view)]
+    return lines
+
+
+def _choice_lines(view: QuestionView) -> list[str]:
+    if view.kind == "unscored":
+        note = (
+            f"In development: {clean(view.development_note)}" if view.development_note else "In development."
+        )
+        return [note, "This part isn't scored; you can leave a comment on it."]
+    if view.kind == "score" and view.choices:
+        low, high = view.choices[0], view.choices[-1]
+        lowest, highest = view.min_label or "lowest", view.max_label or "highest"
+        lines = [f"Scale: {low.label} ({lowest}) to {high.label} ({highest})"]
+        current = _current(view)
+        if current is not None:
+            lines.append(f"Your current answer: {current.label}")
+        return lines
+    lines: list[str] = []
+    for choice in view.choices:
+        mark = "  ← your current answer" if choice.value == view.current_value else ""
+        if view.kind == "status":
+            square = RAG_MARKS.get(choice.rag or "grey", RAG_MARKS["grey"])
+            about = f" — {clean(choice.description)}" if choice.description else ""
+            lines.append(f"{square} {choice.label}{about}{mark}")
+        else:
+            lines.append(f"{choice.number} {choice.label}{mark}")
+            lines += [f"   • {line}" for line in _lines(choice.description)]
+            lines.append("")
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def _current(view: QuestionView) -> Choice | None:
+    return next((c for c in view.choices if c.value == view.current_value), None)
+
+
+def _lines(text: str | None) -> list[str]:
+    """A descriptor's statements, one per line as the framework file keeps them."""
+    return [line.strip() for line in clean(text or "").split("\n") if line.strip()]
+
+
+def _message(lines: list[str]) -> Activity:
+    return Activity(
+        type=ActivityTypes.message,
+        text="\n".join(lines).strip(),
+        text_format=TextFormatTypes.plain,
+        input_hint="acceptingInput",
+    )

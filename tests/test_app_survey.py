@@ -1,0 +1,202 @@
+"""The survey through the real web app: Teams-shaped JSON in, a fake Bot Connector on localhost out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import create_app
+from bot.settings import Settings
+from frameworks.loader import load_directory
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+from storage.tables import Answer
+from tests.conftest import FIXED_NOW
+from tests.conversation import open_survey_for
+from tests.fake_connector import FakeConnector, fake_connector
+
+AUDIT = load_directory().frameworks["audit-committee-maturity"]
+FIRST = "mergers-acquisitions-and-disposals"
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    async with fake_connector() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    engine = create_engine(url)
+    await upgrade(engine)
+    await open_survey_for(session_factory(engine), AUDIT, FIXED_NOW)
+    await engine.dispose()
+    return url
+
+
+def _client(database_url: str) -> TestClient:
+    app = create_app(Settings(database_url=database_url, _env_file=None), clock=lambda: FIXED_NOW)
+    return TestClient(TestServer(app, host="127.0.0.1"))
+
+
+class Teams:
+    """Builds activities as Teams sends them for one person's 1:1 chat."""
+
+    def __init__(self, connector: FakeConnector) -> None:
+        self.connector = connector
+        self.count = 0
+
+    def _base(self, **fields: Any) -> dict[str, Any]:
+        self.count += 1
+        return {
+            "id": f"1700000000{self.count:03d}",
+            "channelId": "msteams",
+            "serviceUrl": self.connector.url,
+            "from": {"id": "29:amina", "name": "Amina Khan", "aadObjectId": "aad-amina"},
+            "recipient": {"id": "28:surveybot", "name": "Survey bot"},
+            "conversation": {"id": "a:amina", "conversationType": "personal", "tenantId": "t1"},
+            "channelData": {"tenant": {"id": "t1"}},
+            **fields,
+        }
+
+    def message(self, text: str) -> dict[str, Any]:
+        return self._base(type="message", text=text)
+
+    def execute(self, data: dict[str, Any], **inputs: Any) -> dict[str, Any]:
+        """A Universal Action (Action.Execute) click: an adaptiveCard/action invoke."""
+        action = {"type": "Action.Execute", "verb": "survey", "data": {**data, **inputs}}
+        return self._base(
+            type="invoke", name="adaptiveCard/action", value={"action": action, "trigger": "manual"}
+        )
+
+    def submit(self, data: dict[str, Any], reply_to: str, **inputs: Any) -> dict[str, Any]:
+        """The Action.Submit fallback: a message with the card's data and inputs as value."""
+        return self._base(type="message", value={**data, **inputs}, replyToId=reply_to)
+
+
+def _buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every Action.Execute's data in a card, wherever it sits."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Execute":
+                found.append(node["data"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return found
+
+
+async def _answers(database_url: str) -> dict[str, Answer]:
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            return {a.element_id: a for a in (await session.execute(sa.select(Answer))).scalars()}
+    finally:
+        await engine.dispose()
+
+
+async def test_partner_answers_with_universal_action_cards(
+    database_url: str, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(database_url) as client:
+        assert (await client.post("/api/messages", json=teams.message("resume"))).status == 201
+        question = connector.cards()[-1]
+        choose = next(
+            b for b in _buttons(question) if b.get("action") == "answer" and b.get("value") == "results"
+        )
+        response = await client.post("/api/messages", json=teams.execute(choose, comment="Audit plan 2026"))
+        assert response.status == 200
+        body = await response.json()
+    assert body["statusCode"] == 200
+    assert body["type"] == "application/vnd.microsoft.card.adaptive"
+    replaced = json.dumps(body["value"])
+    assert "Results" in replaced
+    assert _buttons(body["value"]) == []  # the read-only card cannot be submitted again
+    assert "2 of 5" in json.dumps(connector.cards()[-1])
+    answer = (await _answers(database_url))[FIRST]
+    assert (answer.value, answer.comment) == ("results", "Audit plan 2026")
+
+
+async def test_the_submit_fallback_replaces_the_answered_card(
+    database_url: str, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(database_url) as client:
+        await client.post("/api/messages", json=teams.message("resume"))
+        question = connector.cards()[-1]
+        choose = next(b for b in _buttons(question) if b.get("value") == "basic")
+        card_id = "activity-1"
+        assert (await client.post("/api/messages", json=teams.submit(choose, reply_to=card_id))).status == 201
+    assert [u["_activity_id"] for u in connector.updated] == [card_id]
+    assert "Basic" in json.dumps(connector.updated[0])
+    assert (await _answers(database_url))[FIRST].value == "basic"
+
+
+async def test_a_duplicated_activity_records_one_answer_and_sends_one_reply(
+    database_url: str, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(database_url) as client:
+        await client.post("/api/messages", json=teams.message("resume"))
+        answer = teams.message("4")
+        await client.post("/api/messages", json=answer)
+        sent = len(connector.sent)
+        assert (await client.post("/api/messages", json=answer)).status == 201
+        assert len(connector.sent) == sent
+        question = connector.cards()[-1]
+        click = teams.execute(next(b for b in _buttons(question) if b.get("value") == "maturity"))
+        first = await client.post("/api/messages", json=click)
+        again = await client.post("/api/messages", json=click)
+        assert (first.status, again.status) == (200, 200)
+        assert (await again.json())["value"] == "Already received."
+    answers = await _answers(database_url)
+    assert {k: a.value for k, a in answers.items()} == {FIRST: "results", "continuity-of-supply": "maturity"}
+
+
+async def test_partner_resumes_survey_after_the_app_restarts(
+    database_url: str, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(database_url) as client:
+        await client.post("/api/messages", json=teams.message("resume"))
+        await client.post("/api/messages", json=teams.message("2"))
+    async with _client(database_url) as restarted:
+        await restarted.post("/api/messages", json=teams.message("3"))
+    assert "3 of 5" in json.dumps(connector.cards()[-1])
+    answers = await _answers(database_url)
+    assert {k: a.value for k, a in answers.items()} == {
+        FIRST: "basic",
+        "continuity-of-supply": "early-progress",
+    }
+
+
+async def test_a_malformed_invoke_gets_a_clear_answer_not_a_500(
+    database_url: str, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(database_url) as client:
+        await client.post("/api/messages", json=teams.message("resume"))
+        response = await client.post(
+            "/api/messages", json=teams.execute({"action": "answer", "survey_id": "x"})
+        )
+        assert response.status == 200
+        body = await response.json()
+        assert "couldn't read that card" in json.dumps(body)
+        no_action = teams.execute({})
+        no_action["value"] = {"trigger": "manual"}
+        response = await client.post("/api/messages", json=no_action)
+        assert response.status == 400

@@ -1,0 +1,371 @@
+"""A partner answers a survey in a 1:1 chat: the whole journey, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from frameworks.loader import load_directory
+from frameworks.schema import Framework
+from storage.db import session_factory, transaction
+from storage.surveys import close_survey
+from storage.tables import Answer, Invitation, Response, Survey
+from tests.conftest import Database
+from tests.conversation import HeldStorage, Partner, open_survey_for, text_bot
+
+CATALOGUE = load_directory()
+AUDIT = CATALOGUE.frameworks["audit-committee-maturity"]
+SELF_TEST = CATALOGUE.frameworks["integrated-care-self-test"]
+CHECK_IN = Framework.model_validate(
+    {
+        "id": "mini-roadmap",
+        "title": "Mini roadmap",
+        "version": "1.0",
+        "source": "test",
+        "description": "Three outcomes, one not yet written",
+        "scale": CATALOGUE.frameworks["ics-development-roadmap"].scale.model_dump(),
+        "domains": [
+            {
+                "id": "architecture",
+                "title": "ICB Architecture",
+                "elements": [
+                    {
+                        "id": "board",
+                        "title": "Board appointed",
+                        "text": "ICB Board members have been appointed",
+                        "milestone": {"label": "By 1 April 2022", "due": "2022-04-01"},
+                    },
+                    {"id": "inequalities", "title": "Tackling inequalities", "in_development": True},
+                    {"id": "website", "title": "Website", "text": "The ICB website is operational"},
+                ],
+            }
+        ],
+    }
+)
+
+
+async def _answers(db: Database) -> dict[str, Answer]:
+    async with transaction(db.sessions) as session:
+        rows = (await session.execute(sa.select(Answer))).scalars().all()
+    return {row.element_id: row for row in rows}
+
+
+def _joined(replies: list[str]) -> str:
+    return "\n".join(replies)
+
+
+async def test_partner_completes_a_maturity_matrix_by_typing(database: Database, now: datetime) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+
+    offer = _joined(await partner.says("hello"))
+    assert "Audit committee maturity matrix" in offer
+    first = _joined(await partner.says("resume"))
+    assert "Key elements · 1 of 5" in first
+    assert "Mergers, acquisitions and disposals" in first
+    assert "AC has sought and adopted guidance" in first  # every descriptor is shown
+    second = _joined(await partner.says("3"))
+    assert "Saved “Mergers, acquisitions and disposals (MAD)”: Early progress." in second
+    assert "2 of 5" in second
+    await partner.says("Maturity because we tested supply disruption in June")
+    await partner.says("results")
+    await partner.says("exemplar beyond")
+    last = _joined(await partner.says("2"))
+    assert "last question" in last
+    done = _joined(await partner.says("submit"))
+    assert "Thank" in done or "thank" in done
+
+    answers = await _answers(database)
+    assert {k: (a.value, a.score) for k, a in answers.items()} == {
+        "mergers-acquisitions-and-disposals": ("early-progress", 3),
+        "continuity-of-supply": ("maturity", 5),
+        "novel-contracts-assurance": ("results", 4),
+        "integrated-care-systems": ("exemplar-beyond-the-organisation", 7),
+        "resilience-to-cyber-threats": ("basic", 2),
+    }
+    assert answers["continuity-of-supply"].comment == "we tested supply disruption in June"
+    async with transaction(database.sessions) as session:
+        response = (await session.execute(sa.select(Response))).scalar_one()
+        invitation = (await session.execute(sa.select(Invitation))).scalar_one()
+    assert response.submitted_at == now
+    assert invitation.completed_at == now
+
+
+async def test_partner_answers_minus_five_to_plus_five_with_comments(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, SELF_TEST, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    await partner.says("+2")
+    await partner.says("-5 comment: no engine room yet")
+    await partner.says("0")
+    answers = await _answers(database)
+    assert sorted((a.value, a.score) for a in answers.values()) == [("+2", 2), ("-5", -5), ("0", 0)]
+    assert [a.comment for a in answers.values() if a.score == -5] == ["no engine room yet"]
+
+
+async def test_partner_checks_in_on_delivery_and_comments_on_an_unwritten_outcome(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, CHECK_IN, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    first = _joined(await partner.says("resume"))
+    assert "ICB Board members have been appointed" in first
+    assert "By 1 April 2022" in first
+    unwritten = _joined(await partner.says("at risk because two NED posts are vacant"))
+    assert "Tackling inequalities" in unwritten
+    refused = _joined(await partner.says("on track"))
+    assert "not scored" in refused or "comment" in refused
+    await partner.says("comment: our own plan is drafted")
+    await partner.says("delivered")
+    answers = await _answers(database)
+    assert answers["board"].value == "at-risk"
+    assert answers["board"].score is None
+    assert answers["board"].comment == "two NED posts are vacant"
+    assert (answers["inequalities"].value, answers["inequalities"].comment) == (
+        None,
+        "our own plan is drafted",
+    )
+    assert answers["website"].value == "delivered"
+
+
+async def test_skip_back_and_change_an_answer(database: Database, now: datetime) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    await partner.says("2")
+    skipped = _joined(await partner.says("skip"))
+    assert "Skipped" in skipped
+    back = _joined(await partner.says("back"))
+    assert "2 of 5" in back
+    assert "skipped this one" in back
+    await partner.says("4")
+    again = _joined(await partner.says("back"))
+    assert "Your answer was Results" in again
+    await partner.says("5")
+    changed = _joined(await partner.says("change 1"))
+    assert "1 of 5" in changed
+    await partner.says("6")
+    answers = await _answers(database)
+    assert answers["mergers-acquisitions-and-disposals"].value == "exemplar"
+    assert answers["continuity-of-supply"].value == "maturity"
+    assert not answers["continuity-of-supply"].skipped
+    assert len(answers) == 2
+
+
+async def test_wrong_input_gets_a_specific_hint_and_the_same_question(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, SELF_TEST, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    out_of_range = _joined(await partner.says("9"))
+    assert "+9 is not on this scale" in out_of_range
+    assert "1 of 10" in out_of_range
+    gibberish = _joined(await partner.says("quite good really"))
+    assert "I didn't recognise" in gibberish
+    assert "1 of 10" in gibberish
+    assert await _answers(database) == {}
+
+
+async def test_partner_resumes_survey_after_restart(database: Database, now: datetime) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    await partner.says("2")
+    await partner.says("3")
+
+    engine = database.new_engine()  # a new process: nothing in memory survives
+    try:
+        later = now + timedelta(days=3)
+        restarted = Partner.chatting_with(text_bot(session_factory(engine), lambda: later))
+        carry_on = _joined(await restarted.says("good morning"))
+        assert "3 of 5" in carry_on  # the dialog is still running: the same question again, with a hint
+        await restarted.says("4")
+        stopped = _joined(await restarted.says("stop"))
+        assert "3 of 5 done" in stopped
+        resumed = _joined(await restarted.says("resume"))
+        assert "4 of 5" in resumed
+        assert "Welcome back" in resumed
+    finally:
+        await engine.dispose()
+    assert len(await _answers(database)) == 3
+
+
+async def test_an_earlier_card_edits_that_answer_and_says_so(database: Database, now: datetime) -> None:
+    survey = await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    await partner.says("2")
+    await partner.says("3")
+    stale = {
+        "action": "answer",
+        "survey_id": survey.id,
+        "element_id": "mergers-acquisitions-and-disposals",
+        "value": "results",
+    }
+    replies = _joined(await partner.clicks(stale))
+    assert "Updated “Mergers, acquisitions and disposals (MAD)” to Results" in replies
+    assert "still on question 3" in replies
+    again = await partner.clicks(stale)  # a double click on that old card
+    assert again == []
+    answers = await _answers(database)
+    assert answers["mergers-acquisitions-and-disposals"].value == "results"
+    assert len(answers) == 2
+
+
+async def test_the_current_card_answers_the_question(database: Database, now: datetime) -> None:
+    survey = await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    card = {
+        "action": "answer",
+        "survey_id": survey.id,
+        "element_id": "mergers-acquisitions-and-disposals",
+        "value": "maturity",
+        "comment": "  Board paper, March  ",
+    }
+    replies = _joined(await partner.clicks(card))
+    assert "2 of 5" in replies
+    answer = (await _answers(database))["mergers-acquisitions-and-disposals"]
+    assert (answer.value, answer.comment) == ("maturity", "Board paper, March")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"action": "answer"},
+        {"action": "launch-missiles", "survey_id": 1},
+        {"action": "answer", "survey_id": "one"},
+        {
+            "action": "answer",
+            "survey_id": 1,
+            "element_id": "mergers-acquisitions-and-disposals",
+            "value": "x" * 500,
+        },
+        ["not", "an", "object"],
+    ],
+)
+async def test_malformed_card_payloads_get_a_clear_message(
+    database: Database, now: datetime, payload
+) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    replies = _joined(await partner.clicks(payload))
+    assert "couldn't read that card" in replies or "did not come through" in replies
+    assert await _answers(database) == {}
+
+
+async def test_a_card_value_outside_the_scale_is_refused(database: Database, now: datetime) -> None:
+    survey = await open_survey_for(database.sessions, SELF_TEST, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    element = SELF_TEST.scored_elements[0][1].id
+    replies = _joined(
+        await partner.clicks(
+            {"action": "answer", "survey_id": survey.id, "element_id": element, "value": "+9"}
+        )
+    )
+    assert "outside the scale" in replies
+    assert await _answers(database) == {}
+
+
+async def test_a_redelivered_message_is_answered_once(database: Database, now: datetime) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    first = await partner.says("2", activity_id="teams-42")
+    retry = await partner.says("2", activity_id="teams-42")
+    assert len(first) == 1
+    assert retry == []
+    assert len(await _answers(database)) == 1
+    assert "2 of 5" in _joined(await partner.says("help"))  # still on question 2, not 3
+
+
+async def test_answers_after_closing_are_refused_and_earlier_ones_kept(
+    database: Database, now: datetime
+) -> None:
+    survey = await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    await partner.says("2")
+    async with transaction(database.sessions) as session:
+        await close_survey(session, await session.get(Survey, survey.id), now=now)
+    closed = _joined(await partner.says("3"))
+    assert "is closed" in closed
+    assert "kept" in closed
+    assert len(await _answers(database)) == 1
+    assert "not part of an open survey" in _joined(await partner.says("resume"))
+
+
+async def test_a_person_outside_any_survey_gets_a_friendly_explanation(
+    database: Database, now: datetime
+) -> None:
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now), user_id="29:stranger")
+    replies = _joined(await partner.says("hi"))
+    assert "not part of an open survey" in replies
+    assert "help" in replies
+
+
+async def test_a_lead_can_lock_answers_once_submitted(database: Database, now: datetime) -> None:
+    survey = await open_survey_for(database.sessions, CHECK_IN, now, lock_after_submit=True)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    for reply in ("delivered", "skip", "on track", "submit"):
+        await partner.says(reply)
+    refused = _joined(
+        await partner.clicks(
+            {"action": "answer", "survey_id": survey.id, "element_id": "board", "value": "at-risk"}
+        )
+    )
+    assert "submitted" in refused
+    assert (await _answers(database))["board"].value == "delivered"
+
+
+async def test_two_instances_racing_on_one_conversation_keep_one_answer(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    here = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await here.says("resume")
+    engine = database.new_engine()
+    try:
+        there = Partner.chatting_with(text_bot(session_factory(engine), lambda: now))
+        first, second = await asyncio.gather(here.says("2"), there.says("3"))
+        answers = await _answers(database)
+        if "two replies at the same moment" in _joined(first + second):
+            # They overlapped: the loser was told, and its answer to the same question did not add a row.
+            assert list(answers) == ["mergers-acquisitions-and-disposals"]
+        else:
+            # One ran after the other: each answered its own question.
+            assert sorted(a.value for a in answers.values()) == ["basic", "early-progress"]
+        # Whatever happened, the conversation carries on from the state the database holds.
+        assert f"{len(answers) + 1} of 5" in _joined(await here.says("help"))
+    finally:
+        await engine.dispose()
+
+
+async def test_a_turn_that_loses_the_race_tells_the_partner_and_shows_the_winner(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    fast = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await fast.says("resume")
+    held = HeldStorage(database.sessions)
+    slow = Partner.chatting_with(text_bot(database.sessions, lambda: now, storage=held))
+
+    slow_turn = asyncio.create_task(slow.says("2"))  # answers question 1, then stalls saving its state
+    await held.writing.wait()
+    await fast.says("3")  # the same question answered on another instance, which saves first
+    held.release.set()
+    replies = _joined(await slow_turn)
+
+    assert "two replies at the same moment" in replies
+    assert "2 of 5" in replies  # shown the state that won
+    answers = await _answers(database)
+    assert list(answers) == ["mergers-acquisitions-and-disposals"]  # one row, never two
