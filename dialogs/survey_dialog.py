@@ -64,7 +64,7 @@ INVOKE_MESSAGE = "survey.invoke_message"
 
 HELP = (
     "I ask one question at a time and save each answer straight away.\n"
-    "- Answer with the buttons, or type it: a number (3, +2, -5) or a level or status name "
+    "- Answer with the card's buttons, or type it: a number (3, +2, -5) or a level or status name "
     "(maturing, on track).\n"
     "- Add a comment or evidence with “because …” or “comment: …”.\n"
     "- skip · back · change N · review · submit · stop (to finish later) · my surveys"
@@ -495,7 +495,8 @@ def _saved_note(turn: _Turn, element_id: str, answer: Answer) -> str:
     label = label_of(turn.framework, element_id, answer.value)
     if label is None:
         return f"Saved your comment on “{title}”."
-    return f"Saved “{title}”: {label}."
+    with_comment = " (with your comment)" if answer.comment else ""
+    return f"Saved “{title}”: {label}{with_comment}."
 
 
 def card_data(activity: Activity) -> object | None:

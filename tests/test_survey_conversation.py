@@ -94,18 +94,25 @@ async def test_partner_completes_a_maturity_matrix_by_typing(database: Database,
     assert invitation.completed_at == now
 
 
-async def test_partner_answers_minus_five_to_plus_five_with_comments(
+async def test_partner_completes_a_minus_five_to_plus_five_self_test(
     database: Database, now: datetime
 ) -> None:
     await open_survey_for(database.sessions, SELF_TEST, now)
     partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
-    await partner.says("resume")
-    await partner.says("+2")
-    await partner.says("-5 comment: no engine room yet")
-    await partner.says("0")
+    first = _joined(await partner.says("resume"))
+    assert "1 of 10" in first
+    assert "collaborative leadership" in first
+    replies = ["+2", "-5 comment: no engine room yet", "0", "5", "−3", "+1 because", "-1", "4", "3", "-2"]
+    for reply in replies[:-1]:
+        await partner.says(reply)
+    last = _joined(await partner.says(replies[-1]))
+    assert "last question" in last
+    assert "10 answered" in last or "10 of 10" in last
+    assert "Thank" in _joined(await partner.says("submit"))
     answers = await _answers(database)
-    assert sorted((a.value, a.score) for a in answers.values()) == [("+2", 2), ("-5", -5), ("0", 0)]
+    assert sorted(a.score for a in answers.values()) == sorted([2, -5, 0, 5, -3, 1, -1, 4, 3, -2])
     assert [a.comment for a in answers.values() if a.score == -5] == ["no engine room yet"]
+    assert all(a.comment is None for a in answers.values() if a.score != -5)
 
 
 async def test_partner_checks_in_on_delivery_and_comments_on_an_unwritten_outcome(
@@ -122,6 +129,7 @@ async def test_partner_checks_in_on_delivery_and_comments_on_an_unwritten_outcom
     assert "not scored" in refused or "comment" in refused
     await partner.says("comment: our own plan is drafted")
     await partner.says("delivered")
+    assert "Thank" in _joined(await partner.says("submit"))
     answers = await _answers(database)
     assert answers["board"].value == "at-risk"
     assert answers["board"].score is None
