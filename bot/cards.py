@@ -39,6 +39,7 @@ from dialogs.views import (
     SurveyListItem,
     SurveyListView,
 )
+from storage.answers import COMMENT_LIMIT
 
 Card = dict[str, Any]
 
@@ -46,7 +47,6 @@ SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
 MAX_CARD_BYTES = 24_000
 """Our ceiling for one serialised card: Teams refuses oversized messages (413), older docs say ~28 KB."""
-COMMENT_MAX_LENGTH = 4000
 BUTTON_TITLE_LIMIT = 60
 
 _RAG_STYLES: dict[str, str] = {
@@ -422,7 +422,7 @@ def _comment_input(view: QuestionView) -> Card:
         "type": "Input.Text",
         "id": "comment",
         "isMultiline": True,
-        "maxLength": COMMENT_MAX_LENGTH,
+        "maxLength": COMMENT_LIMIT,
         "placeholder": "Comment or evidence (optional)",
         "separator": True,
         "spacing": "medium",

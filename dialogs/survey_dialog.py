@@ -234,22 +234,13 @@ class SurveyDialog(Dialog):
         view = question_view(turn.survey, turn.framework, element_id, turn.answers)
         intent = parse_reply(text, view.choices)
         if isinstance(intent, AnswerIntent):
-            action = CardAction(
-                action=CardActionKind.ANSWER,
-                survey_id=turn.survey.id or 0,
-                element_id=element_id,
-                value=intent.value,
-                comment=intent.comment,
+            typed = _typed(
+                turn, CardActionKind.ANSWER, element_id, value=intent.value, comment=intent.comment
             )
-            return await self._record(dc, turn, element_id, action, stale=False)
+            return await self._record(dc, turn, element_id, typed, stale=False)
         if isinstance(intent, CommentIntent):
-            action = CardAction(
-                action=CardActionKind.COMMENT,
-                survey_id=turn.survey.id or 0,
-                element_id=element_id,
-                comment=intent.comment,
-            )
-            return await self._record(dc, turn, element_id, action, stale=False)
+            typed = _typed(turn, CardActionKind.COMMENT, element_id, comment=intent.comment)
+            return await self._record(dc, turn, element_id, typed, stale=False)
         if isinstance(intent, ChangeIntent):
             return self._change(state, turn, intent.position)
         if isinstance(intent, CommandIntent):
@@ -271,10 +262,8 @@ class SurveyDialog(Dialog):
     async def _command(self, dc: DialogContext, turn: _Turn, command: Command) -> _Result:
         state = dc.active_dialog.state
         if command is Command.SKIP and not state.get("review"):
-            action = CardAction(
-                action=CardActionKind.SKIP, survey_id=turn.survey.id or 0, element_id=state["element_id"]
-            )
-            return await self._record(dc, turn, state["element_id"], action, stale=False)
+            typed = _typed(turn, CardActionKind.SKIP, state["element_id"])
+            return await self._record(dc, turn, state["element_id"], typed, stale=False)
         if command is Command.BACK and not state.get("review"):
             return self._go_back(state, turn)
         if command is Command.STOP:
@@ -481,6 +470,20 @@ class _Result:
     ended: bool = False
     updates: list[Activity] = field(default_factory=list)
     """Cards to replace in place (the Action.Submit fallback has no invoke response to do it)."""
+
+
+def _typed(
+    turn: _Turn,
+    kind: CardActionKind,
+    element_id: str,
+    *,
+    value: str | None = None,
+    comment: str | None = None,
+) -> CardAction:
+    """A typed reply in the same shape as a card's, so both go down one path."""
+    return CardAction(
+        action=kind, survey_id=turn.survey.id or 0, element_id=element_id, value=value, comment=comment
+    )
 
 
 def _snapshot(answer: Answer | None) -> tuple[str | None, bool, str | None] | None:
