@@ -97,6 +97,7 @@ class _Turn:
     person: Person
     answers: dict[str, Answer]
     submitted: bool
+    context: TurnContext
 
 
 class SurveyDialog(Dialog):
@@ -158,8 +159,12 @@ class SurveyDialog(Dialog):
                 await dc.context.update_activity(update)
             except Exception:  # the answer is saved; an old card left editable is only cosmetic
                 log.warning("could not replace answered card %s", update.id, exc_info=True)
+        shown = dc.context.turn_state.get(_SHOWN, {})
         for activity in outbox:
-            await dc.context.send_activity(activity)
+            response = await dc.context.send_activity(activity)
+            if id(activity) in shown and response is not None and response.id:
+                # Remember the question card, to make it read-only once the question is answered by typing.
+                dc.active_dialog.state["card"] = {"id": response.id, "element_id": shown[id(activity)]}
         if ended:
             return await dc.end_dialog()
         return Dialog.end_of_turn
@@ -174,7 +179,7 @@ class SurveyDialog(Dialog):
             )
         answers = await answers_of(session, survey, person)
         submitted = await submitted_at(session, survey, person) is not None
-        return _Turn(session, survey, framework_of(survey), person, answers, submitted)
+        return _Turn(session, survey, framework_of(survey), person, answers, submitted, context)
 
     # inputs ----------------------------------------------------------------------------------------
 
@@ -325,7 +330,7 @@ class SurveyDialog(Dialog):
             answer,
             note="Updated from an earlier card." if stale else None,
         )
-        updates = self._replace_card(dc.context, self._s.renderer.answered(replaced))
+        updates = self._replace_card(dc.context, state, element_id, self._s.renderer.answered(replaced))
         if stale:
             if unchanged:
                 return _Result([], updates=updates)  # a double click or a redelivered card: nothing new
@@ -426,6 +431,12 @@ class SurveyDialog(Dialog):
         return self._question(turn, element_id, note=note)
 
     def _question(self, turn: _Turn, element_id: str, note: str | None) -> Activity:
+        activity = self._question_activity(turn, element_id, note)
+        if activity.attachments:
+            turn.context.turn_state.setdefault(_SHOWN, {})[id(activity)] = element_id
+        return activity
+
+    def _question_activity(self, turn: _Turn, element_id: str, note: str | None) -> Activity:
         return self._s.renderer.question(
             question_view(turn.survey, turn.framework, element_id, turn.answers, note=note)
         )
@@ -447,9 +458,20 @@ class SurveyDialog(Dialog):
             "Everything you answered before it closed has been kept."
         )
 
-    def _replace_card(self, context: TurnContext, card_activity: Activity) -> list[Activity]:
-        """Swap the clicked card for its read-only version so it cannot be submitted again."""
+    def _replace_card(
+        self, context: TurnContext, state: dict[str, Any], element_id: str, card_activity: Activity
+    ) -> list[Activity]:
+        """Swap the answered question's card for its read-only version so it cannot be submitted again."""
         activity = context.activity
+        shown = state.get("card") or {}
+        if shown.get("element_id") == element_id:
+            state.pop("card", None)
+        if activity.type == ActivityTypes.message and activity.value is None:
+            if shown.get("element_id") != element_id or not card_activity.attachments:
+                return []  # typed, and no card of ours on screen for it
+            return [
+                Activity(id=shown["id"], type=ActivityTypes.message, attachments=card_activity.attachments)
+            ]
         if activity.type == ActivityTypes.invoke:
             attachment = card_activity.attachments[0] if card_activity.attachments else None
             if attachment is not None:
@@ -462,6 +484,10 @@ class SurveyDialog(Dialog):
                 )
             ]
         return []
+
+
+_SHOWN = "survey.shown_questions"
+"""turn_state key: question cards sent this turn (by object id) and their element, to learn their ids."""
 
 
 @dataclass

@@ -200,3 +200,18 @@ async def test_a_malformed_invoke_gets_a_clear_answer_not_a_500(
         no_action["value"] = {"trigger": "manual"}
         response = await client.post("/api/messages", json=no_action)
         assert response.status == 400
+
+
+async def test_a_typed_answer_makes_the_question_card_read_only(
+    database_url: str, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(database_url) as client:
+        await client.post("/api/messages", json=teams.message("resume"))
+        card_id = f"activity-{len(connector.sent)}"
+        await client.post("/api/messages", json=teams.message("maturity because of the new plan"))
+    assert [u["_activity_id"] for u in connector.updated] == [card_id]
+    replaced = connector.updated[0]["attachments"][0]["content"]
+    assert "Maturity" in json.dumps(replaced)
+    assert _buttons(replaced) == []
+    assert "2 of 5" in json.dumps(connector.cards()[-1])
