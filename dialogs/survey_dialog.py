@@ -331,6 +331,11 @@ class SurveyDialog(Dialog):
             note="Updated from an earlier card." if stale else None,
         )
         updates = self._replace_card(dc.context, state, element_id, self._s.renderer.answered(replaced))
+        resuming = state.get("element_id") is None and not state.get("review")
+        if stale and resuming:
+            # A card clicked after the survey was paused: keep the answer and carry on from there.
+            note = _saved_note(turn, element_id, answer)
+            return _Result(self._advance(state, turn, element_id, note), updates=updates)
         if stale:
             if unchanged:
                 return _Result([], updates=updates)  # a double click or a redelivered card: nothing new

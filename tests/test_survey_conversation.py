@@ -377,3 +377,22 @@ async def test_a_turn_that_loses_the_race_tells_the_partner_and_shows_the_winner
     assert "2 of 5" in replies  # shown the state that won
     answers = await _answers(database)
     assert list(answers) == ["mergers-acquisitions-and-disposals"]  # one row, never two
+
+
+async def test_a_card_clicked_after_pausing_saves_the_answer_and_carries_on(
+    database: Database, now: datetime
+) -> None:
+    survey = await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    await partner.says("stop")
+    click = {
+        "action": "answer",
+        "survey_id": survey.id,
+        "element_id": "mergers-acquisitions-and-disposals",
+        "value": "basic",
+    }
+    replies = _joined(await partner.clicks(click))
+    assert "Saved “Mergers, acquisitions and disposals (MAD)”: Basic." in replies
+    assert "2 of 5" in replies
+    assert (await _answers(database))["mergers-acquisitions-and-disposals"].value == "basic"
