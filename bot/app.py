@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.adapter import create_adapter
 from bot.cards import CardRenderer
 from bot.handler import Clock, SurveyBot
-from bot.locks import KeyedLocks
 from bot.settings import Settings
+from bot.turns import KeyedLocks
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import SurveyServices
 from dialogs.views import Renderer

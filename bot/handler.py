@@ -21,7 +21,7 @@ from botbuilder.schema import (
 from msrest.serialization import Model
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.locks import KeyedLocks
+from bot.turns import KeyedLocks
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.loader import Catalogue
@@ -29,6 +29,7 @@ from storage.activities import activity_key, claim_activity, release_activity
 from storage.bot_state import EtagConflict
 from storage.conversations import save_reference
 from storage.db import transaction
+from storage.lru import BoundedCache
 from storage.people import upsert_person
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,17 @@ class SurveyBot(ActivityHandler):
         self._state = conversation_state
         self._partner = partner
         self._locks = locks
+        self._seen: BoundedCache[tuple[object, ...], tuple[object, ...]] = BoundedCache(10_000)
+        """Who was last recorded in which conversation, so a chat's every turn doesn't rewrite it."""
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         key = _claim_key(activity)
-        if key is not None and not await self._claim(key):
+        async with transaction(self._sessions) as session:
+            fresh = key is None or await claim_activity(session, key, now=self._clock())
+            if fresh and key is not None:
+                await self._remember(session, turn_context)
+        if not fresh:
             log.info("redelivered activity %s ignored", activity.id)
             if activity.type == ActivityTypes.invoke:
                 await _send_invoke_message(turn_context, "Already received.")
@@ -76,7 +83,6 @@ class SurveyBot(ActivityHandler):
             raise
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
-        await self._remember(turn_context)
         if _is_personal(turn_context.activity):
             await self._partner.on_turn(turn_context)
         else:
@@ -89,7 +95,6 @@ class SurveyBot(ActivityHandler):
         action = value.get("action") if isinstance(value, dict) else None
         if not isinstance(action, dict) or action.get("type") != "Action.Execute":
             return _invoke_error(400, "BadRequest", "Expected an Action.Execute with data.")
-        await self._remember(turn_context)
         await self._partner.on_turn(turn_context)
         card = turn_context.turn_state.get(INVOKE_CARD)
         if card is not None:
@@ -105,10 +110,6 @@ class SurveyBot(ActivityHandler):
                 await self._save_reference(session, turn_context, person_id=None)
             await turn_context.send_activity(MessageFactory.text(self._greeting()))
 
-    async def _claim(self, key: str) -> bool:
-        async with transaction(self._sessions) as session:
-            return await claim_activity(session, key, now=self._clock())
-
     async def _save(self, turn_context: TurnContext) -> None:
         try:
             await self._state.save_changes(turn_context)
@@ -120,23 +121,29 @@ class SurveyBot(ActivityHandler):
             await self._state.load(turn_context, force=True)
             await self._partner.reprompt(turn_context)
 
-    async def _remember(self, turn_context: TurnContext) -> None:
+    async def _remember(self, session: AsyncSession, turn_context: TurnContext) -> None:
+        """Record who is talking and where to reach them, unless this instance already wrote exactly that."""
         activity = turn_context.activity
         sender = activity.from_property
         if sender is None or not sender.id:
             return
-        async with transaction(self._sessions) as session:
-            person = await upsert_person(
-                session,
-                teams_user_id=sender.id,
-                aad_object_id=sender.aad_object_id,
-                name=sender.name,
-                tenant_id=_tenant(activity),
-                now=self._clock(),
-            )
-            await self._save_reference(
-                session, turn_context, person_id=person.id if _is_personal(activity) else None
-            )
+        details = (sender.id, sender.aad_object_id, sender.name, _tenant(activity))
+        conversation = activity.conversation.id if activity.conversation else None
+        seen = self._seen.get(details)
+        if seen is not None and seen[0] == (conversation, activity.service_url):
+            return
+        person = await upsert_person(
+            session,
+            teams_user_id=sender.id,
+            aad_object_id=sender.aad_object_id,
+            name=sender.name,
+            tenant_id=_tenant(activity),
+            now=self._clock(),
+        )
+        await self._save_reference(
+            session, turn_context, person_id=person.id if _is_personal(activity) else None
+        )
+        self._seen.put(details, ((conversation, activity.service_url),))
 
     async def _save_reference(
         self, session: AsyncSession, turn_context: TurnContext, person_id: int | None

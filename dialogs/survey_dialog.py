@@ -47,12 +47,12 @@ from dialogs.survey_views import (
 from dialogs.views import Renderer
 from frameworks.schema import Framework
 from frameworks.scoring import InvalidAnswer
-from storage.answers import answers_of, record_answer, record_comment, submit_response, submitted_at
+from storage.answers import load_response, record_answer, record_comment, submit_response
 from storage.db import transaction
 from storage.errors import CommentTooLong, ResponseLocked, SurveyNotFound
 from storage.people import person_by_teams_id, upsert_person
-from storage.surveys import framework_of, get_survey, is_accepting_answers
-from storage.tables import Answer, Person, Survey
+from storage.surveys import SnapshotCache, is_accepting_answers
+from storage.tables import Answer, Person, Response, Survey
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class SurveyServices:
     renderer: Renderer
     clock: Callable[[], datetime]
     tz: tzinfo
+    snapshots: SnapshotCache = field(default_factory=SnapshotCache)
 
 
 class SurveyOptions(BaseModel):
@@ -95,9 +96,13 @@ class _Turn:
     survey: Survey
     framework: Framework
     person: Person
+    response: Response | None
     answers: dict[str, Answer]
-    submitted: bool
     context: TurnContext
+
+    @property
+    def submitted(self) -> bool:
+        return self.response is not None and self.response.submitted_at is not None
 
 
 class SurveyDialog(Dialog):
@@ -170,16 +175,15 @@ class SurveyDialog(Dialog):
         return Dialog.end_of_turn
 
     async def _load(self, session: AsyncSession, context: TurnContext, state: dict[str, Any]) -> _Turn:
-        survey = await get_survey(session, int(state["survey_id"]))
+        survey, framework = await self._s.snapshots.survey(session, int(state["survey_id"]))
         sender = context.activity.from_property
         person = await person_by_teams_id(session, sender.id)
         if person is None:
             person = await upsert_person(
                 session, teams_user_id=sender.id, name=sender.name, now=self._s.clock()
             )
-        answers = await answers_of(session, survey, person)
-        submitted = await submitted_at(session, survey, person) is not None
-        return _Turn(session, survey, framework_of(survey), person, answers, submitted, context)
+        response, answers = await load_response(session, survey, person)
+        return _Turn(session, survey, framework, person, response, answers, context)
 
     # inputs ----------------------------------------------------------------------------------------
 
@@ -296,7 +300,13 @@ class SurveyDialog(Dialog):
                 if not action.comment:
                     return self._again(state, turn, note="The comment box was empty: nothing to save.")
                 answer = await record_comment(
-                    turn.session, turn.survey, turn.person, element_id, action.comment, now=now
+                    turn.session,
+                    turn.survey,
+                    turn.person,
+                    element_id,
+                    action.comment,
+                    now=now,
+                    framework=turn.framework,
                 )
             else:
                 value = action.value if action.action is CardActionKind.ANSWER else None
@@ -311,6 +321,8 @@ class SurveyDialog(Dialog):
                     now=now,
                     comment=action.comment,
                     lock_after_submit=turn.survey.lock_after_submit,
+                    response=turn.response,
+                    framework=turn.framework,
                 )
         except (InvalidAnswer, CommentTooLong) as exc:
             message = exc.message if isinstance(exc, InvalidAnswer) else str(exc)

@@ -54,28 +54,40 @@ async def record_answer(
     now: datetime,
     comment: str | None = None,
     lock_after_submit: bool = False,
+    response: Response | None = None,
+    framework: Framework | None = None,
 ) -> Answer:
-    """Store an answer (value None = skipped). Raises SurveyClosed, InvalidAnswer, CommentTooLong."""
+    """Store an answer (value None = skipped). Raises SurveyClosed, InvalidAnswer, CommentTooLong.
+
+    Pass the person's `response` and the survey's `framework` when already loaded, to save round trips."""
     require_open(survey, now)
-    framework = framework_of(survey)
+    framework = framework or framework_of(survey)
     comment = _clean_comment(comment)
     if value is None:
         locate(framework, element_id)  # an unknown element is refused even when skipping
         parsed: AnswerValue | None = None
     else:
         parsed = interpret(framework, element_id, value)
-    response = await ensure_response(session, survey, person, now=now)
+    if response is None:
+        response = await ensure_response(session, survey, person, now=now)
     if lock_after_submit and response.submitted_at is not None:
         raise ResponseLocked(survey.id or 0)
     return await _upsert_answer(session, response, element_id, parsed, comment, now)
 
 
 async def record_comment(
-    session: AsyncSession, survey: Survey, person: Person, element_id: str, comment: str, *, now: datetime
+    session: AsyncSession,
+    survey: Survey,
+    person: Person,
+    element_id: str,
+    comment: str,
+    *,
+    now: datetime,
+    framework: Framework | None = None,
 ) -> Answer:
     """Add or replace the comment on an element, keeping its answer (allowed on unscored elements too)."""
     require_open(survey, now)
-    locate(framework_of(survey), element_id)
+    locate(framework or framework_of(survey), element_id)
     cleaned = _clean_comment(comment)
     response = await ensure_response(session, survey, person, now=now)
     existing = await _answer(session, response.id, element_id)
@@ -109,16 +121,16 @@ async def _upsert_answer(
     update = dict(values)
     if comment is not None:  # changing an answer keeps its earlier comment unless a new one is given
         update["comment"] = comment
-    await session.execute(
-        insert(session, table)
+    statement = (
+        insert(session, Answer)
         .values(response_id=response.id, element_id=element_id, comment=comment, answered_at=now, **values)
         .on_conflict_do_update(index_elements=[table.c.response_id, table.c.element_id], set_=update)
+        .returning(Answer)
     )
+    answer = (await session.scalars(statement, execution_options={"populate_existing": True})).one()
     response.updated_at = now
     session.add(response)
     await session.flush()
-    answer = await _answer(session, response.id, element_id)
-    assert answer is not None
     return answer
 
 
@@ -138,6 +150,21 @@ def _clean_comment(comment: str | None) -> str | None:
     if len(comment) > COMMENT_LIMIT:
         raise CommentTooLong(COMMENT_LIMIT)
     return comment or None
+
+
+async def load_response(
+    session: AsyncSession, survey: Survey, person: Person
+) -> tuple[Response | None, dict[str, Answer]]:
+    """The person's response to the survey (None before their first answer) and its answers by element."""
+    response = (
+        await session.execute(
+            sa.select(Response).where(Response.survey_id == survey.id, Response.person_id == person.id)
+        )
+    ).scalar_one_or_none()
+    if response is None:
+        return None, {}
+    answers = await session.scalars(sa.select(Answer).where(Answer.response_id == response.id))
+    return response, {answer.element_id: answer for answer in answers}
 
 
 async def answers_of(session: AsyncSession, survey: Survey, person: Person) -> dict[str, Answer]:

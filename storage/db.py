@@ -20,6 +20,10 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         connect_args = {"timeout": 30, **kwargs.pop("connect_args", {})}
+        # One connection per engine: SQLite takes one writer at a time anyway, and queueing turns in
+        # the async pool is fair and immediate, where SQLite's busy handler sleeps and polls.
+        kwargs.setdefault("pool_size", 1)
+        kwargs.setdefault("max_overflow", 0)
         engine = create_async_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)

@@ -6,9 +6,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import defer
 
 from frameworks.schema import Framework
 from storage.errors import SurveyClosed, SurveyNotFound
+from storage.lru import BoundedCache
 from storage.tables import Survey, SurveyState
 
 
@@ -54,6 +56,27 @@ async def get_survey(session: AsyncSession, survey_id: int) -> Survey:
 def framework_of(survey: Survey) -> Framework:
     """The framework exactly as it was when the survey was created, whatever the YAML says today."""
     return Framework.model_validate(survey.framework_snapshot)
+
+
+class SnapshotCache:
+    """Parsed framework snapshots by survey id. A snapshot never changes once the survey exists, so
+    a turn can load the survey row without its (large) snapshot and parse it once per process."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self._frameworks: BoundedCache[int, Framework] = BoundedCache(capacity)
+
+    async def survey(self, session: AsyncSession, survey_id: int) -> tuple[Survey, Framework]:
+        framework = self._frameworks.get(survey_id)
+        if framework is None:
+            survey = await get_survey(session, survey_id)
+            framework = framework_of(survey)
+            self._frameworks.put(survey_id, framework)
+            return survey, framework
+        query = sa.select(Survey).where(Survey.id == survey_id).options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
+        survey = (await session.execute(query)).scalar_one_or_none()
+        if survey is None:
+            raise SurveyNotFound(survey_id)
+        return survey, framework
 
 
 def is_accepting_answers(survey: Survey, now: datetime) -> bool:
