@@ -152,7 +152,7 @@ class TextRenderer:
         lines += [
             f"  {n}. {clean(item.title)} — {answered_count(item)}" for n, item in enumerate(view.items, 1)
         ]
-        lines.append("Reply “resume” to carry on where you left off, or “help” for what you can type.")
+        lines.append("Reply with a survey's number to open it, or “resume” to carry on where you left off.")
         return _message(lines)
 
     def submitted(self, view: SubmittedView) -> Activity:

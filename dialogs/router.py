@@ -66,7 +66,10 @@ class PartnerConversation:
         else:
             pending = await self._pending(turn_context)
             resumable = [p for p in pending if not p.submitted]
-            if command is Command.RESUME and resumable:
+            picked = _picked(activity.text or "", pending)
+            if picked is not None:
+                await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": picked.survey.id})
+            elif command is Command.RESUME and resumable:
                 await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": resumable[0].survey.id})
             else:
                 await self._offer(turn_context, intro="Welcome back!" if resumable else None, pending=pending)
@@ -105,6 +108,14 @@ class PartnerConversation:
             for p in pending
         ]
         await turn_context.send_activity(renderer.survey_list(SurveyListView(items=items, intro=intro)))
+
+
+def _picked(text: str, pending: list[PendingSurvey]) -> PendingSurvey | None:
+    """A whole message that is a number from the `my surveys` list opens that survey."""
+    text = text.strip().rstrip(".")
+    if text.isdigit() and 1 <= int(text) <= len(pending):
+        return pending[int(text) - 1]
+    return None
 
 
 _MALFORMED = "I couldn't read that card's data. Say “my surveys” to see your surveys."

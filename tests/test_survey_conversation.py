@@ -396,3 +396,19 @@ async def test_a_card_clicked_after_pausing_saves_the_answer_and_carries_on(
     assert "Saved “Mergers, acquisitions and disposals (MAD)”: Basic." in replies
     assert "2 of 5" in replies
     assert (await _answers(database))["mergers-acquisitions-and-disposals"].value == "basic"
+
+
+async def test_my_surveys_lists_each_open_survey_and_a_number_opens_it(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    await open_survey_for(database.sessions, SELF_TEST, now, title="Leeds self-test 2026")
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    listing = _joined(await partner.says("my surveys"))
+    assert "1. Audit committee maturity matrix" in listing
+    assert "2. Leeds self-test 2026" in listing
+    opened = _joined(await partner.says("2"))
+    assert "1 of 10" in opened
+    await partner.says("+3")
+    again = _joined(await partner.says("my surveys"))
+    assert "1 of 10" in again or "1 answered" in again
