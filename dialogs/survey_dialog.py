@@ -49,7 +49,8 @@ from frameworks.schema import Framework
 from frameworks.scoring import InvalidAnswer
 from storage.answers import load_response, record_answer, record_comment, submit_response
 from storage.db import transaction
-from storage.errors import CommentTooLong, ResponseLocked, SurveyNotFound
+from storage.errors import CommentTooLong, NotInvited, ResponseLocked, SurveyNotFound
+from storage.invitations import invitation_for
 from storage.people import person_by_teams_id, upsert_person
 from storage.surveys import SnapshotCache, is_accepting_answers
 from storage.tables import Answer, Person, Response, Survey
@@ -159,6 +160,9 @@ class SurveyDialog(Dialog):
         except SurveyNotFound:
             outbox = [self._s.renderer.text("That survey no longer exists. Say “my surveys” to see yours.")]
             ended = True
+        except NotInvited:
+            outbox = [self._s.renderer.text(_NOT_INVITED)]
+            ended = True
         for update in updates:
             try:
                 await dc.context.update_activity(update)
@@ -183,6 +187,11 @@ class SurveyDialog(Dialog):
                 session, teams_user_id=sender.id, name=sender.name, now=self._s.clock()
             )
         response, answers = await load_response(session, survey, person)
+        if response is None and state.get("invited") != survey.id:
+            # Checked once per survey and remembered: the common turn pays no extra query.
+            if await invitation_for(session, survey.id or 0, person.id or 0) is None:
+                raise NotInvited(survey.id or 0)
+            state["invited"] = survey.id
         return _Turn(session, survey, framework, person, response, answers, context)
 
     # inputs ----------------------------------------------------------------------------------------
@@ -502,6 +511,11 @@ class SurveyDialog(Dialog):
             ]
         return []
 
+
+_NOT_INVITED = (
+    "That survey was sent to other people, so I can't take answers to it from you. "
+    "Say “my surveys” to see the ones you're part of; a partnership lead can invite you."
+)
 
 _SHOWN = "survey.shown_questions"
 """turn_state key: question cards sent this turn (by object id) and their element, to learn their ids."""

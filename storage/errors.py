@@ -9,6 +9,14 @@ class SurveyNotFound(LookupError):
         self.survey_id = survey_id
 
 
+class NotInvited(PermissionError):
+    """Someone who was never invited to a survey tries to answer it (a forwarded card, a guessed id)."""
+
+    def __init__(self, survey_id: int) -> None:
+        super().__init__(f"not invited to survey {survey_id}")
+        self.survey_id = survey_id
+
+
 class SurveyClosed(Exception):
     """Answers arrive after the survey closed (or before it opened): refused, nothing stored."""
 

@@ -412,3 +412,19 @@ async def test_my_surveys_lists_each_open_survey_and_a_number_opens_it(
     await partner.says("+3")
     again = _joined(await partner.says("my surveys"))
     assert "1 of 10" in again or "1 answered" in again
+
+
+async def test_someone_not_invited_cannot_answer_a_forwarded_card(database: Database, now: datetime) -> None:
+    survey = await open_survey_for(database.sessions, AUDIT, now)
+    outsider = Partner.chatting_with(text_bot(database.sessions, lambda: now), user_id="29:outsider")
+    card = {
+        "action": "answer",
+        "survey_id": survey.id,
+        "element_id": "continuity-of-supply",
+        "value": "basic",
+    }
+    replies = _joined(await outsider.clicks(card))
+    assert "sent to other people" in replies
+    started = _joined(await outsider.clicks({"action": "start", "survey_id": survey.id}))
+    assert "sent to other people" in started
+    assert await _answers(database) == {}
