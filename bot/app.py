@@ -8,6 +8,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -38,6 +39,7 @@ CATALOGUE = web.AppKey("catalogue", Catalogue)
 ADAPTER = web.AppKey("adapter", CloudAdapter)
 BOT = web.AppKey("bot", SurveyBot)
 CLOCK = web.AppKey("clock", Clock)
+ENGINE_OPTIONS = web.AppKey("engine_options", dict)
 
 HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 CLAIM_RETENTION = timedelta(days=2)
@@ -51,11 +53,18 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def create_app(settings: Settings | None = None, *, clock: Clock = utc_now) -> web.Application:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = utc_now,
+    engine_options: dict[str, Any] | None = None,
+) -> web.Application:
+    """`engine_options` go to the SQLAlchemy engine (tests use them to pick a PostgreSQL schema)."""
     settings = settings or Settings()
     app = web.Application(client_max_size=MAX_ACTIVITY_BYTES)
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[ENGINE_OPTIONS] = dict(engine_options or {})
     app[ADAPTER] = create_adapter(settings)
     app.cleanup_ctx.append(_services)
     app.router.add_post("/api/messages", messages)
@@ -77,7 +86,7 @@ async def load_catalogue(settings: Settings) -> Catalogue:
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    engine = create_engine(settings.database_url)
+    engine = create_engine(settings.database_url, **app[ENGINE_OPTIONS])
     try:
         if not await is_at_head(engine):
             raise RuntimeError(

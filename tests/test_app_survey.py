@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import create_app
 from bot.settings import Settings
 from frameworks.loader import load_directory
-from storage.db import create_engine, session_factory
-from storage.migrate import upgrade
 from storage.tables import Answer
-from tests.conftest import FIXED_NOW
+from tests.conftest import FIXED_NOW, Database
 from tests.conversation import open_survey_for
 from tests.fake_connector import FakeConnector, fake_connector
 
@@ -32,17 +29,18 @@ async def connector() -> AsyncIterator[FakeConnector]:
 
 
 @pytest.fixture
-async def database_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
-    engine = create_engine(url)
-    await upgrade(engine)
-    await open_survey_for(session_factory(engine), AUDIT, FIXED_NOW)
-    await engine.dispose()
-    return url
+async def backend(database: Database) -> Database:
+    """A migrated database (SQLite, and PostgreSQL when configured) with one open survey for Amina."""
+    await open_survey_for(database.sessions, AUDIT, FIXED_NOW)
+    return database
 
 
-def _client(database_url: str) -> TestClient:
-    app = create_app(Settings(database_url=database_url, _env_file=None), clock=lambda: FIXED_NOW)
+def _client(backend: Database) -> TestClient:
+    app = create_app(
+        Settings(database_url=backend.url, _env_file=None),
+        clock=lambda: FIXED_NOW,
+        engine_options=backend.engine_kwargs,
+    )
     return TestClient(TestServer(app, host="127.0.0.1"))
 
 
@@ -99,20 +97,16 @@ def _buttons(card: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-async def _answers(database_url: str) -> dict[str, Answer]:
-    engine = create_engine(database_url)
-    try:
-        async with session_factory(engine)() as session:
-            return {a.element_id: a for a in (await session.execute(sa.select(Answer))).scalars()}
-    finally:
-        await engine.dispose()
+async def _answers(backend: Database) -> dict[str, Answer]:
+    async with backend.sessions() as session:
+        return {a.element_id: a for a in (await session.execute(sa.select(Answer))).scalars()}
 
 
 async def test_partner_answers_with_universal_action_cards(
-    database_url: str, connector: FakeConnector
+    backend: Database, connector: FakeConnector
 ) -> None:
     teams = Teams(connector)
-    async with _client(database_url) as client:
+    async with _client(backend) as client:
         assert (await client.post("/api/messages", json=teams.message("resume"))).status == 201
         question = connector.cards()[-1]
         choose = next(
@@ -127,15 +121,15 @@ async def test_partner_answers_with_universal_action_cards(
     assert "Results" in replaced
     assert _buttons(body["value"]) == []  # the read-only card cannot be submitted again
     assert "2 of 5" in json.dumps(connector.cards()[-1])
-    answer = (await _answers(database_url))[FIRST]
+    answer = (await _answers(backend))[FIRST]
     assert (answer.value, answer.comment) == ("results", "Audit plan 2026")
 
 
 async def test_the_submit_fallback_replaces_the_answered_card(
-    database_url: str, connector: FakeConnector
+    backend: Database, connector: FakeConnector
 ) -> None:
     teams = Teams(connector)
-    async with _client(database_url) as client:
+    async with _client(backend) as client:
         await client.post("/api/messages", json=teams.message("resume"))
         question = connector.cards()[-1]
         choose = next(b for b in _buttons(question) if b.get("value") == "basic")
@@ -143,14 +137,14 @@ async def test_the_submit_fallback_replaces_the_answered_card(
         assert (await client.post("/api/messages", json=teams.submit(choose, reply_to=card_id))).status == 201
     assert [u["_activity_id"] for u in connector.updated] == [card_id]
     assert "Basic" in json.dumps(connector.updated[0])
-    assert (await _answers(database_url))[FIRST].value == "basic"
+    assert (await _answers(backend))[FIRST].value == "basic"
 
 
 async def test_a_duplicated_activity_records_one_answer_and_sends_one_reply(
-    database_url: str, connector: FakeConnector
+    backend: Database, connector: FakeConnector
 ) -> None:
     teams = Teams(connector)
-    async with _client(database_url) as client:
+    async with _client(backend) as client:
         await client.post("/api/messages", json=teams.message("resume"))
         answer = teams.message("4")
         await client.post("/api/messages", json=answer)
@@ -163,21 +157,21 @@ async def test_a_duplicated_activity_records_one_answer_and_sends_one_reply(
         again = await client.post("/api/messages", json=click)
         assert (first.status, again.status) == (200, 200)
         assert (await again.json())["value"] == "Already received."
-    answers = await _answers(database_url)
+    answers = await _answers(backend)
     assert {k: a.value for k, a in answers.items()} == {FIRST: "results", "continuity-of-supply": "maturity"}
 
 
 async def test_partner_resumes_survey_after_the_app_restarts(
-    database_url: str, connector: FakeConnector
+    backend: Database, connector: FakeConnector
 ) -> None:
     teams = Teams(connector)
-    async with _client(database_url) as client:
+    async with _client(backend) as client:
         await client.post("/api/messages", json=teams.message("resume"))
         await client.post("/api/messages", json=teams.message("2"))
-    async with _client(database_url) as restarted:
+    async with _client(backend) as restarted:
         await restarted.post("/api/messages", json=teams.message("3"))
     assert "3 of 5" in json.dumps(connector.cards()[-1])
-    answers = await _answers(database_url)
+    answers = await _answers(backend)
     assert {k: a.value for k, a in answers.items()} == {
         FIRST: "basic",
         "continuity-of-supply": "early-progress",
@@ -185,10 +179,10 @@ async def test_partner_resumes_survey_after_the_app_restarts(
 
 
 async def test_a_malformed_invoke_gets_a_clear_answer_not_a_500(
-    database_url: str, connector: FakeConnector
+    backend: Database, connector: FakeConnector
 ) -> None:
     teams = Teams(connector)
-    async with _client(database_url) as client:
+    async with _client(backend) as client:
         await client.post("/api/messages", json=teams.message("resume"))
         response = await client.post(
             "/api/messages", json=teams.execute({"action": "answer", "survey_id": "x"})
@@ -203,10 +197,10 @@ async def test_a_malformed_invoke_gets_a_clear_answer_not_a_500(
 
 
 async def test_a_typed_answer_makes_the_question_card_read_only(
-    database_url: str, connector: FakeConnector
+    backend: Database, connector: FakeConnector
 ) -> None:
     teams = Teams(connector)
-    async with _client(database_url) as client:
+    async with _client(backend) as client:
         await client.post("/api/messages", json=teams.message("resume"))
         card_id = f"activity-{len(connector.sent)}"
         await client.post("/api/messages", json=teams.message("maturity because of the new plan"))
