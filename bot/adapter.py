@@ -7,7 +7,17 @@ from dataclasses import dataclass
 
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
-from botbuilder.schema import ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes
+from botframework.connector import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticateRequestResult,
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+    ConnectorFactory,
+    UserTokenClient,
+)
+from botframework.connector.skills import BotFrameworkClient
 
 from bot.settings import Settings
 
@@ -24,6 +34,75 @@ class _AuthConfiguration:
     APP_TENANTID: str
 
 
+class _ReusedClients(BotFrameworkAuthentication):
+    """The SDK's authentication, but connector and user-token clients are built once and reused.
+
+    The SDK builds both for every turn, costing ~5.7 ms of CPU a turn (measured with
+    benchmarks/turns.py); the C# SDK caches them per service URL too. Credentials refresh their own
+    tokens, so a reused client stays valid. Keys include the app id, so bots never share clients.
+    """
+
+    def __init__(self, inner: BotFrameworkAuthentication) -> None:
+        self._inner = inner
+        self._connectors: dict[tuple[str | None, str, str | None], ConnectorClient] = {}
+        self._token_clients: dict[str | None, UserTokenClient] = {}
+
+    async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
+        result = await self._inner.authenticate_request(activity, auth_header)
+        if result.connector_factory is not None:
+            result.connector_factory = self._reusing(result.connector_factory, result.claims_identity)
+        return result
+
+    async def authenticate_streaming_request(
+        self, auth_header: str, channel_id_header: str
+    ) -> AuthenticateRequestResult:
+        return await self._inner.authenticate_streaming_request(auth_header, channel_id_header)
+
+    def create_connector_factory(self, claims_identity: ClaimsIdentity) -> ConnectorFactory:
+        return self._reusing(self._inner.create_connector_factory(claims_identity), claims_identity)
+
+    async def create_user_token_client(self, claims_identity: ClaimsIdentity) -> UserTokenClient:
+        app_id = _app_id(claims_identity)
+        if app_id not in self._token_clients:
+            self._token_clients[app_id] = await self._inner.create_user_token_client(claims_identity)
+        return self._token_clients[app_id]
+
+    def create_bot_framework_client(self) -> BotFrameworkClient:
+        return self._inner.create_bot_framework_client()
+
+    def get_originating_audience(self) -> str:
+        return self._inner.get_originating_audience()
+
+    def _reusing(self, factory: ConnectorFactory, claims_identity: ClaimsIdentity | None) -> ConnectorFactory:
+        return _ReusingFactory(factory, _app_id(claims_identity), self._connectors)
+
+
+class _ReusingFactory(ConnectorFactory):
+    def __init__(
+        self,
+        inner: ConnectorFactory,
+        app_id: str | None,
+        cache: dict[tuple[str | None, str, str | None], ConnectorClient],
+    ) -> None:
+        self._inner = inner
+        self._app_id = app_id
+        self._cache = cache
+
+    async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
+        key = (self._app_id, service_url, audience)
+        if key not in self._cache:
+            self._cache[key] = await self._inner.create(service_url, audience)
+        return self._cache[key]
+
+
+def _app_id(claims_identity: ClaimsIdentity | None) -> str | None:
+    if claims_identity is None:
+        return None
+    return claims_identity.get_claim_value(AuthenticationConstants.AUDIENCE_CLAIM) or (
+        claims_identity.get_claim_value(AuthenticationConstants.APP_ID_CLAIM)
+    )
+
+
 def create_adapter(settings: Settings) -> CloudAdapter:
     configuration = _AuthConfiguration(
         APP_ID=settings.microsoft_app_id,
@@ -31,7 +110,7 @@ def create_adapter(settings: Settings) -> CloudAdapter:
         APP_TYPE=settings.microsoft_app_type,
         APP_TENANTID=settings.microsoft_app_tenant_id,
     )
-    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(configuration))
+    adapter = CloudAdapter(_ReusedClients(ConfigurationBotFrameworkAuthentication(configuration)))
     adapter.on_turn_error = _on_turn_error
     return adapter
 
