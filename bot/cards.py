@@ -391,8 +391,6 @@ def _score_body(view: QuestionView) -> list[Card]:
         "id": "value",
         "style": "expanded",
         "label": "Your answer",
-        "isRequired": True,
-        "errorMessage": "Choose a score, or use Skip.",
         "choices": choices,
         "spacing": "medium",
     }
@@ -435,8 +433,9 @@ def _comment_input(view: QuestionView) -> Card:
 def _question_actions(view: QuestionView) -> list[Card]:
     """Saving (when the choice is an input), then navigation: at most 4, under Teams' 6 per set."""
 
-    def nav(title: str, kind: CardActionKind) -> Card:
-        return card_action(title, kind, view.survey_id, element_id=view.element_id, with_inputs=False)
+    def nav(title: str, kind: CardActionKind, *, keep_comment: bool = False) -> Card:
+        """Skip and Later carry the comment box, so a comment typed before leaving is kept."""
+        return card_action(title, kind, view.survey_id, element_id=view.element_id, with_inputs=keep_comment)
 
     actions = []
     if view.kind == "score":
@@ -459,10 +458,10 @@ def _question_actions(view: QuestionView) -> list[Card]:
                 style="positive",
             )
         )
-    actions.append(nav("Skip", CardActionKind.SKIP))
+    actions.append(nav("Skip", CardActionKind.SKIP, keep_comment=True))
     if view.can_go_back:
         actions.append(nav("Back", CardActionKind.BACK))
-    actions.append(nav("Save and finish later", CardActionKind.PAUSE))
+    actions.append(nav("Save and finish later", CardActionKind.PAUSE, keep_comment=True))
     return actions
 
 

@@ -216,6 +216,8 @@ class SurveyDialog(Dialog):
             return self._resume_result(state, turn)
         if kind is CardActionKind.PAUSE:
             _invoke_message(dc.context, "Saved. You can finish later.")
+            if action.comment and action.element_id in element_ids(turn.framework):
+                await self._keep_comment(turn, action.element_id, action.comment)
             return self._paused(turn)
         if kind is CardActionKind.REVIEW:
             return self._to_review(state, turn)
@@ -376,6 +378,22 @@ class SurveyDialog(Dialog):
             return self._to_review(state, turn, note=done + "Check your answers, then Submit.").activities
         state.update(element_id=following, review=False)
         return [self._question(turn, following, note=note)]
+
+    async def _keep_comment(self, turn: _Turn, element_id: str, comment: str) -> None:
+        """A comment typed before leaving is saved (if it can't be, it is not worth failing the pause for)."""
+        try:
+            answer = await record_comment(
+                turn.session,
+                turn.survey,
+                turn.person,
+                element_id,
+                comment,
+                now=self._s.clock(),
+                framework=turn.framework,
+            )
+        except CommentTooLong:
+            return
+        turn.answers[element_id] = answer
 
     def _go_back(self, state: dict[str, Any], turn: _Turn) -> _Result:
         previous = previous_element(turn.framework, state["element_id"])

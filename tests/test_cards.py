@@ -317,14 +317,17 @@ def test_every_button_sends_data_the_dialog_parses_as_a_card_action(name: str) -
             assert parsed.element_id
 
 
-def test_navigation_buttons_never_carry_half_filled_inputs() -> None:
+def test_skip_and_later_keep_the_comment_but_back_sends_nothing() -> None:
     card = SAMPLES["score question"]
     by_action = {action["data"]["action"]: action for action in executes(card)}
     assert set(by_action) == {"answer", "skip", "back", "pause"}
     for kind in ("skip", "back", "pause"):
-        assert by_action[kind]["associatedInputs"] == "None"
         assert set(by_action[kind]["data"]) == {"action", "survey_id", "element_id"}
-    assert "associatedInputs" not in by_action["answer"]  # the score and the comment come with it
+    assert by_action["back"]["associatedInputs"] == "None"
+    for kind in ("answer", "skip", "pause"):  # the comment box (and, for answer, the score) come with it
+        assert "associatedInputs" not in by_action[kind]
+    score = next(item for item in walk(card) if item.get("type") == "Input.ChoiceSet")
+    assert "isRequired" not in score  # a required score would block Skip; the bot checks it instead
 
 
 def test_a_partner_can_read_every_descriptor_and_choose_a_level_with_one_click() -> None:

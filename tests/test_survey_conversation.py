@@ -428,3 +428,41 @@ async def test_someone_not_invited_cannot_answer_a_forwarded_card(database: Data
     started = _joined(await outsider.clicks({"action": "start", "survey_id": survey.id}))
     assert "sent to other people" in started
     assert await _answers(database) == {}
+
+
+async def test_a_comment_typed_before_skip_or_later_is_kept(database: Database, now: datetime) -> None:
+    survey = await open_survey_for(database.sessions, AUDIT, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    first, second = "mergers-acquisitions-and-disposals", "continuity-of-supply"
+    await partner.clicks(
+        {"action": "skip", "survey_id": survey.id, "element_id": first, "comment": "not our remit"}
+    )
+    paused = _joined(
+        await partner.clicks(
+            {"action": "pause", "survey_id": survey.id, "element_id": second, "comment": "ask finance"}
+        )
+    )
+    assert "Saved" in paused
+    answers = await _answers(database)
+    assert (answers[first].skipped, answers[first].comment) == (True, "not our remit")
+    assert (answers[second].value, answers[second].skipped, answers[second].comment) == (
+        None,
+        False,
+        "ask finance",
+    )
+    resumed = _joined(await partner.says("resume"))
+    assert "2 of 5" in resumed  # a comment alone does not count as an answer
+
+
+async def test_saving_without_choosing_a_score_asks_for_one(database: Database, now: datetime) -> None:
+    survey = await open_survey_for(database.sessions, SELF_TEST, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    element = SELF_TEST.scored_elements[0][1].id
+    replies = _joined(
+        await partner.clicks({"action": "answer", "survey_id": survey.id, "element_id": element})
+    )
+    assert "Choose one of the options first" in replies
+    assert "1 of 10" in replies
+    assert await _answers(database) == {}
