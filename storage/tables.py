@@ -231,3 +231,38 @@ class ProcessedActivity(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=64)
     """sha256 of channel, conversation and activity id (conversation ids can be very long)."""
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class OutboxState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    """Failed permanently (bot blocked, user gone): never retried, counted in a survey's status."""
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One proactive message to send (an invitation, a reminder…), persisted before any send.
+
+    The dedupe key makes "invite Amina to survey 7" a single row however often it is requested; a
+    sender claims rows under a lease, so a crashed sender's rows are picked up again after it.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True, max_length=200)
+    kind: str = Field(max_length=30)
+    survey_id: int | None = Field(default=None, foreign_key="surveys.id", index=True, ondelete="CASCADE")
+    person_id: int | None = Field(default=None, foreign_key="people.id", index=True, ondelete="CASCADE")
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    state: OutboxState = Field(default=OutboxState.PENDING, sa_type=sa.String(12))
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_type=UTCDateTime)
+    claimed_by: str | None = Field(default=None, max_length=80)
+    claimed_until: datetime | None = _when()
+    last_error: str | None = Field(default=None, max_length=500)
+    activity_id: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _created()
+    sent_at: datetime | None = _when()

@@ -1,0 +1,145 @@
+"""The persistent outbox: proactive messages are rows first, sends second.
+
+A request to invite or remind someone adds a row (once: the dedupe key is unique). Senders claim
+due rows under a lease, send, and record the outcome. PostgreSQL claims with
+`SELECT … FOR UPDATE SKIP LOCKED`, so instances never block on or share a row; SQLite claims under
+its single write lock (BEGIN IMMEDIATE), which is equally exclusive. A sender that dies leaves its
+rows claimed only until the lease runs out, then another picks them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.tables import OutboxMessage, OutboxState
+from storage.upsert import insert
+
+_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
+_DUE_STATES = (OutboxState.PENDING, OutboxState.RETRYING)
+ERROR_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    dedupe_key: str
+    """Unique per intended message, e.g. `invite:7:42`; asking again for the same key adds nothing."""
+    kind: str
+    survey_id: int | None = None
+    person_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], *, now: datetime) -> int:
+    """Add messages not already in the outbox; returns how many were new."""
+    rows = [
+        {
+            "dedupe_key": m.dedupe_key,
+            "kind": m.kind,
+            "survey_id": m.survey_id,
+            "person_id": m.person_id,
+            "payload": m.payload,
+            "state": OutboxState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    if not rows:
+        return 0
+    statement = (
+        insert(session, _TABLE).values(rows).on_conflict_do_nothing(index_elements=[_TABLE.c.dedupe_key])
+    )
+    result = await session.execute(statement.returning(_TABLE.c.id))
+    return len(result.all())
+
+
+async def claim_due(
+    session: AsyncSession, *, worker: str, now: datetime, lease: timedelta, limit: int
+) -> list[OutboxMessage]:
+    """Claim up to `limit` due rows for `worker` until `now + lease`, oldest first."""
+    due = (
+        sa.select(OutboxMessage.id)
+        .where(
+            OutboxMessage.state.in_(_DUE_STATES),  # type: ignore[attr-defined]
+            OutboxMessage.next_attempt_at <= now,
+            sa.or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),  # type: ignore[union-attr]
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))  # type: ignore[union-attr]
+        .values(claimed_by=worker, claimed_until=now + lease)
+        .returning(OutboxMessage)
+    )
+    claimed = await session.scalars(
+        statement, execution_options={"populate_existing": True, "synchronize_session": False}
+    )
+    return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id or 0))
+
+
+async def mark_sent(
+    session: AsyncSession, message_id: int, *, now: datetime, activity_id: str | None
+) -> None:
+    await _finish(
+        session, message_id, state=OutboxState.SENT, sent_at=now, activity_id=activity_id, last_error=None
+    )
+
+
+async def mark_failed(session: AsyncSession, message_id: int, *, error: str) -> None:
+    """Failed for good (e.g. the person blocked the bot): never retried."""
+    await _finish(session, message_id, state=OutboxState.FAILED, last_error=error[:ERROR_LIMIT])
+
+
+async def mark_retry(session: AsyncSession, message_id: int, *, error: str, retry_at: datetime) -> None:
+    await _finish(
+        session,
+        message_id,
+        state=OutboxState.RETRYING,
+        attempts=OutboxMessage.attempts + 1,
+        next_attempt_at=retry_at,
+        last_error=error[:ERROR_LIMIT],
+    )
+
+
+async def release(session: AsyncSession, *, worker: str) -> int:
+    """Give back every row this worker still holds (graceful shutdown): others may send them at once."""
+    result = await session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.claimed_by == worker, OutboxMessage.state.in_(_DUE_STATES))  # type: ignore[attr-defined]
+        .values(claimed_by=None, claimed_until=None)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+async def state_counts(session: AsyncSession, *, survey_id: int, kind: str) -> dict[OutboxState, int]:
+    """How many of a survey's messages of one kind are in each state (for a lead's `status`)."""
+    result = await session.execute(
+        sa.select(OutboxMessage.state, sa.func.count())
+        .where(OutboxMessage.survey_id == survey_id, OutboxMessage.kind == kind)
+        .group_by(OutboxMessage.state)
+    )
+    counts = dict.fromkeys(OutboxState, 0)
+    for state, count in result.all():
+        counts[OutboxState(state)] = count
+    return counts
+
+
+async def _finish(session: AsyncSession, message_id: int, **values: Any) -> None:
+    """Record an outcome and release the claim."""
+    await session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(claimed_by=None, claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    )
