@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import aiohttp
 import sqlalchemy as sa
@@ -361,12 +360,6 @@ async def run(args: argparse.Namespace, url: str) -> bool:
         stack.push_async_callback(engine.dispose)
         await upgrade(engine)
         survey_id = await open_survey(engine, framework, args.respondents)
-        if engine_args:
-            # create_app builds its own engine from the URL alone; give it this run's schema.
-            def with_schema(app_url: str, **kwargs: Any) -> AsyncEngine:
-                return create_engine(app_url, **{**engine_args, **kwargs})
-
-            stack.enter_context(mock.patch.object(bot_app, "create_engine", with_schema))
 
         connector = FakeConnector()
         connector.url = await stack.enter_async_context(serving(connector.app())) + "/"
@@ -404,7 +397,8 @@ async def run(args: argparse.Namespace, url: str) -> bool:
 
         echo = await phase("echo", echo_app())
         echo_replies = connector.sent
-        ours = await phase("survey", bot_app.create_app(Settings(database_url=url, _env_file=None)))
+        settings = Settings(database_url=url, _env_file=None)
+        ours = await phase("survey", bot_app.create_app(settings, engine_options=engine_args))
         counts = await answers_per_respondent(engine, survey_id)
 
     ratio = ours.rate / echo.rate
