@@ -55,6 +55,9 @@ async def get_survey(session: AsyncSession, survey_id: int) -> Survey:
 
 def framework_of(survey: Survey) -> Framework:
     """The framework exactly as it was when the survey was created, whatever the YAML says today."""
+    if "framework_snapshot" in sa.inspect(survey).unloaded:
+        # Lazy-loading it here would fail deep inside the async driver (MissingGreenlet).
+        raise RuntimeError("this survey was loaded without its snapshot: use the SnapshotCache's framework")
     return Framework.model_validate(survey.framework_snapshot)
 
 

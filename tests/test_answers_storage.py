@@ -317,3 +317,19 @@ async def test_a_redelivered_activity_is_claimed_only_once(database: Database, n
             assert await purge_claims(session, before=now + timedelta(seconds=1)) == 1
     finally:
         await engine.dispose()
+
+
+async def test_a_survey_loaded_without_its_snapshot_says_so_instead_of_crashing(
+    database: Database, now: datetime
+) -> None:
+    from storage.surveys import SnapshotCache
+
+    survey, _ = await _setup(database, now)
+    cache = SnapshotCache()
+    async with transaction(database.sessions) as session:
+        await cache.survey(session, survey.id)
+    async with transaction(database.sessions) as session:
+        light, framework = await cache.survey(session, survey.id)
+        assert framework == MATRIX
+        with pytest.raises(RuntimeError, match="SnapshotCache"):
+            framework_of(light)
