@@ -6,9 +6,9 @@
 
 N simulated respondents (default 50), each in their own 1:1 chat, answer a survey by typing, one
 answer at a time: each waits for the HTTP response before sending the next, as a person does. Every
-answer goes to a new question, so every turn records one answer row. The same load is then sent to a
+answer goes to a new question, so every turn records one answer row. The same load goes first to a
 bare echo bot (an `ActivityHandler` replying with the text) behind the same adapter, route and fake
-Bot Connector, and our throughput is reported as a ratio of the echo bot's.
+Bot Connector, then to the survey bot, whose throughput is reported as a ratio of the echo bot's.
 
 Target: ≥ 0.8× the echo bot's turns per second and p95 < 25 ms at 50 concurrent respondents, on
 SQLite and on PostgreSQL.
