@@ -16,7 +16,7 @@ from dialogs.survey_views import element_ids
 from dialogs.views import SurveyListItem, SurveyListView
 from storage.db import transaction
 from storage.invitations import PendingSurvey, pending_surveys_for
-from storage.people import upsert_person
+from storage.people import person_for
 from storage.surveys import framework_of
 
 NO_SURVEYS = (
@@ -84,7 +84,7 @@ class PartnerConversation:
         sender = turn_context.activity.from_property
         now = self._services.clock()
         async with transaction(self._services.sessions) as session:
-            person = await upsert_person(session, teams_user_id=sender.id, name=sender.name, now=now)
+            person = await person_for(session, teams_user_id=sender.id, name=sender.name, now=now)
             return await pending_surveys_for(session, person.id or 0, now=now)
 
     async def _offer(

@@ -51,7 +51,7 @@ from storage.answers import load_response, record_answer, record_comment, submit
 from storage.db import transaction
 from storage.errors import CommentTooLong, NotInvited, ResponseLocked, SurveyNotFound
 from storage.invitations import invitation_for
-from storage.people import person_by_teams_id, upsert_person
+from storage.people import person_for
 from storage.surveys import SnapshotCache, is_accepting_answers
 from storage.tables import Answer, Person, Response, Survey
 
@@ -181,11 +181,7 @@ class SurveyDialog(Dialog):
     async def _load(self, session: AsyncSession, context: TurnContext, state: dict[str, Any]) -> _Turn:
         survey, framework = await self._s.snapshots.survey(session, int(state["survey_id"]))
         sender = context.activity.from_property
-        person = await person_by_teams_id(session, sender.id)
-        if person is None:
-            person = await upsert_person(
-                session, teams_user_id=sender.id, name=sender.name, now=self._s.clock()
-            )
+        person = await person_for(session, teams_user_id=sender.id, name=sender.name, now=self._s.clock())
         response, answers = await load_response(session, survey, person)
         if response is None and state.get("invited") != survey.id:
             # Checked once per survey and remembered: the common turn pays no extra query.

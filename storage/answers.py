@@ -210,12 +210,7 @@ def _unanswered(answer: Answer) -> bool:
 
 
 async def progress_of(session: AsyncSession, survey: Survey, person: Person) -> Progress:
-    answers = await answers_of(session, survey, person)
-    response = (
-        await session.execute(
-            sa.select(Response).where(Response.survey_id == survey.id, Response.person_id == person.id)
-        )
-    ).scalar_one_or_none()
+    response, answers = await load_response(session, survey, person)
     return progress_from(framework_of(survey), answers, response.submitted_at if response else None)
 
 
@@ -239,12 +234,3 @@ async def submit_response(
     )
     await session.flush()
     return response
-
-
-async def submitted_at(session: AsyncSession, survey: Survey, person: Person) -> datetime | None:
-    result = await session.execute(
-        sa.select(Response.submitted_at).where(
-            Response.survey_id == survey.id, Response.person_id == person.id
-        )
-    )
-    return result.scalar_one_or_none()

@@ -45,6 +45,14 @@ async def person_by_teams_id(session: AsyncSession, teams_user_id: str) -> Perso
     return result.scalar_one_or_none()
 
 
+async def person_for(session: AsyncSession, *, teams_user_id: str, name: str | None, now: datetime) -> Person:
+    """The sender's row: read when it exists (the usual case), created only when it does not."""
+    person = await person_by_teams_id(session, teams_user_id)
+    if person is None:
+        person = await upsert_person(session, teams_user_id=teams_user_id, name=name, now=now)
+    return person
+
+
 async def person_by_aad_id(session: AsyncSession, aad_object_id: str) -> Person | None:
     result = await session.execute(sa.select(Person).where(Person.aad_object_id == aad_object_id))
     return result.scalar_one_or_none()
