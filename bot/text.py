@@ -12,6 +12,7 @@ from datetime import datetime
 
 from botbuilder.schema import Activity, ActivityTypes, TextFormatTypes
 
+from dialogs.intents import describe_options
 from dialogs.views import (
     AnsweredView,
     Choice,
@@ -31,7 +32,6 @@ COMMENT_PREVIEW = 300
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"\s+")
-_SIGNED = re.compile(r"^[+\-−]?\d+$")
 
 
 def clip(text: str, limit: int) -> str:
@@ -65,17 +65,7 @@ def reply_hint(view: QuestionView) -> str:
     commands = ", ".join(["skip", *(["back"] if view.can_go_back else []), "stop (finish later)", "help"])
     if view.kind == "unscored" or not view.choices:
         return f"This one isn't scored: write “comment: …” to leave a note — or {commands}."
-    return f"Reply with {_options(view.choices)} — or {commands}. Add “because …” to leave a comment."
-
-
-def _options(choices: list[Choice]) -> str:
-    numbered = [c for c in choices if c.number is not None]
-    if numbered and all(_SIGNED.match(c.label) for c in numbered):
-        low, high = numbered[0], numbered[-1]
-        return f"a whole number from {low.label} to {high.label}"
-    if numbered:
-        return ", ".join(f"{c.number} {c.label}" for c in numbered)
-    return ", ".join(c.label for c in choices)
+    return f"Reply with {describe_options(view.choices)} — or {commands}. Add “because …” to leave a comment."
 
 
 def answered_count(item: SurveyListItem) -> str:

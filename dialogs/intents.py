@@ -145,15 +145,18 @@ def _choose(answer: str, comment: str | None, choices: list[Choice]) -> Intent:
     return Unrecognised(f"I didn't recognise “{_clip(answer)}”. {_hint(choices)}")
 
 
-def _hint(choices: list[Choice]) -> str:
+def describe_options(choices: list[Choice]) -> str:
+    """What can be typed to answer: 'a whole number from -5 to +5', '1 Emerging, 2 Developing…'."""
     numbered = [c for c in choices if c.number is not None]
     if numbered and all(c.label.lstrip("+-").isdigit() for c in numbered):
-        low, high = numbered[0].number, numbered[-1].number
-        options = f"a whole number from {_span(low, high)}"
-    elif numbered:
-        options = ", ".join(f"{c.number} {c.label}" for c in numbered)
-    else:
-        options = ", ".join(c.label for c in choices)
+        return f"a whole number from {_span(numbered[0].number, numbered[-1].number)}"
+    if numbered:
+        return ", ".join(f"{c.number} {c.label}" for c in numbered)
+    return ", ".join(c.label for c in choices)
+
+
+def _hint(choices: list[Choice]) -> str:
+    options = describe_options(choices)
     return f"Reply with {options} — or skip, back, stop, help. Add “because …” to leave a comment."
 
 
