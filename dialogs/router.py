@@ -17,7 +17,6 @@ from dialogs.views import SurveyListItem, SurveyListView
 from storage.db import transaction
 from storage.invitations import PendingSurvey, pending_surveys_for
 from storage.people import person_for
-from storage.surveys import framework_of
 
 NO_SURVEYS = (
     "You're not part of an open survey at the moment. When a partnership lead starts one for your team, "
@@ -101,7 +100,7 @@ class PartnerConversation:
                 survey_id=p.survey.id or 0,
                 title=p.survey.title,
                 answered=p.answered,
-                total=len(element_ids(framework_of(p.survey))),
+                total=len(element_ids(self._services.snapshots.framework(p.survey))),
                 submitted=p.submitted,
                 closes_at=p.survey.closes_at,
             )

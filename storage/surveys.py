@@ -72,14 +72,20 @@ class SnapshotCache:
         framework = self._frameworks.get(survey_id)
         if framework is None:
             survey = await get_survey(session, survey_id)
-            framework = framework_of(survey)
-            self._frameworks.put(survey_id, framework)
-            return survey, framework
+            return survey, self.framework(survey)
         query = sa.select(Survey).where(Survey.id == survey_id).options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
         survey = (await session.execute(query)).scalar_one_or_none()
         if survey is None:
             raise SurveyNotFound(survey_id)
         return survey, framework
+
+    def framework(self, survey: Survey) -> Framework:
+        """The framework of a survey already loaded with its snapshot, parsed once per process."""
+        framework = self._frameworks.get(survey.id or 0)
+        if framework is None:
+            framework = framework_of(survey)
+            self._frameworks.put(survey.id or 0, framework)
+        return framework
 
 
 def is_accepting_answers(survey: Survey, now: datetime) -> bool:
