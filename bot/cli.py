@@ -12,6 +12,7 @@ from textwrap import indent
 
 from aiohttp import web
 
+from bot import package as teams_package
 from bot.app import create_app, create_bot, load_catalogue, utc_now
 from bot.settings import Settings
 from bot.terminal import read_stdin, run_chat
@@ -70,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     validate = actions.add_parser("validate", help="check framework YAML files and report every problem")
     validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a .yaml file or a directory")
     validate.set_defaults(run=_frameworks_validate)
+
+    package = commands.add_parser("package", help="build the Teams app package (manifest and icons in a zip)")
+    teams_package.add_arguments(package)
+    package.set_defaults(run=teams_package.run)
     return parser
 
 
