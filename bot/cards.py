@@ -189,12 +189,20 @@ def card_size(card: Card) -> int:
     return len(json.dumps(card, separators=(",", ":")).encode())
 
 
+class SentCard(dict[str, Any]):
+    """A card once rendered is only read, so copies share it: TurnContext deep-copies every activity
+    it sends, which for a 6.5 KB card costs more than sending it."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SentCard:
+        return self
+
+
 def card_activity(card: Card) -> Activity:
     """A message whose only content is the card: no `text`, so Teams keeps it as one message."""
     return Activity(
         type=ActivityTypes.message,
         attachment_layout=AttachmentLayoutTypes.list,
-        attachments=[CardFactory.adaptive_card(card)],
+        attachments=[CardFactory.adaptive_card(SentCard(card))],
         input_hint="acceptingInput",
     )
 

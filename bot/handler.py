@@ -1,8 +1,9 @@
 """The activity handler: the Teams edge around the conversation.
 
-Each turn: drop Teams redeliveries (activity ids are claimed in the database), serialise one
-conversation's turns, remember who is talking and where to reach them, run the conversation,
-and save its state; a concurrent turn from another instance is detected by the state's e-tag.
+Each turn is one transaction: claim the activity id (Teams redelivers what it thinks failed),
+remember who is talking and where to reach them, run the conversation and save its state; replies
+go out only after the commit. Turns of one conversation are serialised here, and a concurrent turn
+on another instance is detected by the state's e-tag and rolled back whole.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from msrest.serialization import Model
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.turns import KeyedLocks
+from dialogs import outgoing
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.loader import Catalogue
-from storage.activities import activity_key, claim_activity, release_activity
+from storage.activities import activity_key, claim_activity
 from storage.bot_state import EtagConflict
 from storage.conversations import save_reference
-from storage.db import transaction
+from storage.db import transaction, turn_transaction
 from storage.lru import BoundedCache
 from storage.people import upsert_person
 
@@ -62,31 +64,48 @@ class SurveyBot(ActivityHandler):
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         key = _claim_key(activity)
-        async with transaction(self._sessions) as session:
-            fresh = key is None or await claim_activity(session, key, now=self._clock())
-            if fresh and key is not None:
-                await self._remember(session, turn_context)
-        if not fresh:
-            log.info("redelivered activity %s ignored", activity.id)
-            if activity.type == ActivityTypes.invoke:
-                await _send_invoke_message(turn_context, "Already received.")
-            return
-        try:
-            async with self._locks.hold(activity.conversation.id if activity.conversation else ""):
-                await self._state.load(turn_context)
-                await super().on_turn(turn_context)
-                await self._save(turn_context)
-        except BaseException:
-            if key is not None:  # let Teams' retry of a failed turn through
-                async with transaction(self._sessions) as session:
-                    await release_activity(session, key)
-            raise
+        async with self._locks.hold(activity.conversation.id if activity.conversation else ""):
+            outgoing.hold(turn_context)
+            try:
+                async with turn_transaction(self._sessions) as session:
+                    if key is not None and not await claim_activity(session, key, now=self._clock()):
+                        fresh = False
+                    else:
+                        fresh = True
+                        if key is not None:
+                            await self._remember(session, turn_context)
+                        await self._state.load(turn_context)
+                        await super().on_turn(turn_context)
+                        await self._state.save_changes(turn_context)
+            except EtagConflict:
+                # Another instance finished a turn of this conversation first; this one was rolled back
+                # whole (answer, state and claim), so show the person the state that won.
+                log.info("concurrent turn in conversation; kept the first")
+                outgoing.discard(turn_context)
+                await self._after_conflict(turn_context, key)
+                return
+            except BaseException:
+                outgoing.discard(turn_context)  # nothing was committed: Teams' retry will be processed
+                raise
+            if not fresh:
+                outgoing.discard(turn_context)
+                log.info("redelivered activity %s ignored", activity.id)
+                if activity.type == ActivityTypes.invoke:
+                    await _send_invoke_message(turn_context, "Already received.")
+                return
+            await outgoing.flush(turn_context)
+            # Sending may have taught the conversation something (a card's id): keep it, if so.
+            async with turn_transaction(self._sessions):
+                try:
+                    await self._state.save_changes(turn_context)
+                except EtagConflict:
+                    log.info("conversation moved on before a sent card's id was saved")
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         if _is_personal(turn_context.activity):
             await self._partner.on_turn(turn_context)
         else:
-            await turn_context.send_activity(MessageFactory.text(self._channel_help()))
+            await outgoing.send(turn_context, MessageFactory.text(self._channel_help()))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
         if turn_context.activity.name != "adaptiveCard/action":
@@ -108,18 +127,17 @@ class SurveyBot(ActivityHandler):
         if any(member.id == bot_id for member in members_added):
             async with transaction(self._sessions) as session:
                 await self._save_reference(session, turn_context, person_id=None)
-            await turn_context.send_activity(MessageFactory.text(self._greeting()))
+            await outgoing.send(turn_context, MessageFactory.text(self._greeting()))
 
-    async def _save(self, turn_context: TurnContext) -> None:
-        try:
-            await self._state.save_changes(turn_context)
-        except EtagConflict:
-            # Another instance finished a turn of this conversation first. Answers are upserts, so
-            # nothing is duplicated; show the person the state that won.
-            log.info("concurrent turn in conversation; kept the first")
-            await turn_context.send_activity(MessageFactory.text(RACED))
+    async def _after_conflict(self, turn_context: TurnContext, key: str | None) -> None:
+        outgoing.hold(turn_context)
+        async with turn_transaction(self._sessions) as session:
+            if key is not None:  # this delivery is settled: a retry of it must not be applied later
+                await claim_activity(session, key, now=self._clock())
             await self._state.load(turn_context, force=True)
+            await outgoing.send(turn_context, MessageFactory.text(RACED))
             await self._partner.reprompt(turn_context)
+        await outgoing.flush(turn_context)
 
     async def _remember(self, session: AsyncSession, turn_context: TurnContext) -> None:
         """Record who is talking and where to reach them, unless this instance already wrote exactly that."""

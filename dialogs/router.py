@@ -9,6 +9,7 @@ from botbuilder.core import ConversationState, TurnContext
 from botbuilder.dialogs import DialogSet
 from botbuilder.schema import ActivityTypes
 
+from dialogs import outgoing
 from dialogs.intents import Command, command_of
 from dialogs.payloads import CardActionKind, MalformedPayload, parse_card_action
 from dialogs.survey_dialog import SURVEY_DIALOG, SurveyDialog, SurveyServices, card_data
@@ -46,7 +47,7 @@ class PartnerConversation:
                 await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": action.survey_id})
             elif dc.active_dialog is not None or action is None:
                 if dc.active_dialog is None:
-                    await turn_context.send_activity(self._services.renderer.text(_MALFORMED))
+                    await outgoing.send(turn_context, self._services.renderer.text(_MALFORMED))
                 else:
                     await dc.continue_dialog()
             else:
@@ -61,7 +62,7 @@ class PartnerConversation:
         elif dc.active_dialog is not None:
             await dc.continue_dialog()
         elif command is Command.HELP:
-            await turn_context.send_activity(self._services.renderer.text(_HELP_IDLE))
+            await outgoing.send(turn_context, self._services.renderer.text(_HELP_IDLE))
         else:
             pending = await self._pending(turn_context)
             resumable = [p for p in pending if not p.submitted]
@@ -93,7 +94,7 @@ class PartnerConversation:
             pending = await self._pending(turn_context)
         renderer = self._services.renderer
         if not pending:
-            await turn_context.send_activity(renderer.text(NO_SURVEYS))
+            await outgoing.send(turn_context, renderer.text(NO_SURVEYS))
             return
         items = [
             SurveyListItem(
@@ -106,7 +107,7 @@ class PartnerConversation:
             )
             for p in pending
         ]
-        await turn_context.send_activity(renderer.survey_list(SurveyListView(items=items, intro=intro)))
+        await outgoing.send(turn_context, renderer.survey_list(SurveyListView(items=items, intro=intro)))
 
 
 def _picked(text: str, pending: list[PendingSurvey]) -> PendingSurvey | None:

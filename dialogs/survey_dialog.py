@@ -14,10 +14,11 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.dialogs import Dialog, DialogContext, DialogInstance, DialogTurnResult
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes, ResourceResponse
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from dialogs import outgoing
 from dialogs.intents import (
     AnswerIntent,
     ChangeIntent,
@@ -137,12 +138,13 @@ class SurveyDialog(Dialog):
         async with transaction(self._s.sessions) as session:
             turn = await self._load(session, context, instance.state)
             activity = self._current(instance.state, turn, note=None)
-        await context.send_activity(activity)
+        await outgoing.send(context, activity)
 
     # the turn ------------------------------------------------------------------------------------
 
     async def _run(self, dc: DialogContext, step: Callable[[DialogContext, _Turn], Any]) -> DialogTurnResult:
-        """Load, act and commit in one transaction; reply only after the commit, so nothing is lost."""
+        """Load, act and commit in one transaction; reply only after the commit, so nothing is lost
+        (inside the handler's turn transaction, the replies are queued until the turn commits)."""
         outbox: list[Activity] = []
         updates: list[Activity] = []
         ended = False
@@ -164,16 +166,14 @@ class SurveyDialog(Dialog):
             outbox = [self._s.renderer.text(_NOT_INVITED)]
             ended = True
         for update in updates:
-            try:
-                await dc.context.update_activity(update)
-            except Exception:  # the answer is saved; an old card left editable is only cosmetic
-                log.warning("could not replace answered card %s", update.id, exc_info=True)
+            await outgoing.replace(dc.context, update)
         shown = dc.context.turn_state.get(_SHOWN, {})
+        state = dc.active_dialog.state
         for activity in outbox:
-            response = await dc.context.send_activity(activity)
-            if id(activity) in shown and response is not None and response.id:
-                # Remember the question card, to make it read-only once the question is answered by typing.
-                dc.active_dialog.state["card"] = {"id": response.id, "element_id": shown[id(activity)]}
+            element_id = shown.get(id(activity))
+            await outgoing.send(
+                dc.context, activity, None if element_id is None else _remember_card(state, element_id)
+            )
         if ended:
             return await dc.end_dialog()
         return Dialog.end_of_turn
@@ -197,7 +197,7 @@ class SurveyDialog(Dialog):
             action = parse_card_action(data)
         except MalformedPayload as exc:
             _invoke_message(dc.context, str(exc))
-            await dc.context.send_activity(self._s.renderer.text(str(exc)))
+            await outgoing.send(dc.context, self._s.renderer.text(str(exc)))
             return Dialog.end_of_turn
         state = dc.active_dialog.state
         if action.survey_id != state["survey_id"]:
@@ -541,6 +541,16 @@ class _Result:
     ended: bool = False
     updates: list[Activity] = field(default_factory=list)
     """Cards to replace in place (the Action.Submit fallback has no invoke response to do it)."""
+
+
+def _remember_card(state: dict[str, Any], element_id: str) -> outgoing.OnSent:
+    """Once sent, remember the question card's id, to make it read-only when answered by typing."""
+
+    def remember(response: ResourceResponse | None) -> None:
+        if response is not None and response.id:
+            state["card"] = {"id": response.id, "element_id": element_id}
+
+    return remember
 
 
 def _typed(

@@ -25,11 +25,6 @@ async def claim_activity(session: AsyncSession, key: str, *, now: datetime) -> b
     return result.first() is not None
 
 
-async def release_activity(session: AsyncSession, key: str) -> None:
-    """Forget a claim whose turn failed, so Teams' retry of it is processed."""
-    await session.execute(sa.delete(_TABLE).where(_TABLE.c.key == key))
-
-
 async def purge_claims(session: AsyncSession, *, before: datetime) -> int:
     """Drop claims older than any retry could be (Teams retries within minutes)."""
     result = await session.execute(sa.delete(_TABLE).where(_TABLE.c.received_at < before))

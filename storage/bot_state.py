@@ -39,7 +39,7 @@ class SqlStorage(Storage):
     async def read(self, keys: list[str]) -> dict[str, Any]:  # type: ignore[override]
         if not keys:
             raise ValueError("read() needs at least one key")
-        async with self._sessions() as session:
+        async with transaction(self._sessions) as session:
             rows = (
                 await session.execute(
                     sa.select(_TABLE.c.key, _TABLE.c.e_tag, _TABLE.c.data).where(_TABLE.c.key.in_(list(keys)))

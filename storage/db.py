@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +51,31 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+_ambient: ContextVar[AsyncSession | None] = ContextVar("ambient_session", default=None)
+
+
 @asynccontextmanager
 async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One unit of work: commit on success, roll back on any error."""
+    """One unit of work: commit on success, roll back on any error.
+
+    Inside `turn_transaction` it joins the turn's transaction instead, so everything a turn does
+    commits (or rolls back) together.
+    """
+    ambient = _ambient.get()
+    if ambient is not None:
+        yield ambient
+        return
     async with sessions() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def turn_transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One transaction for a whole bot turn: the redelivery claim, the answer and the dialog state
+    are committed together or not at all, and the turn pays for one commit instead of four."""
+    async with sessions() as session, session.begin():
+        token = _ambient.set(session)
+        try:
+            yield session
+        finally:
+            _ambient.reset(token)

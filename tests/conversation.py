@@ -40,17 +40,21 @@ def text_bot(
 
 
 class HeldStorage(SqlStorage):
-    """The real SQL storage, whose next write waits until the test lets it go: a slow instance."""
+    """The real SQL storage of a slow instance: once armed, its next turn stalls just after reading
+    the conversation's state, until the test lets it go."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         super().__init__(sessions)
-        self.writing = asyncio.Event()
+        self.armed = False
+        self.read_done = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def write(self, changes: Any) -> None:
-        self.writing.set()
-        await self.release.wait()
-        await super().write(changes)
+    async def read(self, keys: list[str]) -> dict[str, Any]:
+        items = await super().read(keys)
+        if self.armed and not self.read_done.is_set():
+            self.read_done.set()
+            await self.release.wait()
+        return items
 
 
 @dataclass

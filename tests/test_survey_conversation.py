@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from frameworks.loader import load_directory
 from frameworks.schema import Framework
+from storage.bot_state import SqlStorage
 from storage.db import session_factory, transaction
 from storage.surveys import close_survey
 from storage.tables import Answer, Invitation, Response, Survey
@@ -295,6 +297,36 @@ async def test_a_redelivered_message_is_answered_once(database: Database, now: d
     assert "2 of 5" in _joined(await partner.says("help"))  # still on question 2, not 3
 
 
+class _FlakyStorage(SqlStorage):
+    """The database connection drops once, while the turn saves its state."""
+
+    failed = False
+
+    async def write(self, changes: Any) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionResetError("connection to the database was lost")
+        await super().write(changes)
+
+
+async def test_a_turn_that_fails_half_way_keeps_nothing_and_teams_retry_is_answered(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    storage = _FlakyStorage(database.sessions)
+    storage.failed = True
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now, storage=storage))
+    await partner.says("resume")
+    storage.failed = False
+    with pytest.raises(ConnectionResetError):
+        await partner.says("2", activity_id="teams-43")
+    assert partner.replies() == []  # no reply promised an answer the database does not hold
+    assert await _answers(database) == {}  # the answer was rolled back with the rest of the turn
+    retry = _joined(await partner.says("2", activity_id="teams-43"))
+    assert "2 of 5" in retry
+    assert len(await _answers(database)) == 1
+
+
 async def test_answers_after_closing_are_refused_and_earlier_ones_kept(
     database: Database, now: datetime
 ) -> None:
@@ -358,25 +390,41 @@ async def test_two_instances_racing_on_one_conversation_keep_one_answer(
         await engine.dispose()
 
 
-async def test_a_turn_that_loses_the_race_tells_the_partner_and_shows_the_winner(
+async def test_two_instances_answering_at_once_keep_one_answer_and_tell_the_partner(
     database: Database, now: datetime
 ) -> None:
+    """A double click reaching two instances. PostgreSQL lets both turns run: the one saving second
+    loses on the state's e-tag, is rolled back whole and says so. SQLite serialises whole turns (one
+    writer at a time), so the second simply answers the next question."""
     await open_survey_for(database.sessions, AUDIT, now)
     fast = Partner.chatting_with(text_bot(database.sessions, lambda: now))
     await fast.says("resume")
-    held = HeldStorage(database.sessions)
-    slow = Partner.chatting_with(text_bot(database.sessions, lambda: now, storage=held))
-
-    slow_turn = asyncio.create_task(slow.says("2"))  # answers question 1, then stalls saving its state
-    await held.writing.wait()
-    await fast.says("3")  # the same question answered on another instance, which saves first
-    held.release.set()
-    replies = _joined(await slow_turn)
-
-    assert "two replies at the same moment" in replies
-    assert "2 of 5" in replies  # shown the state that won
-    answers = await _answers(database)
-    assert list(answers) == ["mergers-acquisitions-and-disposals"]  # one row, never two
+    slow_engine = database.new_engine()
+    try:
+        held = HeldStorage(session_factory(slow_engine))
+        slow = Partner.chatting_with(text_bot(session_factory(slow_engine), lambda: now, storage=held))
+        await slow.says("resume")  # both instances have met the partner: neither rewrites their details
+        held.armed = True
+        slow_turn = asyncio.create_task(slow.says("2"))  # reads the state at question 1, then stalls
+        await held.read_done.wait()
+        if database.kind == "postgresql":
+            await fast.says("3")  # answers question 1 on the other instance and commits first
+            held.release.set()
+            replies = _joined(await slow_turn)
+            assert "two replies at the same moment" in replies
+            assert "2 of 5" in replies  # shown the state that won
+            answers = await _answers(database)
+            assert {key: a.score for key, a in answers.items()} == {"mergers-acquisitions-and-disposals": 3}
+        else:
+            fast_turn = asyncio.create_task(fast.says("3"))  # waits for the slow turn's write lock
+            held.release.set()
+            assert "two replies" not in _joined(await slow_turn)
+            assert "3 of 5" in _joined(await fast_turn)  # the second reply answered question 2
+            answers = await _answers(database)
+            assert sorted(a.score for a in answers.values()) == [2, 3]
+            assert answers["mergers-acquisitions-and-disposals"].score == 2
+    finally:
+        await slow_engine.dispose()
 
 
 async def test_a_card_clicked_after_pausing_saves_the_answer_and_carries_on(
