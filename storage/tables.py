@@ -43,6 +43,13 @@ class SurveyState(StrEnum):
     CLOSED = "closed"
 
 
+class OrganisationSource(StrEnum):
+    """Where a person's organisation came from: a domain mapping never overrides what they said themselves."""
+
+    SELF = "self"
+    DOMAIN = "domain"
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -95,6 +102,32 @@ class Person(SQLModel, table=True):
     )
     created_at: datetime = _created()
     updated_at: datetime = _created()
+    organisation_source: OrganisationSource | None = Field(default=None, sa_type=sa.String(10))
+    """None with no organisation is "unassigned"; None with one: set before sources were recorded."""
+
+
+class LeadGrant(SQLModel, table=True):
+    """Someone a lead made a lead. Leads named in settings (LEAD_USER_IDS) are not stored here."""
+
+    __tablename__ = "lead_grants"
+
+    aad_object_id: str = Field(primary_key=True, max_length=64)
+    name: str | None = Field(default=None, max_length=200)
+    """For listing leads who have not written to the bot yet (no person row)."""
+    granted_by_id: int | None = Field(default=None, foreign_key="people.id", index=True, ondelete="SET NULL")
+    """A person row, not an AAD id, so erasing the granter leaves no trace of them here (NULL: the CLI)."""
+    granted_at: datetime = _created()
+
+
+class OrganisationDomain(SQLModel, table=True):
+    """A lead's statement: email addresses at this domain (and its subdomains) are one organisation's."""
+
+    __tablename__ = "organisation_domains"
+
+    domain: str = Field(primary_key=True, max_length=253)
+    """Lower case, no leading @ or trailing dot."""
+    organisation_id: int = Field(foreign_key="organisations.id", index=True, ondelete="CASCADE")
+    mapped_at: datetime = _created()
 
 
 class Survey(SQLModel, table=True):
@@ -118,6 +151,10 @@ class Survey(SQLModel, table=True):
     closed_at: datetime | None = _when()
     lock_after_submit: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     """A lead's choice: once submitted, answers can no longer be changed."""
+    conversation_id: str | None = Field(default=None, max_length=400, index=True)
+    """The channel or chat it was started in: where `status` finds it and reminders report back."""
+    auto_reminded_at: datetime | None = _when()
+    """When the automatic reminder before the close went out (once per survey)."""
 
 
 class Invitation(SQLModel, table=True):

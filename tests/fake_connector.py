@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,13 +12,24 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+MAX_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 200
+
 
 @dataclass
 class FakeConnector:
     url: str = ""
     sent: list[dict[str, Any]] = field(default_factory=list)
     updated: list[dict[str, Any]] = field(default_factory=list)
+    members: list[dict[str, Any]] = field(default_factory=list)
+    """The roster (Teams JSON: id, name, aadObjectId, email, userPrincipalName, tenantId) served by
+    pagedmembers and members/{id}, the same for every conversation and team."""
+    member_requests: list[dict[str, Any]] = field(default_factory=list)
+    """Each roster or member request: conversation id, member id or pageSize and continuationToken."""
+    created: list[dict[str, Any]] = field(default_factory=list)
+    """Conversation parameters of each 1:1 chat the bot created."""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def texts(self) -> list[str]:
         return [activity.get("text", "") for activity in self.sent]
@@ -26,13 +38,55 @@ class FakeConnector:
         activity = await request.json()
         activity["_conversation_id"] = request.match_info["conversation_id"]
         self.sent.append(activity)
+        self._arrived.set()
         return web.json_response({"id": f"activity-{next(self._ids)}"})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        """A new 1:1 chat, as for a proactive invitation: its id names the member."""
+        parameters = await request.json()
+        self.created.append(parameters)
+        member = (parameters.get("members") or [{}])[0].get("id", "unknown")
+        return web.json_response({"id": f"a:{member}"})
+
+    async def wait_for_sent(self, count: int) -> None:
+        """Until `count` activities have been sent (a background sender's work): no sleeping.
+        Bounded, so a test that would wait for ever fails instead."""
+        async with asyncio.timeout(10):
+            while len(self.sent) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    def sent_to(self, conversation_id: str) -> list[dict[str, Any]]:
+        return [activity for activity in self.sent if activity["_conversation_id"] == conversation_id]
 
     async def _update(self, request: web.Request) -> web.Response:
         activity = await request.json()
         activity["_activity_id"] = request.match_info["activity_id"]
         self.updated.append(activity)
         return web.json_response({"id": request.match_info["activity_id"]})
+
+    async def _paged_members(self, request: web.Request) -> web.Response:
+        """Pages as Teams serves them: `pageSize` honoured up to 500, an opaque token while more remain."""
+        query = request.query
+        self.member_requests.append({"conversation_id": request.match_info["conversation_id"], **query})
+        size = min(int(query.get("pageSize") or DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
+        token = query.get("continuationToken")
+        start = int(token.removeprefix("page-from-")) if token else 0
+        page: dict[str, Any] = {"members": self.members[start : start + size]}
+        if start + size < len(self.members):
+            page["continuationToken"] = f"page-from-{start + size}"
+        return web.json_response(page)
+
+    async def _member(self, request: web.Request) -> web.Response:
+        wanted = request.match_info["member_id"]
+        self.member_requests.append(
+            {"conversation_id": request.match_info["conversation_id"], "member": wanted}
+        )
+        for member in self.members:
+            if wanted in (member.get("id"), member.get("aadObjectId")):
+                return web.json_response(member)
+        error = {"code": "MemberNotFoundInConversation", "message": "The member is not in the conversation."}
+        return web.json_response({"error": error}, status=404)
 
     def cards(self) -> list[dict[str, Any]]:
         """The Adaptive Cards sent, in order."""
@@ -45,9 +99,12 @@ class FakeConnector:
 
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_post("/v3/conversations", self._create)
         app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
         app.router.add_post("/v3/conversations/{conversation_id}/activities/{reply_to}", self._send)
         app.router.add_put("/v3/conversations/{conversation_id}/activities/{activity_id}", self._update)
+        app.router.add_get("/v3/conversations/{conversation_id}/pagedmembers", self._paged_members)
+        app.router.add_get("/v3/conversations/{conversation_id}/members/{member_id}", self._member)
         return app
 
 

@@ -37,7 +37,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
 
-    with op.batch_alter_table("surveys", schema=None) as batch_op:
+    # Dropped in place: on SQLite a table copy would cascade-delete every invitation and response.
+    with op.batch_alter_table("surveys", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("lock_after_submit")
 
     with op.batch_alter_table("processed_activities", schema=None) as batch_op:

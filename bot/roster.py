@@ -1,0 +1,108 @@
+"""Who is in a Teams conversation, from the Bot Connector: a team's whole roster, or a group chat's.
+
+Teams pages rosters (at most 500 members a page) and may repeat a member across pages, so pages are
+followed to the end and members kept once. Bots (`28:…` ids) are left out: they answer no surveys.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from botbuilder.core import TurnContext
+from botbuilder.core.teams import TeamsInfo, teams_get_team_info
+from botbuilder.schema import ErrorResponseException
+from botbuilder.schema.teams import TeamsChannelAccount, TeamsPagedMembersResult
+
+from storage.roster import Member
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 500
+"""The most members Teams returns in one page."""
+BOT_ID_PREFIX = "28:"
+
+__all__ = ["MAX_PAGE_SIZE", "Member", "fetch_member", "fetch_roster", "member_from"]
+
+
+def member_from(account: TeamsChannelAccount) -> Member | None:
+    """The roster entry for a Teams account; None for bots and entries without an id."""
+    if not account.id or account.id.startswith(BOT_ID_PREFIX):
+        return None
+    return Member(
+        id=account.id,
+        aad_object_id=account.aad_object_id or None,
+        name=account.name or None,
+        email=account.email or None,
+        user_principal_name=account.user_principal_name or None,
+        tenant_id=account.tenant_id or None,
+    )
+
+
+async def fetch_roster(
+    turn_context: TurnContext, *, team_id: str | None = None, page_size: int = MAX_PAGE_SIZE
+) -> list[Member]:
+    """Everyone in this turn's team (the team's whole roster, from any of its channels) or chat.
+
+    `team_id` names the team when the turn does not (a proactive turn carries no channel data)."""
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
+    team_id = team_id or _team_id(turn_context)
+    members: dict[str, Member] = {}
+    token: str | None = None
+    tokens_seen: set[str] = set()
+    pages = 0
+    while True:
+        page = await _page(turn_context, team_id, token, page_size)
+        pages += 1
+        for account in page.members or []:
+            member = member_from(account)
+            if member is not None:
+                members.setdefault(member.id, member)
+        token = page.continuation_token or None
+        if token is None:
+            break
+        if token in tokens_seen:
+            log.warning("roster paging returned a continuation token twice; stopped after %d pages", pages)
+            break
+        tokens_seen.add(token)
+    log.info("roster: %d members in %d pages", len(members), pages)
+    return list(members.values())
+
+
+async def fetch_member(
+    turn_context: TurnContext, member_id: str, *, team_id: str | None = None
+) -> Member | None:
+    """One member of this turn's team or chat (a mention names only the Teams user id; this gives
+    the AAD object id); None when they are not a member, or are a bot."""
+    team_id = team_id or _team_id(turn_context)
+    try:
+        if team_id:
+            account = await TeamsInfo.get_team_member(turn_context, team_id, member_id)
+        else:
+            _ensure_channel_data(turn_context)
+            account = await TeamsInfo.get_member(turn_context, member_id)
+    except ErrorResponseException as error:
+        if error.response is not None and error.response.status_code == 404:
+            return None
+        raise
+    return member_from(account)
+
+
+async def _page(
+    turn_context: TurnContext, team_id: str | None, token: str | None, page_size: int
+) -> TeamsPagedMembersResult:
+    if team_id:
+        return await TeamsInfo.get_paged_team_members(turn_context, team_id, token, page_size)
+    _ensure_channel_data(turn_context)
+    return await TeamsInfo.get_paged_members(turn_context, token, page_size)
+
+
+def _team_id(turn_context: TurnContext) -> str | None:
+    team = teams_get_team_info(turn_context.activity)
+    return team.id if team is not None and team.id else None
+
+
+def _ensure_channel_data(turn_context: TurnContext) -> None:
+    """TeamsInfo reads the activity's channel data to look for a team; a proactive turn has none."""
+    if turn_context.activity.channel_data is None:
+        turn_context.activity.channel_data = {}

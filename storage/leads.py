@@ -1,0 +1,162 @@
+"""Who may run the lead-only commands: the AAD object ids named in settings, plus those leads grant.
+
+Everything is keyed on the AAD object id (a GUID, compared in lower case), never on a display name:
+two people may share a name, and a name can be changed by its owner.
+
+Leads named in settings (LEAD_USER_IDS) are managed there: revoking one here is refused. A granted
+lead may be revoked by any lead, themself included, except the last lead of all (no settings leads
+and no other grant): that would leave nobody able to grant again short of a redeploy, so it is refused
+with a message saying to grant someone else first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.tables import LeadGrant, Person
+from storage.upsert import insert
+
+
+class LeadError(Exception):
+    """A grant or revocation refused; `message` is for the person who asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfiguredLead(LeadError):
+    def __init__(self, name: str | None) -> None:
+        super().__init__(
+            f"{name or 'They'} {'is' if name else 'are'} a lead by the bot's settings (LEAD_USER_IDS), so "
+            "only whoever runs the bot can change that."
+        )
+
+
+class LastLead(LeadError):
+    def __init__(self, name: str | None) -> None:
+        super().__init__(
+            f"{name or 'They'} {'is' if name else 'are'} the only lead: nobody could make leads after that. "
+            "Grant someone else first."
+        )
+
+
+class LeadSource(StrEnum):
+    SETTINGS = "settings"
+    GRANTED = "granted"
+
+
+@dataclass(frozen=True)
+class Lead:
+    aad_object_id: str
+    name: str | None
+    """The person's name as Teams last told us, else as it was when they were granted."""
+    source: LeadSource
+    granted_at: datetime | None = None
+    granted_by: str | None = None
+    """The granter's name; None for settings leads, grants from the CLI, and erased granters."""
+
+
+def normalise_aad_id(aad_object_id: str) -> str:
+    return aad_object_id.strip().lower()
+
+
+def _configured(configured: Collection[str]) -> set[str]:
+    return {normalise_aad_id(value) for value in configured if value.strip()}
+
+
+async def is_lead(session: AsyncSession, aad_object_id: str | None, *, configured: Collection[str]) -> bool:
+    """Whether the sender with this AAD object id may use lead-only commands (no id: never)."""
+    if not aad_object_id or not aad_object_id.strip():
+        return False
+    key = normalise_aad_id(aad_object_id)
+    if key in _configured(configured):
+        return True
+    found = await session.execute(sa.select(LeadGrant.aad_object_id).where(LeadGrant.aad_object_id == key))
+    return found.first() is not None
+
+
+async def grant_lead(
+    session: AsyncSession,
+    aad_object_id: str,
+    *,
+    now: datetime,
+    configured: Collection[str],
+    name: str | None = None,
+    granted_by_id: int | None = None,
+) -> bool:
+    """Make someone a lead. False when they already were one (by settings or an earlier grant)."""
+    key = normalise_aad_id(aad_object_id)
+    if not key:
+        raise LeadError("Whom should I make a lead? Mention them: grant lead @Name")
+    if key in _configured(configured):
+        return False
+    table = LeadGrant.__table__  # type: ignore[attr-defined]
+    inserted = await session.execute(
+        insert(session, table)
+        .values(aad_object_id=key, name=name, granted_by_id=granted_by_id, granted_at=now)
+        .on_conflict_do_nothing(index_elements=[table.c.aad_object_id])
+        .returning(table.c.aad_object_id)
+    )
+    return inserted.scalar_one_or_none() is not None
+
+
+async def revoke_lead(
+    session: AsyncSession, aad_object_id: str, *, configured: Collection[str], name: str | None = None
+) -> bool:
+    """Stop someone being a lead. False when they were not one; `name` only words the refusals.
+
+    Raises ConfiguredLead for a settings lead, LastLead when nobody would be left."""
+    key = normalise_aad_id(aad_object_id)
+    leads_by_settings = _configured(configured)
+    if key in leads_by_settings:
+        raise ConfiguredLead(name)
+    # Lock every grant (PostgreSQL; SQLite writers are serialised anyway): two leads revoking each other
+    # at once must not both see the other still there.
+    granted = set(
+        (await session.execute(sa.select(LeadGrant.aad_object_id).with_for_update())).scalars()  # type: ignore[call-overload]
+    )
+    if key not in granted:
+        return False
+    if not leads_by_settings and granted == {key}:
+        raise LastLead(name)
+    await session.execute(sa.delete(LeadGrant).where(LeadGrant.aad_object_id == key))  # type: ignore[arg-type]
+    return True
+
+
+async def list_leads(session: AsyncSession, *, configured: Collection[str]) -> list[Lead]:
+    """Settings leads and granted leads, by name (people not yet seen by the bot last)."""
+    granter = aliased(Person)
+    rows = await session.execute(
+        sa.select(LeadGrant, Person.name, granter.name)
+        .outerjoin(Person, Person.aad_object_id == LeadGrant.aad_object_id)  # type: ignore[arg-type]
+        .outerjoin(granter, granter.id == LeadGrant.granted_by_id)  # type: ignore[arg-type]
+    )
+    leads: dict[str, Lead] = {}
+    for grant, current_name, granted_by in rows:
+        leads[grant.aad_object_id] = Lead(
+            aad_object_id=grant.aad_object_id,
+            name=current_name or grant.name,
+            source=LeadSource.GRANTED,
+            granted_at=grant.granted_at,
+            granted_by=granted_by,
+        )
+    settings_ids = sorted(_configured(configured))
+    names: dict[str, str | None] = {}
+    if settings_ids:
+        found = await session.execute(
+            sa.select(Person.aad_object_id, Person.name).where(Person.aad_object_id.in_(settings_ids))  # type: ignore[union-attr]
+        )
+        names = {normalise_aad_id(aad): person_name for aad, person_name in found}
+    for key in settings_ids:
+        leads[key] = Lead(aad_object_id=key, name=names.get(key), source=LeadSource.SETTINGS)
+    return sorted(
+        leads.values(), key=lambda lead: (lead.name is None, (lead.name or "").casefold(), lead.aad_object_id)
+    )
