@@ -1,4 +1,4 @@
-"""Command line: `python -m bot serve | db … | frameworks …`. Output for people goes to stdout."""
+"""Command line: `python -m bot serve | db … | privacy … | frameworks …`. Output for people goes to stdout."""
 
 from __future__ import annotations
 
@@ -19,8 +19,18 @@ from bot.terminal import read_stdin, run_chat
 from bot.text import TextRenderer
 from frameworks.loader import FrameworkFileError, load_framework
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
-from storage.db import create_engine, session_factory
+from storage.backup import BackupRefused, backup_sqlite
+from storage.db import create_engine, session_factory, transaction
 from storage.migrate import current_revision, head_revision, is_at_head, upgrade
+from storage.privacy import (
+    DEFAULT_K,
+    DEFAULT_RETENTION_MONTHS,
+    erase_person,
+    export_person,
+    plan_erasure,
+    plan_expired,
+    purge_expired,
+)
 
 log = logging.getLogger("bot")
 
@@ -61,6 +71,32 @@ def _parser() -> argparse.ArgumentParser:
     db.add_parser("current", help="show the database's migration and the latest one").set_defaults(
         run=_db_current
     )
+    backup = db.add_parser("backup", help="copy the SQLite database while the bot runs (PostgreSQL: pg_dump)")
+    backup.add_argument("path", type=Path, metavar="PATH", help="the backup file to write")
+    backup.set_defaults(run=_db_backup)
+
+    privacy = commands.add_parser("privacy", help="a person's data: export, erase; the retention period")
+    acts = privacy.add_subparsers(title="privacy commands", metavar="ACTION")
+    export = acts.add_parser("export", help="everything held about a person, as JSON")
+    export.add_argument("--user", required=True, metavar="AAD_ID", help="AAD object id (or Teams user id)")
+    export.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (default: standard output)")
+    export.set_defaults(run=_privacy_export)
+    erase = acts.add_parser("erase", help="erase a person; closed rounds keep their scores anonymously")
+    erase.add_argument("--user", required=True, metavar="AAD_ID", help="AAD object id (or Teams user id)")
+    erase.add_argument("--yes", action="store_true", help="erase (without it: only show what would go)")
+    erase.add_argument(
+        "--k", type=_at_least(2), help=f"smallest group kept anonymously (default {DEFAULT_K})"
+    )
+    erase.set_defaults(run=_privacy_erase)
+    retention = acts.add_parser("retention", help="anonymise old closed surveys, forget people long gone")
+    retention.add_argument(
+        "--months", type=_at_least(1), help=f"retention period (default {DEFAULT_RETENTION_MONTHS})"
+    )
+    retention.add_argument("--dry-run", action="store_true", help="show what would be purged, change nothing")
+    retention.add_argument(
+        "--k", type=_at_least(2), help=f"smallest group kept anonymously (default {DEFAULT_K})"
+    )
+    retention.set_defaults(run=_privacy_retention)
 
     frameworks = commands.add_parser("frameworks", help="list, show and validate assessment frameworks")
     actions = frameworks.add_subparsers(title="frameworks commands", metavar="ACTION")
@@ -76,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     teams_package.add_arguments(package)
     package.set_defaults(run=teams_package.run)
     return parser
+
+
+def _at_least(minimum: int):  # type: ignore[no-untyped-def]
+    def number(text: str) -> int:
+        if not text.isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number of at least {minimum}")
+        return int(text)
+
+    return number
 
 
 def _settings() -> Settings:
@@ -163,6 +208,102 @@ def _db_current(_args: argparse.Namespace) -> int:
     head = head_revision()
     _out(f"current: {current or 'none (empty database)'}\nlatest:  {head}")
     return 0 if current == head else 1
+
+
+def _db_backup(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        result = asyncio.run(backup_sqlite(settings.database_url, args.path))
+    except BackupRefused as refusal:
+        _out(str(refusal))
+        return 2
+    _out(f"Backed up {result.source} to {result.target} ({result.size} bytes, integrity checked).")
+    return 0
+
+
+def _migrated(settings: Settings) -> bool:
+    if asyncio.run(_with_engine(settings.database_url, is_at_head)):
+        return True
+    _out("The database is not migrated: run `python -m bot db upgrade` first.")
+    return False
+
+
+def _setting(settings: Settings, name: str, given: int | None, default: int) -> int:
+    """A CLI option, else a setting of that name if Settings has one, else the default."""
+    return given if given is not None else int(getattr(settings, name, default))
+
+
+def _privacy_export(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    data = asyncio.run(_with_engine(settings.database_url, _in_transaction(export_person, args.user)))
+    if data is None:
+        _out(f"Nothing is held about {args.user} (never seen, or erased).")
+        return 1
+    text = data.model_dump_json(indent=2)
+    if args.out is None:
+        _out(text)
+        return 0
+    descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data: owner only
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text + "\n")
+    _out(f"Wrote everything held about {args.user} to {args.out} ({len(data.responses)} responses).")
+    return 0
+
+
+def _privacy_erase(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    k = _setting(settings, "anonymity_k", args.k, DEFAULT_K)
+    action = erase_person if args.yes else plan_erasure
+    plan = asyncio.run(_with_engine(settings.database_url, _in_transaction(action, args.user, k=k)))
+    if plan is None:
+        _out(f"Nothing is held about {args.user} (never seen, or already erased): nothing to do.")
+        return 0
+    _out(f"{'Erased' if args.yes else 'Would erase'} {args.user} (logged as subject {plan.subject}):")
+    _out(f"  {plan.anonymised} responses kept for closed surveys' figures, with no identity, comment or time")
+    _out(f"  {plan.deleted} responses deleted (survey still open, or fewer than {k} in their group)")
+    _out(f"  {plan.invitations_deleted} invitations deleted, {plan.invitations_anonymised} kept anonymously")
+    _out(
+        f"  {plan.conversations} conversation references, {plan.outbox} outbox messages and "
+        f"{len(plan.bot_state_keys)} bot state records deleted, {sum(plan.other_records.values())} "
+        "other records naming them (a lead grant), and the person"
+    )
+    if not args.yes:
+        _out("Nothing was changed: run again with --yes to erase.")
+        return 1
+    return 0
+
+
+def _privacy_retention(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    months = _setting(settings, "retention_months", args.months, DEFAULT_RETENTION_MONTHS)
+    k = _setting(settings, "anonymity_k", args.k, DEFAULT_K)
+    action = plan_expired if args.dry_run else purge_expired
+    run = _in_transaction(action, months=months, k=k)
+    plan = asyncio.run(_with_engine(settings.database_url, run))
+    _out(
+        f"{'Would purge' if args.dry_run else 'Purged'} data older than {months} months "
+        f"(before {plan.cutoff:%Y-%m-%d %H:%M} UTC): {plan.anonymised} responses anonymised, "
+        f"{plan.deleted} deleted, {plan.invitations_deleted} invitations and {plan.outbox} outbox messages "
+        f"deleted, {len(plan.people)} people forgotten."
+    )
+    return 0
+
+
+def _in_transaction(action, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """A storage function for `_with_engine`, run in one transaction (rolled back if it fails) at the
+    current time."""
+
+    async def run(engine):  # type: ignore[no-untyped-def]
+        async with transaction(session_factory(engine)) as session:
+            return await action(session, *args, now=utc_now(), **kwargs)
+
+    return run
 
 
 def _frameworks_list(_args: argparse.Namespace) -> int:
