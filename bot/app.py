@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,6 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.adapter import create_adapter
 from bot.cards import CardRenderer
 from bot.handler import Clock, SurveyBot
+from bot.invitations import invitation_composer
+from bot.leads import LeadCommands, LeadServices, queue_due_reminders
+from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.turns import KeyedLocks
 from dialogs.router import PartnerConversation
@@ -29,6 +31,8 @@ from storage.activities import purge_claims
 from storage.bot_state import SqlStorage
 from storage.db import create_engine, session_factory, transaction
 from storage.migrate import is_at_head
+from storage.privacy import purge_expired
+from storage.surveys import SnapshotCache, close_due_surveys
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +44,10 @@ ADAPTER = web.AppKey("adapter", CloudAdapter)
 BOT = web.AppKey("bot", SurveyBot)
 CLOCK = web.AppKey("clock", Clock)
 ENGINE_OPTIONS = web.AppKey("engine_options", dict)
+SENDER = web.AppKey("sender", OutboxSender)
 
 HOUSEKEEPING_INTERVAL = timedelta(hours=1)
+DEADLINE_INTERVAL = timedelta(minutes=1)
 CLAIM_RETENTION = timedelta(days=2)
 """Teams gives up retrying within minutes; two days of activity ids is ample."""
 
@@ -95,12 +101,34 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[ENGINE] = engine
         app[SESSIONS] = session_factory(engine)
         app[CATALOGUE] = await load_catalogue(settings)
-        app[BOT] = create_bot(settings, app[SESSIONS], app[CATALOGUE], app[CLOCK], CardRenderer())
-        housekeeping = asyncio.create_task(_housekeeping(app[SESSIONS], app[CLOCK]), name="housekeeping")
+        renderer = CardRenderer()
+        snapshots = SnapshotCache()
+        tz = ZoneInfo(settings.time_zone)
+        sender = OutboxSender(
+            app[SESSIONS],
+            app[ADAPTER],
+            bot_app_id=settings.microsoft_app_id,
+            compose=invitation_composer(renderer, snapshots, clock=app[CLOCK], tz=tz),
+            clock=app[CLOCK],
+        )
+        app[SENDER] = sender
+        app[BOT] = create_bot(
+            settings, app[SESSIONS], app[CATALOGUE], app[CLOCK], renderer, notify_sender=sender.notify
+        )
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(_housekeeping(app[SESSIONS], app[CLOCK], settings), name="housekeeping"),
+            asyncio.create_task(sender.run(stop), name="outbox-sender"),
+            asyncio.create_task(
+                _deadlines(app[SESSIONS], app[CLOCK], settings, sender.notify), name="deadlines"
+            ),
+        ]
         yield
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
+        stop.set()
+        for task in tasks:
+            if task.get_name() != "outbox-sender":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         await engine.dispose()
 
@@ -112,33 +140,70 @@ def create_bot(
     clock: Clock,
     renderer: Renderer,
     storage: Storage | None = None,
+    notify_sender: Callable[[], None] = lambda: None,
 ) -> SurveyBot:
     """The bot and its conversation, state in the database; shared by the server and the terminal."""
     conversation_state = ConversationState(storage or SqlStorage(sessions))
-    services = SurveyServices(
-        sessions=sessions, renderer=renderer, clock=clock, tz=ZoneInfo(settings.time_zone)
+    tz = ZoneInfo(settings.time_zone)
+    services = SurveyServices(sessions=sessions, renderer=renderer, clock=clock, tz=tz)
+    leads = LeadCommands(
+        LeadServices(
+            sessions=sessions,
+            catalogue=catalogue,
+            clock=clock,
+            tz=tz,
+            configured_leads=settings.lead_user_ids,
+            notify_sender=notify_sender,
+        )
     )
     return SurveyBot(
         sessions=sessions,
         catalogue=catalogue,
         clock=clock,
         conversation_state=conversation_state,
-        partner=PartnerConversation(conversation_state, services),
+        partner=PartnerConversation(conversation_state, services, commands=leads.on_message),
         locks=KeyedLocks(),
+        leads=leads,
     )
 
 
-async def _housekeeping(sessions: async_sessionmaker[AsyncSession], clock: Clock) -> None:
-    """Hourly: forget old activity claims. Failures are logged and retried next hour."""
+async def _housekeeping(sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings) -> None:
+    """Hourly: forget old activity claims and apply the retention period. Failures are logged and
+    retried next hour."""
     while True:
         try:
             async with transaction(sessions) as session:
                 purged = await purge_claims(session, before=clock() - CLAIM_RETENTION)
             if purged:
                 log.info("purged %d old activity claims", purged)
+            async with transaction(sessions) as session:
+                await purge_expired(
+                    session, now=clock(), months=settings.retention_months, k=settings.anonymity_k
+                )
         except Exception:
             log.exception("housekeeping failed; will retry")
         await asyncio.sleep(HOUSEKEEPING_INTERVAL.total_seconds())
+
+
+async def _deadlines(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings, notify: Callable[[], None]
+) -> None:
+    """Every minute: close surveys whose deadline passed, and queue the automatic reminders due."""
+    while True:
+        try:
+            async with transaction(sessions) as session:
+                closed = await close_due_surveys(session, now=clock())
+                queued = await queue_due_reminders(
+                    session, now=clock(), before=timedelta(hours=settings.reminder_hours_before_close)
+                )
+            if closed:
+                log.info("closed %d surveys at their deadline", len(closed))
+            if queued:
+                log.info("queued %d automatic reminders", queued)
+                notify()
+        except Exception:
+            log.exception("deadline check failed; will retry")
+        await asyncio.sleep(DEADLINE_INTERVAL.total_seconds())
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

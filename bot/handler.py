@@ -22,8 +22,10 @@ from botbuilder.schema import (
 from msrest.serialization import Model
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.leads import LEAD_VERB, LeadCommands
 from bot.turns import KeyedLocks
 from dialogs import outgoing
+from dialogs.payloads import invoke_action_data
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.loader import Catalogue
@@ -51,6 +53,7 @@ class SurveyBot(ActivityHandler):
         conversation_state: ConversationState,
         partner: PartnerConversation,
         locks: KeyedLocks,
+        leads: LeadCommands | None = None,
     ) -> None:
         self._sessions = sessions
         self._catalogue = catalogue
@@ -58,12 +61,16 @@ class SurveyBot(ActivityHandler):
         self._state = conversation_state
         self._partner = partner
         self._locks = locks
+        self._leads = leads
         self._seen: BoundedCache[tuple[object, ...], tuple[object, ...]] = BoundedCache(10_000)
         """Who was last recorded in which conversation, so a chat's every turn doesn't rewrite it."""
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         key = _claim_key(activity)
+        if self._leads is not None and _is_lead_turn(activity):
+            await self._lead_turn(turn_context, key)
+            return
         async with self._locks.hold(activity.conversation.id if activity.conversation else ""):
             outgoing.hold(turn_context)
             try:
@@ -100,6 +107,29 @@ class SurveyBot(ActivityHandler):
                     await self._state.save_changes(turn_context)
                 except EtagConflict:
                     log.info("conversation moved on before a sent card's id was saved")
+
+    async def _lead_turn(self, turn_context: TurnContext, key: str | None) -> None:
+        """A command in a channel or group chat, or a lead's card button: claimed and committed first,
+        then run in its own short transactions (a roster fetch must not hold the database)."""
+        assert self._leads is not None
+        async with turn_transaction(self._sessions) as session:
+            fresh = key is None or await claim_activity(session, key, now=self._clock())
+            if fresh and key is not None:
+                await self._remember(session, turn_context)
+        activity = turn_context.activity
+        if not fresh:
+            log.info("redelivered activity %s ignored", activity.id)
+            if activity.type == ActivityTypes.invoke:
+                await _send_invoke_message(turn_context, "Already received.")
+            return
+        if activity.type == ActivityTypes.invoke:
+            message = await self._leads.on_card(turn_context, invoke_action_data(activity.value))
+            await _send_invoke_message(turn_context, message)
+        elif _lead_card_data(activity) is not None:
+            message = await self._leads.on_card(turn_context, activity.value)
+            await turn_context.send_activity(MessageFactory.text(message))
+        else:
+            await self._leads.on_message(turn_context)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         if _is_personal(turn_context.activity):
@@ -199,6 +229,25 @@ class SurveyBot(ActivityHandler):
     def _frameworks_line(self) -> str:
         titles = sorted(framework.title for framework in self._catalogue.frameworks.values())
         return "Frameworks available: " + "; ".join(titles) + "." if titles else "No frameworks are loaded."
+
+
+def _is_lead_turn(activity: Activity) -> bool:
+    """Channel and group-chat messages are commands; a lead's card button can be clicked anywhere."""
+    if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
+        value = activity.value if isinstance(activity.value, dict) else {}
+        action = value.get("action")
+        return isinstance(action, dict) and action.get("verb") == LEAD_VERB
+    if activity.type != ActivityTypes.message:
+        return False
+    if _lead_card_data(activity) is not None:
+        return True
+    return not _is_personal(activity) and activity.value is None
+
+
+def _lead_card_data(activity: Activity) -> object | None:
+    """The Action.Submit fallback of a lead's card: a message whose value carries `lead`."""
+    value = activity.value
+    return value if isinstance(value, dict) and "lead" in value and "action" not in value else None
 
 
 def _claim_key(activity: Activity) -> str | None:

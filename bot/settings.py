@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     frameworks_dir: Path | None = None
     """Extra framework YAML files; they are added to the built-in seed frameworks."""
     time_zone: str = "Europe/London"
+    reminder_hours_before_close: int = Field(default=48, ge=1, le=24 * 30)
+    """Automatic reminders go to everyone who has not submitted this long before a survey closes."""
+    retention_months: int = Field(default=24, ge=1)
+    """Frameworks run yearly: a person's round stays theirs until the next has run, with slack."""
+    anonymity_k: int = Field(default=3, ge=2)
+    """The smallest group any breakdown shows; also what an erasure needs to keep answers."""
     lead_user_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """AAD object ids of the people who may run lead-only commands (comma-separated)."""
 

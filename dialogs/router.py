@@ -5,6 +5,8 @@ Teams and the terminal both drive this same object, so they behave identically.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from botbuilder.core import ConversationState, TurnContext
 from botbuilder.dialogs import DialogSet
 from botbuilder.schema import ActivityTypes
@@ -27,8 +29,16 @@ NO_SURVEYS = (
 
 
 class PartnerConversation:
-    def __init__(self, conversation_state: ConversationState, services: SurveyServices) -> None:
+    def __init__(
+        self,
+        conversation_state: ConversationState,
+        services: SurveyServices,
+        commands: Callable[[TurnContext], Awaitable[bool]] | None = None,
+    ) -> None:
+        """`commands` is offered what a partner's conversation does not understand (a lead's command
+        typed in 1:1); it returns whether it took it."""
         self._services = services
+        self._commands = commands
         self._dialogs = DialogSet(conversation_state.create_property("DialogState"))
         self._dialogs.add(SurveyDialog(services))
 
@@ -63,6 +73,8 @@ class PartnerConversation:
             await dc.continue_dialog()
         elif command is Command.HELP:
             await outgoing.send(turn_context, self._services.renderer.text(_HELP_IDLE))
+        elif command is None and self._commands is not None and await self._commands(turn_context):
+            return
         else:
             pending = await self._pending(turn_context)
             resumable = [p for p in pending if not p.submitted]

@@ -1,0 +1,63 @@
+"""What an invitation or a reminder says, built when it is sent: the survey may have closed, or the
+person finished, since the row was queued, and then nothing is sent at all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from botbuilder.schema import Activity
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cards import CardRenderer
+from bot.dates import format_date
+from bot.sender import Clock, Compose, compose_from_payload
+from dialogs.survey_views import element_ids
+from dialogs.views import SurveyListItem, SurveyListView
+from storage.invitations import pending_surveys_for
+from storage.surveys import SnapshotCache
+from storage.tables import OutboxMessage
+
+KINDS = ("invite", "remind")
+
+
+def invitation_composer(
+    renderer: CardRenderer, snapshots: SnapshotCache, *, clock: Clock, tz: ZoneInfo
+) -> Compose:
+    async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
+        if message.kind not in KINDS or message.person_id is None or message.survey_id is None:
+            return await compose_from_payload(session, message)
+        now = clock()
+        pending = {p.survey.id: p for p in await pending_surveys_for(session, message.person_id, now=now)}
+        found = pending.get(message.survey_id)
+        if found is None:
+            return None  # closed, or no longer theirs
+        if message.kind == "remind" and found.submitted:
+            return None
+        survey = found.survey
+        item = SurveyListItem(
+            survey_id=survey.id or 0,
+            title=survey.title,
+            answered=found.answered,
+            total=len(element_ids(snapshots.framework(survey))),
+            submitted=found.submitted,
+            closes_at=survey.closes_at,
+        )
+        return renderer.survey_list(
+            SurveyListView(items=[item], intro=_intro(message.kind, survey.closes_at, tz))
+        )
+
+    return compose
+
+
+def _intro(kind: str, closes_at: datetime | None, tz: ZoneInfo) -> str:
+    closes = f" It closes {format_date(closes_at, tz)}." if closes_at else ""
+    if kind == "remind":
+        return (
+            "A reminder: your partnership is waiting for your view. Your answers so far are saved; "
+            f"it takes one question at a time.{closes}"
+        )
+    return (
+        "Your partnership lead has asked you to take part in a self-assessment. I'll ask one question at "
+        f"a time and save each answer as you go; you can stop and come back whenever you like.{closes}"
+    )

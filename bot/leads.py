@@ -1,0 +1,744 @@
+"""Leads run surveys from Teams chat: start (confirmed on a card), status, remind, close, reopen,
+lead roles and organisations. Partners get the listing commands and help; nobody gets silence.
+
+Commands run outside the turn's dialog transaction: a roster fetch is an HTTP round trip per page,
+and must not hold the database's write lock. Each step commits on its own and is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.schema import Activity
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.cards import card_activity, escape
+from bot.commands import (
+    Clarification,
+    CloseCommand,
+    CommandError,
+    DomainsCommand,
+    FrameworksCommand,
+    GrantLeadCommand,
+    HelpCommand,
+    MapDomainCommand,
+    MyOrganisationCommand,
+    ParsedCommand,
+    RemindCommand,
+    ReopenCommand,
+    RevokeLeadCommand,
+    Scope,
+    StartCommand,
+    StatusCommand,
+    SurveyRef,
+    SurveysCommand,
+    UnknownCommand,
+    UnmapDomainCommand,
+    help_text,
+    parse_command,
+    refusal,
+)
+from bot.dates import format_date
+from bot.roster import fetch_member, fetch_roster
+from dialogs import outgoing
+from frameworks.loader import Catalogue
+from storage.conversations import reference_for
+from storage.db import transaction
+from storage.invitations import invite
+from storage.leads import LeadError, grant_lead, is_lead, revoke_lead
+from storage.organisations import (
+    OrganisationError,
+    ensure_partnership,
+    list_domains,
+    map_domain,
+    person_organisation,
+    set_own_organisation,
+    unmap_domain,
+)
+from storage.outbox import NewMessage, enqueue, state_counts
+from storage.people import person_for
+from storage.roster import sync_roster
+from storage.surveys import close_survey, create_survey, open_survey
+from storage.tables import (
+    Invitation,
+    Organisation,
+    OutboxState,
+    Person,
+    Response,
+    Survey,
+    SurveyState,
+)
+
+log = logging.getLogger(__name__)
+
+LEAD_VERB = "lead"
+"""The `verb` of the leads' own card buttons (partners' survey buttons use `survey`)."""
+
+REMIND_GAP = timedelta(hours=23)
+"""Nobody is reminded twice within a day, whether by a lead's `remind` or automatically."""
+
+UNASSIGNED = "Unassigned"
+NOT_CLOSING = "no closing date"
+
+
+class LeadAction(BaseModel):
+    """What a lead's confirmation card sends back."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    lead: str = Field(pattern="^(confirm|cancel)$")
+    survey_id: int = Field(gt=0)
+
+
+@dataclass(frozen=True)
+class LeadServices:
+    sessions: async_sessionmaker[AsyncSession]
+    catalogue: Catalogue
+    clock: Callable[[], datetime]
+    tz: ZoneInfo
+    configured_leads: Sequence[str]
+    notify_sender: Callable[[], None]
+    """Wake the outbox sender: rows were just added."""
+
+
+class LeadCommands:
+    def __init__(self, services: LeadServices) -> None:
+        self._s = services
+
+    # Entry points --------------------------------------------------------------------------------
+
+    async def on_message(self, context: TurnContext) -> bool:
+        """Handle a typed command. In 1:1 chats only recognised commands are taken (False otherwise);
+        in channels and group chats anything else gets help."""
+        activity = context.activity
+        scope = Scope.of(activity.conversation.conversation_type if activity.conversation else None)
+        text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
+        lead = await self._is_lead(context)
+        frameworks = [(f.id, f.title) for f in self._s.catalogue.frameworks.values()]
+        try:
+            command = parse_command(text, frameworks=frameworks, now=self._s.clock(), tz=self._s.tz)
+        except CommandError as exc:
+            await self._say(context, refusal(exc.kind, scope, lead) or exc.message)
+            return True
+        if isinstance(command, UnknownCommand):
+            if scope is Scope.PERSONAL:
+                return False
+            await self._say(context, "I didn't recognise that.\n\n" + help_text(scope, lead))
+            return True
+        kind = command.about if isinstance(command, Clarification) else command.kind
+        refused = refusal(kind, scope, lead)
+        if refused is not None:
+            await self._say(context, refused)
+            return True
+        await self._run(context, command, scope, lead)
+        return True
+
+    async def on_card(self, context: TurnContext, data: object) -> str:
+        """A lead's card button; returns a short message for the invoke response."""
+        try:
+            action = LeadAction.model_validate(data)
+        except ValidationError:
+            return "I couldn't read that card's data. Type the command again."
+        if not await self._is_lead(context):
+            return "Only partnership leads can do that."
+        if action.lead == "cancel":
+            return await self._cancel(action.survey_id)
+        return await self._confirm(context, action.survey_id)
+
+    # Dispatch ------------------------------------------------------------------------------------
+
+    async def _run(self, context: TurnContext, command: ParsedCommand, scope: Scope, lead: bool) -> None:
+        if isinstance(command, HelpCommand):
+            await self._say(context, help_text(scope, lead, command.topic))
+        elif isinstance(command, FrameworksCommand):
+            await self._say(context, self._frameworks())
+        elif isinstance(command, Clarification):
+            choices = "\n".join(f"- {escape(choice.text)}" for choice in command.choices)
+            await self._say(context, f"{command.question}\n\nType one of these:\n{choices}")
+        elif isinstance(command, StartCommand):
+            await self._start(context, command)
+        elif isinstance(command, SurveysCommand):
+            await self._say(context, await self._surveys())
+        elif isinstance(command, StatusCommand):
+            await self._status(context, command.survey, with_names=scope is Scope.PERSONAL and lead)
+        elif isinstance(command, RemindCommand):
+            await self._remind(context, command.survey)
+        elif isinstance(command, CloseCommand):
+            await self._close(context, command.survey)
+        elif isinstance(command, ReopenCommand):
+            await self._reopen(context, command)
+        elif isinstance(command, GrantLeadCommand | RevokeLeadCommand):
+            await self._lead_roles(context, command)
+        elif isinstance(command, MyOrganisationCommand):
+            await self._my_organisation(context, command)
+        elif isinstance(command, MapDomainCommand | UnmapDomainCommand | DomainsCommand):
+            await self._domains(context, command)
+        else:
+            await self._say(
+                context,
+                f"“{command.kind}” is not available yet: partnership summaries and exports are coming.",
+            )
+
+    # start -----------------------------------------------------------------------------------------
+
+    async def _start(self, context: TurnContext, command: StartCommand) -> None:
+        framework = self._s.catalogue.frameworks.get(command.framework_id)
+        if framework is None:
+            await self._say(context, f"I don't know the framework “{command.framework_id}”.")
+            return
+        members = await fetch_roster(context)  # HTTP: before any transaction
+        now = self._s.clock()
+        closes_at = command.closes.at if command.closes else None
+        async with transaction(self._s.sessions) as session:
+            lead = await self._sender(session, context)
+            partnership = (
+                await ensure_partnership(session, command.partnership) if command.partnership else None
+            )
+            person_ids = await sync_roster(session, members, now=now)
+            survey = await create_survey(
+                session,
+                framework,
+                now=now,
+                title=command.title,
+                partnership_id=partnership.id if partnership else None,
+                created_by_id=lead.id,
+                closes_at=closes_at,
+                state=SurveyState.DRAFT,
+            )
+            survey.conversation_id = context.activity.conversation.id
+            await invite(session, survey.id or 0, person_ids, now=now)
+            by_organisation = await _organisation_counts(session, person_ids)
+        closes = format_date(closes_at, self._s.tz) if closes_at else NOT_CLOSING
+        organisations = ", ".join(f"{name} {count}" for name, count in by_organisation.most_common())
+        card = _confirm_card(
+            survey_id=survey.id or 0,
+            title=survey.title,
+            framework=framework.title,
+            audience=len(person_ids),
+            organisations=organisations or "none",
+            closes=closes,
+        )
+        await outgoing.send(context, card)
+
+    async def _confirm(self, context: TurnContext, survey_id: int) -> str:
+        now = self._s.clock()
+        async with transaction(self._s.sessions) as session:
+            survey = await session.get(Survey, survey_id, with_for_update=True)
+            if survey is None:
+                return "That survey was cancelled."
+            if survey.state != SurveyState.DRAFT:
+                return f"“{survey.title}” was already started."
+            if survey.closes_at is not None and survey.closes_at <= now:
+                return "Its closing date has passed: start it again with a later date."
+            await open_survey(session, survey, now=now)
+            reference = await reference_for(session, context.activity.conversation.id)
+            people = (
+                (
+                    await session.execute(
+                        sa.select(Invitation.person_id).where(Invitation.survey_id == survey_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            added = await enqueue(
+                session,
+                [
+                    NewMessage(
+                        dedupe_key=f"invite:{survey_id}:{person_id}",
+                        kind="invite",
+                        survey_id=survey_id,
+                        person_id=person_id,
+                        payload=self._delivery(context, survey, reference.id if reference else None),
+                    )
+                    for person_id in people
+                ],
+                now=now,
+            )
+        self._s.notify_sender()
+        log.info("survey %s opened; %d invitations queued", survey_id, added)
+        return f"“{survey.title}” is open: sending {added} invitations. I'll report here when they have gone."
+
+    async def _cancel(self, survey_id: int) -> str:
+        async with transaction(self._s.sessions) as session:
+            survey = await session.get(Survey, survey_id)
+            if survey is None:
+                return "Already cancelled."
+            if survey.state != SurveyState.DRAFT:
+                return f"“{survey.title}” was already started: use close to stop it."
+            await session.delete(survey)
+        return "Cancelled: nobody was invited."
+
+    def _delivery(self, context: TurnContext, survey: Survey, report_to: int | None) -> dict[str, Any]:
+        activity = context.activity
+        tenant = activity.conversation.tenant_id if activity.conversation else None
+        payload: dict[str, Any] = {
+            "service_url": activity.service_url,
+            "tenant_id": tenant,
+            "fanout": f"invite:{survey.id}",
+            "title": survey.title,
+        }
+        if report_to is not None:
+            payload["report_to"] = report_to
+        return payload
+
+    # status, remind, close, reopen -----------------------------------------------------------------
+
+    async def _status(self, context: TurnContext, ref: SurveyRef | None, *, with_names: bool) -> None:
+        async with transaction(self._s.sessions) as session:
+            survey = await self._survey(session, context, ref)
+            if survey is None:
+                await self._say(context, _NO_SURVEY)
+                return
+            rows = await _progress(session, survey.id or 0)
+            deliveries = await state_counts(session, survey_id=survey.id or 0, kind="invite")
+        invited = len(rows)
+        started = sum(1 for row in rows if row.started)
+        done = sum(1 for row in rows if row.submitted)
+        lines = [
+            f"**{escape(survey.title)}** ({survey.state}, "
+            + (f"closes {format_date(survey.closes_at, self._s.tz)}" if survey.closes_at else NOT_CLOSING)
+            + ")",
+            f"{done} of {invited} have submitted ({_percent(done, invited)}); "
+            f"{started - done} more have started.",
+        ]
+        if deliveries[OutboxState.FAILED]:
+            lines.append(
+                f"{deliveries[OutboxState.FAILED]} invitations could not be delivered "
+                "(the bot is blocked or not installed for them, or they have left)."
+            )
+        pending = deliveries[OutboxState.PENDING] + deliveries[OutboxState.RETRYING]
+        if pending:
+            lines.append(f"{pending} invitations are still being sent.")
+        by_org: dict[str, list[_Progress]] = {}
+        for row in rows:
+            by_org.setdefault(row.organisation or UNASSIGNED, []).append(row)
+        lines.append("By organisation:")
+        for name, members in sorted(by_org.items()):
+            submitted = sum(1 for m in members if m.submitted)
+            lines.append(f"- {escape(name)}: {submitted} of {len(members)}")
+        if with_names:
+            waiting = sorted(row.name or "(name unknown)" for row in rows if not row.submitted)
+            if waiting:
+                lines.append("Not yet submitted: " + ", ".join(escape(name) for name in waiting))
+        await self._say(context, "\n".join(lines))
+
+    async def _remind(self, context: TurnContext, ref: SurveyRef | None) -> None:
+        now = self._s.clock()
+        async with transaction(self._s.sessions) as session:
+            survey = await self._survey(session, context, ref, open_only=True)
+            if survey is None:
+                await self._say(context, _NO_OPEN_SURVEY)
+                return
+            reference = await reference_for(session, context.activity.conversation.id)
+            added, skipped = await queue_reminders(
+                session,
+                survey,
+                now=now,
+                payload=self._delivery(context, survey, reference.id if reference else None),
+            )
+        self._s.notify_sender()
+        note = f" ({skipped} were reminded in the last day and are left alone)" if skipped else ""
+        await self._say(
+            context, f"Reminding {added} people who have not submitted “{escape(survey.title)}”{note}."
+        )
+
+    async def _close(self, context: TurnContext, ref: SurveyRef | None) -> None:
+        async with transaction(self._s.sessions) as session:
+            survey = await self._survey(session, context, ref, open_only=True)
+            if survey is None:
+                await self._say(context, _NO_OPEN_SURVEY)
+                return
+            await close_survey(session, survey, now=self._s.clock())
+        await self._say(
+            context, f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken."
+        )
+
+    async def _reopen(self, context: TurnContext, command: ReopenCommand) -> None:
+        now = self._s.clock()
+        async with transaction(self._s.sessions) as session:
+            survey = await self._survey(session, context, command.survey, state=SurveyState.CLOSED)
+            if survey is None:
+                await self._say(context, "There is no closed survey here to reopen.")
+                return
+            if command.closes is not None:
+                survey.closes_at = command.closes.at
+            elif survey.closes_at is not None and survey.closes_at <= now:
+                await self._say(
+                    context,
+                    "Its closing date has passed: say when it should close, e.g. reopen closes Friday.",
+                )
+                return
+            await open_survey(session, survey, now=now)
+        closes = format_date(survey.closes_at, self._s.tz) if survey.closes_at else NOT_CLOSING
+        await self._say(context, f"Reopened “{escape(survey.title)}” ({closes}).")
+
+    async def _surveys(self) -> str:
+        async with transaction(self._s.sessions) as session:
+            surveys = (
+                await session.execute(
+                    sa.select(Survey.id, Survey.title, Survey.state, Survey.closes_at)
+                    .where(Survey.state != SurveyState.DRAFT)
+                    .order_by(Survey.created_at.desc())  # type: ignore[attr-defined]
+                    .limit(20)
+                )
+            ).all()
+        if not surveys:
+            return "No surveys yet. A lead can start one: start <framework>."
+        lines = ["Surveys (newest first):"]
+        for survey_id, title, state, closes_at in surveys:
+            closes = f", closes {format_date(closes_at, self._s.tz)}" if closes_at and state == "open" else ""
+            lines.append(f"- #{survey_id} {escape(title)} ({state}{closes})")
+        return "\n".join(lines)
+
+    async def _survey(
+        self,
+        session: AsyncSession,
+        context: TurnContext,
+        ref: SurveyRef | None,
+        *,
+        open_only: bool = False,
+        state: SurveyState | None = None,
+    ) -> Survey | None:
+        """The survey a command means: by number or title words, else this chat's latest."""
+        query = sa.select(Survey).where(Survey.state != SurveyState.DRAFT)
+        if open_only:
+            query = query.where(Survey.state == SurveyState.OPEN)
+        if state is not None:
+            query = query.where(Survey.state == state)
+        if ref is not None and ref.number is not None:
+            query = query.where(Survey.id == ref.number)
+        elif ref is not None and ref.fragment:
+            query = query.where(Survey.title.ilike(f"%{_like(ref.fragment)}%", escape="\\"))  # type: ignore[attr-defined]
+        else:
+            query = query.where(Survey.conversation_id == context.activity.conversation.id)
+        query = query.order_by(Survey.created_at.desc(), Survey.id.desc()).limit(1)  # type: ignore[attr-defined, union-attr]
+        return (await session.execute(query)).scalar_one_or_none()
+
+    # People and organisations ------------------------------------------------------------------------
+
+    async def _lead_roles(self, context: TurnContext, command: GrantLeadCommand | RevokeLeadCommand) -> None:
+        mentions = _mentioned(context.activity)
+        if not mentions:
+            await self._say(context, "Mention the person, e.g. grant lead @Amina Khan.")
+            return
+        members = [await fetch_member(context, user_id) for user_id in mentions]
+        lines = []
+        async with transaction(self._s.sessions) as session:
+            granter = await self._sender(session, context)
+            for member in members:
+                if member is None or not member.aad_object_id:
+                    lines.append("I couldn't find one of those people in this team or chat.")
+                    continue
+                name = escape(member.name or "They")
+                try:
+                    if isinstance(command, GrantLeadCommand):
+                        new = await grant_lead(
+                            session,
+                            member.aad_object_id,
+                            now=self._s.clock(),
+                            configured=self._s.configured_leads,
+                            name=member.name,
+                            granted_by_id=granter.id,
+                        )
+                        lines.append(f"{name} is now a lead." if new else f"{name} was already a lead.")
+                    else:
+                        gone = await revoke_lead(
+                            session,
+                            member.aad_object_id,
+                            configured=self._s.configured_leads,
+                            name=member.name,
+                        )
+                        lines.append(f"{name} is no longer a lead." if gone else f"{name} was not a lead.")
+                except LeadError as exc:
+                    lines.append(exc.message)
+        await self._say(context, "\n".join(lines))
+
+    async def _my_organisation(self, context: TurnContext, command: MyOrganisationCommand) -> None:
+        async with transaction(self._s.sessions) as session:
+            person = await self._sender(session, context)
+            if command.name is None:
+                organisation, _source = await person_organisation(session, person.id or 0)
+                name = organisation.name if organisation else None
+                await self._say(
+                    context,
+                    f"You answer for {escape(name)}."
+                    if name
+                    else "You have no organisation yet (unassigned). Say: my organisation <name>.",
+                )
+                return
+            try:
+                organisation = await set_own_organisation(
+                    session, person.id or 0, command.name, now=self._s.clock()
+                )
+            except OrganisationError as exc:
+                await self._say(context, str(exc))
+                return
+        await self._say(context, f"Thanks: you answer for {escape(organisation.name)} from now on.")
+
+    async def _domains(
+        self, context: TurnContext, command: MapDomainCommand | UnmapDomainCommand | DomainsCommand
+    ) -> None:
+        async with transaction(self._s.sessions) as session:
+            try:
+                if isinstance(command, MapDomainCommand):
+                    mapped = await map_domain(
+                        session, command.domain, command.organisation, now=self._s.clock()
+                    )
+                    message = (
+                        f"People with @{mapped.domain} addresses answer for "
+                        f"{escape(mapped.organisation.name)} ({mapped.people_assigned} assigned now)."
+                    )
+                elif isinstance(command, UnmapDomainCommand):
+                    gone = await unmap_domain(session, command.domain)
+                    message = f"Forgot {command.domain}." if gone else f"{command.domain} was not mapped."
+                else:
+                    mappings = await list_domains(session)
+                    message = (
+                        "\n".join(
+                            ["Email domains:"]
+                            + [f"- {m.domain} → {escape(m.organisation_name)}" for m in mappings]
+                        )
+                        if mappings
+                        else 'No email domains are mapped yet: map domain <domain> to "<organisation>".'
+                    )
+            except OrganisationError as exc:
+                message = str(exc)
+        await self._say(context, message)
+
+    # Helpers -------------------------------------------------------------------------------------
+
+    async def _is_lead(self, context: TurnContext) -> bool:
+        sender = context.activity.from_property
+        async with transaction(self._s.sessions) as session:
+            return await is_lead(
+                session, sender.aad_object_id if sender else None, configured=self._s.configured_leads
+            )
+
+    async def _sender(self, session: AsyncSession, context: TurnContext) -> Person:
+        sender = context.activity.from_property
+        return await person_for(session, teams_user_id=sender.id, name=sender.name, now=self._s.clock())
+
+    def _frameworks(self) -> str:
+        frameworks = sorted(self._s.catalogue.frameworks.values(), key=lambda f: f.title)
+        if not frameworks:
+            return "No frameworks are loaded."
+        lines = ["Frameworks (start one with: start <id>):"]
+        lines += [f"- {f.id}: {escape(f.title)} ({len(f.scored_elements)} questions)" for f in frameworks]
+        return "\n".join(lines)
+
+    async def _say(self, context: TurnContext, text: str) -> None:
+        await outgoing.send(context, MessageFactory.text(text))
+
+
+_NO_SURVEY = "There is no survey here yet. Name one (status #12), or see them all with surveys."
+_NO_OPEN_SURVEY = "There is no open survey here. Name one (e.g. remind #12), or see them all with surveys."
+
+
+@dataclass(frozen=True)
+class _Progress:
+    person_id: int
+    name: str | None
+    organisation: str | None
+    started: bool
+    submitted: bool
+
+
+async def _progress(session: AsyncSession, survey_id: int) -> list[_Progress]:
+    """Everyone invited to the survey, with how far they got (one query)."""
+    rows = await session.execute(
+        sa.select(
+            Invitation.person_id,
+            Person.name,
+            Organisation.name,
+            Response.id.is_not(None),  # type: ignore[union-attr]
+            Response.submitted_at.is_not(None),  # type: ignore[union-attr]
+        )
+        .join(Person, Person.id == Invitation.person_id)  # type: ignore[arg-type]
+        .outerjoin(
+            Response,
+            sa.and_(Response.survey_id == Invitation.survey_id, Response.person_id == Invitation.person_id),
+        )
+        .outerjoin(
+            Organisation,
+            Organisation.id == sa.func.coalesce(Response.organisation_id, Person.organisation_id),
+        )
+        .where(Invitation.survey_id == survey_id)
+    )
+    return [
+        _Progress(pid, name, org, bool(started), bool(done)) for pid, name, org, started, done in rows.all()
+    ]
+
+
+async def queue_reminders(
+    session: AsyncSession, survey: Survey, *, now: datetime, payload: dict[str, Any], automatic: bool = False
+) -> tuple[int, int]:
+    """Queue a reminder for everyone invited who has not submitted, at most one a day each.
+    Returns (queued, left alone because reminded within the day)."""
+    waiting = [row for row in await _progress(session, survey.id or 0) if not row.submitted]
+    recent = set(
+        (
+            await session.execute(
+                sa.select(Invitation.person_id).where(
+                    Invitation.survey_id == survey.id,
+                    Invitation.reminded_at > now - REMIND_GAP,  # type: ignore[operator]
+                )
+            )
+        ).scalars()
+    )
+    due = [row.person_id for row in waiting if row.person_id not in recent]
+    if not due:
+        return 0, len(waiting)
+    day = now.date().isoformat()
+    fanout = f"remind:{survey.id}:{day}" + (":auto" if automatic else "")
+    added = await enqueue(
+        session,
+        [
+            NewMessage(
+                dedupe_key=f"remind:{survey.id}:{person_id}:{day}",
+                kind="remind",
+                survey_id=survey.id,
+                person_id=person_id,
+                payload={**payload, "fanout": fanout},
+            )
+            for person_id in due
+        ],
+        now=now,
+    )
+    await session.execute(
+        sa.update(Invitation)
+        .where(Invitation.survey_id == survey.id, Invitation.person_id.in_(due))  # type: ignore[attr-defined]
+        .values(reminded_at=now, reminder_count=Invitation.reminder_count + 1)
+    )
+    return added, len(waiting) - len(due)
+
+
+async def queue_due_reminders(session: AsyncSession, *, now: datetime, before: timedelta) -> int:
+    """Automatic reminders, once per survey, `before` its close: to everyone who has not submitted
+    (and was not reminded in the last day), through the chat the survey was started in."""
+    due = (
+        (
+            await session.execute(
+                sa.select(Survey).where(
+                    Survey.state == SurveyState.OPEN,
+                    Survey.auto_reminded_at.is_(None),  # type: ignore[union-attr]
+                    Survey.closes_at > now,  # type: ignore[operator]
+                    Survey.closes_at <= now + before,  # type: ignore[operator]
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    queued = 0
+    for survey in due:
+        survey.auto_reminded_at = now
+        reference = await reference_for(session, survey.conversation_id) if survey.conversation_id else None
+        if reference is None:
+            log.warning("survey %s has no chat to remind from; automatic reminder skipped", survey.id)
+            continue
+        payload: dict[str, Any] = {
+            "service_url": reference.service_url,
+            "tenant_id": reference.tenant_id,
+            "title": survey.title,
+            "report_to": reference.id,
+        }
+        added, _ = await queue_reminders(session, survey, now=now, payload=payload, automatic=True)
+        queued += added
+    return queued
+
+
+async def _organisation_counts(session: AsyncSession, person_ids: list[int]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for start in range(0, len(person_ids), 500):
+        chunk = person_ids[start : start + 500]
+        rows = await session.execute(
+            sa.select(Organisation.name, sa.func.count())
+            .select_from(Person)
+            .outerjoin(Organisation, Organisation.id == Person.organisation_id)  # type: ignore[arg-type]
+            .where(Person.id.in_(chunk))  # type: ignore[union-attr]
+            .group_by(Organisation.name)
+        )
+        for name, count in rows.all():
+            counts[name or UNASSIGNED] += count
+    return counts
+
+
+def _mentioned(activity: Activity) -> list[str]:
+    """Teams user ids of the people mentioned (not the bot), in order, each once."""
+    bot_id = activity.recipient.id if activity.recipient else None
+    ids: list[str] = []
+    for entity in activity.entities or []:
+        if entity.type != "mention":
+            continue
+        mentioned = (entity.additional_properties or {}).get("mentioned")
+        who = mentioned.get("id") if isinstance(mentioned, dict) else None
+        if isinstance(who, str) and who and who != bot_id and who not in ids:
+            ids.append(who)
+    return ids
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{round(100 * part / whole)}%" if whole else "0%"
+
+
+def _confirm_card(
+    *, survey_id: int, title: str, framework: str, audience: int, organisations: str, closes: str
+) -> Activity:
+    def button(label: str, lead: str, style: str | None = None) -> dict[str, Any]:
+        data = {"lead": lead, "survey_id": survey_id}
+        common: dict[str, Any] = {"title": label, **({"style": style} if style else {})}
+        return {
+            "type": "Action.Execute",
+            "verb": LEAD_VERB,
+            **common,
+            "data": data,
+            "fallback": {"type": "Action.Submit", **common, "data": dict(data)},
+        }
+
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "fallbackText": escape(f"Start {title}? Type start again to change it."),
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": "Start this survey?",
+                "weight": "bolder",
+                "size": "medium",
+                "wrap": True,
+            },
+            {
+                "type": "FactSet",
+                "facts": [
+                    {"title": "Survey", "value": escape(title)},
+                    {"title": "Framework", "value": escape(framework)},
+                    {"title": "Invitations", "value": f"{audience} people"},
+                    {"title": "Organisations", "value": escape(organisations)},
+                    {"title": "Closes", "value": closes},
+                ],
+            },
+            {
+                "type": "TextBlock",
+                "text": "Each person gets a 1:1 invitation from me. Nothing is sent until you confirm.",
+                "wrap": True,
+                "isSubtle": True,
+            },
+        ],
+        "actions": [button("Send invitations", "confirm", "positive"), button("Cancel", "cancel")],
+    }
+    return card_activity(card)

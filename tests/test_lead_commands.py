@@ -1,0 +1,209 @@
+"""A lead runs a survey from a Teams channel, through the real web app and a fake Bot Connector."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.app import SENDER, create_app
+from bot.settings import Settings
+from storage.db import transaction
+from storage.organisations import map_domain
+from storage.tables import Invitation, OutboxMessage, Person, Survey, SurveyState
+from tests.conftest import FIXED_NOW, Database
+from tests.fake_connector import FakeConnector, fake_connector
+
+CHANNEL = "19:general@thread.tacv2;messageid=1700000000001"
+TEAM = "19:team@thread.tacv2"
+MEMBERS = [
+    {"id": "29:lead", "name": "Lee Lead", "aadObjectId": "aad-lead", "email": "lee@trust.nhs.uk"},
+    {"id": "29:amina", "name": "Amina Khan", "aadObjectId": "aad-amina", "email": "amina@trust.nhs.uk"},
+    {"id": "29:ben", "name": "Ben Okafor", "aadObjectId": "aad-ben", "email": "ben@council.gov.uk"},
+    {"id": "28:otherbot", "name": "Another bot"},
+]
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    async with fake_connector() as fake:
+        fake.members = list(MEMBERS)
+        yield fake
+
+
+class Channel:
+    """Activities as Teams sends them from a team's channel."""
+
+    def __init__(self, connector: FakeConnector) -> None:
+        self.connector = connector
+        self.count = 0
+
+    def message(self, text: str, sender: dict[str, Any] = MEMBERS[0], **fields: Any) -> dict[str, Any]:
+        self.count += 1
+        return {
+            "id": fields.pop("id", f"1700000001{self.count:03d}"),
+            "type": "message",
+            "text": f"<at>Survey bot</at> {text}",
+            "channelId": "msteams",
+            "serviceUrl": self.connector.url,
+            "from": {"id": sender["id"], "name": sender["name"], "aadObjectId": sender["aadObjectId"]},
+            "recipient": {"id": "28:surveybot", "name": "Survey bot"},
+            "conversation": {"id": CHANNEL, "conversationType": "channel", "tenantId": "t1"},
+            "channelData": {"tenant": {"id": "t1"}, "team": {"id": TEAM}, "channel": {"id": CHANNEL}},
+            "entities": [
+                {
+                    "type": "mention",
+                    "mentioned": {"id": "28:surveybot", "name": "Survey bot"},
+                    "text": "<at>Survey bot</at>",
+                }
+            ],
+            **fields,
+        }
+
+    def confirm(self, data: dict[str, Any], sender: dict[str, Any] = MEMBERS[0]) -> dict[str, Any]:
+        activity = self.message("", sender)
+        activity.update(
+            type="invoke",
+            name="adaptiveCard/action",
+            value={"action": {"type": "Action.Execute", "verb": "lead", "data": data}, "trigger": "manual"},
+        )
+        return activity
+
+
+def _client(database: Database) -> TestClient:
+    settings = Settings(database_url=database.url, lead_user_ids="aad-lead", _env_file=None)
+    app = create_app(settings, clock=lambda: FIXED_NOW, engine_options=database.engine_kwargs)
+    return TestClient(TestServer(app, host="127.0.0.1"))
+
+
+async def _post(client: TestClient, activity: dict[str, Any]) -> tuple[int, Any]:
+    response = await client.post("/api/messages", json=activity)
+    body = await response.json() if response.content_type == "application/json" else None
+    return response.status, body
+
+
+def _card_data(card: dict[str, Any], title: str) -> dict[str, Any]:
+    return next(action["data"] for action in card["actions"] if action["title"] == title)
+
+
+async def test_lead_starts_a_survey_and_every_member_is_invited_once(
+    database: Database, connector: FakeConnector
+) -> None:
+    async with transaction(database.sessions) as session:
+        await map_domain(session, "trust.nhs.uk", "Anytown NHS Trust", now=FIXED_NOW)
+    channel = Channel(connector)
+    async with _client(database) as client:
+        start = channel.message('start audit-committee-maturity closes 30 November title "Audit 2026"')
+        assert (await _post(client, start))[0] == 201
+        assert (await _post(client, start))[0] == 201  # Teams' retry: no second card
+        cards = connector.cards()
+        assert len(cards) == 1
+        facts = {fact["title"]: fact["value"] for fact in cards[0]["body"][1]["facts"]}
+        assert facts["Invitations"] == "3 people"  # the other bot is not invited
+        assert "Anytown NHS Trust 2" in facts["Organisations"]
+        assert "Monday 30 November 2026" in facts["Closes"]
+        assert connector.created == []  # nothing goes out before the lead confirms
+
+        status, body = await _post(client, channel.confirm(_card_data(cards[0], "Send invitations")))
+        assert status == 200
+        assert "sending 3 invitations" in body["value"]
+        await connector.wait_for_sent(1 + 3 + 1)  # the card, three invitations, the lead's report
+        for member in MEMBERS[:3]:
+            invitations = connector.sent_to(f"a:{member['id']}")
+            assert len(invitations) == 1, member["name"]
+            card = invitations[0]["attachments"][0]["content"]
+            assert any(block.get("text") == "Audit 2026" for block in card["body"][2]["items"])
+        report = connector.sent_to(CHANNEL)[-1]["text"]
+        assert "sent 3" in report
+
+        status, body = await _post(client, channel.confirm(_card_data(cards[0], "Send invitations")))
+        assert "already started" in body["value"]  # a second click sends nothing more
+        await client.app[SENDER].drain_once()
+        assert len(connector.created) == 3
+
+    async with transaction(database.sessions) as session:
+        survey = (await session.execute(sa.select(Survey))).scalar_one()
+        assert survey.state == SurveyState.OPEN
+        assert survey.closes_at == FIXED_NOW.replace(day=30, hour=23, minute=59, second=59)
+        assert survey.conversation_id == CHANNEL
+        invited = (await session.execute(sa.select(sa.func.count()).select_from(Invitation))).scalar_one()
+        rows = (await session.execute(sa.select(OutboxMessage.state))).scalars().all()
+    assert invited == 3
+    assert sorted(rows) == ["sent"] * 4
+
+
+async def test_a_partner_who_types_start_is_told_who_can(
+    database: Database, connector: FakeConnector
+) -> None:
+    channel = Channel(connector)
+    async with _client(database) as client:
+        await _post(client, channel.message("start audit-committee-maturity", MEMBERS[1]))
+        await _post(client, channel.message("what is this?", MEMBERS[1]))
+        await _post(client, channel.message("frameworks", MEMBERS[1]))
+    refusal, unknown, frameworks = connector.texts()
+    assert "Only partnership leads" in refusal
+    assert "I didn't recognise that" in unknown
+    assert "frameworks" in unknown
+    assert "audit-committee-maturity" in frameworks
+    async with transaction(database.sessions) as session:
+        assert (await session.execute(sa.select(Survey))).first() is None
+
+
+async def test_lead_checks_status_reminds_and_closes(database: Database, connector: FakeConnector) -> None:
+    channel = Channel(connector)
+    async with _client(database) as client:
+        await _post(client, channel.message("start audit-committee-maturity"))
+        await _post(client, channel.confirm(_card_data(connector.cards()[0], "Send invitations")))
+        await connector.wait_for_sent(1 + 3 + 1)
+        await _post(client, channel.message("status"))
+        status = connector.sent[-1]["text"]
+        assert "0 of 3 have submitted" in status
+        assert "Amina" not in status  # names of people who have not answered stay out of channels
+
+        await _post(client, channel.message("remind"))
+        assert "Reminding 3 people" in connector.sent[-1]["text"]
+        await connector.wait_for_sent(1 + 3 + 1 + 1 + 1 + 3 + 1)
+        await _post(client, channel.message("remind"))
+        assert "Reminding 0 people" in connector.sent[-1]["text"]  # never twice in a day
+        assert "3 were reminded in the last day" in connector.sent[-1]["text"]
+
+        await _post(client, channel.message("close"))
+        assert "Closed" in connector.sent[-1]["text"]
+        await _post(client, channel.message("close"))
+        assert "no open survey" in connector.sent[-1]["text"]
+        await _post(client, channel.message("reopen closes in 2 weeks"))
+        assert "Reopened" in connector.sent[-1]["text"]
+    async with transaction(database.sessions) as session:
+        survey = (await session.execute(sa.select(Survey))).scalar_one()
+        reminded = (await session.execute(sa.select(Invitation.reminder_count))).scalars().all()
+    assert survey.state == SurveyState.OPEN
+    assert survey.closes_at is not None
+    assert survey.closes_at > FIXED_NOW + timedelta(days=13)
+    assert reminded == [1, 1, 1]
+
+
+async def test_lead_grants_a_partner_the_lead_role_by_mention(
+    database: Database, connector: FakeConnector
+) -> None:
+    channel = Channel(connector)
+    amina = MEMBERS[1]
+    async with _client(database) as client:
+        grant = channel.message("grant lead <at>Amina Khan</at>")
+        grant["entities"].append(
+            {
+                "type": "mention",
+                "mentioned": {"id": amina["id"], "name": amina["name"]},
+                "text": "<at>Amina Khan</at>",
+            }
+        )
+        await _post(client, grant)
+        assert "Amina Khan is now a lead" in connector.sent[-1]["text"]
+        await _post(client, channel.message("start audit-committee-maturity", amina))
+        assert len(connector.cards()) == 1  # she may start surveys now
+    async with transaction(database.sessions) as session:
+        people = (await session.execute(sa.select(Person.name).order_by(Person.name))).scalars().all()
+    assert "Amina Khan" in people
