@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.commands import manifest_command_lists
+
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "deploy" / "teams"
 DEFAULT_OUT = Path("build/surveybot-teams.zip")
 
@@ -58,33 +60,11 @@ class BotCommand:
         return {"title": self.title, "description": self.description + suffix}
 
 
-# The commands Teams suggests, per scope. To be generated from bot/commands.py (the command grammar)
-# once that exists, so the menu cannot drift from what the bot understands.
-PERSONAL_COMMANDS = (
-    BotCommand("my surveys", "Your open surveys and how far you got"),
-    BotCommand("resume", "Carry on where you left off"),
-    BotCommand("help", "What I can do and how to answer"),
-    BotCommand("my organisation", "The partner organisation you answer for"),
-    BotCommand("status", "How your open surveys are going", lead_only=True),
-    BotCommand("results", "The results of a survey you took part in"),
-)
-GROUP_COMMANDS = (
-    BotCommand("start", "Start a survey of this partnership: start <framework>", lead_only=True),
-    BotCommand("status", "How far the open surveys here have got"),
-    BotCommand("remind", "Remind everyone who has not finished a survey", lead_only=True),
-    BotCommand("close", "Close a survey to new answers", lead_only=True),
-    BotCommand("reopen", "Reopen a closed survey", lead_only=True),
-    BotCommand("results", "Where partners agree and where they differ"),
-    BotCommand("subscribe", "Post a regular summary of the surveys here", lead_only=True),
-    BotCommand("frameworks", "The frameworks a survey can use"),
-    BotCommand("surveys", "The surveys of this team or chat"),
-    BotCommand("help", "What I can do here"),
-    BotCommand("export", "A survey's answers as a file", lead_only=True),
-)
+# The commands Teams suggests, per scope: generated from the command grammar, so the menu cannot
+# drift from what the bot understands. (Descriptions already carry "(leads only)" where it applies.)
 COMMANDS_BY_SCOPE: dict[str, tuple[BotCommand, ...]] = {
-    "personal": PERSONAL_COMMANDS,
-    "team": GROUP_COMMANDS,
-    "groupChat": GROUP_COMMANDS,
+    entry["scopes"][0]: tuple(BotCommand(c["title"], c["description"]) for c in entry["commands"])
+    for entry in manifest_command_lists()
 }
 
 
