@@ -31,7 +31,7 @@ from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.loader import Catalogue
 from storage.activities import activity_key, claim_activity
 from storage.bot_state import EtagConflict
-from storage.conversations import save_reference
+from storage.conversations import reference_for, save_reference
 from storage.db import transaction, turn_transaction
 from storage.lru import BoundedCache
 from storage.people import upsert_person
@@ -155,8 +155,21 @@ class SurveyBot(ActivityHandler):
     ) -> None:
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(member.id == bot_id for member in members_added):
-            async with transaction(self._sessions) as session:
-                await self._save_reference(session, turn_context, person_id=None)
+            await self._installed(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._installed(turn_context)
+
+    async def _installed(self, turn_context: TurnContext) -> None:
+        """Teams announces an installation twice (installationUpdate and conversationUpdate): keep
+        where to speak later, and greet only the first time the bot is there."""
+        activity = turn_context.activity
+        async with transaction(self._sessions) as session:
+            known = activity.conversation is not None and (
+                await reference_for(session, activity.conversation.id) is not None
+            )
+            await self._save_reference(session, turn_context, person_id=None)
+        if not known:
             await outgoing.send(turn_context, MessageFactory.text(self._greeting()))
 
     async def _after_conflict(self, turn_context: TurnContext, key: str | None) -> None:
@@ -217,7 +230,8 @@ class SurveyBot(ActivityHandler):
         return (
             "Hello! I run partnership self-assessments in Teams: maturity matrices, -5 to +5 "
             "self-assessments and delivery check-ins. Partners answer in a 1:1 chat with me, one "
-            "question at a time. " + self._frameworks_line()
+            "question at a time. " + self._frameworks_line() + " Say help (mention me in a channel) "
+            "to see what I can do."
         )
 
     def _channel_help(self) -> str:

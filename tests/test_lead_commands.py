@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import SENDER, create_app
 from bot.settings import Settings
+from storage.conversations import reference_for
 from storage.db import transaction
 from storage.organisations import map_domain
 from storage.tables import Invitation, OutboxMessage, Person, Survey, SurveyState
@@ -207,3 +208,28 @@ async def test_lead_grants_a_partner_the_lead_role_by_mention(
     async with transaction(database.sessions) as session:
         people = (await session.execute(sa.select(Person.name).order_by(Person.name))).scalars().all()
     assert "Amina Khan" in people
+
+
+async def test_bot_added_to_a_team_keeps_the_channel_and_greets_once(
+    database: Database, connector: FakeConnector
+) -> None:
+    channel = Channel(connector)
+    installed = channel.message("")
+    installed.update(type="installationUpdate", action="add", text=None, entities=[])
+    added = channel.message("")
+    added.update(
+        type="conversationUpdate",
+        text=None,
+        entities=[],
+        membersAdded=[{"id": "28:surveybot", "name": "Survey bot"}],
+    )
+    async with _client(database) as client:
+        assert (await _post(client, installed))[0] in (200, 201)
+        assert (await _post(client, added))[0] in (200, 201)
+    greetings = connector.texts()
+    assert len(greetings) == 1
+    assert "help" in greetings[0]
+    async with transaction(database.sessions) as session:
+        reference = await reference_for(session, CHANNEL)
+    assert reference is not None
+    assert reference.team_id == TEAM
