@@ -21,7 +21,7 @@ from botbuilder.schema import Activity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cards import card_activity, escape
+from bot.cards import card_activity, clip, escape
 from bot.commands import (
     Clarification,
     CloseCommand,
@@ -45,9 +45,10 @@ from bot.commands import (
     UnmapDomainCommand,
     help_text,
     parse_command,
+    plain_text,
     refusal,
 )
-from bot.dates import format_date
+from bot.dates import DateError, ParsedDate, format_date, parse_date
 from bot.roster import fetch_member, fetch_roster
 from dialogs import outgoing
 from frameworks.loader import Catalogue
@@ -91,12 +92,17 @@ NOT_CLOSING = "no closing date"
 
 
 class LeadAction(BaseModel):
-    """What a lead's confirmation card sends back."""
+    """What a lead's cards send back: the confirmation's buttons, or the start form and its inputs."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
-    lead: str = Field(pattern="^(confirm|cancel)$")
-    survey_id: int = Field(gt=0)
+    lead: str = Field(pattern="^(confirm|cancel|start_form)$")
+    survey_id: int | None = Field(default=None, gt=0)
+    framework_id: str | None = Field(default=None, max_length=80)
+    title: str | None = Field(default=None, max_length=200)
+    closes: str | None = Field(default=None, max_length=40)
+    """An Input.Date value: YYYY-MM-DD."""
+    partnership: str | None = Field(default=None, max_length=200)
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,11 @@ class LeadCommands:
         try:
             command = parse_command(text, frameworks=frameworks, now=self._s.clock(), tz=self._s.tz)
         except CommandError as exc:
-            await self._say(context, refusal(exc.kind, scope, lead) or exc.message)
+            refused = refusal(exc.kind, scope, lead)
+            if refused is None and exc.kind == "start" and plain_text(text) == "start":
+                await outgoing.send(context, _start_form(self._s.catalogue))  # `start` alone: the form
+                return True
+            await self._say(context, refused or exc.message)
             return True
         if isinstance(command, UnknownCommand):
             if scope is Scope.PERSONAL:
@@ -150,9 +160,35 @@ class LeadCommands:
             return "I couldn't read that card's data. Type the command again."
         if not await self._is_lead(context):
             return "Only partnership leads can do that."
+        if action.lead == "start_form":
+            return await self._start_from_form(context, action)
+        if action.survey_id is None:
+            return "I couldn't read that card's data. Type the command again."
         if action.lead == "cancel":
             return await self._cancel(action.survey_id)
         return await self._confirm(context, action.survey_id)
+
+    async def _start_from_form(self, context: TurnContext, action: LeadAction) -> str:
+        framework = self._s.catalogue.frameworks.get(action.framework_id or "")
+        if framework is None:
+            return "Choose a framework first."
+        closes: ParsedDate | None = None
+        if action.closes:
+            try:
+                parsed = parse_date(action.closes, now=self._s.clock(), tz=self._s.tz)
+            except DateError as exc:
+                return exc.message
+            if not isinstance(parsed, ParsedDate):  # an ISO date has one reading; never guess
+                return parsed.question
+            closes = parsed
+        command = StartCommand(
+            framework_id=framework.id,
+            partnership=action.partnership or None,
+            closes=closes,
+            title=action.title or None,
+        )
+        await self._start(context, command)
+        return "Check the details below, then send the invitations."
 
     # Dispatch ------------------------------------------------------------------------------------
 
@@ -695,19 +731,59 @@ def _percent(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else "0%"
 
 
+def _start_form(catalogue: Catalogue) -> Activity:
+    """`start` without arguments: the same choices as a form, for leads who would rather not type."""
+    choices = [
+        {"title": clip(f.title, 100), "value": f.id}
+        for f in sorted(catalogue.frameworks.values(), key=lambda f: f.title)
+    ]
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "fallbackText": 'Start a survey: type start <framework> [closes <date>] [title "<text>"].',
+        "body": [
+            {
+                "type": "TextBlock",
+                "text": "Start a survey",
+                "weight": "bolder",
+                "size": "medium",
+                "wrap": True,
+            },
+            {
+                "type": "Input.ChoiceSet",
+                "id": "framework_id",
+                "label": "Framework",
+                "style": "compact",
+                "isRequired": True,
+                "errorMessage": "Choose a framework",
+                "choices": choices,
+            },
+            {"type": "Input.Text", "id": "title", "label": "Title (optional)", "maxLength": 200},
+            {"type": "Input.Date", "id": "closes", "label": "Closes on (optional)"},
+            {"type": "Input.Text", "id": "partnership", "label": "Partnership (optional)", "maxLength": 200},
+        ],
+        "actions": [_lead_button("Next", {"lead": "start_form"}, "positive")],
+    }
+    return card_activity(card)
+
+
+def _lead_button(label: str, data: dict[str, Any], style: str | None = None) -> dict[str, Any]:
+    common: dict[str, Any] = {"title": label, **({"style": style} if style else {})}
+    return {
+        "type": "Action.Execute",
+        "verb": LEAD_VERB,
+        **common,
+        "data": data,
+        "fallback": {"type": "Action.Submit", **common, "data": dict(data)},
+    }
+
+
 def _confirm_card(
     *, survey_id: int, title: str, framework: str, audience: int, organisations: str, closes: str
 ) -> Activity:
     def button(label: str, lead: str, style: str | None = None) -> dict[str, Any]:
-        data = {"lead": lead, "survey_id": survey_id}
-        common: dict[str, Any] = {"title": label, **({"style": style} if style else {})}
-        return {
-            "type": "Action.Execute",
-            "verb": LEAD_VERB,
-            **common,
-            "data": data,
-            "fallback": {"type": "Action.Submit", **common, "data": dict(data)},
-        }
+        return _lead_button(label, {"lead": lead, "survey_id": survey_id}, style)
 
     card = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

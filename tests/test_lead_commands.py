@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
+from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
 from bot.settings import Settings
@@ -18,6 +19,7 @@ from storage.organisations import map_domain
 from storage.tables import Invitation, OutboxMessage, Person, Survey, SurveyState
 from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector
+from tests.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 
 CHANNEL = "19:general@thread.tacv2;messageid=1700000000001"
 TEAM = "19:team@thread.tacv2"
@@ -233,3 +235,34 @@ async def test_bot_added_to_a_team_keeps_the_channel_and_greets_once(
         reference = await reference_for(session, CHANNEL)
     assert reference is not None
     assert reference.team_id == TEAM
+
+
+async def test_lead_who_types_start_alone_gets_a_form_and_can_start_from_it(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
+) -> None:
+    channel = Channel(connector)
+    async with _client(database) as client:
+        await _post(client, channel.message("start"))
+        form = connector.cards()[-1]
+        assert schema_errors(card_schema, form) == []
+        choices = {choice["value"] for choice in form["body"][1]["choices"]}
+        assert "place-partnership-maturity" in choices
+        inputs = {
+            "framework_id": "place-partnership-maturity",
+            "title": "Place <b>2026</b>",
+            "closes": "2026-12-04",
+        }
+        status, body = await _post(client, channel.confirm({"lead": "start_form", **inputs}))
+        assert status == 200
+        assert "Check the details" in body["value"]
+        confirm = connector.cards()[-1]
+        assert schema_errors(card_schema, confirm) == []
+        facts = {fact["title"]: fact["value"] for fact in confirm["body"][1]["facts"]}
+        assert facts["Survey"] == "Place &lt;b&gt;2026&lt;/b&gt;"  # a lead's words are shown, never run
+        assert "Friday 4 December 2026" in facts["Closes"]
+        status, body = await _post(
+            client, channel.confirm({"lead": "start_form", "framework_id": "nonsense"}, MEMBERS[1])
+        )
+        assert body["value"] == "Only partnership leads can do that."
