@@ -21,7 +21,9 @@ from frameworks.loader import FrameworkFileError, load_framework
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
 from storage.backup import BackupRefused, backup_sqlite
 from storage.db import create_engine, session_factory, transaction
+from storage.leads import LeadError, grant_lead, list_leads, revoke_lead
 from storage.migrate import current_revision, head_revision, is_at_head, upgrade
+from storage.organisations import OrganisationError, list_domains, map_domain, unmap_domain
 from storage.privacy import (
     DEFAULT_K,
     DEFAULT_RETENTION_MONTHS,
@@ -97,6 +99,34 @@ def _parser() -> argparse.ArgumentParser:
         "--k", type=_at_least(2), help=f"smallest group kept anonymously (default {DEFAULT_K})"
     )
     retention.set_defaults(run=_privacy_retention)
+
+    organisations = commands.add_parser(
+        "organisations", help="which organisation people answer for, by email domain"
+    ).add_subparsers(dest="action", required=True)
+    organisations.add_parser("list", help="the email domains mapped to organisations").set_defaults(
+        run=_domains_list
+    )
+    mapping = organisations.add_parser("map", help="people at DOMAIN answer for ORGANISATION")
+    mapping.add_argument("domain")
+    mapping.add_argument("organisation")
+    mapping.set_defaults(run=_domains_map)
+    unmapping = organisations.add_parser("unmap", help="forget a domain's organisation")
+    unmapping.add_argument("domain")
+    unmapping.set_defaults(run=_domains_unmap)
+
+    leads = commands.add_parser("leads", help="who may run lead-only commands").add_subparsers(
+        dest="action", required=True
+    )
+    leads.add_parser("list", help="leads by settings (LEAD_USER_IDS) and by grant").set_defaults(
+        run=_leads_list
+    )
+    for verb, helptext in (
+        ("grant", "make the person with this AAD object id a lead"),
+        ("revoke", "stop a granted lead being one"),
+    ):
+        change = leads.add_parser(verb, help=helptext)
+        change.add_argument("aad_object_id")
+        change.set_defaults(run=_leads_change, leads_verb=verb)
 
     frameworks = commands.add_parser("frameworks", help="list, show and validate assessment frameworks")
     actions = frameworks.add_subparsers(title="frameworks commands", metavar="ACTION")
@@ -293,6 +323,85 @@ def _privacy_retention(args: argparse.Namespace) -> int:
         f"deleted, {len(plan.people)} people forgotten."
     )
     return 0
+
+
+def _domains_list(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    mappings = asyncio.run(_with_engine(settings.database_url, _in_transaction(_no_clock(list_domains))))
+    for mapping in mappings:
+        _out(f"{mapping.domain}\t{mapping.organisation_name}")
+    if not mappings:
+        _out("No email domains are mapped.")
+    return 0
+
+
+def _domains_map(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    try:
+        mapped = asyncio.run(
+            _with_engine(settings.database_url, _in_transaction(map_domain, args.domain, args.organisation))
+        )
+    except OrganisationError as exc:
+        _out(str(exc))
+        return 2
+    _out(
+        f"{mapped.domain} → {mapped.organisation.name}: {mapped.people_assigned} people assigned"
+        + (f" (was {mapped.previous_organisation})" if mapped.previous_organisation else "")
+    )
+    return 0
+
+
+def _domains_unmap(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    gone = asyncio.run(
+        _with_engine(settings.database_url, _in_transaction(_no_clock(unmap_domain), args.domain))
+    )
+    _out(f"Forgot {args.domain}." if gone else f"{args.domain} was not mapped.")
+    return 0 if gone else 1
+
+
+def _leads_list(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    run = _in_transaction(_no_clock(list_leads), configured=settings.lead_user_ids)
+    for lead in asyncio.run(_with_engine(settings.database_url, run)):
+        _out(f"{lead.aad_object_id}\t{lead.name or '(not seen yet)'}\t{lead.source}")
+    return 0
+
+
+def _leads_change(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    configured = settings.lead_user_ids
+    if args.leads_verb == "grant":
+        run = _in_transaction(grant_lead, args.aad_object_id, configured=configured)
+    else:
+        run = _in_transaction(_no_clock(revoke_lead), args.aad_object_id, configured=configured)
+    try:
+        changed = asyncio.run(_with_engine(settings.database_url, run))
+    except LeadError as exc:
+        _out(exc.message)
+        return 2
+    verb = "is now a lead" if args.leads_verb == "grant" else "is no longer a lead"
+    _out(f"{args.aad_object_id} {verb}." if changed else "Nothing changed.")
+    return 0 if changed else 1
+
+
+def _no_clock(action):  # type: ignore[no-untyped-def]
+    """A storage function that takes no `now`, for `_in_transaction` (which passes one)."""
+
+    async def run(session, *args, now, **kwargs):  # type: ignore[no-untyped-def]
+        return await action(session, *args, **kwargs)
+
+    return run
 
 
 def _in_transaction(action, *args, **kwargs):  # type: ignore[no-untyped-def]
