@@ -23,6 +23,7 @@ from botframework.connector.auth import (
 from botframework.connector.skills import BotFrameworkClient
 from msrest.serialization import Serializer
 
+from bot.logs import set_turn_outcome
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ def create_adapter(settings: Settings) -> CloudAdapter:
 async def _on_turn_error(context: TurnContext, error: Exception) -> None:
     """Log the failure with the activity id (no user text) and tell the person, without details."""
     activity = context.activity
+    set_turn_outcome("failed")
     log.error(
         "turn failed: activity %s type %s in %s",
         activity.id,

@@ -18,9 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapter import create_adapter
 from bot.cards import CardRenderer
+from bot.edge import turn_middleware
 from bot.handler import Clock, SurveyBot
+from bot.health import readiness
 from bot.invitations import invitation_composer
 from bot.leads import LeadCommands, LeadServices, queue_due_reminders
+from bot.metrics import METRICS, Metrics, counting_errors, metrics_handler, outbox_depth
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.turns import KeyedLocks
@@ -75,9 +78,22 @@ def create_app(
     app[CLOCK] = clock
     app[ENGINE_OPTIONS] = dict(engine_options or {})
     app[ADAPTER] = create_adapter(settings)
+    metrics = Metrics()
+    app[METRICS] = metrics
+    app.middlewares.append(turn_middleware(metrics, allowed_tenants=settings.allowed_tenant_ids))
+    app.cleanup_ctx.append(counting_errors)  # first, so the services' errors are counted too
     app.cleanup_ctx.append(_services)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readiness(lambda: app.get(ENGINE)))
+    app.router.add_get(
+        "/metrics",
+        metrics_handler(
+            metrics,
+            lambda: outbox_depth(app[SESSIONS], now=app[CLOCK]()),
+            token=settings.metrics_token.get_secret_value(),
+        ),
+    )
     return app
 
 
@@ -118,17 +134,26 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             bot_app_id=settings.microsoft_app_id,
             compose=invitation_composer(renderer, snapshots, clock=app[CLOCK], tz=tz),
             clock=app[CLOCK],
+            on_outcome=lambda outcome: app[METRICS].send_outcome(outcome.verdict, outcome.reason),
         )
         app[SENDER] = sender
         app[BOT] = create_bot(
-            settings, app[SESSIONS], app[CATALOGUE], app[CLOCK], renderer, notify_sender=sender.notify
+            settings,
+            app[SESSIONS],
+            app[CATALOGUE],
+            app[CLOCK],
+            renderer,
+            notify_sender=sender.notify,
+            on_answer=app[METRICS].answer_recorded,
         )
         stop = asyncio.Event()
         tasks = [
-            asyncio.create_task(_housekeeping(app[SESSIONS], app[CLOCK], settings), name="housekeeping"),
+            asyncio.create_task(
+                _housekeeping(app[SESSIONS], app[CLOCK], settings, app[METRICS]), name="housekeeping"
+            ),
             asyncio.create_task(sender.run(stop), name="outbox-sender"),
             asyncio.create_task(
-                _deadlines(app[SESSIONS], app[CLOCK], settings, sender.notify), name="deadlines"
+                _deadlines(app[SESSIONS], app[CLOCK], settings, sender.notify, app[METRICS]), name="deadlines"
             ),
         ]
         yield
@@ -149,11 +174,12 @@ def create_bot(
     renderer: Renderer,
     storage: Storage | None = None,
     notify_sender: Callable[[], None] = lambda: None,
+    on_answer: Callable[[], None] = lambda: None,
 ) -> SurveyBot:
     """The bot and its conversation, state in the database; shared by the server and the terminal."""
     conversation_state = ConversationState(storage or SqlStorage(sessions))
     tz = ZoneInfo(settings.time_zone)
-    services = SurveyServices(sessions=sessions, renderer=renderer, clock=clock, tz=tz)
+    services = SurveyServices(sessions=sessions, renderer=renderer, clock=clock, tz=tz, on_answer=on_answer)
     leads = LeadCommands(
         LeadServices(
             sessions=sessions,
@@ -175,7 +201,9 @@ def create_bot(
     )
 
 
-async def _housekeeping(sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings) -> None:
+async def _housekeeping(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings, metrics: Metrics
+) -> None:
     """Hourly: forget old activity claims and apply the retention period. Failures are logged and
     retried next hour."""
     while True:
@@ -188,13 +216,19 @@ async def _housekeeping(sessions: async_sessionmaker[AsyncSession], clock: Clock
                 await purge_expired(
                     session, now=clock(), months=settings.retention_months, k=settings.anonymity_k
                 )
+            metrics.scheduler_run("housekeeping", ok=True)
         except Exception:
+            metrics.scheduler_run("housekeeping", ok=False)
             log.exception("housekeeping failed; will retry")
         await asyncio.sleep(HOUSEKEEPING_INTERVAL.total_seconds())
 
 
 async def _deadlines(
-    sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings, notify: Callable[[], None]
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    settings: Settings,
+    notify: Callable[[], None],
+    metrics: Metrics,
 ) -> None:
     """Every minute: close surveys whose deadline passed, and queue the automatic reminders due."""
     while True:
@@ -209,7 +243,9 @@ async def _deadlines(
             if queued:
                 log.info("queued %d automatic reminders", queued)
                 notify()
+            metrics.scheduler_run("deadlines", ok=True)
         except Exception:
+            metrics.scheduler_run("deadlines", ok=False)
             log.exception("deadline check failed; will retry")
         await asyncio.sleep(DEADLINE_INTERVAL.total_seconds())
 

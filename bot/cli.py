@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from textwrap import indent
 
-from aiohttp import web
-
 from bot import package as teams_package
 from bot.app import create_app, create_bot, load_catalogue, utc_now
+from bot.health import MissingCredential, check_credentials, run
+from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.terminal import read_stdin, run_chat
 from bot.text import TextRenderer
@@ -155,7 +155,9 @@ def _at_least(minimum: int):  # type: ignore[no-untyped-def]
 
 def _settings() -> Settings:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(
+        settings.log_level, settings.log_format, hash_salt=settings.log_hash_salt.get_secret_value()
+    )
     return settings
 
 
@@ -173,13 +175,17 @@ def _serve(args: argparse.Namespace) -> int:
             "Use only on your own machine (Bot Framework Emulator: http://localhost:%d/api/messages).",
             settings.port,
         )
-    elif (
-        settings.microsoft_app_type != "UserAssignedMSI"
-        and not settings.microsoft_app_password.get_secret_value()
-    ):
-        log.error("MICROSOFT_APP_ID is set but MICROSOFT_APP_PASSWORD is empty: refusing to start.")
+    try:
+        check_credentials(settings)
+    except MissingCredential as error:
+        log.error("%s Refusing to start.", error)
         return 2
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout,
+    )
     return 0
 
 

@@ -23,6 +23,7 @@ from msrest.serialization import Model
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.leads import LEAD_VERB, LeadCommands
+from bot.logs import set_turn_outcome
 from bot.turns import KeyedLocks
 from dialogs import outgoing
 from dialogs.payloads import invoke_action_data
@@ -96,6 +97,7 @@ class SurveyBot(ActivityHandler):
                 raise
             if not fresh:
                 outgoing.discard(turn_context)
+                set_turn_outcome("duplicate")
                 log.info("redelivered activity %s ignored", activity.id)
                 if activity.type == ActivityTypes.invoke:
                     await _send_invoke_message(turn_context, "Already received.")
@@ -118,6 +120,7 @@ class SurveyBot(ActivityHandler):
                 await self._remember(session, turn_context)
         activity = turn_context.activity
         if not fresh:
+            set_turn_outcome("duplicate")
             log.info("redelivered activity %s ignored", activity.id)
             if activity.type == ActivityTypes.invoke:
                 await _send_invoke_message(turn_context, "Already received.")

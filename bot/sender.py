@@ -493,8 +493,10 @@ class OutboxSender:
         clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
     ) -> None:
         self.config = config or SenderConfig()
+        self._on_outcome = on_outcome
         if self.config.lease.total_seconds() <= 2 * self.config.request_timeout + self.config.max_wait:
             raise ValueError("the lease must outlast two requests and the longest wait for the limiter")
         self.worker = (worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:80]
@@ -676,6 +678,7 @@ class OutboxSender:
     async def _send_and_record(self, plan: _Plan, result: _Result | None) -> None:
         if result is None:
             result = await self._send(plan)
+        self._on_outcome(result.outcome)
         try:
             await self._record(plan, result)
         except Exception:

@@ -18,6 +18,16 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = Field(default=3978, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+    """`auto`: JSON lines unless stderr is a terminal."""
+    log_hash_salt: SecretStr = SecretStr("")
+    """Salts the hashes that stand for user ids in logs."""
+    shutdown_timeout: float = Field(default=10.0, gt=0, le=120)
+    """Seconds in-flight turns get to finish after SIGTERM (aiohttp may take twice this)."""
+    metrics_token: SecretStr = SecretStr("")
+    """When set, GET /metrics needs `Authorization: Bearer <token>`."""
+    allowed_tenant_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Entra tenants whose activities are accepted (comma-separated); empty accepts every tenant."""
 
     microsoft_app_id: str = ""
     """Empty runs the bot in local mode: no inbound authentication (Bot Framework Emulator)."""
@@ -37,7 +47,7 @@ class Settings(BaseSettings):
     lead_user_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """AAD object ids of the people who may run lead-only commands (comma-separated)."""
 
-    @field_validator("lead_user_ids", mode="before")
+    @field_validator("lead_user_ids", "allowed_tenant_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):

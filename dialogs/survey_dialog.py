@@ -80,6 +80,8 @@ class SurveyServices:
     clock: Callable[[], datetime]
     tz: tzinfo
     snapshots: SnapshotCache = field(default_factory=SnapshotCache)
+    on_answer: Callable[[], None] = lambda: None
+    """Counts answers recorded (metrics)."""
 
 
 class SurveyOptions(BaseModel):
@@ -331,6 +333,7 @@ class SurveyDialog(Dialog):
                     response=turn.response,
                     framework=turn.framework,
                 )
+                self._s.on_answer()
         except (InvalidAnswer, CommentTooLong) as exc:
             message = exc.message if isinstance(exc, InvalidAnswer) else str(exc)
             _invoke_message(dc.context, message)

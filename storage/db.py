@@ -14,7 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """SQLite gets WAL (readers never block the writer), foreign keys and a busy timeout."""
+    """SQLite gets WAL (readers never block the writer), foreign keys and a busy timeout. Statement
+    parameters (names, answers) are kept out of error messages, which end up in logs."""
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database

@@ -1,0 +1,132 @@
+"""The edge of /api/messages: which tenants may use the bot, and what each turn is tagged and timed by.
+
+The middleware reads the activity before the SDK does (aiohttp keeps the body, so the route reads it
+again for free), binds the turn's ids for the logs, refuses tenants not on the allow-list with 403
+before any processing, and counts and times the turn by activity type and outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from bot.logs import TURN, bound_turn
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+MESSAGES_PATH = "/api/messages"
+ACTIVITY_TYPES = frozenset(
+    {"message", "invoke", "conversationUpdate", "installationUpdate", "messageReaction", "event", "typing"}
+)
+"""Activity types counted under their own name; any other is "other", and a body that is not an
+activity "invalid" (metric labels must be a bounded set)."""
+
+
+def activity_tenant(activity: Mapping[str, Any]) -> str | None:
+    """Teams puts the tenant on the conversation and in channelData; either will do."""
+    conversation = activity.get("conversation")
+    if isinstance(conversation, Mapping) and conversation.get("tenantId"):
+        return str(conversation["tenantId"])
+    channel_data = activity.get("channelData")
+    tenant = channel_data.get("tenant") if isinstance(channel_data, Mapping) else None
+    if isinstance(tenant, Mapping) and tenant.get("id"):
+        return str(tenant["id"])
+    return None
+
+
+def tenant_allowed(activity: Mapping[str, Any], allowed: Collection[str]) -> bool:
+    """With no allow-list every tenant may; with one, only activities naming a listed tenant (one that
+    names none is refused: every Teams activity carries its tenant). Tenant ids compare case-blind."""
+    if not allowed:
+        return True
+    tenant = activity_tenant(activity)
+    return tenant is not None and tenant.lower() in {entry.lower() for entry in allowed}
+
+
+def turn_middleware(metrics: Metrics, *, allowed_tenants: Collection[str] = ()) -> Middleware:
+    """For POST /api/messages only; every other route passes straight through."""
+    allowed = frozenset(tenant.lower() for tenant in allowed_tenants)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != MESSAGES_PATH or request.method != "POST":
+            return await handler(request)
+        started = time.perf_counter()
+        try:
+            activity = await _peek(request)
+        except web.HTTPException as refusal:  # too large
+            metrics.turns.labels("invalid", _outcome(refusal.status)).inc()
+            raise
+        kind = _label(activity)
+        with bound_turn(*_ids(activity), activity_type=kind) as turn:
+            request[TURN] = turn
+            status: int | None = None
+            try:
+                if activity is not None and not tenant_allowed(activity, allowed):
+                    log.warning(
+                        "refused an activity from tenant %s: not in ALLOWED_TENANT_IDS",
+                        activity_tenant(activity),
+                    )
+                    raise web.HTTPForbidden(text="this bot is not available to your organisation")
+                response = await handler(request)
+                status = response.status
+                return response
+            except web.HTTPException as refusal:
+                status = refusal.status
+                raise
+            except asyncio.CancelledError:
+                turn.outcome = turn.outcome or "cancelled"
+                raise
+            finally:
+                turn.outcome = turn.outcome or _outcome(status)
+                metrics.turns.labels(kind, turn.outcome).inc()
+                metrics.turn_seconds.labels(kind).observe(time.perf_counter() - started)
+
+    return middleware
+
+
+async def _peek(request: web.Request) -> dict[str, Any] | None:
+    """The activity, or None when the body is not one (the route then answers 4xx)."""
+    if request.content_type != "application/json":
+        return None
+    try:
+        body = json.loads(await request.read())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) and body.get("type") else None
+
+
+def _ids(activity: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """The activity id and conversation id, if the body names them."""
+    if activity is None:
+        return None, None
+    conversation = activity.get("conversation")
+    conversation_id = conversation.get("id") if isinstance(conversation, Mapping) else None
+    return (str(activity["id"]) if activity.get("id") else None), (
+        str(conversation_id) if conversation_id else None
+    )
+
+
+def _label(activity: Mapping[str, Any] | None) -> str:
+    if activity is None:
+        return "invalid"
+    kind = activity.get("type")
+    return kind if kind in ACTIVITY_TYPES else "other"
+
+
+def _outcome(status: int | None) -> str:
+    if status is None or status >= 500:
+        return "error"
+    if status in (401, 403):
+        return "refused"
+    if status >= 400:
+        return "rejected"
+    return "ok"
