@@ -31,6 +31,7 @@ from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import SurveyServices
 from dialogs.views import Renderer
 from frameworks.loader import Catalogue, load_directory
+from frameworks.summary import SummaryRules
 from storage.activities import purge_claims
 from storage.bot_state import SqlStorage
 from storage.db import create_engine, session_factory, transaction
@@ -188,6 +189,7 @@ def create_bot(
             tz=tz,
             configured_leads=settings.lead_user_ids,
             notify_sender=notify_sender,
+            rules=SummaryRules(k=settings.anonymity_k),
         )
     )
     return SurveyBot(

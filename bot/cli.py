@@ -12,6 +12,7 @@ from textwrap import indent
 
 from bot import package as teams_package
 from bot.app import create_app, create_bot, load_catalogue, utc_now
+from bot.exports import export_file, export_filename
 from bot.health import MissingCredential, check_credentials, run
 from bot.logs import configure_logging
 from bot.settings import Settings
@@ -19,8 +20,11 @@ from bot.terminal import read_stdin, run_chat
 from bot.text import TextRenderer
 from frameworks.loader import FrameworkFileError, load_framework
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
+from frameworks.summary import SummaryRules
 from storage.backup import BackupRefused, backup_sqlite
 from storage.db import create_engine, session_factory, transaction
+from storage.errors import SurveyNotFound
+from storage.exports import export_rows
 from storage.leads import LeadError, grant_lead, list_leads, revoke_lead
 from storage.migrate import current_revision, head_revision, is_at_head, upgrade
 from storage.organisations import OrganisationError, list_domains, map_domain, unmap_domain
@@ -33,6 +37,7 @@ from storage.privacy import (
     plan_expired,
     purge_expired,
 )
+from storage.summaries import survey_summary
 
 log = logging.getLogger("bot")
 
@@ -99,6 +104,13 @@ def _parser() -> argparse.ArgumentParser:
         "--k", type=_at_least(2), help=f"smallest group kept anonymously (default {DEFAULT_K})"
     )
     retention.set_defaults(run=_privacy_retention)
+
+    export = commands.add_parser("export", help="a survey's answers as CSV or XLSX (XLSX adds the summary)")
+    export.add_argument("survey_id", type=int, metavar="SURVEY")
+    export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    export.add_argument("--anonymise", action="store_true", help="no names; small organisations blanked")
+    export.add_argument("--out", type=Path, help="file to write (default: a name from the survey, here)")
+    export.set_defaults(run=_export)
 
     organisations = commands.add_parser(
         "organisations", help="which organisation people answer for, by email domain"
@@ -328,6 +340,32 @@ def _privacy_retention(args: argparse.Namespace) -> int:
         f"{plan.deleted} deleted, {plan.invitations_deleted} invitations and {plan.outbox} outbox messages "
         f"deleted, {len(plan.people)} people forgotten."
     )
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    rules = SummaryRules(k=settings.anonymity_k)
+
+    async def build(session, *, now):  # type: ignore[no-untyped-def]
+        export = await export_rows(session, args.survey_id, anonymise=args.anonymise, rules=rules)
+        summary = None
+        if args.format == "xlsx":
+            summary = await survey_summary(session, args.survey_id, rules=rules, now=now)
+        return export, await export_file(export, args.format, summary)
+
+    try:
+        export, data = asyncio.run(_with_engine(settings.database_url, _in_transaction(build)))
+    except SurveyNotFound:
+        _out(f"There is no survey {args.survey_id}.")
+        return 1
+    out = args.out or Path(export_filename(export, args.format, utc_now().date()))
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # answers, maybe names
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(data)
+    _out(f"Wrote {out} ({len(data)} bytes{', anonymised' if args.anonymise else ''}).")
     return 0
 
 

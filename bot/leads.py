@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +35,7 @@ from bot.commands import (
     ParsedCommand,
     RemindCommand,
     ReopenCommand,
+    ResultsCommand,
     RevokeLeadCommand,
     Scope,
     StartCommand,
@@ -50,8 +51,10 @@ from bot.commands import (
 )
 from bot.dates import DateError, ParsedDate, format_date, parse_date
 from bot.roster import fetch_member, fetch_roster
+from bot.summary_cards import render_summary
 from dialogs import outgoing
 from frameworks.loader import Catalogue
+from frameworks.summary import SummaryRules
 from storage.conversations import reference_for
 from storage.db import transaction
 from storage.invitations import invite
@@ -68,6 +71,7 @@ from storage.organisations import (
 from storage.outbox import NewMessage, enqueue, state_counts
 from storage.people import person_for
 from storage.roster import sync_roster
+from storage.summaries import survey_summary
 from storage.surveys import close_survey, create_survey, open_survey
 from storage.tables import (
     Invitation,
@@ -114,6 +118,8 @@ class LeadServices:
     configured_leads: Sequence[str]
     notify_sender: Callable[[], None]
     """Wake the outbox sender: rows were just added."""
+    rules: SummaryRules = field(default_factory=SummaryRules)
+    """Anonymity threshold, weighting and the split rule of summaries."""
 
 
 class LeadCommands:
@@ -218,10 +224,13 @@ class LeadCommands:
             await self._my_organisation(context, command)
         elif isinstance(command, MapDomainCommand | UnmapDomainCommand | DomainsCommand):
             await self._domains(context, command)
+        elif isinstance(command, ResultsCommand):
+            await self._results(context, command.survey)
         else:
             await self._say(
                 context,
-                f"“{command.kind}” is not available yet: partnership summaries and exports are coming.",
+                f"“{command.kind}” is not available in chat yet: use results for the summary now, and "
+                "the command line (python -m bot) for exports.",
             )
 
     # start -----------------------------------------------------------------------------------------
@@ -417,6 +426,16 @@ class LeadCommands:
             await open_survey(session, survey, now=now)
         closes = format_date(survey.closes_at, self._s.tz) if survey.closes_at else NOT_CLOSING
         await self._say(context, f"Reopened “{escape(survey.title)}” ({closes}).")
+
+    async def _results(self, context: TurnContext, ref: SurveyRef | None) -> None:
+        """The partnership summary, now: aggregates only, no names, no comments, nothing below k."""
+        async with transaction(self._s.sessions) as session:
+            survey = await self._survey(session, context, ref)
+            if survey is None:
+                await self._say(context, _NO_SURVEY)
+                return
+            summary = await survey_summary(session, survey.id or 0, rules=self._s.rules, now=self._s.clock())
+        await outgoing.send(context, render_summary(summary))
 
     async def _surveys(self) -> str:
         async with transaction(self._s.sessions) as session:

@@ -1,15 +1,24 @@
-"""An administrator manages organisations and leads from the command line (the same rules as in chat)."""
+"""An administrator manages organisations and leads, and exports answers, from the command line."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from bot.cli import main
-from storage.db import create_engine
+from frameworks.loader import load_directory
+from storage.answers import record_answer
+from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
+from storage.people import person_by_teams_id
+from tests.conversation import open_survey_for
+
+AUDIT = load_directory().frameworks["audit-committee-maturity"]
+FIRST = "mergers-acquisitions-and-disposals"
 
 
 @pytest.fixture
@@ -59,3 +68,35 @@ def test_administrator_grants_and_revokes_leads_but_not_settings_ones(
     assert "LEAD_USER_IDS" in capsys.readouterr().out
     assert main(["leads", "revoke", "aad-amina"]) == 0
     assert main(["leads", "revoke", "aad-amina"]) == 1
+
+
+def test_lead_exports_a_survey_as_a_workbook_from_the_command_line(
+    cli_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def answered_survey() -> int:
+        engine = create_engine(cli_database)
+        try:
+            sessions = session_factory(engine)
+            now = datetime.now(UTC)
+            survey = await open_survey_for(sessions, AUDIT, now, title="Audit 2026")
+            async with transaction(sessions) as session:
+                person = await person_by_teams_id(session, "29:amina")
+                assert person is not None
+                await record_answer(
+                    session, survey, person, FIRST, "basic", now=now, comment='=HYPERLINK("x")'
+                )
+            return survey.id or 0
+        finally:
+            await engine.dispose()
+
+    survey_id = asyncio.run(answered_survey())
+    out = tmp_path / "audit.xlsx"
+    assert main(["export", str(survey_id), "--format", "xlsx", "--out", str(out)]) == 0
+    assert f"Wrote {out}" in capsys.readouterr().out
+    workbook = openpyxl.load_workbook(out)
+    cells = [cell for sheet in workbook for row in sheet.iter_rows() for cell in row]
+    assert "Basic" in [cell.value for cell in cells]
+    comment = next(cell for cell in cells if cell.value == '=HYPERLINK("x")')
+    assert comment.data_type == "s"  # shown as typed, never run as a formula
+    assert all(cell.data_type != "f" for cell in cells)
+    assert main(["export", "999", "--out", str(tmp_path / "none.csv")]) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
 from bot.settings import Settings
+from storage.answers import record_answer
 from storage.conversations import reference_for
 from storage.db import transaction
 from storage.organisations import map_domain
@@ -266,3 +268,34 @@ async def test_lead_who_types_start_alone_gets_a_form_and_can_start_from_it(
             client, channel.confirm({"lead": "start_form", "framework_id": "nonsense"}, MEMBERS[1])
         )
         assert body["value"] == "Only partnership leads can do that."
+
+
+async def test_results_in_a_channel_show_aggregates_only_and_nothing_below_k(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
+) -> None:
+    channel = Channel(connector)
+    async with _client(database) as client:
+        await _post(client, channel.message("start audit-committee-maturity"))
+        await _post(client, channel.confirm(_card_data(connector.cards()[0], "Send invitations")))
+        await connector.wait_for_sent(1 + 3 + 1)
+        async with transaction(database.sessions) as session:
+            survey = (await session.execute(sa.select(Survey))).scalar_one()
+            amina = (await session.execute(sa.select(Person).where(Person.name == "Amina Khan"))).scalar_one()
+            await record_answer(
+                session,
+                survey,
+                amina,
+                "mergers-acquisitions-and-disposals",
+                "basic",
+                now=FIXED_NOW,
+                comment="Our board is split",
+            )
+        await _post(client, channel.message("results", MEMBERS[1]))  # anyone may ask
+    card = connector.cards()[-1]
+    assert schema_errors(card_schema, card) == []
+    shown = json.dumps(card)
+    assert "Amina" not in shown
+    assert "Our board is split" not in shown  # comments never reach a channel
+    assert "Basic" not in shown  # one answer is below k = 3: no figure at all
