@@ -13,11 +13,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
+from bot.leads import queue_due_reminders
 from bot.settings import Settings
 from storage.answers import record_answer
 from storage.conversations import reference_for
 from storage.db import transaction
-from storage.organisations import map_domain
+from storage.organisations import map_domain, person_organisation
+from storage.surveys import close_due_surveys
 from storage.tables import Invitation, OutboxMessage, Person, Survey, SurveyState
 from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector
@@ -299,3 +301,68 @@ async def test_results_in_a_channel_show_aggregates_only_and_nothing_below_k(
     assert "Amina" not in shown
     assert "Our board is split" not in shown  # comments never reach a channel
     assert "Basic" not in shown  # one answer is below k = 3: no figure at all
+
+
+async def test_people_and_organisations_are_managed_from_chat(
+    database: Database, connector: FakeConnector
+) -> None:
+    channel = Channel(connector)
+    amina = MEMBERS[1]
+    async with _client(database) as client:
+        await _post(client, channel.message('map domain council.gov.uk to "Borough Council"'))
+        assert "answer for Borough Council" in connector.sent[-1]["text"]
+        await _post(client, channel.message("map domain gmail.com to Somewhere"))
+        assert "my organisation" in connector.sent[-1]["text"]  # shared domains are refused
+        await _post(client, channel.message("domains"))
+        assert "council.gov.uk → Borough Council" in connector.sent[-1]["text"]
+        await _post(client, channel.message("surveys", amina))
+        assert "No surveys yet" in connector.sent[-1]["text"]
+
+        personal = channel.message("my organisation Anytown VCSE Alliance", amina)
+        personal["text"] = "my organisation Anytown VCSE Alliance"
+        personal["conversation"] = {"id": "a:amina", "conversationType": "personal", "tenantId": "t1"}
+        personal["entities"] = []
+        await _post(client, personal)
+        assert "you answer for Anytown VCSE Alliance" in connector.sent[-1]["text"]
+
+        grant = channel.message("grant lead <at>Amina Khan</at>")
+        mention = {"id": amina["id"], "name": amina["name"]}
+        grant["entities"].append({"type": "mention", "mentioned": mention, "text": "<at>Amina Khan</at>"})
+        await _post(client, grant)
+        revoke = channel.message("revoke lead <at>Amina Khan</at>")
+        revoke["entities"] = grant["entities"]
+        await _post(client, revoke)
+        assert "Amina Khan is no longer a lead" in connector.sent[-1]["text"]
+        await _post(client, channel.message("start audit-committee-maturity", amina))
+        assert "Only partnership leads" in connector.sent[-1]["text"]
+    async with transaction(database.sessions) as session:
+        person = (
+            await session.execute(sa.select(Person).where(Person.teams_user_id == "29:amina"))
+        ).scalar_one()
+        organisation, source = await person_organisation(session, person.id or 0)
+    assert organisation is not None
+    assert organisation.name == "Anytown VCSE Alliance"
+    assert source == "self"
+
+
+async def test_automatic_reminders_go_once_before_the_close_and_the_survey_closes_on_time(
+    database: Database, connector: FakeConnector
+) -> None:
+    channel = Channel(connector)
+    async with _client(database) as client:
+        await _post(client, channel.message("start audit-committee-maturity closes 24 November 17:00"))
+        await _post(client, channel.confirm(_card_data(connector.cards()[0], "Send invitations")))
+        await connector.wait_for_sent(1 + 3 + 1)
+    closes = FIXED_NOW.replace(day=24, hour=17, minute=0)
+    async with transaction(database.sessions) as session:
+        first = await queue_due_reminders(session, now=FIXED_NOW, before=timedelta(hours=48))
+        again = await queue_due_reminders(
+            session, now=FIXED_NOW + timedelta(hours=1), before=timedelta(hours=48)
+        )
+        kinds = (await session.execute(sa.select(OutboxMessage.kind))).scalars().all()
+        assert await close_due_surveys(session, now=closes - timedelta(seconds=1)) == []
+        closed = await close_due_surveys(session, now=closes)
+    assert first == 3  # everyone invited has yet to submit
+    assert again == 0  # once per survey
+    assert sorted(kinds).count("remind") == 3
+    assert len(closed) == 1
