@@ -27,6 +27,7 @@ from bot.metrics import METRICS, Metrics, counting_errors, metrics_handler, outb
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.turns import KeyedLocks
+from bot.weekly import queue_due_summaries
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import SurveyServices
 from dialogs.views import Renderer
@@ -133,7 +134,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             app[SESSIONS],
             app[ADAPTER],
             bot_app_id=settings.microsoft_app_id,
-            compose=invitation_composer(renderer, snapshots, clock=app[CLOCK], tz=tz),
+            compose=invitation_composer(
+                renderer, snapshots, clock=app[CLOCK], tz=tz, rules=SummaryRules(k=settings.anonymity_k)
+            ),
             clock=app[CLOCK],
             on_outcome=lambda outcome: app[METRICS].send_outcome(outcome.verdict, outcome.reason),
         )
@@ -232,7 +235,8 @@ async def _deadlines(
     notify: Callable[[], None],
     metrics: Metrics,
 ) -> None:
-    """Every minute: close surveys whose deadline passed, and queue the automatic reminders due."""
+    """Every minute: close surveys whose deadline passed; queue the automatic reminders and weekly
+    summaries due."""
     while True:
         try:
             async with transaction(sessions) as session:
@@ -240,10 +244,11 @@ async def _deadlines(
                 queued = await queue_due_reminders(
                     session, now=clock(), before=timedelta(hours=settings.reminder_hours_before_close)
                 )
+                queued += await queue_due_summaries(session, now=clock())
             if closed:
                 log.info("closed %d surveys at their deadline", len(closed))
             if queued:
-                log.info("queued %d automatic reminders", queued)
+                log.info("queued %d automatic reminders and weekly summaries", queued)
                 notify()
             metrics.scheduler_run("deadlines", ok=True)
         except Exception:

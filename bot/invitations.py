@@ -1,5 +1,5 @@
-"""What an invitation or a reminder says, built when it is sent: the survey may have closed, or the
-person finished, since the row was queued, and then nothing is sent at all."""
+"""What an invitation, a reminder or a weekly summary says, built when it is sent: the survey may
+have closed, or the person finished, since the row was queued, and then nothing is sent at all."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from zoneinfo import ZoneInfo
 from botbuilder.schema import Activity
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import weekly
 from bot.cards import CardRenderer
 from bot.dates import format_date
 from bot.sender import Clock, Compose, compose_from_payload
 from dialogs.survey_views import element_ids
 from dialogs.views import SurveyListItem, SurveyListView
+from frameworks.summary import SummaryRules
 from storage.invitations import pending_surveys_for
 from storage.surveys import SnapshotCache
 from storage.tables import OutboxMessage
@@ -22,9 +24,19 @@ KINDS = ("invite", "remind")
 
 
 def invitation_composer(
-    renderer: CardRenderer, snapshots: SnapshotCache, *, clock: Clock, tz: ZoneInfo
+    renderer: CardRenderer,
+    snapshots: SnapshotCache,
+    *,
+    clock: Clock,
+    tz: ZoneInfo,
+    rules: SummaryRules | None = None,
 ) -> Compose:
+    """Invitations, reminders and weekly summaries, each built at the moment it is sent."""
+    summary_rules = rules or SummaryRules()
+
     async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
+        if message.kind == weekly.KIND:
+            return await weekly.compose_summary(session, message, rules=summary_rules, now=clock())
         if message.kind not in KINDS or message.person_id is None or message.survey_id is None:
             return await compose_from_payload(session, message)
         now = clock()

@@ -40,10 +40,13 @@ from bot.commands import (
     Scope,
     StartCommand,
     StatusCommand,
+    SubscribeCommand,
+    SubscriptionsCommand,
     SurveyRef,
     SurveysCommand,
     UnknownCommand,
     UnmapDomainCommand,
+    UnsubscribeCommand,
     help_text,
     parse_command,
     plain_text,
@@ -71,6 +74,7 @@ from storage.organisations import (
 from storage.outbox import NewMessage, enqueue, state_counts
 from storage.people import person_for
 from storage.roster import sync_roster
+from storage.subscriptions import subscribe, subscriptions_for, unsubscribe
 from storage.summaries import survey_summary
 from storage.surveys import close_survey, create_survey, open_survey
 from storage.tables import (
@@ -226,11 +230,13 @@ class LeadCommands:
             await self._domains(context, command)
         elif isinstance(command, ResultsCommand):
             await self._results(context, command.survey)
+        elif isinstance(command, SubscribeCommand | UnsubscribeCommand | SubscriptionsCommand):
+            await self._subscriptions(context, command)
         else:
             await self._say(
                 context,
-                f"“{command.kind}” is not available in chat yet: use results for the summary now, and "
-                "the command line (python -m bot) for exports.",
+                f"“{command.kind}” is not available in chat yet: a lead can export with the command line "
+                "(python -m bot export SURVEY --format xlsx).",
             )
 
     # start -----------------------------------------------------------------------------------------
@@ -437,6 +443,65 @@ class LeadCommands:
             summary = await survey_summary(session, survey.id or 0, rules=self._s.rules, now=self._s.clock())
         await outgoing.send(context, render_summary(summary))
 
+    async def _subscriptions(
+        self, context: TurnContext, command: SubscribeCommand | UnsubscribeCommand | SubscriptionsCommand
+    ) -> None:
+        """Weekly summaries of a survey posted here, in the bot's time zone."""
+        now = self._s.clock()
+        async with transaction(self._s.sessions) as session:
+            reference = await reference_for(session, context.activity.conversation.id)
+            if reference is None or reference.id is None:
+                await self._say(context, "I can't post here yet: remove and add me again, then retry.")
+                return
+            if isinstance(command, SubscriptionsCommand):
+                listed = await subscriptions_for(session, reference.id)
+                titles = {
+                    s.id: s.title
+                    for s in (
+                        await session.execute(
+                            sa.select(Survey).where(Survey.id.in_([x.survey_id for x in listed]))  # type: ignore[union-attr]
+                        )
+                    ).scalars()
+                }
+                lines = [
+                    f"- {escape(titles.get(x.survey_id, 'a survey'))}: {_WEEKDAYS[x.weekday]}s at "
+                    f"{x.time_of_day:%H:%M} ({x.time_zone})"
+                    for x in listed
+                ]
+                await self._say(
+                    context,
+                    "\n".join(["Weekly summaries posted here:", *lines]) if lines else _NO_SUBSCRIPTIONS,
+                )
+                return
+            survey = await self._survey(session, context, command.survey)
+            if survey is None:
+                await self._say(context, _NO_SURVEY)
+                return
+            if isinstance(command, UnsubscribeCommand):
+                gone = await unsubscribe(session, conversation_reference_id=reference.id, survey_id=survey.id)
+                await self._say(
+                    context,
+                    f"Stopped the weekly summary of “{escape(survey.title)}”."
+                    if gone
+                    else f"There was no weekly summary of “{escape(survey.title)}” here.",
+                )
+                return
+            await subscribe(
+                session,
+                conversation_reference_id=reference.id,
+                weekday=command.weekday,
+                at=command.at,
+                time_zone=self._s.tz.key,
+                now=now,
+                survey_id=survey.id,
+                created_by_id=(await self._sender(session, context)).id,
+            )
+        await self._say(
+            context,
+            f"Every {_WEEKDAYS[command.weekday]} at {command.at:%H:%M} ({self._s.tz.key}) I'll post the "
+            f"summary of “{escape(survey.title)}” here; a week with no new answers gets one line instead.",
+        )
+
     async def _surveys(self) -> str:
         async with transaction(self._s.sessions) as session:
             surveys = (
@@ -595,6 +660,10 @@ class LeadCommands:
         await outgoing.send(context, MessageFactory.text(text))
 
 
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_NO_SUBSCRIPTIONS = (
+    "No weekly summaries are posted here. A lead can start one: subscribe weekly Monday 09:00."
+)
 _NO_SURVEY = "There is no survey here yet. Name one (status #12), or see them all with surveys."
 _NO_OPEN_SURVEY = "There is no open survey here. Name one (e.g. remind #12), or see them all with surveys."
 

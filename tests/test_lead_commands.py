@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from jsonschema import Draft6Validator
 from bot.app import SENDER, create_app
 from bot.leads import queue_due_reminders
 from bot.settings import Settings
+from bot.weekly import queue_due_summaries
 from storage.answers import record_answer
 from storage.conversations import reference_for
 from storage.db import transaction
@@ -81,9 +82,9 @@ class Channel:
         return activity
 
 
-def _client(database: Database) -> TestClient:
+def _client(database: Database, clock: Callable[[], datetime] = lambda: FIXED_NOW) -> TestClient:
     settings = Settings(database_url=database.url, lead_user_ids="aad-lead", _env_file=None)
-    app = create_app(settings, clock=lambda: FIXED_NOW, engine_options=database.engine_kwargs)
+    app = create_app(settings, clock=clock, engine_options=database.engine_kwargs)
     return TestClient(TestServer(app, host="127.0.0.1"))
 
 
@@ -366,3 +367,37 @@ async def test_automatic_reminders_go_once_before_the_close_and_the_survey_close
     assert again == 0  # once per survey
     assert sorted(kinds).count("remind") == 3
     assert len(closed) == 1
+
+
+async def test_a_channel_subscribed_weekly_gets_one_summary_per_week_and_one_line_when_quiet(
+    database: Database, connector: FakeConnector
+) -> None:
+    channel = Channel(connector)
+    today = [FIXED_NOW]
+    async with _client(database, clock=lambda: today[0]) as client:
+        await _post(client, channel.message("start audit-committee-maturity"))
+        await _post(client, channel.confirm(_card_data(connector.cards()[0], "Send invitations")))
+        await connector.wait_for_sent(1 + 3 + 1)
+        await _post(client, channel.message("subscribe weekly Monday 09:00"))
+        assert "Every Monday at 09:00 (Europe/London)" in connector.sent[-1]["text"]
+        await _post(client, channel.message("subscriptions", MEMBERS[1]))
+        assert "Mondays at 09:00" in connector.sent[-1]["text"]
+        sender = client.app[SENDER]
+        next_monday = FIXED_NOW + timedelta(days=7)  # 09:30 UTC, after 09:00 London (GMT)
+        async with transaction(database.sessions) as session:
+            assert await queue_due_summaries(session, now=FIXED_NOW) == 0  # this week's time had passed
+            assert await queue_due_summaries(session, now=next_monday) == 1
+            assert await queue_due_summaries(session, now=next_monday) == 0  # claimed once
+        before = len(connector.sent)
+        today[0] = next_monday
+        await sender.drain_once()
+        await connector.wait_for_sent(before + 1)
+        posted = connector.sent_to(CHANNEL)[-1]
+        assert posted["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
+        card_text = json.dumps(posted["attachments"][0]["content"])
+        assert "new answers" in card_text  # nobody answered since the subscription: a brief card
+
+        await _post(client, channel.message("unsubscribe"))
+        assert "Stopped the weekly summary" in connector.sent[-1]["text"]
+        async with transaction(database.sessions) as session:
+            assert await queue_due_summaries(session, now=next_monday + timedelta(days=7)) == 0
