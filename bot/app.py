@@ -24,9 +24,10 @@ from bot.health import readiness
 from bot.invitations import invitation_composer
 from bot.leads import LeadCommands, LeadServices, queue_due_reminders
 from bot.metrics import METRICS, Metrics, counting_errors, metrics_handler, outbox_depth
-from bot.sender import OutboxSender
+from bot.sender import OutboxSender, Outcome, Verdict
 from bot.settings import Settings
 from bot.turns import KeyedLocks
+from bot.weekly import KIND as WEEKLY_KIND
 from bot.weekly import queue_due_summaries
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import SurveyServices
@@ -138,7 +139,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 renderer, snapshots, clock=app[CLOCK], tz=tz, rules=SummaryRules(k=settings.anonymity_k)
             ),
             clock=app[CLOCK],
-            on_outcome=lambda outcome: app[METRICS].send_outcome(outcome.verdict, outcome.reason),
+            on_outcome=lambda outcome, kind: _count_send(app[METRICS], outcome, kind),
         )
         app[SENDER] = sender
         app[BOT] = create_bot(
@@ -226,6 +227,12 @@ async def _housekeeping(
             metrics.scheduler_run("housekeeping", ok=False)
             log.exception("housekeeping failed; will retry")
         await asyncio.sleep(HOUSEKEEPING_INTERVAL.total_seconds())
+
+
+def _count_send(metrics: Metrics, outcome: Outcome, kind: str) -> None:
+    metrics.send_outcome(outcome.verdict, outcome.reason)
+    if kind == WEEKLY_KIND and outcome.verdict == Verdict.SENT:
+        metrics.summary_posted()
 
 
 async def _deadlines(

@@ -392,6 +392,7 @@ class _Plan:
     problem: Outcome | None = None
     fanout: str | None = None
     report_to: int | None = None
+    kind: str = ""
     granted: float = 0.0
     """When the limiter let its first request go."""
     holding: bool = False
@@ -493,7 +494,7 @@ class OutboxSender:
         clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
-        on_outcome: Callable[[Outcome], None] = lambda _outcome: None,
+        on_outcome: Callable[[Outcome, str], None] = lambda _outcome, _kind: None,
     ) -> None:
         self.config = config or SenderConfig()
         self._on_outcome = on_outcome
@@ -616,6 +617,7 @@ class OutboxSender:
             claimed_until=row.claimed_until or self._clock(),
             fanout=payload.get("fanout"),
             report_to=payload.get("report_to"),
+            kind=row.kind,
         )
         try:
             if row.kind == REPORT_KIND or self._compose is compose_from_payload:
@@ -678,7 +680,7 @@ class OutboxSender:
     async def _send_and_record(self, plan: _Plan, result: _Result | None) -> None:
         if result is None:
             result = await self._send(plan)
-        self._on_outcome(result.outcome)
+        self._on_outcome(result.outcome, plan.kind)
         try:
             await self._record(plan, result)
         except Exception:

@@ -396,6 +396,8 @@ async def test_a_channel_subscribed_weekly_gets_one_summary_per_week_and_one_lin
         assert posted["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
         card_text = json.dumps(posted["attachments"][0]["content"])
         assert "new answers" in card_text  # nobody answered since the subscription: a brief card
+        metrics = await (await client.get("/metrics")).text()
+        assert "surveybot_summary_posts_total 1.0" in metrics
 
         await _post(client, channel.message("unsubscribe"))
         assert "Stopped the weekly summary" in connector.sent[-1]["text"]
