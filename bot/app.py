@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapter import create_adapter
 from bot.cards import CardRenderer
+from bot.chart_links import ChartLinks, chart_route
 from bot.edge import turn_middleware
 from bot.handler import Clock, SurveyBot
 from bot.health import readiness
@@ -89,6 +90,10 @@ def create_app(
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness(lambda: app.get(ENGINE)))
+    links = chart_links(settings)
+    if links is not None:
+        route = chart_route(links, lambda: app[SESSIONS], SummaryRules(k=settings.anonymity_k), clock)
+        app.router.add_get("/charts/{survey_id}/profile.png", route)
     app.router.add_get(
         "/metrics",
         metrics_handler(
@@ -98,6 +103,18 @@ def create_app(
         ),
     )
     return app
+
+
+def chart_links(settings: Settings) -> ChartLinks | None:
+    key = settings.chart_link_key.get_secret_value()
+    if not (key and settings.public_base_url):
+        return None
+    return ChartLinks(settings.public_base_url, key.encode())
+
+
+def _chart_link(settings: Settings, clock: Clock) -> Callable[[int], str | None]:
+    links = chart_links(settings)
+    return lambda survey_id: links.url(survey_id, now=clock()) if links is not None else None
 
 
 async def load_catalogue(settings: Settings) -> Catalogue:
@@ -136,7 +153,12 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             app[ADAPTER],
             bot_app_id=settings.microsoft_app_id,
             compose=invitation_composer(
-                renderer, snapshots, clock=app[CLOCK], tz=tz, rules=SummaryRules(k=settings.anonymity_k)
+                renderer,
+                snapshots,
+                clock=app[CLOCK],
+                tz=tz,
+                rules=SummaryRules(k=settings.anonymity_k),
+                chart_link=_chart_link(settings, app[CLOCK]),
             ),
             clock=app[CLOCK],
             on_outcome=lambda outcome, kind: _count_send(app[METRICS], outcome, kind),
@@ -194,6 +216,7 @@ def create_bot(
             configured_leads=settings.lead_user_ids,
             notify_sender=notify_sender,
             rules=SummaryRules(k=settings.anonymity_k),
+            chart_link=_chart_link(settings, clock),
         )
     )
     return SurveyBot(

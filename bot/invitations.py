@@ -3,6 +3,7 @@ have closed, or the person finished, since the row was queued, and then nothing 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -30,13 +31,17 @@ def invitation_composer(
     clock: Clock,
     tz: ZoneInfo,
     rules: SummaryRules | None = None,
+    chart_link: Callable[[int], str | None] = lambda _survey_id: None,
 ) -> Compose:
     """Invitations, reminders and weekly summaries, each built at the moment it is sent."""
     summary_rules = rules or SummaryRules()
 
     async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
         if message.kind == weekly.KIND:
-            return await weekly.compose_summary(session, message, rules=summary_rules, now=clock())
+            chart_url = chart_link(message.survey_id) if message.survey_id else None
+            return await weekly.compose_summary(
+                session, message, rules=summary_rules, now=clock(), chart_url=chart_url
+            )
         if message.kind not in KINDS or message.person_id is None or message.survey_id is None:
             return await compose_from_payload(session, message)
         now = clock()

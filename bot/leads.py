@@ -124,6 +124,8 @@ class LeadServices:
     """Wake the outbox sender: rows were just added."""
     rules: SummaryRules = field(default_factory=SummaryRules)
     """Anonymity threshold, weighting and the split rule of summaries."""
+    chart_link: Callable[[int], str | None] = lambda _survey_id: None
+    """A signed link to a survey's chart, when the bot has a public address."""
 
 
 class LeadCommands:
@@ -441,7 +443,7 @@ class LeadCommands:
                 await self._say(context, _NO_SURVEY)
                 return
             summary = await survey_summary(session, survey.id or 0, rules=self._s.rules, now=self._s.clock())
-        await outgoing.send(context, render_summary(summary))
+        await outgoing.send(context, render_summary(summary, chart_url=self._s.chart_link(survey.id or 0)))
 
     async def _subscriptions(
         self, context: TurnContext, command: SubscribeCommand | UnsubscribeCommand | SubscriptionsCommand

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     """Seconds in-flight turns get to finish after SIGTERM (aiohttp may take twice this)."""
     metrics_token: SecretStr = SecretStr("")
     """When set, GET /metrics needs `Authorization: Bearer <token>`."""
+    public_base_url: str = ""
+    """The bot's public https address (as Teams reaches it), for chart images in summary cards."""
+    chart_link_key: SecretStr = SecretStr("")
+    """Signs chart links; the same on every instance. Without it (or PUBLIC_BASE_URL), cards show no chart."""
     allowed_tenant_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Entra tenants whose activities are accepted (comma-separated); empty accepts every tenant."""
 

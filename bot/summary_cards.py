@@ -113,9 +113,24 @@ def _has(summary: SurveySummary, detail: Detail) -> bool:
     return bool(highlight_sections(summary, CARD))
 
 
-def render_summary(summary: SurveySummary, *, limit: int = MAX_CARD_BYTES) -> Activity:
-    """The summary as a message: the card alone, so Teams keeps it as one message."""
-    return card_activity(summary_card(summary, limit=limit))
+CHART_ROOM = 1024
+"""Bytes kept free for the chart image and its button."""
+
+
+def render_summary(
+    summary: SurveySummary, *, limit: int = MAX_CARD_BYTES, chart_url: str | None = None
+) -> Activity:
+    """The summary as a message: the card alone, so Teams keeps it as one message; with a chart link,
+    the domain profile is shown under the heading (Teams fetches it from the bot)."""
+    if chart_url is None:
+        return card_activity(summary_card(summary, limit=limit))
+    card = summary_card(summary, limit=limit - CHART_ROOM)
+    chart = {"type": "Image", "url": chart_url, "altText": "Domain profile chart", "size": "stretch"}
+    card["body"].insert(1, chart)
+    card.setdefault("actions", []).append(
+        {"type": "Action.OpenUrl", "title": "Open the chart", "url": chart_url}
+    )
+    return card_activity(card)
 
 
 def unchanged_card(summary: SurveySummary, since: datetime | None = None) -> Card:

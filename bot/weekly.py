@@ -42,7 +42,12 @@ async def queue_due_summaries(session: AsyncSession, *, now: datetime) -> int:
 
 
 async def compose_summary(
-    session: AsyncSession, message: OutboxMessage, *, rules: SummaryRules, now: datetime
+    session: AsyncSession,
+    message: OutboxMessage,
+    *,
+    rules: SummaryRules,
+    now: datetime,
+    chart_url: str | None = None,
 ) -> Activity | None:
     """The summary card, or a brief "no new answers" card when nothing changed since the last post."""
     if message.survey_id is None:
@@ -52,7 +57,7 @@ async def compose_summary(
     since = datetime.fromisoformat(since_text) if since_text else None
     if since is not None and not await _answered_since(session, message.survey_id, since):
         return render_unchanged(summary, since)
-    return render_summary(summary)
+    return render_summary(summary, chart_url=chart_url)
 
 
 async def _answered_since(session: AsyncSession, survey_id: int, since: datetime) -> bool:

@@ -16,6 +16,7 @@ from bot.app import SENDER, create_app
 from bot.leads import queue_due_reminders
 from bot.settings import Settings
 from bot.weekly import queue_due_summaries
+from frameworks.loader import load_directory
 from storage.answers import record_answer
 from storage.conversations import reference_for
 from storage.db import transaction
@@ -26,6 +27,7 @@ from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector
 from tests.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 
+AUDIT = load_directory().frameworks["audit-committee-maturity"]
 CHANNEL = "19:general@thread.tacv2;messageid=1700000000001"
 TEAM = "19:team@thread.tacv2"
 MEMBERS = [
@@ -403,3 +405,43 @@ async def test_a_channel_subscribed_weekly_gets_one_summary_per_week_and_one_lin
         assert "Stopped the weekly summary" in connector.sent[-1]["text"]
         async with transaction(database.sessions) as session:
             assert await queue_due_summaries(session, now=next_monday + timedelta(days=7)) == 0
+
+
+async def test_results_card_shows_the_chart_from_a_signed_expiring_link(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
+) -> None:
+    channel = Channel(connector)
+    today = [FIXED_NOW]
+    settings = Settings(
+        database_url=database.url,
+        lead_user_ids="aad-lead",
+        public_base_url="https://bot.example.nhs.uk",
+        chart_link_key="a-secret-from-the-environment",
+        _env_file=None,
+    )
+    app = create_app(settings, clock=lambda: today[0], engine_options=database.engine_kwargs)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        await _post(client, channel.message("start audit-committee-maturity"))
+        await _post(client, channel.confirm(_card_data(connector.cards()[0], "Send invitations")))
+        await connector.wait_for_sent(1 + 3 + 1)
+        async with transaction(database.sessions) as session:
+            survey = (await session.execute(sa.select(Survey))).scalar_one()
+            for person in (await session.execute(sa.select(Person))).scalars():
+                for _, element in AUDIT.scored_elements:
+                    await record_answer(session, survey, person, element.id, "basic", now=FIXED_NOW)
+        await _post(client, channel.message("results"))
+        card = connector.cards()[-1]
+        assert schema_errors(card_schema, card) == []
+        image = next(block for block in card["body"] if block["type"] == "Image")
+        assert image["url"].startswith("https://bot.example.nhs.uk/charts/")
+        path = image["url"].removeprefix("https://bot.example.nhs.uk")
+
+        chart = await client.get(path)
+        assert chart.status == 200
+        assert chart.content_type == "image/png"
+        assert (await chart.read()).startswith(b"\x89PNG")
+        assert (await client.get(path.replace("sig=", "sig=0"))).status == 403  # tampered
+        today[0] = FIXED_NOW + timedelta(days=29)
+        assert (await client.get(path)).status == 403  # expired
