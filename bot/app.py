@@ -34,7 +34,6 @@ from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import SurveyServices
 from dialogs.views import Renderer
 from frameworks.loader import Catalogue, load_directory
-from frameworks.summary import SummaryRules
 from storage.activities import purge_claims
 from storage.bot_state import SqlStorage
 from storage.db import create_engine, session_factory, transaction
@@ -92,7 +91,7 @@ def create_app(
     app.router.add_get("/readyz", readiness(lambda: app.get(ENGINE)))
     links = chart_links(settings)
     if links is not None:
-        route = chart_route(links, lambda: app[SESSIONS], SummaryRules(k=settings.anonymity_k), clock)
+        route = chart_route(links, lambda: app[SESSIONS], settings.summary_rules, clock)
         app.router.add_get("/charts/{survey_id}/profile.png", route)
     app.router.add_get(
         "/metrics",
@@ -157,7 +156,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 snapshots,
                 clock=app[CLOCK],
                 tz=tz,
-                rules=SummaryRules(k=settings.anonymity_k),
+                rules=settings.summary_rules,
                 chart_link=_chart_link(settings, app[CLOCK]),
             ),
             clock=app[CLOCK],
@@ -215,7 +214,7 @@ def create_bot(
             tz=tz,
             configured_leads=settings.lead_user_ids,
             notify_sender=notify_sender,
-            rules=SummaryRules(k=settings.anonymity_k),
+            rules=settings.summary_rules,
             chart_link=_chart_link(settings, clock),
         )
     )

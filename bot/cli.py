@@ -20,7 +20,6 @@ from bot.terminal import read_stdin, run_chat
 from bot.text import TextRenderer
 from frameworks.loader import FrameworkFileError, load_framework
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
-from frameworks.summary import SummaryRules
 from storage.backup import BackupRefused, backup_sqlite
 from storage.db import create_engine, session_factory, transaction
 from storage.errors import SurveyNotFound
@@ -347,7 +346,7 @@ def _export(args: argparse.Namespace) -> int:
     settings = _settings()
     if not _migrated(settings):
         return 2
-    rules = SummaryRules(k=settings.anonymity_k)
+    rules = settings.summary_rules
 
     async def build(session, *, now):  # type: ignore[no-untyped-def]
         export = await export_rows(session, args.survey_id, anonymise=args.anonymise, rules=rules)

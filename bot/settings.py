@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from frameworks.summary import SummaryRules, Weighting
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/surveybot.db"
 
 
@@ -48,6 +50,11 @@ class Settings(BaseSettings):
     """Frameworks run yearly: a person's round stays theirs until the next has run, with slack."""
     anonymity_k: int = Field(default=3, ge=2)
     """The smallest group any breakdown shows; also what an erasure needs to keep answers."""
+    anonymity_k_organisations: int = Field(default=2, ge=1)
+    """Fewest organisations behind a figure shown for an organisation type (a lone VCSE partner is hidden)."""
+    summary_weighting: Literal["organisation", "respondent"] = "organisation"
+    """`organisation`: each organisation's median counts once, so a big trust cannot swamp a small partner."""
+
     lead_user_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """AAD object ids of the people who may run lead-only commands (comma-separated)."""
 
@@ -61,3 +68,11 @@ class Settings(BaseSettings):
     @property
     def local_mode(self) -> bool:
         return not self.microsoft_app_id
+
+    @property
+    def summary_rules(self) -> SummaryRules:
+        return SummaryRules(
+            k=self.anonymity_k,
+            k_orgs=self.anonymity_k_organisations,
+            weighting=Weighting(self.summary_weighting),
+        )

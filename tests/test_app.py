@@ -131,3 +131,12 @@ async def test_the_bot_refuses_to_start_on_an_unmigrated_database(tmp_path: Path
     with pytest.raises(RuntimeError, match="python -m bot db upgrade"):
         async with _client(settings):
             pass
+
+
+def test_summary_rules_come_from_settings() -> None:
+    settings = Settings(
+        anonymity_k=5, anonymity_k_organisations=3, summary_weighting="respondent", _env_file=None
+    )
+    rules = settings.summary_rules
+    assert (rules.k, rules.k_orgs, rules.weighting) == (5, 3, "respondent")
+    assert Settings(_env_file=None).summary_rules.weighting == "organisation"  # one organisation, one vote
