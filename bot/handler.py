@@ -76,12 +76,8 @@ class SurveyBot(ActivityHandler):
             outgoing.hold(turn_context)
             try:
                 async with turn_transaction(self._sessions) as session:
-                    if key is not None and not await claim_activity(session, key, now=self._clock()):
-                        fresh = False
-                    else:
-                        fresh = True
-                        if key is not None:
-                            await self._remember(session, turn_context)
+                    fresh = await self._claim(session, turn_context, key)
+                    if fresh:
                         await self._state.load(turn_context)
                         await super().on_turn(turn_context)
                         await self._state.save_changes(turn_context)
@@ -97,10 +93,7 @@ class SurveyBot(ActivityHandler):
                 raise
             if not fresh:
                 outgoing.discard(turn_context)
-                set_turn_outcome("duplicate")
-                log.info("redelivered activity %s ignored", activity.id)
-                if activity.type == ActivityTypes.invoke:
-                    await _send_invoke_message(turn_context, "Already received.")
+                await _redelivered(turn_context)
                 return
             await outgoing.flush(turn_context)
             # Sending may have taught the conversation something (a card's id): keep it, if so.
@@ -115,16 +108,11 @@ class SurveyBot(ActivityHandler):
         then run in its own short transactions (a roster fetch must not hold the database)."""
         assert self._leads is not None
         async with turn_transaction(self._sessions) as session:
-            fresh = key is None or await claim_activity(session, key, now=self._clock())
-            if fresh and key is not None:
-                await self._remember(session, turn_context)
-        activity = turn_context.activity
+            fresh = await self._claim(session, turn_context, key)
         if not fresh:
-            set_turn_outcome("duplicate")
-            log.info("redelivered activity %s ignored", activity.id)
-            if activity.type == ActivityTypes.invoke:
-                await _send_invoke_message(turn_context, "Already received.")
+            await _redelivered(turn_context)
             return
+        activity = turn_context.activity
         if activity.type == ActivityTypes.invoke:
             message = await self._leads.on_card(turn_context, invoke_action_data(activity.value))
             await _send_invoke_message(turn_context, message)
@@ -184,6 +172,15 @@ class SurveyBot(ActivityHandler):
             await outgoing.send(turn_context, MessageFactory.text(RACED))
             await self._partner.reprompt(turn_context)
         await outgoing.flush(turn_context)
+
+    async def _claim(self, session: AsyncSession, turn_context: TurnContext, key: str | None) -> bool:
+        """Claim the activity id (False: a Teams redelivery) and remember who sent it."""
+        if key is None:
+            return True
+        if not await claim_activity(session, key, now=self._clock()):
+            return False
+        await self._remember(session, turn_context)
+        return True
 
     async def _remember(self, session: AsyncSession, turn_context: TurnContext) -> None:
         """Record who is talking and where to reach them, unless this instance already wrote exactly that."""
@@ -246,6 +243,13 @@ class SurveyBot(ActivityHandler):
     def _frameworks_line(self) -> str:
         titles = sorted(framework.title for framework in self._catalogue.frameworks.values())
         return "Frameworks available: " + "; ".join(titles) + "." if titles else "No frameworks are loaded."
+
+
+async def _redelivered(turn_context: TurnContext) -> None:
+    set_turn_outcome("duplicate")
+    log.info("redelivered activity %s ignored", turn_context.activity.id)
+    if turn_context.activity.type == ActivityTypes.invoke:
+        await _send_invoke_message(turn_context, "Already received.")
 
 
 def _is_lead_turn(activity: Activity) -> bool:
