@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.adapter import create_adapter
 from bot.cards import CardRenderer
 from bot.chart_links import ChartLinks, chart_route
-from bot.edge import turn_middleware
+from bot.edge import ACTIVITY, turn_middleware
 from bot.handler import Clock, SurveyBot
 from bot.health import readiness
 from bot.invitations import invitation_composer
@@ -173,21 +173,33 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             on_answer=app[METRICS].answer_recorded,
         )
         stop = asyncio.Event()
+        sessions, clock, metrics = app[SESSIONS], app[CLOCK], app[METRICS]
         tasks = [
             asyncio.create_task(
-                _housekeeping(app[SESSIONS], app[CLOCK], settings, app[METRICS]), name="housekeeping"
+                _every(
+                    HOUSEKEEPING_INTERVAL,
+                    "housekeeping",
+                    metrics,
+                    lambda: _housekeeping(sessions, clock, settings),
+                ),
+                name="housekeeping",
             ),
-            asyncio.create_task(sender.run(stop), name="outbox-sender"),
             asyncio.create_task(
-                _deadlines(app[SESSIONS], app[CLOCK], settings, sender.notify, app[METRICS]), name="deadlines"
+                _every(
+                    DEADLINE_INTERVAL,
+                    "deadlines",
+                    metrics,
+                    lambda: _deadlines(sessions, clock, settings, sender.notify),
+                ),
+                name="deadlines",
             ),
         ]
+        sending = asyncio.create_task(sender.run(stop), name="outbox-sender")
         yield
-        stop.set()
+        stop.set()  # the sender finishes what is on the wire and releases the rest
         for task in tasks:
-            if task.get_name() != "outbox-sender":
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+            task.cancel()
+        await asyncio.gather(sending, *tasks, return_exceptions=True)
     finally:
         await engine.dispose()
 
@@ -229,26 +241,44 @@ def create_bot(
     )
 
 
-async def _housekeeping(
-    sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings, metrics: Metrics
-) -> None:
-    """Hourly: forget old activity claims and apply the retention period. Failures are logged and
-    retried next hour."""
+async def _every(interval: timedelta, job: str, metrics: Metrics, run: Callable[[], Awaitable[None]]) -> None:
+    """Run a background job now and then every `interval`; a failure is logged, counted and retried."""
     while True:
         try:
-            async with transaction(sessions) as session:
-                purged = await purge_claims(session, before=clock() - CLAIM_RETENTION)
-            if purged:
-                log.info("purged %d old activity claims", purged)
-            async with transaction(sessions) as session:
-                await purge_expired(
-                    session, now=clock(), months=settings.retention_months, k=settings.anonymity_k
-                )
-            metrics.scheduler_run("housekeeping", ok=True)
+            await run()
+            metrics.scheduler_run(job, ok=True)
         except Exception:
-            metrics.scheduler_run("housekeeping", ok=False)
-            log.exception("housekeeping failed; will retry")
-        await asyncio.sleep(HOUSEKEEPING_INTERVAL.total_seconds())
+            metrics.scheduler_run(job, ok=False)
+            log.exception("%s failed; will retry", job)
+        await asyncio.sleep(interval.total_seconds())
+
+
+async def _housekeeping(sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings) -> None:
+    """Hourly: forget old activity claims and apply the retention period."""
+    async with transaction(sessions) as session:
+        purged = await purge_claims(session, before=clock() - CLAIM_RETENTION)
+    if purged:
+        log.info("purged %d old activity claims", purged)
+    async with transaction(sessions) as session:
+        await purge_expired(session, now=clock(), months=settings.retention_months, k=settings.anonymity_k)
+
+
+async def _deadlines(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings, notify: Callable[[], None]
+) -> None:
+    """Every minute: close surveys whose deadline passed; queue the automatic reminders and weekly
+    summaries due."""
+    async with transaction(sessions) as session:
+        closed = await close_due_surveys(session, now=clock())
+        queued = await queue_due_reminders(
+            session, now=clock(), before=timedelta(hours=settings.reminder_hours_before_close)
+        )
+        queued += await queue_due_summaries(session, now=clock())
+    if closed:
+        log.info("closed %d surveys at their deadline", len(closed))
+    if queued:
+        log.info("queued %d automatic reminders and weekly summaries", queued)
+        notify()
 
 
 def _count_send(metrics: Metrics, outcome: Outcome, kind: str) -> None:
@@ -257,37 +287,16 @@ def _count_send(metrics: Metrics, outcome: Outcome, kind: str) -> None:
         metrics.summary_posted()
 
 
-async def _deadlines(
-    sessions: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    settings: Settings,
-    notify: Callable[[], None],
-    metrics: Metrics,
-) -> None:
-    """Every minute: close surveys whose deadline passed; queue the automatic reminders and weekly
-    summaries due."""
-    while True:
-        try:
-            async with transaction(sessions) as session:
-                closed = await close_due_surveys(session, now=clock())
-                queued = await queue_due_reminders(
-                    session, now=clock(), before=timedelta(hours=settings.reminder_hours_before_close)
-                )
-                queued += await queue_due_summaries(session, now=clock())
-            if closed:
-                log.info("closed %d surveys at their deadline", len(closed))
-            if queued:
-                log.info("queued %d automatic reminders and weekly summaries", queued)
-                notify()
-            metrics.scheduler_run("deadlines", ok=True)
-        except Exception:
-            metrics.scheduler_run("deadlines", ok=False)
-            log.exception("deadline check failed; will retry")
-        await asyncio.sleep(DEADLINE_INTERVAL.total_seconds())
-
-
 async def messages(request: web.Request) -> web.StreamResponse:
-    """POST /api/messages: malformed requests get a clear 4xx here, never a 500 from deep in the SDK."""
+    """POST /api/messages: malformed requests get a clear 4xx here, never a 500 from deep in the SDK.
+    (The turn middleware has parsed a well-formed activity already; only the others are read again.)"""
+    if ACTIVITY not in request:
+        await _refuse_malformed(request)
+    response = await request.app[ADAPTER].process(request, request.app[BOT])
+    return response or web.Response(status=201)
+
+
+async def _refuse_malformed(request: web.Request) -> None:
     if request.content_type != "application/json":
         raise web.HTTPUnsupportedMediaType(text="activities must be sent as application/json")
     try:
@@ -296,8 +305,6 @@ async def messages(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text=f"the body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict) or not body.get("type"):
         raise web.HTTPBadRequest(text="the body is not a Bot Framework activity (no type)")
-    response = await request.app[ADAPTER].process(request, request.app[BOT])
-    return response or web.Response(status=201)
 
 
 async def healthz(_request: web.Request) -> web.Response:

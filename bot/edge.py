@@ -51,6 +51,10 @@ def tenant_allowed(activity: Mapping[str, Any], allowed: Collection[str]) -> boo
     return tenant is not None and tenant.lower() in {entry.lower() for entry in allowed}
 
 
+ACTIVITY = web.RequestKey("surveybot_activity", dict)
+"""The request's activity, parsed once here and checked to be one; absent when it is not."""
+
+
 def turn_middleware(metrics: Metrics, *, allowed_tenants: Collection[str] = ()) -> Middleware:
     """For POST /api/messages only; every other route passes straight through."""
     allowed = frozenset(tenant.lower() for tenant in allowed_tenants)
@@ -66,6 +70,8 @@ def turn_middleware(metrics: Metrics, *, allowed_tenants: Collection[str] = ()) 
             metrics.turns.labels("invalid", _outcome(refusal.status)).inc()
             raise
         kind = _label(activity)
+        if activity is not None:
+            request[ACTIVITY] = activity
         with bound_turn(*_ids(activity), activity_type=kind) as turn:
             request[TURN] = turn
             status: int | None = None
