@@ -148,13 +148,20 @@ def card_action(
         data["element_id"] = element_id
     if value is not None:
         data["value"] = value
+    return execute_action(title, ACTION_VERB, data, style=style, with_inputs=with_inputs)
+
+
+def execute_action(
+    title: str, verb: str, data: dict[str, Any], *, style: str | None = None, with_inputs: bool = True
+) -> Card:
+    """An `Action.Execute` with `verb` and `data`, and an `Action.Submit` fallback carrying the same."""
     common: Card = {"title": clip(title, BUTTON_TITLE_LIMIT)}
     if style is not None:
         common["style"] = style
     if not with_inputs:
         common["associatedInputs"] = "None"
     fallback = {"type": "Action.Submit", **common, "data": dict(data)}
-    return {"type": "Action.Execute", "verb": ACTION_VERB, **common, "data": data, "fallback": fallback}
+    return {"type": "Action.Execute", "verb": verb, **common, "data": data, "fallback": fallback}
 
 
 def _text(markdown: str, **style: Any) -> Card:
@@ -171,7 +178,8 @@ def _action_set(*actions: Card, **style: Any) -> Card:
     return {"type": "ActionSet", "actions": list(actions), **style}
 
 
-def _card(body: list[Card], fallback: str, actions: list[Card] | None = None) -> Card:
+def adaptive_card(body: list[Card], fallback: str, actions: list[Card] | None = None) -> Card:
+    """A version 1.5 card; `fallback` (shown where cards do not render) is escaped here."""
     card: Card = {
         "$schema": SCHEMA_URL,
         "type": "AdaptiveCard",
@@ -255,7 +263,7 @@ class CardRenderer:
         fallback = "\n".join(
             part for part in (f"{view.progress} — {view.title}", view.text, reply_hint(view)) if part
         )
-        return _card(body, fallback, _question_actions(view))
+        return adaptive_card(body, fallback, _question_actions(view))
 
     def answered_card(self, view: AnsweredView) -> Card:
         """Read-only: it replaces an answered question, so it has no inputs and no buttons."""
@@ -272,7 +280,7 @@ class CardRenderer:
             body.append(_text(f"💬 {escape(clip(view.comment, COMMENT_PREVIEW))}", isSubtle=True))
         if view.note:
             body.append(_said(view.note, isSubtle=True))
-        return _card(body, f"{view.title}: {view.answer or 'skipped'}")
+        return adaptive_card(body, f"{view.title}: {view.answer or 'skipped'}")
 
     def review_card(self, view: ReviewView) -> Card:
         """Every answer at a glance; shortens titles step by step until the card fits MAX_CARD_BYTES."""
@@ -295,7 +303,7 @@ class CardRenderer:
             )
         body += [_survey_entry(item) for item in view.items]
         fallback = "; ".join(f"{item.title} ({answered_count(item)})" for item in view.items)
-        return _card(body, f"Your surveys: {fallback or 'none open'}.")
+        return adaptive_card(body, f"Your surveys: {fallback or 'none open'}.")
 
     def submitted_card(self, view: SubmittedView) -> Card:
         change = (
@@ -310,7 +318,7 @@ class CardRenderer:
             _said(view.summary_note),
             _text(change, isSubtle=True),
         ]
-        return _card(body, f"Thank you! Your answers to {view.survey_title} are submitted.")
+        return adaptive_card(body, f"Thank you! Your answers to {view.survey_title} are submitted.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -542,7 +550,7 @@ def _review_card(view: ReviewView, list_limit: int, choice_limit: int | None) ->
         f"{view.survey_title}: {review_counts(view)}. "
         "Type “change N” to change an answer, or “submit” to submit."
     )
-    return _card(body, fallback, [submit])
+    return adaptive_card(body, fallback, [submit])
 
 
 def _review_value(item: ReviewItem, limit: int) -> str:

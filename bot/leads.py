@@ -21,7 +21,7 @@ from botbuilder.schema import Activity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cards import card_activity, clip, escape
+from bot.cards import Card, _text, adaptive_card, card_activity, clip, escape, execute_action
 from bot.commands import (
     Clarification,
     CloseCommand,
@@ -827,84 +827,45 @@ def _start_form(catalogue: Catalogue) -> Activity:
         {"title": clip(f.title, 100), "value": f.id}
         for f in sorted(catalogue.frameworks.values(), key=lambda f: f.title)
     ]
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.5",
-        "fallbackText": 'Start a survey: type start <framework> [closes <date>] [title "<text>"].',
-        "body": [
-            {
-                "type": "TextBlock",
-                "text": "Start a survey",
-                "weight": "bolder",
-                "size": "medium",
-                "wrap": True,
-            },
-            {
-                "type": "Input.ChoiceSet",
-                "id": "framework_id",
-                "label": "Framework",
-                "style": "compact",
-                "isRequired": True,
-                "errorMessage": "Choose a framework",
-                "choices": choices,
-            },
-            {"type": "Input.Text", "id": "title", "label": "Title (optional)", "maxLength": 200},
-            {"type": "Input.Date", "id": "closes", "label": "Closes on (optional)"},
-            {"type": "Input.Text", "id": "partnership", "label": "Partnership (optional)", "maxLength": 200},
-        ],
-        "actions": [_lead_button("Next", {"lead": "start_form"}, "positive")],
-    }
-    return card_activity(card)
-
-
-def _lead_button(label: str, data: dict[str, Any], style: str | None = None) -> dict[str, Any]:
-    common: dict[str, Any] = {"title": label, **({"style": style} if style else {})}
-    return {
-        "type": "Action.Execute",
-        "verb": LEAD_VERB,
-        **common,
-        "data": data,
-        "fallback": {"type": "Action.Submit", **common, "data": dict(data)},
-    }
+    body = [
+        _text("Start a survey", weight="bolder", size="medium"),
+        {
+            "type": "Input.ChoiceSet",
+            "id": "framework_id",
+            "label": "Framework",
+            "style": "compact",
+            "isRequired": True,
+            "errorMessage": "Choose a framework",
+            "choices": choices,
+        },
+        {"type": "Input.Text", "id": "title", "label": "Title (optional)", "maxLength": 200},
+        {"type": "Input.Date", "id": "closes", "label": "Closes on (optional)"},
+        {"type": "Input.Text", "id": "partnership", "label": "Partnership (optional)", "maxLength": 200},
+    ]
+    fallback = 'Start a survey: type start <framework> [closes <date>] [title "<text>"].'
+    next_step = execute_action("Next", LEAD_VERB, {"lead": "start_form"}, style="positive")
+    return card_activity(adaptive_card(body, fallback, [next_step]))
 
 
 def _confirm_card(
     *, survey_id: int, title: str, framework: str, audience: int, organisations: str, closes: str
 ) -> Activity:
-    def button(label: str, lead: str, style: str | None = None) -> dict[str, Any]:
-        return _lead_button(label, {"lead": lead, "survey_id": survey_id}, style)
+    def button(label: str, lead: str, style: str | None = None) -> Card:
+        return execute_action(label, LEAD_VERB, {"lead": lead, "survey_id": survey_id}, style=style)
 
-    card = {
-        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-        "type": "AdaptiveCard",
-        "version": "1.5",
-        "fallbackText": escape(f"Start {title}? Type start again to change it."),
-        "body": [
-            {
-                "type": "TextBlock",
-                "text": "Start this survey?",
-                "weight": "bolder",
-                "size": "medium",
-                "wrap": True,
-            },
-            {
-                "type": "FactSet",
-                "facts": [
-                    {"title": "Survey", "value": escape(title)},
-                    {"title": "Framework", "value": escape(framework)},
-                    {"title": "Invitations", "value": f"{audience} people"},
-                    {"title": "Organisations", "value": escape(organisations)},
-                    {"title": "Closes", "value": closes},
-                ],
-            },
-            {
-                "type": "TextBlock",
-                "text": "Each person gets a 1:1 invitation from me. Nothing is sent until you confirm.",
-                "wrap": True,
-                "isSubtle": True,
-            },
-        ],
-        "actions": [button("Send invitations", "confirm", "positive"), button("Cancel", "cancel")],
-    }
-    return card_activity(card)
+    body = [
+        _text("Start this survey?", weight="bolder", size="medium"),
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": "Survey", "value": escape(title)},
+                {"title": "Framework", "value": escape(framework)},
+                {"title": "Invitations", "value": f"{audience} people"},
+                {"title": "Organisations", "value": escape(organisations)},
+                {"title": "Closes", "value": closes},
+            ],
+        },
+        _text("Each person gets a 1:1 invitation from me. Nothing is sent until you confirm.", isSubtle=True),
+    ]
+    actions = [button("Send invitations", "confirm", "positive"), button("Cancel", "cancel")]
+    return card_activity(adaptive_card(body, f"Start {title}? Type start again to change it.", actions))

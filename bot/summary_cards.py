@@ -19,7 +19,7 @@ from typing import Any
 
 from botbuilder.schema import Activity
 
-from bot.cards import MAX_CARD_BYTES, Card, _card, _said, _text, card_activity, card_size, escape
+from bot.cards import MAX_CARD_BYTES, Card, _said, _text, adaptive_card, card_activity, card_size, escape
 from bot.summary_text import (
     TREND_LEGEND,
     WEIGHTING_DETAIL,
@@ -142,7 +142,7 @@ def unchanged_card(summary: SurveySummary, since: datetime | None = None) -> Car
         _text(f"Responses: {responses(summary)}.", isSubtle=True, spacing="small"),
         _text("Type **results** to see the summary again.", isSubtle=True, spacing="small"),
     ]
-    return _card(body, f"{summary.title}: no new answers {when}.")
+    return adaptive_card(body, f"{summary.title}: no new answers {when}.")
 
 
 def render_unchanged(summary: SurveySummary, since: datetime | None = None) -> Activity:
@@ -177,14 +177,14 @@ def _headline_card(summary: SurveySummary) -> Card:
         *_header(summary),
         _text(f"This summary is too long for one Teams message. {MORE_HINT}", isSubtle=True, separator=True),
     ]
-    return _card(body, _fallback(summary))
+    return adaptive_card(body, _fallback(summary))
 
 
 def _summary_card(summary: SurveySummary, left_out: list[Detail], domain_rows: int | None) -> Card:
     body = _header(summary)
     if summary.respondents is None:
         body += _notes(summary)
-        return _card(body, _fallback(summary))
+        return adaptive_card(body, _fallback(summary))
     legend = f"Medians lead, weighted {WEIGHTING_TEXT[summary.weighting]}; the mean follows."
     legend += " **Split**: questions where partners disagree."
     if summary.changes is not None:
@@ -219,7 +219,7 @@ def _summary_card(summary: SurveySummary, left_out: list[Detail], domain_rows: i
         names = ", ".join(detail.value for detail in left_out)
         body.append(_text(f"Left out to fit one Teams message: {names}. {MORE_HINT}", separator=True))
     body += _notes(summary)
-    return _card(body, _fallback(summary))
+    return adaptive_card(body, _fallback(summary))
 
 
 def _cell(items: list[Card]) -> Card:
