@@ -153,8 +153,22 @@ class ResponseFate:
     """The survey's closing time: every timestamp of an anonymised response becomes this."""
 
 
+class _Fates:
+    """What a plan does to responses, counted for the person running it."""
+
+    responses: tuple[ResponseFate, ...]
+
+    @property
+    def anonymised(self) -> int:
+        return sum(1 for f in self.responses if f.fate is Fate.ANONYMISE)
+
+    @property
+    def deleted(self) -> int:
+        return sum(1 for f in self.responses if f.fate is Fate.DELETE)
+
+
 @dataclass(frozen=True)
-class ErasurePlan:
+class ErasurePlan(_Fates):
     person_id: int
     subject: str
     """`subject_hash` of the person, the only way logs refer to them."""
@@ -167,17 +181,9 @@ class ErasurePlan:
     other_records: dict[str, int]
     """Rows of other tables naming the person's AAD object id, by table."""
 
-    @property
-    def anonymised(self) -> int:
-        return sum(1 for f in self.responses if f.fate is Fate.ANONYMISE)
-
-    @property
-    def deleted(self) -> int:
-        return sum(1 for f in self.responses if f.fate is Fate.DELETE)
-
 
 @dataclass(frozen=True)
-class RetentionPlan:
+class RetentionPlan(_Fates):
     cutoff: datetime
     """Surveys closed and people last seen at or before this moment are expired."""
     responses: tuple[ResponseFate, ...]
@@ -186,14 +192,6 @@ class RetentionPlan:
     people: tuple[int, ...]
     """People forgotten: nothing links to them any more and they have not been seen since the cutoff."""
     bot_state_keys: tuple[str, ...]
-
-    @property
-    def anonymised(self) -> int:
-        return sum(1 for f in self.responses if f.fate is Fate.ANONYMISE)
-
-    @property
-    def deleted(self) -> int:
-        return sum(1 for f in self.responses if f.fate is Fate.DELETE)
 
 
 # Finding the person --------------------------------------------------------------------------------
