@@ -431,7 +431,7 @@ class _AddressBook:
                 sa.select(Person.id, Person.teams_user_id, Person.tenant_id).where(Person.id.in_(person_ids))  # type: ignore[union-attr]
             )
             people = {pid: (user, tenant) for pid, user, tenant in found.all()}
-            # As storage.conversations.personal_reference, for many people at once: the latest wins.
+            # Each person's latest 1:1 chat with the bot, for the whole batch at once.
             chats = await session.scalars(
                 sa.select(StoredReference)
                 .where(StoredReference.person_id.in_(person_ids))  # type: ignore[union-attr]

@@ -53,15 +53,3 @@ async def reference_for(session: AsyncSession, conversation_id: str) -> Conversa
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
-
-
-async def personal_reference(session: AsyncSession, person_id: int) -> ConversationReference | None:
-    """The person's 1:1 chat with the bot, if the bot has one."""
-    result = await session.execute(
-        sa.select(ConversationReference)
-        .where(ConversationReference.person_id == person_id)
-        .where(ConversationReference.conversation_type == "personal")
-        .order_by(ConversationReference.updated_at.desc())  # type: ignore[union-attr]
-        .limit(1)
-    )
-    return result.scalar_one_or_none()
