@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapter import create_adapter
 from bot.cards import CardRenderer
-from bot.chart_links import ChartLinks, chart_route
+from bot.chart_links import ChartLinks, ChartUrls, chart_route
 from bot.edge import ACTIVITY, turn_middleware
 from bot.handler import Clock, SurveyBot
 from bot.health import readiness
 from bot.invitations import invitation_composer
+from bot.lead_files import private_composer
 from bot.leads import LeadCommands, LeadServices, queue_due_reminders
 from bot.metrics import METRICS, Metrics, counting_errors, metrics_handler, outbox_depth
 from bot.sender import OutboxSender, Outcome, Verdict
@@ -34,6 +35,7 @@ from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import SurveyServices
 from dialogs.views import Renderer
 from frameworks.loader import Catalogue, load_directory
+from frameworks.summary import SurveySummary
 from storage.activities import purge_claims
 from storage.bot_state import SqlStorage
 from storage.db import create_engine, session_factory, transaction
@@ -92,7 +94,7 @@ def create_app(
     links = chart_links(settings)
     if links is not None:
         route = chart_route(links, lambda: app[SESSIONS], settings.summary_rules, clock)
-        app.router.add_get("/charts/{survey_id}/profile.png", route)
+        app.router.add_get("/charts/{survey_id}/{name}", route)
     app.router.add_get(
         "/metrics",
         metrics_handler(
@@ -111,9 +113,9 @@ def chart_links(settings: Settings) -> ChartLinks | None:
     return ChartLinks(settings.public_base_url, key.encode())
 
 
-def _chart_link(settings: Settings, clock: Clock) -> Callable[[int], str | None]:
+def _chart_link(settings: Settings, clock: Clock) -> Callable[[SurveySummary], ChartUrls | None]:
     links = chart_links(settings)
-    return lambda survey_id: links.url(survey_id, now=clock()) if links is not None else None
+    return lambda summary: links.for_summary(summary, now=clock()) if links is not None else None
 
 
 async def load_catalogue(settings: Settings) -> Catalogue:
@@ -151,13 +153,19 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             app[SESSIONS],
             app[ADAPTER],
             bot_app_id=settings.microsoft_app_id,
-            compose=invitation_composer(
-                renderer,
-                snapshots,
-                clock=app[CLOCK],
-                tz=tz,
+            compose=private_composer(
+                invitation_composer(
+                    renderer,
+                    snapshots,
+                    clock=app[CLOCK],
+                    tz=tz,
+                    rules=settings.summary_rules,
+                    chart_link=_chart_link(settings, app[CLOCK]),
+                ),
                 rules=settings.summary_rules,
-                chart_link=_chart_link(settings, app[CLOCK]),
+                configured_leads=settings.lead_user_ids,
+                clock=app[CLOCK],
+                snapshots=snapshots,
             ),
             clock=app[CLOCK],
             on_outcome=lambda outcome, kind: _count_send(app[METRICS], outcome, kind),

@@ -31,6 +31,7 @@ from bot.dates import (
     parse_time_of_day,
     parse_weekday,
 )
+from frameworks.summary import Weighting
 
 NAME_LIMIT = 200
 """Titles, partnership and organisation names: the storage columns' length."""
@@ -165,9 +166,28 @@ class DomainsCommand(_Model):
     kind: Literal["domains"] = "domains"
 
 
+class SummaryTarget(_Model):
+    """What a summary is of: a survey (by reference, or this chat's latest), or a partnership's latest
+    round of a framework (the framework may be left for the bot to find, when the partnership has one)."""
+
+    survey: SurveyRef | None = None
+    partnership: str | None = None
+    framework_id: str | None = None
+
+    @model_validator(mode="after")
+    def _survey_or_partnership(self) -> SummaryTarget:
+        if self.survey is not None and self.partnership is not None:
+            raise ValueError("a summary is of a survey or of a partnership, not both")
+        if self.framework_id is not None and self.partnership is None:
+            raise ValueError("a framework is named only with a partnership")
+        return self
+
+
 class ResultsCommand(_Model):
     kind: Literal["results"] = "results"
-    survey: SurveyRef | None = None
+    target: SummaryTarget = SummaryTarget()
+    weighting: Weighting | None = None
+    """None: the bot's `SUMMARY_WEIGHTING`."""
 
 
 class SubscribeCommand(_Model):
@@ -176,12 +196,13 @@ class SubscribeCommand(_Model):
     """0 = Monday, as in summary_subscriptions."""
     at: time
     """Wall-clock time in the partnership's time zone."""
-    survey: SurveyRef | None = None
+    target: SummaryTarget = SummaryTarget()
+    weighting: Weighting | None = None
 
 
 class UnsubscribeCommand(_Model):
     kind: Literal["unsubscribe"] = "unsubscribe"
-    survey: SurveyRef | None = None
+    target: SummaryTarget = SummaryTarget()
 
 
 class SubscriptionsCommand(_Model):
@@ -192,6 +213,15 @@ class ExportCommand(_Model):
     kind: Literal["export"] = "export"
     survey: SurveyRef | None = None
     format: ExportFormat = ExportFormat.CSV
+    anonymise: bool = False
+    """No names, small organisations left blank, dates instead of times (storage.exports)."""
+
+
+class CommentsCommand(_Model):
+    """The comment texts of a survey, unattributed, for the lead's 1:1 chat only."""
+
+    kind: Literal["comments"] = "comments"
+    survey: SurveyRef | None = None
 
 
 class UnknownCommand(_Model):
@@ -238,6 +268,7 @@ ParsedCommand = Annotated[
     | UnsubscribeCommand
     | SubscriptionsCommand
     | ExportCommand
+    | CommentsCommand
     | UnknownCommand
     | Clarification,
     Field(discriminator="kind"),
@@ -311,12 +342,18 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         kind="results",
         name="results",
-        syntax="results [survey]",
+        syntax="results [survey | partnership <name> [framework <framework>]] [by organisation|respondent]",
         description="A summary of the answers: where partners agree and where they differ",
-        example="results #12",
+        example="results #12 by respondent",
         scopes=_ALL,
         lead_only=False,
         menu=_ALL,
+        details=(
+            "Without a survey, the latest survey started here. With partnership <name>, that partnership's "
+            "latest round of its framework, compared with the round before. By organisation gives each "
+            "organisation one vote, so a large trust cannot swamp a small partner; by respondent gives "
+            "each person one. Without either, the bot's default weighting."
+        ),
     ),
     CommandSpec(
         kind="start",
@@ -366,28 +403,54 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         kind="export",
         name="export",
-        syntax="export [survey] [csv|xlsx]",
-        description="Every answer of a survey as a CSV or Excel file",
-        example="export #12 xlsx",
+        syntax="export [survey] [csv|xlsx] [anonymised]",
+        description="Every answer of a survey as a CSV or Excel file, sent to you privately",
+        example="export #12 xlsx anonymised",
         scopes=_ALL,
         lead_only=True,
         menu=_ALL,
+        details=(
+            "The file comes to your 1:1 chat with me, wherever you ask; allow it there and it is saved to "
+            "your OneDrive. Anonymised: no names, small organisations left blank, dates instead of times. "
+            "Excel adds a summary sheet."
+        ),
+    ),
+    CommandSpec(
+        kind="comments",
+        name="comments",
+        syntax="comments [survey]",
+        description="What partners wrote, by question, unattributed and sent to you privately",
+        example="comments #12",
+        scopes=_ALL,
+        lead_only=True,
+        menu=_PERSONAL,
+        details=(
+            "Never shown in a channel: asked for there, they come to your 1:1 chat with me. Questions "
+            "answered by too few people to keep them anonymous show none."
+        ),
     ),
     CommandSpec(
         kind="subscribe",
         name="subscribe",
-        syntax="subscribe weekly <day> <HH:MM> [survey]",
+        syntax=(
+            "subscribe weekly <day> <HH:MM> [survey | partnership <name> [framework <framework>]] "
+            "[by organisation|respondent]"
+        ),
         description="Post a summary here every week",
-        example="subscribe weekly Monday 09:00 #12",
+        example='subscribe weekly Monday 09:00 partnership "Anytown place"',
         scopes=_SHARED,
         lead_only=True,
         menu=_SHARED,
-        details="Without a survey, the summary follows the latest survey here.",
+        details=(
+            "Without a survey, the latest survey started here. With partnership <name>, each week's post "
+            "shows the partnership's latest round, so its next round is picked up by itself. Each post "
+            "says what changed since the last one; a week with no new answers gets one line."
+        ),
     ),
     CommandSpec(
         kind="unsubscribe",
         name="unsubscribe",
-        syntax="unsubscribe [survey]",
+        syntax="unsubscribe [survey | partnership <name> [framework <framework>]]",
         description="Stop a weekly summary here",
         example="unsubscribe #12",
         scopes=_SHARED,
@@ -486,6 +549,7 @@ _COMMAND_WORDS: dict[tuple[str, ...], str] = {
     ("reopen",): "reopen",
     ("re-open",): "reopen",
     ("export",): "export",
+    ("comments",): "comments",
     ("subscribe",): "subscribe",
     ("unsubscribe",): "unsubscribe",
     ("subscriptions",): "subscriptions",
@@ -738,7 +802,7 @@ def _unmap_domain(args: list[_Token], _ctx: _Context) -> ParsedCommand:
     return UnmapDomainCommand(domain=email_domain(args[0].text))
 
 
-def _subscribe(args: list[_Token], _ctx: _Context) -> ParsedCommand:
+def _subscribe(args: list[_Token], ctx: _Context) -> ParsedCommand:
     example = "For example: subscribe weekly Monday 09:00"
     weekday: int | None = None
     at: time | None = None
@@ -771,25 +835,97 @@ def _subscribe(args: list[_Token], _ctx: _Context) -> ParsedCommand:
     rest = args[index:]
     if rest and rest[0].word in ("for", "of", "about"):
         rest = rest[1:]
-    return SubscribeCommand(weekday=weekday, at=at, survey=_survey_ref(rest))
+    rest, weighting = _weighting(rest)
+    return SubscribeCommand(weekday=weekday, at=at, target=_target(rest, ctx), weighting=weighting)
+
+
+def _results(args: list[_Token], ctx: _Context) -> ParsedCommand:
+    rest, weighting = _weighting(args)
+    return ResultsCommand(target=_target(rest, ctx), weighting=weighting)
+
+
+def _unsubscribe(args: list[_Token], ctx: _Context) -> ParsedCommand:
+    rest = list(args)
+    if rest and rest[0].word in ("from", "of", "for"):
+        rest = rest[1:]
+    return UnsubscribeCommand(target=_target(rest, ctx))
+
+
+_WEIGHTINGS = {
+    "organisation": Weighting.ORGANISATION,
+    "organisations": Weighting.ORGANISATION,
+    "organization": Weighting.ORGANISATION,
+    "organizations": Weighting.ORGANISATION,
+    "org": Weighting.ORGANISATION,
+    "orgs": Weighting.ORGANISATION,
+    "respondent": Weighting.RESPONDENT,
+    "respondents": Weighting.RESPONDENT,
+    "person": Weighting.RESPONDENT,
+    "people": Weighting.RESPONDENT,
+}
+WEIGHTING_HINT = "Say by organisation (one organisation, one vote) or by respondent (one person, one vote)."
+
+
+def _weighting(args: Sequence[_Token]) -> tuple[list[_Token], Weighting | None]:
+    """A trailing `by organisation` / `by respondent` (also `weighted by …`), taken off the arguments."""
+    rest = list(args)
+    marks = [i for i, token in enumerate(rest) if token.word in ("by", "per")]
+    if not marks:
+        return rest, None
+    at = marks[-1]
+    words = [token.word for token in rest[at + 1 :]]
+    if not words:
+        raise CommandError(f"By what? {WEIGHTING_HINT}")
+    if len(words) != 1 or words[0] not in _WEIGHTINGS:
+        return rest, None  # "by" in a survey's title
+    start = at - 1 if at > 0 and rest[at - 1].word == "weighted" else at
+    return rest[:start], _WEIGHTINGS[words[0] or ""]
+
+
+def _target(args: Sequence[_Token], ctx: _Context) -> SummaryTarget:
+    """`[survey]`, or `partnership <name> [framework <framework>]`."""
+    if not args or args[0].word != "partnership":
+        return SummaryTarget(survey=_survey_ref(args))
+    rest = list(args[1:])
+    cut = next((i for i, token in enumerate(rest) if token.word == "framework"), len(rest))
+    name = _joined(rest[:cut]).strip(" ,;:")
+    if not name:
+        raise CommandError('Which partnership? For example: results partnership "Anytown place".')
+    framework_id = None
+    if cut < len(rest):
+        query = _joined(rest[cut + 1 :])
+        if not query:
+            raise CommandError(f"Which framework? Say framework followed by one of: {_ids(ctx.frameworks)}.")
+        framework_id = resolve_framework(query, ctx.frameworks)
+    return SummaryTarget(partnership=_limited(name, "A partnership's name"), framework_id=framework_id)
 
 
 def _export(args: list[_Token], _ctx: _Context) -> ParsedCommand:
+    """`export [survey] [csv|xlsx] [anonymised]`: the format and the option at either end, in either
+    order (`export anonymised xlsx #12`, `export #12 as xlsx, anonymised`); the rest names the survey."""
     rest = list(args)
-    chosen = ExportFormat.CSV
-    for position in (-1, 0):
-        if rest and rest[position].word in _FORMATS:
-            chosen = _FORMATS[rest[position].word or ""]
-            del rest[position]
-            if position == -1 and rest and rest[-1].word in ("as", "to", "in"):
-                del rest[-1]
+    chosen: ExportFormat | None = None
+    anonymise = False
+    while rest:
+        end = next((i for i in (-1, 0) if rest[i].word in _FORMATS or rest[i].word in _ANONYMISE), None)
+        if end is None:
             break
+        word = rest.pop(end).word or ""
+        if word in _FORMATS and chosen is None:
+            chosen = _FORMATS[word]
+        elif word in _ANONYMISE:
+            anonymise = True
+        else:
+            raise CommandError("Say one format: export csv or export xlsx.")
+        while end == -1 and rest and rest[-1].word in ("as", "to", "in", "and", "&"):
+            rest.pop()
     if rest and rest[-1].word in ("pdf", "word", "docx", "json", "xls"):
         raise CommandError("I can export CSV or Excel: say export csv or export xlsx.")
-    return ExportCommand(survey=_survey_ref(rest), format=chosen)
+    return ExportCommand(survey=_survey_ref(rest), format=chosen or ExportFormat.CSV, anonymise=anonymise)
 
 
 _FORMATS = {"csv": ExportFormat.CSV, "xlsx": ExportFormat.XLSX, "excel": ExportFormat.XLSX}
+_ANONYMISE = {"anonymised", "anonymized", "anonymise", "anonymize", "anonymous", "anonymously", "anon"}
 _START_CLAUSES = {
     "for": "for",
     "closes": "closes",
@@ -812,13 +948,14 @@ _PARSERS: dict[str, Callable[[list[_Token], _Context], ParsedCommand]] = {
     "subscriptions": _no_arguments(SubscriptionsCommand),
     "domains": _no_arguments(DomainsCommand),
     "status": _survey_only(StatusCommand),
-    "results": _survey_only(ResultsCommand),
+    "results": _results,
     "remind": _survey_only(RemindCommand),
     "close": _survey_only(CloseCommand),
-    "unsubscribe": _survey_only(UnsubscribeCommand),
+    "unsubscribe": _unsubscribe,
     "start": _start,
     "reopen": _reopen,
     "export": _export,
+    "comments": _survey_only(CommentsCommand),
     "subscribe": _subscribe,
     "grant_lead": _lead(GrantLeadCommand),
     "revoke_lead": _lead(RevokeLeadCommand),

@@ -22,6 +22,7 @@ from botbuilder.schema import (
 from msrest.serialization import Model
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.lead_files import FILE_CONSENT
 from bot.leads import LEAD_VERB, LeadCommands
 from bot.logs import set_turn_outcome
 from bot.turns import KeyedLocks
@@ -69,6 +70,9 @@ class SurveyBot(ActivityHandler):
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
         key = _claim_key(activity)
+        if self._leads is not None and _is_file_consent(activity):
+            await self._file_consent_turn(turn_context, key)
+            return
         if self._leads is not None and _is_lead_turn(activity):
             await self._lead_turn(turn_context, key)
             return
@@ -121,6 +125,21 @@ class SurveyBot(ActivityHandler):
             await turn_context.send_activity(MessageFactory.text(message))
         else:
             await self._leads.on_message(turn_context)
+
+    async def _file_consent_turn(self, turn_context: TurnContext, key: str | None) -> None:
+        """A lead allowed or declined an export file. Claimed and committed first, so a redelivered
+        acceptance uploads nothing twice; then handled outside any transaction (the upload is one or
+        more HTTP round trips), and answered 200 whatever happened: the lead is told in words."""
+        assert self._leads is not None
+        async with turn_transaction(self._sessions) as session:
+            fresh = await self._claim(session, turn_context, key)
+        if not fresh:
+            await _redelivered(turn_context)
+            return
+        await self._leads.on_file_consent(turn_context)
+        await turn_context.send_activity(
+            Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200))
+        )
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         if _is_personal(turn_context.activity):
@@ -263,6 +282,10 @@ def _is_lead_turn(activity: Activity) -> bool:
     if _lead_card_data(activity) is not None:
         return True
     return not _is_personal(activity) and activity.value is None
+
+
+def _is_file_consent(activity: Activity) -> bool:
+    return activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT
 
 
 def _lead_card_data(activity: Activity) -> object | None:

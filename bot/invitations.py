@@ -12,11 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import weekly
 from bot.cards import CardRenderer
+from bot.chart_links import ChartUrls
 from bot.dates import format_date
 from bot.sender import Clock, Compose, compose_from_payload
 from dialogs.survey_views import element_ids
 from dialogs.views import SurveyListItem, SurveyListView
-from frameworks.summary import SummaryRules
+from frameworks.summary import SummaryRules, SurveySummary
 from storage.invitations import pending_surveys_for
 from storage.surveys import SnapshotCache
 from storage.tables import OutboxMessage
@@ -31,16 +32,15 @@ def invitation_composer(
     clock: Clock,
     tz: ZoneInfo,
     rules: SummaryRules | None = None,
-    chart_link: Callable[[int], str | None] = lambda _survey_id: None,
+    chart_link: Callable[[SurveySummary], ChartUrls | None] = lambda _summary: None,
 ) -> Compose:
     """Invitations, reminders and weekly summaries, each built at the moment it is sent."""
     summary_rules = rules or SummaryRules()
 
     async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
         if message.kind == weekly.KIND:
-            chart_url = chart_link(message.survey_id) if message.survey_id else None
             return await weekly.compose_summary(
-                session, message, rules=summary_rules, now=clock(), chart_url=chart_url
+                session, message, rules=summary_rules, now=clock(), chart_link=chart_link
             )
         if message.kind not in KINDS or message.person_id is None or message.survey_id is None:
             return await compose_from_payload(session, message)

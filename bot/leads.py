@@ -22,11 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards import Card, _text, adaptive_card, card_activity, clip, escape, execute_action
+from bot.chart_links import ChartUrls
 from bot.commands import (
     Clarification,
     CloseCommand,
     CommandError,
+    CommentsCommand,
     DomainsCommand,
+    ExportCommand,
     FrameworksCommand,
     GrantLeadCommand,
     HelpCommand,
@@ -42,6 +45,7 @@ from bot.commands import (
     StatusCommand,
     SubscribeCommand,
     SubscriptionsCommand,
+    SummaryTarget,
     SurveyRef,
     SurveysCommand,
     UnknownCommand,
@@ -53,11 +57,14 @@ from bot.commands import (
     refusal,
 )
 from bot.dates import DateError, ParsedDate, format_date, parse_date
+from bot.lead_files import LeadFiles
 from bot.roster import fetch_member, fetch_roster
 from bot.summary_cards import render_summary
+from bot.summary_text import WEIGHTING_TEXT
+from bot.uploads import UploadSettings
 from dialogs import outgoing
 from frameworks.loader import Catalogue
-from frameworks.summary import SummaryRules
+from frameworks.summary import SummaryRules, SurveySummary, Weighting, since_last_post
 from storage.conversations import reference_for
 from storage.db import transaction
 from storage.invitations import invite
@@ -65,6 +72,7 @@ from storage.leads import LeadError, grant_lead, is_lead, revoke_lead
 from storage.organisations import (
     OrganisationError,
     ensure_partnership,
+    find_partnerships,
     list_domains,
     map_domain,
     person_organisation,
@@ -75,14 +83,17 @@ from storage.outbox import NewMessage, enqueue, state_counts
 from storage.people import person_for
 from storage.roster import sync_roster
 from storage.subscriptions import subscribe, subscriptions_for, unsubscribe
-from storage.summaries import survey_summary
+from storage.summaries import latest_round, partnership_frameworks, survey_summary
+from storage.summary_posts import last_posted
 from storage.surveys import close_survey, create_survey, open_survey
 from storage.tables import (
     Invitation,
     Organisation,
     OutboxState,
+    Partnership,
     Person,
     Response,
+    SummarySubscription,
     Survey,
     SurveyState,
 )
@@ -124,13 +135,23 @@ class LeadServices:
     """Wake the outbox sender: rows were just added."""
     rules: SummaryRules = field(default_factory=SummaryRules)
     """Anonymity threshold, weighting and the split rule of summaries."""
-    chart_link: Callable[[int], str | None] = lambda _survey_id: None
-    """A signed link to a survey's chart, when the bot has a public address."""
+    chart_link: Callable[[SurveySummary], ChartUrls | None] = lambda _summary: None
+    """Signed links to a summary's charts, when the bot has a public address."""
+    uploads: UploadSettings = field(default_factory=UploadSettings)
+    """How export files are put in a lead's OneDrive (bot.uploads)."""
 
 
 class LeadCommands:
     def __init__(self, services: LeadServices) -> None:
         self._s = services
+        self._files = LeadFiles(
+            sessions=services.sessions,
+            clock=services.clock,
+            rules=services.rules,
+            is_lead=self._is_lead,
+            notify_sender=services.notify_sender,
+            uploads=services.uploads,
+        )
 
     # Entry points --------------------------------------------------------------------------------
 
@@ -179,6 +200,10 @@ class LeadCommands:
         if action.lead == "cancel":
             return await self._cancel(action.survey_id)
         return await self._confirm(context, action.survey_id)
+
+    async def on_file_consent(self, context: TurnContext) -> None:
+        """A lead allowed or declined an export file (bot.lead_files); the caller answers the invoke."""
+        await self._files.on_file_consent(context)
 
     async def _start_from_form(self, context: TurnContext, action: LeadAction) -> str:
         framework = self._s.catalogue.frameworks.get(action.framework_id or "")
@@ -231,15 +256,34 @@ class LeadCommands:
         elif isinstance(command, MapDomainCommand | UnmapDomainCommand | DomainsCommand):
             await self._domains(context, command)
         elif isinstance(command, ResultsCommand):
-            await self._results(context, command.survey)
+            await self._results(context, command)
         elif isinstance(command, SubscribeCommand | UnsubscribeCommand | SubscriptionsCommand):
             await self._subscriptions(context, command)
+        elif isinstance(command, ExportCommand | CommentsCommand):
+            await self._private(context, command, personal=scope is Scope.PERSONAL)
         else:
-            await self._say(
+            log.error("no handler for the %s command", command.kind)
+            await self._say(context, help_text(scope, lead))
+
+    async def _private(
+        self, context: TurnContext, command: ExportCommand | CommentsCommand, *, personal: bool
+    ) -> None:
+        """Exports and comment texts go to the lead's 1:1 chat only, whichever chat asked (bot.lead_files)."""
+        async with transaction(self._s.sessions) as session:
+            survey = await self._survey(session, context, command.survey)
+        if survey is None:
+            await self._say(context, _NO_SURVEY)
+            return
+        if isinstance(command, ExportCommand):
+            await self._files.export(
                 context,
-                f"“{command.kind}” is not available in chat yet: a lead can export with the command line "
-                "(python -m bot export SURVEY --format xlsx).",
+                survey.id or 0,
+                file_format=command.format,
+                anonymise=command.anonymise,
+                personal=personal,
             )
+        else:
+            await self._files.comments(context, survey.id or 0, personal=personal)
 
     # start -----------------------------------------------------------------------------------------
 
@@ -435,20 +479,66 @@ class LeadCommands:
         closes = format_date(survey.closes_at, self._s.tz) if survey.closes_at else NOT_CLOSING
         await self._say(context, f"Reopened “{escape(survey.title)}” ({closes}).")
 
-    async def _results(self, context: TurnContext, ref: SurveyRef | None) -> None:
-        """The partnership summary, now: aggregates only, no names, no comments, nothing below k."""
+    async def _results(self, context: TurnContext, command: ResultsCommand) -> None:
+        """The summary, now: aggregates only, no names, no comments, nothing below k. In a channel that
+        gets weekly posts, it also says what changed since the last one."""
+        rules = self._rules(command.weighting)
         async with transaction(self._s.sessions) as session:
-            survey = await self._survey(session, context, ref)
-            if survey is None:
-                await self._say(context, _NO_SURVEY)
+            found = await self._summary_target(session, context, command.target)
+            if isinstance(found, str):
+                await self._say(context, found)
                 return
-            summary = await survey_summary(session, survey.id or 0, rules=self._s.rules, now=self._s.clock())
-        await outgoing.send(context, render_summary(summary, chart_url=self._s.chart_link(survey.id or 0)))
+            survey_id = found.survey.id or 0
+            summary = await survey_summary(session, survey_id, rules=rules, now=self._s.clock())
+            reference = await reference_for(session, context.activity.conversation.id)
+            if reference is not None and reference.id is not None:
+                posted = await last_posted(session, survey_id, conversation_reference_id=reference.id)
+                summary = since_last_post(summary, posted)
+        await outgoing.send(context, render_summary(summary, charts=self._s.chart_link(summary)))
+
+    def _rules(self, weighting: Weighting | None) -> SummaryRules:
+        if weighting is None:
+            return self._s.rules
+        return self._s.rules.model_copy(update={"weighting": weighting})
+
+    async def _summary_target(
+        self, session: AsyncSession, context: TurnContext, target: SummaryTarget
+    ) -> _Target | str:
+        """The survey a summary command means (for a partnership: its latest round), or why not."""
+        if target.partnership is None:
+            survey = await self._survey(session, context, target.survey)
+            return _Target(survey) if survey is not None else _NO_SURVEY
+        found = await find_partnerships(session, target.partnership)
+        name = escape(target.partnership)
+        if not found:
+            return f"I don't know a partnership called “{name}”. Leads name one in start … for <partnership>."
+        if len(found) > 1:
+            names = ", ".join(f"“{escape(p.name)}”" for p in found[:10])
+            return f"“{name}” could be {names}. Put the whole name in quotes."
+        partnership = found[0]
+        ran = await partnership_frameworks(session, partnership.id or 0)
+        framework_id = target.framework_id
+        if framework_id is None:
+            if not ran:
+                return f"“{escape(partnership.name)}” has no survey yet."
+            if len(ran) > 1:
+                return (
+                    f"“{escape(partnership.name)}” has run more than one framework: {', '.join(ran)}. "
+                    "Add framework <framework>, e.g. "
+                    f'results partnership "{escape(partnership.name)}" framework {ran[0]}.'
+                )
+            framework_id = ran[0]
+        latest = await latest_round(session, partnership.id or 0, framework_id)
+        survey = await session.get(Survey, latest) if latest is not None else None
+        if survey is None:
+            return f"“{escape(partnership.name)}” has no survey of {escape(framework_id)} yet."
+        return _Target(survey, partnership, framework_id)
 
     async def _subscriptions(
         self, context: TurnContext, command: SubscribeCommand | UnsubscribeCommand | SubscriptionsCommand
     ) -> None:
-        """Weekly summaries of a survey posted here, in the bot's time zone."""
+        """Weekly summaries of a survey, or of a partnership's latest round, posted here in the bot's
+        time zone."""
         now = self._s.clock()
         async with transaction(self._s.sessions) as session:
             reference = await reference_for(session, context.activity.conversation.id)
@@ -457,35 +547,24 @@ class LeadCommands:
                 return
             if isinstance(command, SubscriptionsCommand):
                 listed = await subscriptions_for(session, reference.id)
-                titles = {
-                    s.id: s.title
-                    for s in (
-                        await session.execute(
-                            sa.select(Survey).where(Survey.id.in_([x.survey_id for x in listed]))  # type: ignore[union-attr]
-                        )
-                    ).scalars()
-                }
-                lines = [
-                    f"- {escape(titles.get(x.survey_id, 'a survey'))}: {_WEEKDAYS[x.weekday]}s at "
-                    f"{x.time_of_day:%H:%M} ({x.time_zone})"
-                    for x in listed
-                ]
+                lines = [f"- {await _subscription_line(session, x)}" for x in listed]
                 await self._say(
                     context,
                     "\n".join(["Weekly summaries posted here:", *lines]) if lines else _NO_SUBSCRIPTIONS,
                 )
                 return
-            survey = await self._survey(session, context, command.survey)
-            if survey is None:
-                await self._say(context, _NO_SURVEY)
+            found = await self._summary_target(session, context, command.target)
+            if isinstance(found, str):
+                await self._say(context, found)
                 return
+            keys = found.keys()
             if isinstance(command, UnsubscribeCommand):
-                gone = await unsubscribe(session, conversation_reference_id=reference.id, survey_id=survey.id)
+                gone = await unsubscribe(session, conversation_reference_id=reference.id, **keys)
                 await self._say(
                     context,
-                    f"Stopped the weekly summary of “{escape(survey.title)}”."
+                    f"Stopped the weekly summary of {found.label}."
                     if gone
-                    else f"There was no weekly summary of “{escape(survey.title)}” here.",
+                    else f"There was no weekly summary of {found.label} here.",
                 )
                 return
             await subscribe(
@@ -495,13 +574,16 @@ class LeadCommands:
                 at=command.at,
                 time_zone=self._s.tz.key,
                 now=now,
-                survey_id=survey.id,
                 created_by_id=(await self._sender(session, context)).id,
+                weighting=command.weighting,
+                **keys,
             )
+        weighting = WEIGHTING_TEXT[command.weighting or self._s.rules.weighting]
         await self._say(
             context,
             f"Every {_WEEKDAYS[command.weekday]} at {command.at:%H:%M} ({self._s.tz.key}) I'll post the "
-            f"summary of “{escape(survey.title)}” here; a week with no new answers gets one line instead.",
+            f"summary of {found.label} here, weighted {weighting}, with what changed since the last post; "
+            "a week with no new answers gets one line instead.",
         )
 
     async def _surveys(self) -> str:
@@ -660,6 +742,45 @@ class LeadCommands:
 
     async def _say(self, context: TurnContext, text: str) -> None:
         await outgoing.send(context, MessageFactory.text(text))
+
+
+@dataclass(frozen=True)
+class _Target:
+    """What a summary command resolved to: the survey to summarise, and the partnership it follows."""
+
+    survey: Survey
+    partnership: Partnership | None = None
+    framework_id: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.partnership is not None:
+            return f"“{escape(self.partnership.name)}” (its latest {escape(self.framework_id or '')} round)"
+        return f"“{escape(self.survey.title)}”"
+
+    def keys(self) -> dict[str, Any]:
+        """A subscription's target columns: a partnership follows its latest round; a survey is fixed."""
+        if self.partnership is not None:
+            return {"partnership_id": self.partnership.id, "framework_id": self.framework_id}
+        return {"survey_id": self.survey.id}
+
+
+async def _subscription_line(session: AsyncSession, subscription: SummarySubscription) -> str:
+    if subscription.partnership_id is not None:
+        partnership = await session.get(Partnership, subscription.partnership_id)
+        what = (
+            f"partnership “{escape(partnership.name if partnership else '?')}”, {subscription.framework_id}"
+        )
+    else:
+        survey = await session.get(Survey, subscription.survey_id) if subscription.survey_id else None
+        what = f"#{subscription.survey_id} “{escape(survey.title)}”" if survey else "a survey"
+    weighting = (
+        f", weighted {WEIGHTING_TEXT[Weighting(subscription.weighting)]}" if subscription.weighting else ""
+    )
+    when = (
+        f"{_WEEKDAYS[subscription.weekday]}s at {subscription.time_of_day:%H:%M} ({subscription.time_zone})"
+    )
+    return f"{what}: {when}{weighting}"
 
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from frameworks.summary import SummaryRules, Weighting
+from frameworks.summary import THRESHOLDS, SummaryRules, Weighting
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/surveybot.db"
 
@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     """Fewest organisations behind a figure shown for an organisation type (a lone VCSE partner is hidden)."""
     summary_weighting: Literal["organisation", "respondent"] = "organisation"
     """`organisation`: each organisation's median counts once, so a big trust cannot swamp a small partner."""
+    summary_thresholds: dict[str, float] = Field(default_factory=dict)
+    """The split, at-risk and movement thresholds of summaries (`THRESHOLDS`), as JSON, e.g.
+    `{"score_band": 1.5, "level_iqr_split": 1}`; any left out keep their documented defaults."""
+
+    @field_validator("summary_thresholds")
+    @classmethod
+    def _known_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(THRESHOLDS))
+        if unknown:
+            raise ValueError(f"unknown summary thresholds {unknown}; known: {', '.join(THRESHOLDS)}")
+        SummaryRules(**value)  # type: ignore[arg-type]  # each value in its own range
+        return value
 
     lead_user_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """AAD object ids of the people who may run lead-only commands (comma-separated)."""
@@ -75,4 +87,5 @@ class Settings(BaseSettings):
             k=self.anonymity_k,
             k_orgs=self.anonymity_k_organisations,
             weighting=Weighting(self.summary_weighting),
+            **self.summary_thresholds,  # type: ignore[arg-type]
         )

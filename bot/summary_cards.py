@@ -20,6 +20,7 @@ from typing import Any
 from botbuilder.schema import Activity
 
 from bot.cards import MAX_CARD_BYTES, Card, _said, _text, adaptive_card, card_activity, card_size, escape
+from bot.chart_links import ChartUrls
 from bot.summary_text import (
     TREND_LEGEND,
     WEIGHTING_DETAIL,
@@ -41,6 +42,7 @@ from bot.summary_text import (
     rate_text,
     responses,
     secondary,
+    since_last_section,
     split_text,
     status_counts,
     status_mark,
@@ -58,6 +60,9 @@ CARD = Style(said=lambda text: escape(clip(text, TITLE_LIMIT)), strong=lambda te
 MORE_HINT = "For every element and every answer, a lead can type **export xlsx**."
 
 
+PROFILE_ALT = "Domain profile chart: each domain's median, the partnership beside each organisation"
+
+
 class Detail(StrEnum):
     """Sections the card can do without, named as the 'left out' line names them."""
 
@@ -66,6 +71,7 @@ class Detail(StrEnum):
     RATES = "responses by organisation"
     RISK_TITLES = "the names of at-risk outcomes"
     HIGHLIGHTS = "the highlights"
+    CHART_LINKS = "the links to each domain's chart"
 
 
 DROP_ORDER: tuple[Detail, ...] = (
@@ -73,35 +79,40 @@ DROP_ORDER: tuple[Detail, ...] = (
     Detail.ORGANISATIONS,
     Detail.RATES,
     Detail.RISK_TITLES,
+    Detail.CHART_LINKS,
     Detail.HIGHLIGHTS,
 )
 """What goes first when the card is too big: the longest and least read detail first."""
 
 
-def summary_card(summary: SurveySummary, *, limit: int = MAX_CARD_BYTES) -> Card:
+def summary_card(
+    summary: SurveySummary, *, limit: int = MAX_CARD_BYTES, charts: ChartUrls | None = None
+) -> Card:
     """The summary card, as much of it as fits in `limit` bytes (see the module docstring)."""
     left_out: list[Detail] = []
-    card = _summary_card(summary, left_out, None)
+    card = _summary_card(summary, left_out, None, charts)
     if card_size(card) < limit:
         return card
     for detail in DROP_ORDER:
-        if not _has(summary, detail):
+        if not _has(summary, detail, charts):
             continue
         left_out.append(detail)
-        card = _summary_card(summary, left_out, None)
+        card = _summary_card(summary, left_out, None, charts)
         if card_size(card) < limit:
             return card
     rows = len(summary.domains)
     while rows > 1:
         rows = rows // 2
-        card = _summary_card(summary, left_out, rows)
+        card = _summary_card(summary, left_out, rows, charts)
         if card_size(card) < limit:
             return card
     return _headline_card(summary)
 
 
-def _has(summary: SurveySummary, detail: Detail) -> bool:
+def _has(summary: SurveySummary, detail: Detail, charts: ChartUrls | None) -> bool:
     """Whether the summary has anything for this section, so leaving it out would leave something out."""
+    if detail is Detail.CHART_LINKS:
+        return charts is not None and bool(charts.distributions)
     if detail is Detail.ELEMENTS:
         return any(domain.elements for domain in summary.domains)
     if detail is Detail.ORGANISATIONS:
@@ -113,24 +124,13 @@ def _has(summary: SurveySummary, detail: Detail) -> bool:
     return bool(highlight_sections(summary, CARD))
 
 
-CHART_ROOM = 1024
-"""Bytes kept free for the chart image and its button."""
-
-
 def render_summary(
-    summary: SurveySummary, *, limit: int = MAX_CARD_BYTES, chart_url: str | None = None
+    summary: SurveySummary, *, limit: int = MAX_CARD_BYTES, charts: ChartUrls | None = None
 ) -> Activity:
-    """The summary as a message: the card alone, so Teams keeps it as one message; with a chart link,
-    the domain profile is shown under the heading (Teams fetches it from the bot)."""
-    if chart_url is None:
-        return card_activity(summary_card(summary, limit=limit))
-    card = summary_card(summary, limit=limit - CHART_ROOM)
-    chart = {"type": "Image", "url": chart_url, "altText": "Domain profile chart", "size": "stretch"}
-    card["body"].insert(1, chart)
-    card.setdefault("actions", []).append(
-        {"type": "Action.OpenUrl", "title": "Open the chart", "url": chart_url}
-    )
-    return card_activity(card)
+    """The summary as a message: the card alone, so Teams keeps it as one message. With chart links,
+    the domain profile is shown under the heading (Teams fetches it from the bot) and each domain's
+    distribution chart is a link."""
+    return card_activity(summary_card(summary, limit=limit, charts=charts))
 
 
 def unchanged_card(summary: SurveySummary, since: datetime | None = None) -> Card:
@@ -180,11 +180,17 @@ def _headline_card(summary: SurveySummary) -> Card:
     return adaptive_card(body, _fallback(summary))
 
 
-def _summary_card(summary: SurveySummary, left_out: list[Detail], domain_rows: int | None) -> Card:
+def _summary_card(
+    summary: SurveySummary, left_out: list[Detail], domain_rows: int | None, charts: ChartUrls | None
+) -> Card:
     body = _header(summary)
     if summary.respondents is None:
         body += _notes(summary)
         return adaptive_card(body, _fallback(summary))
+    if charts is not None:
+        body.append(
+            {"type": "Image", "url": charts.profile, "altText": "Domain profile chart", "size": "stretch"}
+        )
     legend = f"Medians lead, weighted {WEIGHTING_TEXT[summary.weighting]}; the mean follows."
     legend += " **Split**: questions where partners disagree."
     if summary.changes is not None:
@@ -197,6 +203,9 @@ def _summary_card(summary: SurveySummary, left_out: list[Detail], domain_rows: i
     if domain_rows is not None and domain_rows < len(summary.domains):
         more = len(summary.domains) - domain_rows
         body.append(_text(f"… and {plural(more, 'more domain')}.", isSubtle=True, spacing="small"))
+    since = since_last_section(summary, CARD)
+    if since is not None:
+        body += [_heading(since[0]), _bullets(since[1])]
     if Detail.HIGHLIGHTS not in left_out:
         body += _highlights(summary)
     body += _statuses(summary, titles=Detail.RISK_TITLES not in left_out)
@@ -206,11 +215,15 @@ def _summary_card(summary: SurveySummary, left_out: list[Detail], domain_rows: i
         body += _organisations(summary)
     if Detail.RATES not in left_out:
         body += _rates(summary)
+    if charts is not None and charts.distributions and Detail.CHART_LINKS not in left_out:
+        links = " · ".join(f"[{CARD.said(title)}]({url})" for title, url in charts.distributions)
+        body += [_heading("How the answers spread, by domain"), _text(links, spacing="small")]
     comments = comment_count(summary)
     if comments:
         body.append(
             _text(
-                f"💬 {plural(comments, 'comment')}: leads read them in the export, never in the channel.",
+                f"💬 {plural(comments, 'comment')}: a lead reads them by saying **comments** in a private "
+                "chat with me, never in the channel.",
                 isSubtle=True,
                 separator=True,
             )
@@ -219,7 +232,10 @@ def _summary_card(summary: SurveySummary, left_out: list[Detail], domain_rows: i
         names = ", ".join(detail.value for detail in left_out)
         body.append(_text(f"Left out to fit one Teams message: {names}. {MORE_HINT}", separator=True))
     body += _notes(summary)
-    return adaptive_card(body, _fallback(summary))
+    card = adaptive_card(body, _fallback(summary))
+    if charts is not None:
+        card["actions"] = [{"type": "Action.OpenUrl", "title": "Open the chart", "url": charts.profile}]
+    return card
 
 
 def _cell(items: list[Card]) -> Card:

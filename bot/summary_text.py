@@ -301,18 +301,47 @@ def _mover_lines(summary: SurveySummary, movers: Sequence[HighlightItem], style:
         change = changes.get(item.element_id)
         arrow = trend(change) or ("▲" if item.measure > 0 else "▼")
         scale = scales.get(item.element_id)
-        what = ""
-        if change is not None and scale is not None:
-            if scale.kind is ScaleKind.STATUS:
-                what = f"{percent(change.before_concern)} → {percent(change.after_concern)} amber or red"
-            else:
-                before, after = (
-                    value_label(scale, change.before_median),
-                    value_label(scale, change.after_median),
-                )
-                what = f"{style.said(before or '–')} → {style.said(after or '–')}"
+        what = change_text(scale, change, style) if change is not None and scale is not None else ""
         lines.append(f"{arrow} {_titled(item, style)}{': ' + what if what else ''}")
     return lines
+
+
+def change_text(scale: ScaleInfo, change: FigureChange, style: Style = PLAIN) -> str:
+    """'Developing → Maturing', or '40% → 25% amber or red' on a status scale."""
+    if scale.kind is ScaleKind.STATUS:
+        return f"{percent(change.before_concern)} → {percent(change.after_concern)} amber or red"
+    before, after = value_label(scale, change.before_median), value_label(scale, change.after_median)
+    return f"{style.said(before or '–')} → {style.said(after or '–')}"
+
+
+def since_last_section(summary: SurveySummary, style: Style = PLAIN) -> tuple[str, list[str]] | None:
+    """(heading, lines): what moved since the summary last posted to this channel, domain by domain."""
+    changes = summary.since_last
+    if changes is None or summary.respondents is None:
+        return None
+    lines: list[str] = []
+    before = changes.previous_respondents
+    if before is None:
+        lines.append(f"Results are shown now: {plural(summary.respondents, 'person', 'people')} responded.")
+    elif summary.respondents != before:
+        lines.append(f"Respondents: {before} → {summary.respondents}.")
+    else:
+        lines.append(f"Respondents: {before}, as then.")
+    scales = {d.domain_id: d.scale for d in summary.domains}
+    moved = [c for c in changes.domains if c.moved]
+    for change in moved:
+        what = change_text(scales[change.domain_id], change, style)
+        lines.append(f"{trend(change)} {style.said(change.title)}: {what}")
+    elements = [c for c in changes.elements if c.moved]
+    if elements:
+        up = sum(1 for c in elements if c.shift > 0)
+        lines.append(f"{plural(len(elements), 'question')} moved: {up} ▲, {len(elements) - up} ▼.")
+    elif not moved and before is not None:
+        lines.append("No domain or question moved.")
+    if changes.basis is not summary.weighting:
+        basis = WEIGHTING_TEXT[changes.basis]
+        lines.append(f"Compared on {basis}: the last summary was weighted differently.")
+    return f"Since the last summary ({day(changes.previous_generated_at)})", lines
 
 
 def status_counts(summary: SurveySummary, style: Style = PLAIN) -> list[tuple[str, str]]:
@@ -382,6 +411,9 @@ def summary_text(summary: SurveySummary) -> str:
     if previous:
         lines.append(f"Trend since {previous}: {TREND_LEGEND}")
     lines += ["", "Domains", *_domain_table(summary)]
+    since = since_last_section(summary)
+    if since is not None:
+        lines += ["", since[0], *(f"  {item}" for item in since[1])]
     for heading, items in highlight_sections(summary):
         lines += ["", heading, *(f"  • {item}" for item in items)]
     if summary.statuses is not None:
@@ -405,7 +437,8 @@ def summary_text(summary: SurveySummary) -> str:
     if comments:
         lines += [
             "",
-            f"{plural(comments, 'comment')}: a lead's export holds them, unattributed in summaries.",
+            f"{plural(comments, 'comment')}: a lead reads them by saying “comments” in a private chat "
+            "with the bot, never in a channel.",
         ]
     left_out = notes(summary)
     if left_out:

@@ -2,23 +2,28 @@
 
 Claiming a subscription and queueing its post commit together, so with several instances exactly one
 posts; the outbox then retries with backoff, and a post counts as sent only once Teams accepted it.
-After downtime, one post covers every missed week.
+After downtime, one post covers every missed week. A partnership's subscription follows its latest
+round of the framework, chosen when the post is built. Each full post is stored (`storage.summary_posts`)
+so the next one can say what changed since the channel last saw it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 import sqlalchemy as sa
 from botbuilder.schema import Activity
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.chart_links import ChartUrls
 from bot.summary_cards import render_summary, render_unchanged
-from frameworks.summary import SummaryRules
+from frameworks.summary import SummaryRules, SurveySummary, Weighting, since_last_post
 from storage.outbox import NewMessage, enqueue
 from storage.subscriptions import claim_due
-from storage.summaries import survey_summary
-from storage.tables import Answer, OutboxMessage, Response
+from storage.summaries import latest_round, survey_summary
+from storage.summary_posts import last_posted, record_post
+from storage.tables import Answer, OutboxMessage, Response, SummarySubscription
 
 KIND = "summary"
 
@@ -32,11 +37,11 @@ async def queue_due_summaries(session: AsyncSession, *, now: datetime) -> int:
             survey_id=claim.subscription.survey_id,
             payload={
                 "conversation_reference_id": claim.subscription.conversation_reference_id,
+                "subscription_id": claim.subscription.id,
                 "since": claim.previous_last_sent_at.isoformat() if claim.previous_last_sent_at else None,
             },
         )
         for claim in await claim_due(session, now=now)
-        if claim.subscription.survey_id is not None
     ]
     return await enqueue(session, messages, now=now)
 
@@ -47,17 +52,35 @@ async def compose_summary(
     *,
     rules: SummaryRules,
     now: datetime,
-    chart_url: str | None = None,
+    chart_link: Callable[[SurveySummary], ChartUrls | None] = lambda _summary: None,
 ) -> Activity | None:
-    """The summary card, or a brief "no new answers" card when nothing changed since the last post."""
-    if message.survey_id is None:
+    """The summary card, or a brief "no new answers" card when nothing changed since the last post;
+    None (nothing sent) when a partnership has no round of the framework yet."""
+    payload = message.payload or {}
+    subscription_id = payload.get("subscription_id")
+    subscription = (
+        await session.get(SummarySubscription, subscription_id) if isinstance(subscription_id, int) else None
+    )
+    survey_id = message.survey_id
+    if subscription is not None:
+        if subscription.weighting is not None:
+            rules = rules.model_copy(update={"weighting": Weighting(subscription.weighting)})
+        if survey_id is None and subscription.partnership_id is not None and subscription.framework_id:
+            survey_id = await latest_round(session, subscription.partnership_id, subscription.framework_id)
+    if survey_id is None:
         return None
-    summary = await survey_summary(session, message.survey_id, rules=rules, now=now)
-    since_text = (message.payload or {}).get("since")
+    summary = await survey_summary(session, survey_id, rules=rules, now=now)
+    since_text = payload.get("since")
     since = datetime.fromisoformat(since_text) if since_text else None
-    if since is not None and not await _answered_since(session, message.survey_id, since):
+    if since is not None and not await _answered_since(session, survey_id, since):
         return render_unchanged(summary, since)
-    return render_summary(summary, chart_url=chart_url)
+    if subscription is not None and subscription.id is not None and message.id is not None:
+        posted = await last_posted(session, survey_id, subscription_id=subscription.id)
+        summary = since_last_post(summary, posted)
+        await record_post(
+            session, outbox_message_id=message.id, subscription_id=subscription.id, summary=summary, now=now
+        )
+    return render_summary(summary, charts=chart_link(summary))
 
 
 async def _answered_since(session: AsyncSession, survey_id: int, since: datetime) -> bool:

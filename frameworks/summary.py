@@ -127,6 +127,23 @@ class SummaryRules(BaseModel):
     """A change of a status outcome's concern share by this much (or more) makes it a mover."""
 
 
+THRESHOLDS = (
+    "score_band",
+    "outside_share",
+    "min_outside",
+    "level_iqr_split",
+    "level_org_gap",
+    "score_org_gap",
+    "status_minority_share",
+    "at_risk_share",
+    "min_move_steps",
+    "min_move_share",
+    "highlights",
+)
+"""The rules a deployment may tune (the `SUMMARY_THRESHOLDS` setting); anonymity and weighting have
+settings of their own."""
+
+
 # What the queries return ---------------------------------------------------------------------------
 
 
@@ -478,6 +495,7 @@ class Changes(_Out):
     previous_survey_id: int
     previous_title: str
     previous_generated_at: datetime
+    previous_respondents: int | None = None
     basis: Weighting
     """Headlines are compared when both summaries used the same weighting, else respondent figures."""
     elements: list[ElementChange] = Field(default_factory=list)
@@ -507,6 +525,9 @@ class SurveySummary(_Out):
     statuses: StatusOverview | None = None
     highlights: Highlights
     changes: Changes | None = None
+    """Since the previous round of the framework (or a given earlier summary): drives trends and movers."""
+    since_last: Changes | None = None
+    """Since the summary last posted to the same channel, when there was one (`since_last_post`)."""
     suppressed: list[Suppressed] = Field(default_factory=list)
 
 
@@ -1359,6 +1380,15 @@ def with_changes(summary: SurveySummary, previous: SurveySummary | None) -> Surv
     return summary.model_copy(update={"changes": changes, "highlights": _highlights(summary, changes)})
 
 
+def since_last_post(summary: SurveySummary, posted: SurveySummary | None) -> SurveySummary:
+    """The summary with what changed since `posted`, the summary a channel was last shown.
+
+    Only a summary of the same survey is compared: another round is what `changes` is for."""
+    if posted is None or posted.survey_id != summary.survey_id:
+        return summary
+    return summary.model_copy(update={"since_last": compare(summary, posted)})
+
+
 # Status frameworks, highlights -----------------------------------------------------------------------
 
 
@@ -1578,6 +1608,7 @@ def compare(current: SurveySummary, previous: SurveySummary) -> Changes:
         previous_survey_id=previous.survey_id,
         previous_title=previous.title,
         previous_generated_at=previous.generated_at,
+        previous_respondents=previous.respondents,
         basis=basis,
         elements=elements,
         domains=domains,

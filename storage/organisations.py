@@ -283,6 +283,17 @@ async def _ensure_named(session: AsyncSession, model: type[Named], name: str, ki
     return (await session.execute(sa.select(model).where(model.name == name))).scalar_one()
 
 
+async def find_partnerships(session: AsyncSession, name: str) -> list[Partnership]:
+    """The partnership a typed name means: the one named so (any case), else those whose name contains
+    it. Several: the caller asks which."""
+    wanted = " ".join(name.split()).casefold()
+    if not wanted:
+        return []
+    rows = list(await session.scalars(sa.select(Partnership).order_by(Partnership.name)))
+    exact = [p for p in rows if p.name.casefold() == wanted]
+    return exact or [p for p in rows if wanted in p.name.casefold()]
+
+
 async def add_member(session: AsyncSession, partnership: Partnership, organisation: Organisation) -> None:
     table = PartnershipMember.__table__  # type: ignore[attr-defined]
     await session.execute(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from frameworks.schedule import latest_due
+from frameworks.summary import Weighting
 from storage.tables import ConversationReference, SummarySubscription
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,10 @@ async def subscribe(
     partnership_id: int | None = None,
     framework_id: str | None = None,
     created_by_id: int | None = None,
+    weighting: Weighting | None = None,
 ) -> SummarySubscription:
-    """Subscribe a conversation to a target's weekly summary, or move an existing subscription's day/time.
+    """Subscribe a conversation to a target's weekly summary, or move an existing subscription's day/time
+    (and weighting: None follows the bot's setting).
 
     `last_sent_at` starts at `now`, so a week whose time has already passed is not posted.
     Raises ValueError for an unknown time zone, a weekday outside 0..6 or no target.
@@ -107,6 +110,7 @@ async def subscribe(
     subscription.weekday = weekday
     subscription.time_of_day = at.replace(tzinfo=None)
     subscription.time_zone = time_zone
+    subscription.weighting = weighting.value if weighting is not None else None
     subscription.last_sent_at = now
     subscription.active = True
     session.add(subscription)

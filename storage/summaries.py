@@ -219,6 +219,18 @@ async def latest_round(session: AsyncSession, partnership_id: int, framework_id:
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def partnership_frameworks(session: AsyncSession, partnership_id: int) -> list[str]:
+    """The frameworks a partnership has run (not drafts), most recently started first."""
+    s = _surveys
+    query = (
+        sa.select(s.c.framework_id, sa.func.max(s.c.created_at).label("latest"))
+        .where(s.c.partnership_id == partnership_id, s.c.state != SurveyState.DRAFT.value)
+        .group_by(s.c.framework_id)
+        .order_by(sa.desc("latest"), s.c.framework_id)
+    )
+    return [framework_id for framework_id, _ in await session.execute(query)]
+
+
 async def survey_data(
     session: AsyncSession,
     survey_ids: Collection[int],

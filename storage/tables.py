@@ -243,9 +243,26 @@ class SummarySubscription(SQLModel, table=True):
     weekday: int = Field(sa_column_kwargs={"comment": "0 = Monday"})
     time_of_day: time
     time_zone: str = Field(default="Europe/London", max_length=64)
+    weighting: str | None = Field(default=None, max_length=20)
+    """`respondent` or `organisation`, as the lead chose; None: the bot's `SUMMARY_WEIGHTING`."""
     last_sent_at: datetime | None = _when()
     active: bool = True
     created_by_id: int | None = Field(default=None, foreign_key="people.id", ondelete="SET NULL")
+    created_at: datetime = _created()
+
+
+class SummaryPost(SQLModel, table=True):
+    """A weekly summary as it was composed for a channel, kept so the next post can say what changed
+    since. It was posted when its outbox row is `sent`; it holds only the k-anonymous summary."""
+
+    __tablename__ = "summary_posts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_message_id: int = Field(foreign_key="outbox.id", unique=True, ondelete="CASCADE")
+    subscription_id: int = Field(foreign_key="summary_subscriptions.id", index=True, ondelete="CASCADE")
+    survey_id: int = Field(foreign_key="surveys.id", index=True, ondelete="CASCADE")
+    summary: str = Field(sa_type=sa.Text)
+    """`SurveySummary` as JSON."""
     created_at: datetime = _created()
 
 

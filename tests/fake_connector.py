@@ -1,9 +1,15 @@
-"""A fake Bot Connector service on 127.0.0.1: records what the bot sends, answers like Teams does."""
+"""A fake Bot Connector service on 127.0.0.1: records what the bot sends, answers like Teams does.
+
+It also plays OneDrive's side of a file consent: `upload_url(name)` is an upload session that takes the
+file in byte ranges, in order, as OneDrive does (202 while it wants more, 201 once whole), and keeps
+every request so a test can check the headers and open the file.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -14,6 +20,8 @@ from aiohttp.test_utils import TestServer
 
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 200
+UPLOAD_MAX_BYTES = 16 * 1024 * 1024
+"""aiohttp refuses bodies over 1 MiB by default; an upload range may be 3.75 MiB."""
 
 
 @dataclass
@@ -28,6 +36,13 @@ class FakeConnector:
     """Each roster or member request: conversation id, member id or pageSize and continuationToken."""
     created: list[dict[str, Any]] = field(default_factory=list)
     """Conversation parameters of each 1:1 chat the bot created."""
+    upload_requests: list[dict[str, Any]] = field(default_factory=list)
+    """Each PUT to an upload URL: name, headers that matter, and the body's length."""
+    uploads: dict[str, bytes] = field(default_factory=dict)
+    """Files uploaded whole, by name."""
+    upload_status: int | None = None
+    """When set, every upload PUT is answered with this status (OneDrive refusing or failing)."""
+    _parts: dict[str, bytearray] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -88,6 +103,37 @@ class FakeConnector:
         error = {"code": "MemberNotFoundInConversation", "message": "The member is not in the conversation."}
         return web.json_response({"error": error}, status=404)
 
+    def upload_url(self, name: str) -> str:
+        return f"{self.url}uploads/{name}"
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """A OneDrive upload session: ranges in order, each naming itself in Content-Range."""
+        name = request.match_info["name"]
+        body = await request.read()
+        self.upload_requests.append(
+            {
+                "name": name,
+                "content_range": request.headers.get("Content-Range"),
+                "content_length": request.headers.get("Content-Length"),
+                "authorization": request.headers.get("Authorization"),
+                "bytes": len(body),
+            }
+        )
+        if self.upload_status is not None:
+            return web.json_response({"error": {"code": "generalException"}}, status=self.upload_status)
+        match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", request.headers.get("Content-Range", ""))
+        received = self._parts.setdefault(name, bytearray())
+        if match is None:
+            return web.json_response({"error": {"code": "invalidRange"}}, status=400)
+        first, last, total = (int(group) for group in match.groups())
+        if first != len(received) or last - first + 1 != len(body) or last >= total:
+            return web.json_response({"error": {"code": "invalidRange"}}, status=416)
+        received.extend(body)
+        if len(received) < total:
+            return web.json_response({"nextExpectedRanges": [f"{len(received)}-"]}, status=202)
+        self.uploads[name] = bytes(self._parts.pop(name))
+        return web.json_response({"id": f"item-{name}", "name": name, "size": total}, status=201)
+
     def cards(self) -> list[dict[str, Any]]:
         """The Adaptive Cards sent, in order."""
         return [
@@ -98,13 +144,14 @@ class FakeConnector:
         ]
 
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(client_max_size=UPLOAD_MAX_BYTES)
         app.router.add_post("/v3/conversations", self._create)
         app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
         app.router.add_post("/v3/conversations/{conversation_id}/activities/{reply_to}", self._send)
         app.router.add_put("/v3/conversations/{conversation_id}/activities/{activity_id}", self._update)
         app.router.add_get("/v3/conversations/{conversation_id}/pagedmembers", self._paged_members)
         app.router.add_get("/v3/conversations/{conversation_id}/members/{member_id}", self._member)
+        app.router.add_put("/uploads/{name}", self._upload)
         return app
 
 

@@ -140,3 +140,29 @@ def test_summary_rules_come_from_settings() -> None:
     rules = settings.summary_rules
     assert (rules.k, rules.k_orgs, rules.weighting) == (5, 3, "respondent")
     assert Settings(_env_file=None).summary_rules.weighting == "organisation"  # one organisation, one vote
+
+
+def test_split_and_movement_thresholds_are_tuned_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SUMMARY_THRESHOLDS", '{"score_band": 1.5, "level_iqr_split": 1, "min_outside": 3}')
+    rules = Settings(_env_file=None).summary_rules
+    assert (rules.score_band, rules.level_iqr_split, rules.min_outside) == (1.5, 1.0, 3)
+    assert rules.score_org_gap == 3.0  # the others keep their documented defaults
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"k": 1}', "unknown summary thresholds \\['k'\\]"),  # anonymity has settings of its own
+        ('{"score_bnad": 1}', "unknown summary thresholds \\['score_bnad'\\]"),
+        ('{"outside_share": 2}', "less than or equal to 1"),
+        ("score_band=1", 'error parsing value for field "summary_thresholds"'),
+    ],
+)
+def test_a_bad_threshold_setting_stops_the_bot_with_a_clear_message(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("SUMMARY_THRESHOLDS", value)
+    with pytest.raises(Exception, match=message):
+        Settings(_env_file=None)

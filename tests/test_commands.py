@@ -27,6 +27,7 @@ from bot.commands import (
     Clarification,
     CloseCommand,
     CommandError,
+    CommentsCommand,
     DomainsCommand,
     ExportCommand,
     ExportFormat,
@@ -46,6 +47,7 @@ from bot.commands import (
     StatusCommand,
     SubscribeCommand,
     SubscriptionsCommand,
+    SummaryTarget,
     SurveyRef,
     SurveysCommand,
     UnknownCommand,
@@ -60,6 +62,7 @@ from bot.commands import (
 from bot.dates import DateError, parse_date
 from dialogs.intents import command_of
 from frameworks.loader import load_directory
+from frameworks.summary import Weighting
 
 LONDON = ZoneInfo("Europe/London")
 FRAMEWORKS = [(framework.id, framework.title) for framework in load_directory().frameworks.values()]
@@ -255,7 +258,7 @@ def test_status_names_a_survey_by_number_or_title_or_not_at_all(
         ("close Anytown winter", CloseCommand(survey=SurveyRef(fragment="Anytown winter"))),
         ("reopen #3", ReopenCommand(survey=SurveyRef(number=3))),
         ("re-open", ReopenCommand()),
-        ("results #3", ResultsCommand(survey=SurveyRef(number=3))),
+        ("results #3", ResultsCommand(target=SummaryTarget(survey=SurveyRef(number=3)))),
         ("unsubscribe", UnsubscribeCommand()),
         ("frameworks", FrameworksCommand()),
         ("surveys", SurveysCommand()),
@@ -440,16 +443,78 @@ def test_lead_unmaps_a_domain(now: datetime) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
+        ("results", ResultsCommand()),
+        ("results by respondent", ResultsCommand(weighting=Weighting.RESPONDENT)),
+        (
+            "results #4 weighted by organisations",
+            ResultsCommand(
+                target=SummaryTarget(survey=SurveyRef(number=4)), weighting=Weighting.ORGANISATION
+            ),
+        ),
+        ("results per person", ResultsCommand(weighting=Weighting.RESPONDENT)),
+        (
+            "results Led by carers",  # "by" in a title, not a weighting
+            ResultsCommand(target=SummaryTarget(survey=SurveyRef(fragment="Led by carers"))),
+        ),
+        ("results partnership North Place", ResultsCommand(target=SummaryTarget(partnership="North Place"))),
+        (
+            "unsubscribe from partnership North",
+            UnsubscribeCommand(target=SummaryTarget(partnership="North")),
+        ),
+    ],
+)
+def test_results_name_a_survey_or_a_partnership_and_a_weighting(
+    text: str, expected: ParsedCommand, now: datetime
+) -> None:
+    assert parse(text, now) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("results by", "By what?"),
+        ("results partnership", "Which partnership?"),
+        ("results partnership North framework", "Which framework?"),
+        ("results partnership North framework astrology", "I don't know a framework called"),
+    ],
+)
+def test_incomplete_summary_targets_get_a_specific_hint(text: str, message: str, now: datetime) -> None:
+    with pytest.raises(CommandError, match=message):
+        parse(text, now)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
         ("subscribe weekly Monday 09:00", SubscribeCommand(weekday=0, at=time(9, 0))),
         ("subscribe every Friday at 4pm", SubscribeCommand(weekday=4, at=time(16, 0))),
         ("subscribe weekly 9 am on Wednesdays", SubscribeCommand(weekday=2, at=time(9, 0))),
         (
             "subscribe weekly mon 08:30 #12",
-            SubscribeCommand(weekday=0, at=time(8, 30), survey=SurveyRef(number=12)),
+            SubscribeCommand(weekday=0, at=time(8, 30), target=SummaryTarget(survey=SurveyRef(number=12))),
         ),
         (
             "subscribe weekly Friday 17:00 for Friday review",
-            SubscribeCommand(weekday=4, at=time(17, 0), survey=SurveyRef(fragment="Friday review")),
+            SubscribeCommand(
+                weekday=4, at=time(17, 0), target=SummaryTarget(survey=SurveyRef(fragment="Friday review"))
+            ),
+        ),
+        (
+            'subscribe weekly Monday 09:00 partnership "Anytown place" by respondent',
+            SubscribeCommand(
+                weekday=0,
+                at=time(9, 0),
+                target=SummaryTarget(partnership="Anytown place"),
+                weighting=Weighting.RESPONDENT,
+            ),
+        ),
+        (
+            "subscribe weekly Monday 09:00 partnership Anytown framework roadmap",
+            SubscribeCommand(
+                weekday=0,
+                at=time(9, 0),
+                target=SummaryTarget(partnership="Anytown", framework_id="ics-development-roadmap"),
+            ),
         ),
     ],
 )
@@ -491,6 +556,65 @@ def test_lead_exports_answers_as_csv_or_excel(text: str, expected: ParsedCommand
 
 def test_an_unsupported_export_format_is_refused(now: datetime) -> None:
     assert refused("export #12 as pdf", now) == "I can export CSV or Excel: say export csv or export xlsx."
+    assert refused("export csv xlsx", now) == "Say one format: export csv or export xlsx."
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "export #12 xlsx anonymised",
+            ExportCommand(survey=SurveyRef(number=12), format=ExportFormat.XLSX, anonymise=True),
+        ),
+        ("export anonymous", ExportCommand(anonymise=True)),
+        ("Export anonymized.", ExportCommand(anonymise=True)),
+        (
+            "export anonymise excel winter review",
+            ExportCommand(
+                survey=SurveyRef(fragment="winter review"), format=ExportFormat.XLSX, anonymise=True
+            ),
+        ),
+        (
+            "export winter review as xlsx, anonymised",
+            ExportCommand(
+                survey=SurveyRef(fragment="winter review"), format=ExportFormat.XLSX, anonymise=True
+            ),
+        ),
+        ("export #12 anonymised as csv", ExportCommand(survey=SurveyRef(number=12), anonymise=True)),
+        ("export #12 csv and anonymous", ExportCommand(survey=SurveyRef(number=12), anonymise=True)),
+        ("export “anonymous survey”", ExportCommand(survey=SurveyRef(fragment="anonymous survey"))),
+    ],
+)
+def test_lead_exports_anonymised_with_the_option_at_either_end(
+    text: str, expected: ParsedCommand, now: datetime
+) -> None:
+    assert parse(text, now) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("comments", CommentsCommand()),
+        ("comments #12", CommentsCommand(survey=SurveyRef(number=12))),
+        ("comments for the winter review", CommentsCommand(survey=SurveyRef(fragment="winter review"))),
+    ],
+)
+def test_lead_asks_for_a_surveys_comments(text: str, expected: ParsedCommand, now: datetime) -> None:
+    assert parse(text, now) == expected
+
+
+def test_comments_are_for_leads_anywhere_and_suggested_in_the_personal_menu_only(now: datetime) -> None:
+    command = parse("comments", now)
+    assert refusal(command.kind, Scope.TEAM, is_lead=False) == (
+        "Only partnership leads can use “comments”. A lead can make you one with “grant lead @you”."
+    )
+    assert refusal(command.kind, Scope.TEAM, is_lead=True) is None
+    assert refusal(command.kind, Scope.PERSONAL, is_lead=True) is None
+    personal, team, _ = manifest_command_lists()
+    assert "comments" in [c["title"] for c in personal["commands"]]
+    assert "comments" not in [c["title"] for c in team["commands"]]
+    details = help_text(Scope.TEAM, is_lead=True, topic="comments")
+    assert "Never shown in a channel" in details
 
 
 # --- help --------------------------------------------------------------------------------------------
@@ -525,7 +649,7 @@ def test_partner_in_a_channel_sees_their_commands_and_hears_leads_can_do_more() 
     assert "• status [survey] — " in text
     assert "• subscriptions — " in text
     assert "• start " not in text
-    assert "Partnership leads can also: start, remind, close, reopen, export, subscribe" in text
+    assert "Partnership leads can also: start, remind, close, reopen, export, comments, subscribe" in text
     assert "my organisation" not in text  # a 1:1 command
 
 
@@ -598,6 +722,7 @@ def test_lead_only_commands_are_the_ones_the_issue_names() -> None:
         "unmap domain",
         "domains",
         "export",
+        "comments",
         "subscribe",
         "unsubscribe",
     }

@@ -24,6 +24,7 @@ from jsonschema import Draft6Validator
 from PIL import Image
 
 from bot.cards import MAX_CARD_BYTES, card_of, card_size
+from bot.chart_links import ChartLinks
 from bot.charts import Chart, distributions, domain_profile, render, summary_charts
 from bot.summary_cards import (
     DROP_ORDER,
@@ -266,7 +267,8 @@ def test_a_tighter_limit_drops_detail_in_the_stated_order_then_shortens_then_kee
     full = summary_card(summary)
     assert not any(line.startswith("Left out") for line in texts(full))
 
-    order = [detail for detail in DROP_ORDER if detail is not Detail.RISK_TITLES]  # no delivery statuses
+    # no delivery statuses, and no chart links without a public address
+    order = [detail for detail in DROP_ORDER if detail not in (Detail.RISK_TITLES, Detail.CHART_LINKS)]
     dropped_before = 0
     for limit in (card_size(full), 12_000, 8000, 7000, 5000, 4000):
         card = summary_card(summary, limit=limit)
@@ -442,7 +444,7 @@ async def test_comment_texts_never_reach_the_channel_only_their_count(
     for note in ("Board minutes", "The CEO disagrees", "No plan yet"):
         assert note not in card
         assert note not in text
-    assert "💬 3 comments: leads read them in the export, never in the channel." in card
+    assert "💬 3 comments: a lead reads them by saying **comments** in a private chat with me" in card
     assert "Shared vision" in card
 
 
@@ -617,3 +619,24 @@ def test_no_chart_before_k_people_respond() -> None:
     summary = summary_of("place-partnership-maturity", [Partner("Trust A", 2)])
     assert domain_profile(summary) is None
     assert distributions(summary) == []
+
+
+@pytest.mark.parametrize("framework_id", SEEDS)
+def test_chart_links_fit_in_the_card_or_are_left_out_in_order(
+    card_schema: Draft6Validator, framework_id: str
+) -> None:
+    summary = summary_of(framework_id, many_partners(60), before=many_partners(60))
+    links = ChartLinks("https://bot.example.nhs.uk", b"key").for_summary(summary, now=FIXED_NOW)
+    assert links is not None
+    card = summary_card(summary, charts=links)
+    assert card_size(card) < MAX_CARD_BYTES
+    assert schema_errors(card_schema, card) == []
+    text = all_text(card)
+    images = [node for node in walk(card) if node.get("type") == "Image"]
+    assert [image["url"] for image in images] == [links.profile]
+    shown = [url for _, url in links.distributions if url in text]
+    left_out = next((line for line in texts(card) if line.startswith("Left out")), "")
+    if Detail.CHART_LINKS.value in left_out:
+        assert shown == []
+    else:
+        assert shown == [url for _, url in links.distributions]  # every domain's chart, none dropped

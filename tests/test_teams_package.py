@@ -173,7 +173,7 @@ def test_the_bot_is_conversational_in_personal_team_and_group_chat_without_sso(t
     [bot] = manifest["bots"]
     assert bot["scopes"] == ["personal", "team", "groupChat"]
     assert bot["isNotificationOnly"] is False
-    assert bot["supportsFiles"] is False
+    assert bot["supportsFiles"] is True  # exports reach a lead's 1:1 chat through file consent
     assert "webApplicationInfo" not in manifest
 
 
