@@ -111,10 +111,7 @@ class SurveyBot(ActivityHandler):
         """A command in a channel or group chat, or a lead's card button: claimed and committed first,
         then run in its own short transactions (a roster fetch must not hold the database)."""
         assert self._leads is not None
-        async with turn_transaction(self._sessions) as session:
-            fresh = await self._claim(session, turn_context, key)
-        if not fresh:
-            await _redelivered(turn_context)
+        if not await self._claimed_first(turn_context, key):
             return
         activity = turn_context.activity
         if activity.type == ActivityTypes.invoke:
@@ -131,15 +128,21 @@ class SurveyBot(ActivityHandler):
         acceptance uploads nothing twice; then handled outside any transaction (the upload is one or
         more HTTP round trips), and answered 200 whatever happened: the lead is told in words."""
         assert self._leads is not None
-        async with turn_transaction(self._sessions) as session:
-            fresh = await self._claim(session, turn_context, key)
-        if not fresh:
-            await _redelivered(turn_context)
+        if not await self._claimed_first(turn_context, key):
             return
         await self._leads.on_file_consent(turn_context)
         await turn_context.send_activity(
             Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200))
         )
+
+    async def _claimed_first(self, turn_context: TurnContext, key: str | None) -> bool:
+        """Claim the activity in a transaction of its own; False (and the redelivery reply) when Teams
+        has delivered it before. For turns whose work must not sit inside one transaction."""
+        async with turn_transaction(self._sessions) as session:
+            fresh = await self._claim(session, turn_context, key)
+        if not fresh:
+            await _redelivered(turn_context)
+        return fresh
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         if _is_personal(turn_context.activity):
