@@ -84,9 +84,15 @@ class Channel:
         return activity
 
 
-def _client(database: Database, clock: Callable[[], datetime] = lambda: FIXED_NOW) -> TestClient:
-    settings = Settings(database_url=database.url, lead_user_ids="aad-lead", _env_file=None)
-    app = create_app(settings, clock=clock, engine_options=database.engine_kwargs)
+CHARTS = {"public_base_url": "https://bot.example.nhs.uk", "chart_link_key": "a-secret-from-the-environment"}
+"""Settings that put charts in summary cards."""
+
+
+def _client(
+    database: Database, clock: Callable[[], datetime] = lambda: FIXED_NOW, **settings: Any
+) -> TestClient:
+    configured = Settings(database_url=database.url, lead_user_ids="aad-lead", _env_file=None, **settings)
+    app = create_app(configured, clock=clock, engine_options=database.engine_kwargs)
     return TestClient(TestServer(app, host="127.0.0.1"))
 
 
@@ -414,15 +420,7 @@ async def test_results_card_shows_the_chart_from_a_signed_expiring_link(
 ) -> None:
     channel = Channel(connector)
     today = [FIXED_NOW]
-    settings = Settings(
-        database_url=database.url,
-        lead_user_ids="aad-lead",
-        public_base_url="https://bot.example.nhs.uk",
-        chart_link_key="a-secret-from-the-environment",
-        _env_file=None,
-    )
-    app = create_app(settings, clock=lambda: today[0], engine_options=database.engine_kwargs)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+    async with _client(database, lambda: today[0], **CHARTS) as client:
         await _post(client, channel.message("start audit-committee-maturity"))
         await _post(client, channel.confirm(_card_data(connector.cards()[0], "Send invitations")))
         await connector.wait_for_sent(1 + 3 + 1)

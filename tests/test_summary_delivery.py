@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
-from bot.app import SENDER, create_app
-from bot.settings import Settings
+from bot.app import SENDER
 from bot.weekly import queue_due_summaries
 from storage.answers import record_answer
 from storage.db import transaction
@@ -23,7 +21,7 @@ from storage.tables import Person, SummaryPost, Survey
 from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector
 from tests.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
-from tests.test_lead_commands import AUDIT, CHANNEL, MEMBERS, Channel, _card_data, _client, _post
+from tests.test_lead_commands import AUDIT, CHANNEL, CHARTS, MEMBERS, Channel, _card_data, _client, _post
 
 
 @pytest.fixture
@@ -171,15 +169,7 @@ async def test_each_domains_distribution_chart_is_linked_and_signed_with_its_wei
     card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
 ) -> None:
     channel = Channel(connector)
-    settings = Settings(
-        database_url=database.url,
-        lead_user_ids="aad-lead",
-        public_base_url="https://bot.example.nhs.uk",
-        chart_link_key="a-secret-from-the-environment",
-        _env_file=None,
-    )
-    app = create_app(settings, clock=lambda: FIXED_NOW, engine_options=database.engine_kwargs)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+    async with _client(database, **CHARTS) as client:
         survey_id = await _start(client, channel, connector, "start audit-committee-maturity")
         await _answer_all(database, survey_id, "basic", now=FIXED_NOW)
         await _post(client, channel.message("results by respondent"))
