@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -21,6 +22,9 @@ def alembic_config(url: str | None = None) -> Config:
     if url:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+MIGRATION_LOCK = 0x5355_5256_4559_4D  # "SURVEYM": this bot's advisory lock key for migrations
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
@@ -40,6 +44,10 @@ async def _run(engine: AsyncEngine, alembic_command: Callable[[Config, str], Non
         alembic_command(config, revision)
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several instances starting at once each run `db upgrade`: one migrates, the others wait
+            # here, then find the schema at head. The lock goes with the transaction.
+            await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await connection.run_sync(run)
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from storage.db import create_engine
 from storage.migrate import current_revision, downgrade, head_revision, is_at_head, upgrade
 from storage.tables import metadata
 from tests.conftest import Database
@@ -35,3 +38,17 @@ async def test_migrations_go_down_to_nothing_and_back_up(database: Database) -> 
 async def test_upgrading_twice_changes_nothing(database: Database) -> None:
     await upgrade(database.engine)
     assert await is_at_head(database.engine)
+
+
+async def test_instances_starting_together_migrate_an_empty_database_once(database: Database) -> None:
+    """Each instance runs `db upgrade` as it starts; on an empty database they must not collide."""
+    await downgrade(database.engine, "base")
+    others = [create_engine(database.url, **database.engine_kwargs) for _ in range(2)]
+    try:
+        await asyncio.gather(upgrade(database.engine), *(upgrade(engine) for engine in others))
+    finally:
+        for engine in others:
+            await engine.dispose()
+    assert await is_at_head(database.engine)
+    async with database.engine.connect() as connection:
+        assert await connection.run_sync(_differences) == []
