@@ -291,6 +291,8 @@ class CommandSpec(_Model):
     menu: frozenset[Scope] = frozenset()
     """Scopes whose Teams command menu suggests it (at most 12 per scope; every command can be typed)."""
     details: str | None = None
+    elsewhere: str | None = None
+    """What to say when it is typed where it doesn't work (else: where it does)."""
 
 
 _ALL = frozenset(Scope)
@@ -361,9 +363,14 @@ COMMANDS: tuple[CommandSpec, ...] = (
         syntax='start <framework> [for <partnership>] [closes <date>] [title "<text>"]',
         description="Start a survey and invite the partners",
         example="start place-partnership-maturity for Anytown closes Friday 5pm",
-        scopes=_ALL,
+        scopes=_SHARED,
         lead_only=True,
-        menu=_ALL,
+        menu=_SHARED,
+        elsewhere=(
+            "Start a survey in the channel or group chat whose members should answer it: mention me "
+            "there, e.g. @Survey bot start place-partnership-maturity. Everyone in it is invited once "
+            "you confirm."
+        ),
         details=(
             "The framework is its id or words from its title (say frameworks to see them). Put a name "
             'or title that contains "for", "closes" or "title" in quotes. ' + DATE_HELP
@@ -1150,7 +1157,7 @@ def refusal(kind: str | None, scope: Scope, is_lead: bool) -> str | None:
             f"Only partnership leads can use “{spec.name}”. A lead can make you one with “grant lead @you”."
         )
     if scope not in spec.scopes:
-        return f"“{spec.name}” works {_where(spec.scopes)}."
+        return spec.elsewhere or f"“{spec.name}” works {_where(spec.scopes)}."
     return None
 
 

@@ -654,6 +654,7 @@ def test_partner_in_a_channel_sees_their_commands_and_hears_leads_can_do_more() 
 
 
 def test_lead_in_a_1_to_1_chat_sees_lead_commands_but_not_channel_ones() -> None:
+    """`start` invites everyone in the chat it is typed in, so a 1:1 chat is the wrong place."""
     text = help_text(Scope.PERSONAL, is_lead=True)
     lines = text.splitlines()
     assert lines[:3] == [
@@ -661,7 +662,8 @@ def test_lead_in_a_1_to_1_chat_sees_lead_commands_but_not_channel_ones() -> None
         "• my surveys — Your open surveys and how far you got.",
         "• resume — Carry on where you left off.",
     ]
-    assert any(line.startswith("• start <framework> [for <partnership>] [closes <date>]") for line in lines)
+    assert not any(line.startswith("• start") for line in lines)  # it invites the chat's members
+    assert any(line.startswith("• status [survey]") for line in lines)
     assert any(line.startswith("• my organisation [<name>]") for line in lines)
     assert any(line.startswith('• map domain <domain> to "<organisation>"') for line in lines)
     assert not any(line.startswith("• subscribe") for line in lines)
@@ -810,3 +812,11 @@ def test_whatever_is_typed_the_bot_answers_with_a_command_a_question_or_a_reason
         assert PARSED_COMMAND.validate_python(result.model_dump()) == result
     assert reasons
     assert all(reason.strip() for reason in reasons)
+
+
+def test_start_in_a_1_to_1_chat_says_where_to_start_instead_of_inviting_only_the_lead(now: datetime) -> None:
+    command = parse("start place-partnership-maturity", now)
+    message = refusal(command.kind, Scope.PERSONAL, is_lead=True)
+    assert message is not None
+    assert "in the channel or group chat whose members should answer it" in message
+    assert refusal(command.kind, Scope.TEAM, is_lead=True) is None

@@ -197,7 +197,8 @@ def test_each_scope_offers_its_commands_within_teams_limits(tmp_path: Path) -> N
     )
     assert by_scope["team"] == by_scope["groupChat"]
     assert list(by_scope["team"]) == [c.title for c in COMMANDS_BY_SCOPE["team"]]
-    assert by_scope["personal"]["start"].endswith("(leads only)")
+    assert by_scope["personal"]["export"].endswith("(leads only)")
+    assert "start" not in by_scope["personal"]  # it invites the members of the chat it is typed in
     assert not by_scope["team"]["status"].endswith("(leads only)")
     lead_only = {title for title, text in by_scope["team"].items() if text.endswith("(leads only)")}
     assert lead_only == {"start", "remind", "close", "reopen", "subscribe", "export", "grant lead"}
