@@ -314,6 +314,10 @@ def change_text(scale: ScaleInfo, change: FigureChange, style: Style = PLAIN) ->
     return f"{style.said(before or '–')} → {style.said(after or '–')}"
 
 
+SINCE_LAST_ELEMENTS = 5
+"""Questions named in "since the last summary": the biggest moves; the rest are counted."""
+
+
 def since_last_section(summary: SurveySummary, style: Style = PLAIN) -> tuple[str, list[str]] | None:
     """(heading, lines): what moved since the summary last posted to this channel, domain by domain."""
     changes = summary.since_last
@@ -336,6 +340,11 @@ def since_last_section(summary: SurveySummary, style: Style = PLAIN) -> tuple[st
     if elements:
         up = sum(1 for c in elements if c.shift > 0)
         lines.append(f"{plural(len(elements), 'question')} moved: {up} ▲, {len(elements) - up} ▼.")
+        element_scales = {e.element_id: d.scale for d in summary.domains for e in d.elements}
+        biggest = sorted(elements, key=lambda c: (-abs(c.shift), c.element_id))[:SINCE_LAST_ELEMENTS]
+        for change in biggest:
+            what = change_text(element_scales[change.element_id], change, style)
+            lines.append(f"{trend(change)} {style.said(change.title)}: {what}")
     elif not moved and before is not None:
         lines.append("No domain or question moved.")
     if changes.basis is not summary.weighting:

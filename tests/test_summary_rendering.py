@@ -34,7 +34,7 @@ from bot.summary_cards import (
     summary_card,
     unchanged_card,
 )
-from bot.summary_text import summary_text, unchanged_text
+from bot.summary_text import SINCE_LAST_ELEMENTS, since_last_section, summary_text, unchanged_text
 from frameworks.loader import load_directory
 from frameworks.schema import Framework, LevelsScale, ScoreScale
 from frameworks.summary import (
@@ -44,6 +44,7 @@ from frameworks.summary import (
     SummaryRules,
     SurveyData,
     SurveySummary,
+    since_last_post,
     summarise,
 )
 from storage.db import transaction
@@ -640,3 +641,40 @@ def test_chart_links_fit_in_the_card_or_are_left_out_in_order(
         assert shown == []
     else:
         assert shown == [url for _, url in links.distributions]  # every domain's chart, none dropped
+
+
+def test_a_weekly_post_names_what_moved_since_the_channel_last_saw_the_survey(
+    card_schema: Draft6Validator,
+) -> None:
+    framework = CATALOGUE.frameworks["place-partnership-maturity"]
+    rules = SummaryRules()
+    last_week = summarise(
+        survey_data(framework, PARTNERS, seed=3, title="Autumn round", survey_id=2), rules, now=EARLIER
+    )
+    this_week = summarise(
+        survey_data(framework, PARTNERS, seed=11, title="Autumn round", survey_id=2), rules, now=FIXED_NOW
+    )
+    posted = since_last_post(this_week, last_week)
+    changes = posted.since_last
+    assert changes is not None
+    moved = [c for c in changes.elements if c.moved]
+    assert moved  # different answers: some questions moved
+
+    heading, lines = since_last_section(posted) or ("", [])
+    assert heading == f"Since the last summary ({EARLIER.day} {EARLIER:%b %Y})"
+    counted = f"{len(moved)} question{'s' if len(moved) != 1 else ''} moved"
+    assert any(line.startswith(counted) for line in lines)
+    named = [line for line in lines if line[:1] in "▲▼" and any(c.title in line for c in moved)]
+    assert 0 < len(named) <= SINCE_LAST_ELEMENTS
+    biggest = max(abs(c.shift) for c in moved)
+    assert any(c.title in line for line in named for c in moved if abs(c.shift) == biggest)
+
+    card = summary_card(posted)
+    assert schema_errors(card_schema, card) == []
+    assert heading in all_text(card)
+    assert heading in summary_text(posted)
+    # another survey's post is not "the last summary" of this one
+    other = summarise(
+        survey_data(framework, PARTNERS, seed=3, title="Spring", survey_id=1), rules, now=EARLIER
+    )
+    assert since_last_post(this_week, other).since_last is None
