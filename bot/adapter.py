@@ -98,6 +98,10 @@ class _ReusingFactory(ConnectorFactory):
         if key not in self._cache:
             client = await self._inner.create(service_url, audience)
             client.conversations._serialize = _CardPassingSerializer(client._serialize.dependencies)
+            # msrest's urllib3 retry would also retry a 429 that carries Retry-After, sleeping it out in a
+            # worker thread (a minute, three times): the sender's tenant-wide pause and the roster's
+            # budget would never hear of it. Throttling is theirs to handle; 5xx is still retried here.
+            client.config.retry_policy.policy.respect_retry_after_header = False
             self._cache[key] = client
         return self._cache[key]
 

@@ -58,7 +58,7 @@ from bot.commands import (
 )
 from bot.dates import DateError, ParsedDate, format_date, parse_date
 from bot.lead_files import LeadFiles
-from bot.roster import fetch_member, fetch_roster
+from bot.roster import RosterUnavailable, fetch_member, fetch_roster
 from bot.summary_cards import render_summary
 from bot.summary_text import WEIGHTING_TEXT
 from bot.uploads import UploadSettings
@@ -107,6 +107,10 @@ REMIND_GAP = timedelta(hours=23)
 """Nobody is reminded twice within a day, whether by a lead's `remind` or automatically."""
 
 UNASSIGNED = "Unassigned"
+ROSTER_BUSY = (
+    "Teams is too busy to tell me who is in this chat right now, so nothing was started or changed. "
+    "Please try again in a minute."
+)
 NOT_CLOSING = "no closing date"
 
 
@@ -292,7 +296,12 @@ class LeadCommands:
         if framework is None:
             await self._say(context, f"I don't know the framework “{command.framework_id}”.")
             return
-        members = await fetch_roster(context)  # HTTP: before any transaction
+        try:
+            members = await fetch_roster(context)  # HTTP: before any transaction
+        except RosterUnavailable:
+            log.warning("start: the roster could not be fetched", exc_info=True)
+            await self._say(context, ROSTER_BUSY)
+            return
         now = self._s.clock()
         closes_at = command.closes.at if command.closes else None
         async with transaction(self._s.sessions) as session:
@@ -635,7 +644,12 @@ class LeadCommands:
         if not mentions:
             await self._say(context, "Mention the person, e.g. grant lead @Amina Khan.")
             return
-        members = [await fetch_member(context, user_id) for user_id in mentions]
+        try:
+            members = [await fetch_member(context, user_id) for user_id in mentions]
+        except RosterUnavailable:
+            log.warning("lead roles: a member could not be looked up", exc_info=True)
+            await self._say(context, ROSTER_BUSY)
+            return
         lines = []
         async with transaction(self._s.sessions) as session:
             granter = await self._sender(session, context)

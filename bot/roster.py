@@ -2,17 +2,30 @@
 
 Teams pages rosters (at most 500 members a page) and may repeat a member across pages, so pages are
 followed to the end and members kept once. Bots (`28:…` ids) are left out: they answer no surveys.
+
+Each request is retried when Teams throttles it (429, honouring Retry-After) or fails for a moment
+(5xx, timeouts), with jittered backoff, within `RetryBudget`: a lead is waiting for the answer, so
+when Teams asks for a longer wait than the budget allows, `RosterUnavailable` says so instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo, teams_get_team_info
 from botbuilder.schema import ErrorResponseException
 from botbuilder.schema.teams import TeamsChannelAccount, TeamsPagedMembersResult
+from msrest.exceptions import ClientRequestError, HttpOperationError
 
+from bot.sender import Verdict, backoff_seconds, classify
 from storage.roster import Member
 
 log = logging.getLogger(__name__)
@@ -21,7 +34,59 @@ MAX_PAGE_SIZE = 500
 """The most members Teams returns in one page."""
 BOT_ID_PREFIX = "28:"
 
-__all__ = ["MAX_PAGE_SIZE", "Member", "fetch_member", "fetch_roster", "member_from"]
+__all__ = [
+    "MAX_PAGE_SIZE",
+    "Member",
+    "RetryBudget",
+    "RosterUnavailable",
+    "fetch_member",
+    "fetch_roster",
+    "member_from",
+]
+
+T = TypeVar("T")
+
+
+class RosterUnavailable(Exception):
+    """Teams kept refusing or throttling the roster for longer than a person should wait."""
+
+
+@dataclass(frozen=True)
+class RetryBudget:
+    attempts: int = 4
+    seconds: float = 10.0
+    """Waiting in all, so the lead hears back well within Teams' patience with the bot's answer."""
+    base: float = 0.5
+    cap: float = 4.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+
+_TRANSIENT = (HttpOperationError, ClientRequestError, TimeoutError)
+
+
+async def _retried(call: Callable[[], Awaitable[T]], budget: RetryBudget, what: str) -> T:
+    """`call()`, again after a throttle or a transient failure, within `budget`."""
+    waited = 0.0
+    for attempt in range(1, budget.attempts + 1):
+        try:
+            return await call()
+        except _TRANSIENT as error:
+            outcome = classify(error, now=datetime.now(UTC))
+            if outcome.verdict not in (Verdict.THROTTLED, Verdict.RETRY):
+                raise  # refused for good (403, 404…): the caller decides
+            if attempt == budget.attempts:
+                raise RosterUnavailable(f"{what}: {outcome.error} after {attempt} attempts") from error
+            wait = outcome.retry_after
+            if wait is None:
+                backoff = backoff_seconds(attempt, base=budget.base, cap=budget.cap, rng=budget.rng)
+                wait = budget.base + backoff
+            if waited + wait > budget.seconds:
+                raise RosterUnavailable(f"{what}: Teams asked to wait {wait:.0f} s") from error
+            log.info("%s: %s; trying again in %.1f s", what, outcome.error, wait)
+            waited += wait
+            await budget.sleep(wait)
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def member_from(account: TeamsChannelAccount) -> Member | None:
@@ -39,7 +104,11 @@ def member_from(account: TeamsChannelAccount) -> Member | None:
 
 
 async def fetch_roster(
-    turn_context: TurnContext, *, team_id: str | None = None, page_size: int = MAX_PAGE_SIZE
+    turn_context: TurnContext,
+    *,
+    team_id: str | None = None,
+    page_size: int = MAX_PAGE_SIZE,
+    budget: RetryBudget | None = None,
 ) -> list[Member]:
     """Everyone in this turn's team (the team's whole roster, from any of its channels) or chat.
 
@@ -52,7 +121,9 @@ async def fetch_roster(
     tokens_seen: set[str] = set()
     pages = 0
     while True:
-        page = await _page(turn_context, team_id, token, page_size)
+        page = await _retried(
+            partial(_page, turn_context, team_id, token, page_size), budget or RetryBudget(), "roster page"
+        )
         pages += 1
         for account in page.members or []:
             member = member_from(account)
@@ -70,17 +141,24 @@ async def fetch_roster(
 
 
 async def fetch_member(
-    turn_context: TurnContext, member_id: str, *, team_id: str | None = None
+    turn_context: TurnContext,
+    member_id: str,
+    *,
+    team_id: str | None = None,
+    budget: RetryBudget | None = None,
 ) -> Member | None:
     """One member of this turn's team or chat (a mention names only the Teams user id; this gives
     the AAD object id); None when they are not a member, or are a bot."""
     team_id = team_id or _team_id(turn_context)
-    try:
+
+    async def lookup() -> TeamsChannelAccount:
         if team_id:
-            account = await TeamsInfo.get_team_member(turn_context, team_id, member_id)
-        else:
-            _ensure_channel_data(turn_context)
-            account = await TeamsInfo.get_member(turn_context, member_id)
+            return await TeamsInfo.get_team_member(turn_context, team_id, member_id)
+        _ensure_channel_data(turn_context)
+        return await TeamsInfo.get_member(turn_context, member_id)
+
+    try:
+        account = await _retried(lookup, budget or RetryBudget(), "member lookup")
     except ErrorResponseException as error:
         if error.response is not None and error.response.status_code == 404:
             return None

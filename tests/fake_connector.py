@@ -34,6 +34,9 @@ class FakeConnector:
     pagedmembers and members/{id}, the same for every conversation and team."""
     member_requests: list[dict[str, Any]] = field(default_factory=list)
     """Each roster or member request: conversation id, member id or pageSize and continuationToken."""
+    roster_faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    """Answers (status, headers) for the next roster or member requests, in order, before it serves
+    them again: Teams throttling (429 with Retry-After) or failing for a moment (5xx)."""
     created: list[dict[str, Any]] = field(default_factory=list)
     """Conversation parameters of each 1:1 chat the bot created."""
     upload_requests: list[dict[str, Any]] = field(default_factory=list)
@@ -80,10 +83,22 @@ class FakeConnector:
         self.updated.append(activity)
         return web.json_response({"id": request.match_info["activity_id"]})
 
+    def _roster_fault(self) -> web.Response | None:
+        if not self.roster_faults:
+            return None
+        status, headers = self.roster_faults.pop(0)
+        error = {
+            "code": "TooManyRequests" if status == 429 else "ServiceUnavailable",
+            "message": "Try later.",
+        }
+        return web.json_response({"error": error}, status=status, headers=headers)
+
     async def _paged_members(self, request: web.Request) -> web.Response:
         """Pages as Teams serves them: `pageSize` honoured up to 500, an opaque token while more remain."""
         query = request.query
         self.member_requests.append({"conversation_id": request.match_info["conversation_id"], **query})
+        if (fault := self._roster_fault()) is not None:
+            return fault
         size = min(int(query.get("pageSize") or DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
         token = query.get("continuationToken")
         start = int(token.removeprefix("page-from-")) if token else 0
@@ -97,6 +112,8 @@ class FakeConnector:
         self.member_requests.append(
             {"conversation_id": request.match_info["conversation_id"], "member": wanted}
         )
+        if (fault := self._roster_fault()) is not None:
+            return fault
         for member in self.members:
             if wanted in (member.get("id"), member.get("aadObjectId")):
                 return web.json_response(member)

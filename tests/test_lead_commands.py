@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
-from bot.leads import queue_due_reminders
+from bot.leads import ROSTER_BUSY, queue_due_reminders
 from bot.settings import Settings
 from bot.weekly import queue_due_summaries
 from frameworks.loader import load_directory
@@ -443,3 +443,18 @@ async def test_results_card_shows_the_chart_from_a_signed_expiring_link(
         assert (await client.get(path.replace("sig=", "sig=0"))).status == 403  # tampered
         today[0] = FIXED_NOW + timedelta(days=29)
         assert (await client.get(path)).status == 403  # expired
+
+
+async def test_start_while_teams_throttles_the_roster_says_so_and_starts_nothing(
+    database: Database, connector: FakeConnector
+) -> None:
+    connector.roster_faults = [(429, {"Retry-After": "120"})]  # longer than a lead should wait
+    channel = Channel(connector)
+    async with _client(database) as client:
+        assert (await _post(client, channel.message("start audit-committee-maturity")))[0] == 201
+        assert connector.sent[-1]["text"] == ROSTER_BUSY
+        assert connector.cards() == []
+        await _post(client, channel.message("start audit-committee-maturity", id="1700000009999"))
+        assert "Send invitations" in json.dumps(connector.cards()[-1])  # Teams answers again: it works
+    async with transaction(database.sessions) as session:
+        assert len((await session.execute(sa.select(Survey))).scalars().all()) == 1

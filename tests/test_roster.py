@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -12,7 +13,7 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationReference
 
 from bot.adapter import create_adapter
-from bot.roster import Member, fetch_member, fetch_roster
+from bot.roster import Member, RetryBudget, RosterUnavailable, fetch_member, fetch_roster
 from bot.settings import Settings
 from storage.db import transaction
 from storage.organisations import map_domain, person_organisation, set_own_organisation
@@ -258,3 +259,70 @@ async def test_after_the_bot_is_registered_again_people_keep_their_rows_under_ne
     assert moved is not None
     assert moved.aad_object_id == "aad-amina"
     assert gone is None
+
+
+class Waits:
+    """The roster's sleep, recorded instead of slept."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.seconds.append(seconds)
+
+
+async def test_a_throttled_roster_page_is_asked_again_after_teams_retry_after(
+    connector: FakeConnector,
+) -> None:
+    connector.members = [teams_member(n) for n in range(700)]
+    connector.roster_faults = [(429, {"Retry-After": "2"}), (429, {})]
+    waits = Waits()
+    budget = RetryBudget(sleep=waits, rng=random.Random(1))
+
+    members = await in_turn(connector, lambda turn: fetch_roster(turn, budget=budget))
+
+    assert len(members) == 700
+    assert len(connector.member_requests) == 2 + 2  # two refused, then both pages
+    assert waits.seconds[0] == 2.0  # as Teams asked
+    assert budget.base <= waits.seconds[1] <= budget.base + budget.cap  # backoff with jitter
+
+
+@pytest.mark.parametrize(
+    ("faults", "waited"),
+    [
+        ([(429, {"Retry-After": "60"})], []),  # longer than a lead should wait: say so at once
+        ([(429, {})] * 4, "three backoffs"),  # still throttled after every attempt
+    ],
+)
+async def test_a_roster_teams_will_not_give_is_reported_not_waited_for(
+    connector: FakeConnector, faults: list[tuple[int, dict[str, str]]], waited: object
+) -> None:
+    connector.members = [teams_member(n) for n in range(3)]
+    connector.roster_faults = list(faults)
+    waits = Waits()
+
+    async def fetch(turn: TurnContext) -> Exception | None:
+        try:
+            await fetch_roster(turn, budget=RetryBudget(sleep=waits))
+        except RosterUnavailable as error:
+            return error
+        return None
+
+    assert isinstance(await in_turn(connector, fetch), RosterUnavailable)
+
+    assert len(waits.seconds) == (0 if waited == [] else 3)
+    assert sum(waits.seconds) <= RetryBudget().seconds
+
+
+async def test_a_throttled_member_lookup_is_retried(connector: FakeConnector) -> None:
+    connector.members = [teams_member(1)]
+    connector.roster_faults = [(429, {"Retry-After": "1"})]
+    waits = Waits()
+
+    member = await in_turn(
+        connector, lambda turn: fetch_member(turn, "29:user-1", budget=RetryBudget(sleep=waits))
+    )
+
+    assert member is not None
+    assert member.aad_object_id == "aad-1"
+    assert waits.seconds == [1.0]
