@@ -271,13 +271,10 @@ def highlight_sections(summary: SurveySummary, style: Style = PLAIN) -> list[tup
         shown = _item_figure(item)
         return f"{_titled(item, style)}: {style.strong(style.said(shown))}" if shown else _titled(item, style)
 
-    both = {item.element_id for item in h.strengths} & {item.element_id for item in h.gaps}
-    strengths = [item for item in h.strengths if item.element_id not in both]  # ties: neither
-    gaps = [item for item in h.gaps if item.element_id not in both]
-    if strengths:
-        sections.append(("Strengths", [with_figure(i) for i in strengths]))
-    if gaps:
-        sections.append(("Gaps", [with_figure(i) for i in gaps]))
+    if h.strengths:
+        sections.append(("Strengths", [with_figure(i) for i in h.strengths]))
+    if h.gaps:
+        sections.append(("Gaps", [with_figure(i) for i in h.gaps]))
     if h.divergences:
         lines = []
         for item in h.divergences:

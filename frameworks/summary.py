@@ -1479,8 +1479,13 @@ def _highlights(summary: SurveySummary, changes: Changes | None) -> Highlights:
             mean_place = _place(domain.scale, headline.mean) or 0.0
             numeric.append((place, mean_place, element.position, domain, element))
     each = min(limit, len(numeric) // 2)
-    strengths = sorted(numeric, key=lambda t: (-t[0], -t[1], t[2]))[:each]
-    gaps = sorted(numeric, key=lambda t: (t[0], t[1], t[2]))[:each]
+    best_first = sorted(numeric, key=lambda t: (-t[0], -t[1], t[2]))
+    top = best_first[:each]
+    bottom = sorted(best_first[len(best_first) - each :], key=lambda t: (t[0], t[1], t[2]))
+    # A strength must stand above every gap, and a gap below every strength: elements tied across the
+    # line are neither (when everything is rated alike there are no strengths or gaps at all).
+    strengths = [t for t in top if bottom and (t[0], t[1]) > max((b[0], b[1]) for b in bottom)]
+    gaps = [t for t in bottom if top and (t[0], t[1]) < min((b[0], b[1]) for b in top)]
     split = [
         (element.divergence.score, element.position, domain, element)
         for domain, element in scored

@@ -38,7 +38,7 @@ from storage.people import upsert_person
 from storage.summaries import previous_round, survey_comments, survey_summary
 from storage.surveys import create_survey
 from storage.tables import Survey, SurveyState
-from tests.conftest import Database
+from tests.conftest import FIXED_NOW, Database
 
 LEVELS = ["emerging", "developing", "maturing", "thriving"]
 
@@ -751,3 +751,27 @@ def test_no_figure_shown_or_derivable_rests_on_fewer_than_k(seed: int) -> None:
         groups = [row for row in data.responses if row.invited or row.started]
         hidden_groups = len(groups) - len(rate.organisations)
         assert hidden_groups == 0 or hidden >= rules.k
+
+
+def test_when_every_element_is_rated_alike_there_are_no_strengths_or_gaps() -> None:
+    """A tie across the line is neither a strength nor a gap, so no element is named as both."""
+    framework = load_directory().frameworks["audit-committee-maturity"]
+    rules = SummaryRules()
+    answers = [
+        AnswerCount(element.id, None, "results", False, 4, 0) for _, element in framework.scored_elements
+    ]
+    data = SurveyData(1, "Tied", framework, FIXED_NOW, answers, [ResponseCount(None, 4, 4, 4)], {})
+    summary = summarise(data, rules, now=FIXED_NOW)
+    assert summary.highlights.strengths == []
+    assert summary.highlights.gaps == []
+
+
+def test_elements_tied_across_the_line_are_left_out_of_both_lists() -> None:
+    framework = load_directory().frameworks["audit-committee-maturity"]
+    ids = [element.id for _, element in framework.scored_elements]  # five elements: two each at most
+    levels = ["maturity", "results", "results", "results", "basic"]
+    answers = [AnswerCount(i, None, level, False, 4, 0) for i, level in zip(ids, levels, strict=True)]
+    data = SurveyData(1, "Mixed", framework, FIXED_NOW, answers, [ResponseCount(None, 4, 4, 4)], {})
+    summary = summarise(data, SummaryRules(), now=FIXED_NOW)
+    assert [item.element_id for item in summary.highlights.strengths] == [ids[0]]
+    assert [item.element_id for item in summary.highlights.gaps] == [ids[4]]
