@@ -6,8 +6,9 @@
 
 Loads 400,000 answers with COPY into a schema of its own (dropped afterwards): 30 organisations of five
 types, from a 3,000-person trust down to VCSE partners of one or two, so suppression is exercised; 5% of
-answers skipped, 3% with a comment. Then times the whole summary (queries and statistics) and reports
-the peak RSS of the process and the Python allocations of one summary.
+answers skipped, 3% with a comment. Then times the whole summary (queries and statistics), its
+rendering (the Teams card and the plain text; the chart PNG apart, as it is drawn when its link is
+opened) and reports the peak RSS of the process and the Python allocations of one summary.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.cards import card_size
+from bot.charts import domain_profile, render
+from bot.summary_cards import summary_card
+from bot.summary_text import summary_text
 from frameworks.schema import Framework
 from frameworks.summary import SummaryRules, summarise
 from storage.db import create_engine, session_factory, transaction
@@ -232,7 +237,7 @@ async def run(url: str, respondents: int, repeat: int, surveys: int) -> None:
         cache = SnapshotCache()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-        totals, queries, pure = [], [], []
+        totals, queries, pure, rendered, charts = [], [], [], [], []
         for _ in range(repeat):
             async with transaction(sessions) as session:
                 start = time.perf_counter()
@@ -244,6 +249,14 @@ async def run(url: str, respondents: int, repeat: int, surveys: int) -> None:
             start = time.perf_counter()
             summarise(data[survey_id], rules, now=NOW)
             pure.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            card = summary_card(summary)
+            summary_text(summary)
+            rendered.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            profile = domain_profile(summary)
+            png = render(profile) if profile is not None else b""
+            charts.append(time.perf_counter() - start)
 
         tracemalloc.start()
         summarise(data[survey_id], rules, now=NOW)
@@ -253,10 +266,9 @@ async def run(url: str, respondents: int, repeat: int, surveys: int) -> None:
         split = sum(1 for d in summary.domains for e in d.elements if e.divergence and e.divergence.split)
         hidden = sum(n.count for d in summary.domains for e in d.elements for n in e.suppressed)
         answers = data[survey_id].answers
-        split = sum(1 for d in summary.domains for e in d.elements if e.divergence and e.divergence.split)
-        hidden = sum(n.count for d in summary.domains for e in d.elements for n in e.suppressed)
         shown = len(summary.response_rate.organisations)
         median = statistics.median
+        whole = [total + render_time for total, render_time in zip(totals, rendered, strict=True)]
         lines = [
             f"summary of {summary.respondents} respondents × 40 elements: {sum(r.count for r in answers)} "
             f"answer rows counted into {len(answers)} groups; {repeat} runs; "
@@ -265,6 +277,11 @@ async def run(url: str, respondents: int, repeat: int, surveys: int) -> None:
             f"  max {_ms(max(totals))}",
             f"  SQL alone (survey_data)              median {_ms(median(queries))}  min {_ms(min(queries))}",
             f"  statistics alone (summarise)         median {_ms(median(pure))}  min {_ms(min(pure))}",
+            f"  card and plain text rendered         median {_ms(median(rendered))}  min {_ms(min(rendered))}"
+            f"  ({card_size(card) / 1024:.1f} KB card)",
+            f"  computed and rendered                median {_ms(median(whole))}",
+            f"  domain-profile chart PNG (served on its link)  median {_ms(median(charts))}"
+            f"  ({len(png) / 1024:.0f} KB)",
             f"  peak RSS {rss_before / 1024:.0f} MiB after loading, {rss_after / 1024:.0f} MiB after the"
             f" summaries; Python allocations of one summarise() {python_peak / 2**20:.1f} MiB",
             f"  split elements {split}; suppressed groups noted {hidden}; organisations on the response rates"
