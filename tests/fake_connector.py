@@ -34,6 +34,9 @@ class FakeConnector:
     pagedmembers and members/{id}, the same for every conversation and team."""
     member_requests: list[dict[str, Any]] = field(default_factory=list)
     """Each roster or member request: conversation id, member id or pageSize and continuationToken."""
+    send_faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    """Answers (status, headers) for the next sends or replies, in order: Teams throttling a message."""
+    refused_sends: int = 0
     roster_faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     """Answers (status, headers) for the next roster or member requests, in order, before it serves
     them again: Teams throttling (429 with Retry-After) or failing for a moment (5xx)."""
@@ -53,6 +56,11 @@ class FakeConnector:
         return [activity.get("text", "") for activity in self.sent]
 
     async def _send(self, request: web.Request) -> web.Response:
+        if self.send_faults:
+            status, headers = self.send_faults.pop(0)
+            self.refused_sends += 1
+            error = {"code": "TooManyRequests" if status == 429 else "ServiceError", "message": "Try later."}
+            return web.json_response({"error": error}, status=status, headers=headers)
         activity = await request.json()
         activity["_conversation_id"] = request.match_info["conversation_id"]
         self.sent.append(activity)

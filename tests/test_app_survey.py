@@ -209,3 +209,31 @@ async def test_a_typed_answer_makes_the_question_card_read_only(
     assert "Maturity" in json.dumps(replaced)
     assert _buttons(replaced) == []
     assert "2 of 5" in json.dumps(connector.cards()[-1])
+
+
+async def test_a_reply_teams_throttles_briefly_is_sent_after_the_wait_it_asked_for(
+    backend: Database, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(backend) as client:
+        await client.post("/api/messages", json=teams.message("resume"))
+        connector.send_faults = [(429, {"Retry-After": "0"})]  # the tenant is busy: "try again now"
+        response = await client.post("/api/messages", json=teams.message("4"))
+        assert response.status == 201
+    assert connector.refused_sends == 1
+    assert "2 of 5" in json.dumps(connector.cards()[-1])  # the next question arrived after all
+    assert {k: a.value for k, a in (await _answers(backend)).items()} == {FIRST: "results"}
+
+
+async def test_a_reply_teams_wants_held_for_long_fails_the_turn_but_keeps_the_answer(
+    backend: Database, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(backend) as client:
+        await client.post("/api/messages", json=teams.message("resume"))
+        connector.send_faults = [(429, {"Retry-After": "60"})] * 2  # the reply, then the error notice
+        response = await client.post("/api/messages", json=teams.message("4"))
+        assert response.status == 500  # Teams will deliver it again
+        retried = await client.post("/api/messages", json=teams.message("4") | {"id": "1700000000002"})
+        assert retried.status == 201
+    assert {k: a.value for k, a in (await _answers(backend)).items()} == {FIRST: "results"}
