@@ -34,7 +34,7 @@ from frameworks.loader import Catalogue
 from storage.activities import activity_key, claim_activity
 from storage.bot_state import EtagConflict
 from storage.conversations import reference_for, save_reference
-from storage.db import transaction, turn_transaction
+from storage.db import lost_race, transaction, turn_transaction
 from storage.lru import BoundedCache
 from storage.people import upsert_person
 
@@ -85,11 +85,14 @@ class SurveyBot(ActivityHandler):
                         await self._state.load(turn_context)
                         await super().on_turn(turn_context)
                         await self._state.save_changes(turn_context)
-            except EtagConflict:
-                # Another instance finished a turn of this conversation first; this one was rolled back
+            except Exception as error:
+                outgoing.discard(turn_context)
+                if not (isinstance(error, EtagConflict) or lost_race(error)):
+                    raise  # nothing was committed: Teams' retry will be processed
+                # Another instance finished a turn of this conversation first (its state's e-tag moved
+                # on, or PostgreSQL chose this turn as a deadlock's victim); this one was rolled back
                 # whole (answer, state and claim), so show the person the state that won.
                 log.info("concurrent turn in conversation; kept the first")
-                outgoing.discard(turn_context)
                 await self._after_conflict(turn_context, key)
                 return
             except BaseException:

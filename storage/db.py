@@ -49,6 +49,16 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+LOST_RACE_STATES = frozenset({"40P01", "40001"})
+"""PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back because a
+concurrent one won, and nothing of it was kept."""
+
+
+def lost_race(error: BaseException) -> bool:
+    """Whether `error` is PostgreSQL rolling this transaction back in favour of a concurrent one."""
+    return getattr(getattr(error, "orig", None), "sqlstate", None) in LOST_RACE_STATES
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

@@ -514,3 +514,35 @@ async def test_saving_without_choosing_a_score_asks_for_one(database: Database, 
     assert "Choose one of the options first" in replies
     assert "1 of 10" in replies
     assert await _answers(database) == {}
+
+
+class _DeadlockVictim(SqlStorage):
+    """The real SQL storage, except that its next write is where PostgreSQL picks this turn as the
+    victim of a deadlock with another instance's turn (as `INSERT … ON CONFLICT` on one response can)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.armed = False
+
+    async def write(self, changes: dict[str, Any]) -> None:
+        if self.armed:
+            self.armed = False
+            orig = Exception("deadlock detected")
+            orig.sqlstate = "40P01"  # type: ignore[attr-defined]
+            raise sa.exc.DBAPIError("UPDATE bot_state …", None, orig)
+        await super().write(changes)
+
+
+async def test_a_turn_chosen_as_a_deadlock_victim_is_rolled_back_and_the_partner_told(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, AUDIT, now)
+    storage = _DeadlockVictim(database.sessions)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now, storage=storage))
+    await partner.says("resume")
+    storage.armed = True
+    replies = _joined(await partner.says("2"))
+    assert "two replies at the same moment" in replies
+    assert "1 of 5" in replies  # shown the state that was kept: the answer went with the turn
+    assert await _answers(database) == {}
+    assert "2 of 5" in _joined(await partner.says("2"))  # and answering again works
