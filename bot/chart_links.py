@@ -103,7 +103,7 @@ def chart_route(
             raise web.HTTPNotFound() from None
         if not links.valid(survey_id, name, weighting, expires, request.query.get("sig", ""), now=clock()):
             raise web.HTTPForbidden(text="This chart link is not valid or has expired.")
-        chosen = rules.model_copy(update={"weighting": Weighting(weighting)})
+        chosen = rules.weighted(weighting)
         try:
             async with transaction(sessions()) as session:
                 summary = await survey_summary(session, survey_id, rules=chosen, now=clock())

@@ -491,7 +491,7 @@ class LeadCommands:
     async def _results(self, context: TurnContext, command: ResultsCommand) -> None:
         """The summary, now: aggregates only, no names, no comments, nothing below k. In a channel that
         gets weekly posts, it also says what changed since the last one."""
-        rules = self._rules(command.weighting)
+        rules = self._s.rules.weighted(command.weighting)
         async with transaction(self._s.sessions) as session:
             found = await self._summary_target(session, context, command.target)
             if isinstance(found, str):
@@ -504,11 +504,6 @@ class LeadCommands:
                 posted = await last_posted(session, survey_id, conversation_reference_id=reference.id)
                 summary = since_last_post(summary, posted)
         await outgoing.send(context, render_summary(summary, charts=self._s.chart_link(summary)))
-
-    def _rules(self, weighting: Weighting | None) -> SummaryRules:
-        if weighting is None:
-            return self._s.rules
-        return self._s.rules.model_copy(update={"weighting": weighting})
 
     async def _summary_target(
         self, session: AsyncSession, context: TurnContext, target: SummaryTarget

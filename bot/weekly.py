@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.chart_links import ChartUrls
 from bot.summary_cards import render_summary, render_unchanged
-from frameworks.summary import SummaryRules, SurveySummary, Weighting, since_last_post
+from frameworks.summary import SummaryRules, SurveySummary, since_last_post
 from storage.outbox import NewMessage, enqueue
 from storage.subscriptions import claim_due
 from storage.summaries import latest_round, survey_summary
@@ -63,8 +63,7 @@ async def compose_summary(
     )
     survey_id = message.survey_id
     if subscription is not None:
-        if subscription.weighting is not None:
-            rules = rules.model_copy(update={"weighting": Weighting(subscription.weighting)})
+        rules = rules.weighted(subscription.weighting)
         if survey_id is None and subscription.partnership_id is not None and subscription.framework_id:
             survey_id = await latest_round(session, subscription.partnership_id, subscription.framework_id)
     if survey_id is None:

@@ -126,6 +126,12 @@ class SummaryRules(BaseModel):
     min_move_share: float = Field(default=0.25, gt=0, le=1)
     """A change of a status outcome's concern share by this much (or more) makes it a mover."""
 
+    def weighted(self, weighting: Weighting | str | None) -> SummaryRules:
+        """These rules with the weighting a lead chose for one summary (None: unchanged)."""
+        if weighting is None or Weighting(weighting) is self.weighting:
+            return self
+        return self.model_copy(update={"weighting": Weighting(weighting)})
+
 
 THRESHOLDS = (
     "score_band",
