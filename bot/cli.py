@@ -12,7 +12,7 @@ from textwrap import indent
 
 from bot import package as teams_package
 from bot.app import create_app, create_bot, load_catalogue, utc_now
-from bot.exports import export_file, export_filename
+from bot.exports import export_data, export_file, export_filename
 from bot.health import MissingCredential, check_credentials, run
 from bot.logs import configure_logging
 from bot.settings import Settings
@@ -23,7 +23,6 @@ from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
 from storage.backup import BackupRefused, backup_sqlite
 from storage.db import create_engine, session_factory, transaction
 from storage.errors import SurveyNotFound
-from storage.exports import export_rows
 from storage.leads import LeadError, grant_lead, list_leads, revoke_lead
 from storage.migrate import current_revision, head_revision, is_at_head, upgrade
 from storage.organisations import OrganisationError, list_domains, map_domain, unmap_domain
@@ -36,7 +35,6 @@ from storage.privacy import (
     plan_expired,
     purge_expired,
 )
-from storage.summaries import survey_summary
 
 log = logging.getLogger("bot")
 
@@ -349,10 +347,9 @@ def _export(args: argparse.Namespace) -> int:
     rules = settings.summary_rules
 
     async def build(session, *, now):  # type: ignore[no-untyped-def]
-        export = await export_rows(session, args.survey_id, anonymise=args.anonymise, rules=rules)
-        summary = None
-        if args.format == "xlsx":
-            summary = await survey_summary(session, args.survey_id, rules=rules, now=now)
+        export, summary = await export_data(
+            session, args.survey_id, args.format, anonymise=args.anonymise, rules=rules, now=now
+        )
         return export, await export_file(export, args.format, summary)
 
     try:

@@ -16,6 +16,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+from botbuilder.schema import Activity
 
 from bot.logs import TURN, bound_turn
 from bot.metrics import Metrics
@@ -40,6 +41,15 @@ def activity_tenant(activity: Mapping[str, Any]) -> str | None:
     if isinstance(tenant, Mapping) and tenant.get("id"):
         return str(tenant["id"])
     return None
+
+
+def tenant_of(activity: Activity) -> str | None:
+    """`activity_tenant` for a parsed activity."""
+    if activity.conversation is not None and activity.conversation.tenant_id:
+        return activity.conversation.tenant_id
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    tenant = channel_data.get("tenant")
+    return tenant.get("id") if isinstance(tenant, dict) else None
 
 
 def tenant_allowed(activity: Mapping[str, Any], allowed: Collection[str]) -> bool:

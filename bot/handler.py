@@ -22,6 +22,7 @@ from botbuilder.schema import (
 from msrest.serialization import Model
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.edge import tenant_of
 from bot.lead_files import FILE_CONSENT
 from bot.leads import LEAD_VERB, LeadCommands
 from bot.logs import set_turn_outcome
@@ -213,7 +214,7 @@ class SurveyBot(ActivityHandler):
         sender = activity.from_property
         if sender is None or not sender.id:
             return
-        details = (sender.id, sender.aad_object_id, sender.name, _tenant(activity))
+        details = (sender.id, sender.aad_object_id, sender.name, tenant_of(activity))
         conversation = activity.conversation.id if activity.conversation else None
         seen = self._seen.get(details)
         if seen is not None and seen[0] == (conversation, activity.service_url):
@@ -223,7 +224,7 @@ class SurveyBot(ActivityHandler):
             teams_user_id=sender.id,
             aad_object_id=sender.aad_object_id,
             name=sender.name,
-            tenant_id=_tenant(activity),
+            tenant_id=tenant_of(activity),
             now=self._clock(),
         )
         await self._save_reference(
@@ -244,7 +245,7 @@ class SurveyBot(ActivityHandler):
             service_url=activity.service_url,
             reference=reference.serialize(),
             conversation_type=activity.conversation.conversation_type or "personal",
-            tenant_id=_tenant(activity),
+            tenant_id=tenant_of(activity),
             team_id=_team(activity),
             bot_id=activity.recipient.id if activity.recipient else None,
             person_id=person_id,
@@ -346,14 +347,6 @@ async def _send_invoke_message(turn_context: TurnContext, message: str) -> None:
 
 def _is_personal(activity: Activity) -> bool:
     return activity.conversation is None or activity.conversation.conversation_type in (None, "personal")
-
-
-def _tenant(activity: Activity) -> str | None:
-    if activity.conversation is not None and activity.conversation.tenant_id:
-        return activity.conversation.tenant_id
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = channel_data.get("tenant")
-    return tenant.get("id") if isinstance(tenant, dict) else None
 
 
 def _team(activity: Activity) -> str | None:

@@ -43,7 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands import ExportFormat
 from bot.comment_cards import render_comments
-from bot.exports import export_file, export_filename
+from bot.edge import tenant_of
+from bot.exports import export_data, export_file, export_filename
 from bot.sender import Compose
 from bot.text import clip
 from bot.uploads import UploadFailed, UploadSettings, upload
@@ -51,11 +52,11 @@ from dialogs import outgoing
 from frameworks.summary import SummaryRules, SurveySummary
 from storage.db import transaction
 from storage.errors import SurveyNotFound
-from storage.exports import AnswerExport, export_rows
+from storage.exports import AnswerExport
 from storage.leads import is_lead, normalise_aad_id
 from storage.outbox import NewMessage, enqueue
 from storage.people import person_for
-from storage.summaries import survey_comments, survey_summary
+from storage.summaries import survey_comments
 from storage.surveys import SnapshotCache
 from storage.tables import OutboxMessage, Person
 
@@ -175,24 +176,6 @@ async def comments_activity(
     return render_comments(found, {domain.id: domain.title for domain in framework.domains})
 
 
-async def _gather(
-    session: AsyncSession,
-    offer: ExportOffer,
-    *,
-    rules: SummaryRules,
-    snapshots: SnapshotCache,
-    now: datetime,
-) -> tuple[AnswerExport, SurveySummary | None]:
-    """The rows of the export, and for a workbook the summary its first sheet mirrors."""
-    export = await export_rows(
-        session, offer.survey_id, anonymise=offer.anonymise, rules=rules, cache=snapshots
-    )
-    summary = None
-    if offer.format is ExportFormat.XLSX:
-        summary = await survey_summary(session, offer.survey_id, rules=rules, now=now, cache=snapshots)
-    return export, summary
-
-
 class LeadFiles:
     """`export` and `comments` for leads, and the file consent that follows an export."""
 
@@ -279,7 +262,7 @@ class LeadFiles:
                         payload={
                             **payload,
                             "service_url": activity.service_url,
-                            "tenant_id": _tenant(activity),
+                            "tenant_id": tenant_of(activity),
                         },
                     )
                 ],
@@ -341,9 +324,7 @@ class LeadFiles:
         now = self._clock()
         try:
             async with transaction(self._sessions) as session:
-                export, summary = await _gather(
-                    session, offer, rules=self._rules, snapshots=self._snapshots, now=now
-                )
+                export, summary = await _export_data(session, offer, self._rules, self._snapshots, now)
         except SurveyNotFound:
             await self._say(context, SURVEY_GONE)
             return
@@ -400,7 +381,7 @@ def private_composer(
         if offer.expires_at <= now:
             log.info("outbox row %s: its export offer expired before it could be sent", message.id)
             return None
-        export, summary = await _gather(session, offer, rules=rules, snapshots=cache, now=now)
+        export, summary = await _export_data(session, offer, rules, cache, now)
         data = await export_file(export, offer.format.value, summary)
         return consent_activity(
             offer,
@@ -412,17 +393,23 @@ def private_composer(
     return compose
 
 
+async def _export_data(
+    session: AsyncSession, offer: ExportOffer, rules: SummaryRules, cache: SnapshotCache, now: datetime
+) -> tuple[AnswerExport, SurveySummary | None]:
+    return await export_data(
+        session,
+        offer.survey_id,
+        offer.format.value,
+        anonymise=offer.anonymise,
+        rules=rules,
+        now=now,
+        cache=cache,
+    )
+
+
 def _dedupe_key(kind: str, person_id: int, activity: Activity, now: datetime) -> str:
     """One row per request: the request's activity (Teams' retries carry the same id, and are
     dropped by the handler's claim before this), else the moment."""
     conversation = activity.conversation.id if activity.conversation else ""
     source = f"{conversation}|{activity.id}" if activity.id else now.isoformat()
     return f"{kind}:{person_id}:{hashlib.sha256(source.encode()).hexdigest()[:32]}"
-
-
-def _tenant(activity: Activity) -> str | None:
-    if activity.conversation is not None and activity.conversation.tenant_id:
-        return activity.conversation.tenant_id
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    tenant = channel_data.get("tenant")
-    return tenant.get("id") if isinstance(tenant, dict) else None
