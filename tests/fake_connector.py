@@ -48,6 +48,9 @@ class FakeConnector:
     """Files uploaded whole, by name."""
     upload_status: int | None = None
     """When set, every upload PUT is answered with this status (OneDrive refusing or failing)."""
+    wire: list[tuple[str, str, bytes]] = field(default_factory=list)
+    """Every send, reply and update as it arrived: method, path and the body's bytes, for checking what
+    Teams itself would parse."""
     _parts: dict[str, bytearray] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -61,6 +64,7 @@ class FakeConnector:
             self.refused_sends += 1
             error = {"code": "TooManyRequests" if status == 429 else "ServiceError", "message": "Try later."}
             return web.json_response({"error": error}, status=status, headers=headers)
+        self.wire.append((request.method, request.path, await request.read()))
         activity = await request.json()
         activity["_conversation_id"] = request.match_info["conversation_id"]
         self.sent.append(activity)
@@ -86,6 +90,7 @@ class FakeConnector:
         return [activity for activity in self.sent if activity["_conversation_id"] == conversation_id]
 
     async def _update(self, request: web.Request) -> web.Response:
+        self.wire.append((request.method, request.path, await request.read()))
         activity = await request.json()
         activity["_activity_id"] = request.match_info["activity_id"]
         self.updated.append(activity)
