@@ -36,7 +36,7 @@ UNIVERSAL_ACTION_TYPES = {ADAPTIVE_CARD, "application/vnd.microsoft.activity.mes
 async def connector() -> AsyncIterator[FakeConnector]:
     async with fake_connector() as fake:
         fake.members = [
-            {**member.account(), "email": f"{member.name.split()[0].lower()}@trust.nhs.uk", "tenantId": member.tenant}
+            {**member.account(), "email": f"{member.name.split()[0].lower()}@trust.nhs.uk"}
             for member in (LEAD, AMINA, BEN)
         ]
         yield fake
@@ -122,7 +122,9 @@ def _press(card: dict[str, Any], **match: Any) -> dict[str, Any]:
 
 
 async def test_a_round_from_the_leads_channel_to_partners_answers_renders_everywhere_in_teams(
-    database: Database, connector: FakeConnector, card_schema: Draft6Validator
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
 ) -> None:
     teams = TeamsShapes(connector.url)
     async with _client(database) as client:
