@@ -57,6 +57,7 @@ from bot.commands import (
     refusal,
 )
 from bot.dates import DateError, ParsedDate, format_date, parse_date
+from bot.edge import tenant_of
 from bot.lead_files import LeadFiles
 from bot.roster import RosterUnavailable, fetch_member, fetch_roster
 from bot.summary_cards import render_summary
@@ -65,7 +66,7 @@ from bot.uploads import UploadSettings
 from dialogs import outgoing
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary, Weighting, since_last_post
-from storage.conversations import reference_for
+from storage.conversations import place_of, reference_for
 from storage.db import transaction
 from storage.invitations import invite
 from storage.leads import LeadError, grant_lead, is_lead, revoke_lead
@@ -85,7 +86,14 @@ from storage.roster import sync_roster
 from storage.subscriptions import subscribe, subscriptions_for, unsubscribe
 from storage.summaries import latest_round, partnership_frameworks, survey_summary
 from storage.summary_posts import last_posted
-from storage.surveys import close_survey, create_survey, open_survey
+from storage.surveys import (
+    Reach,
+    close_survey,
+    create_survey,
+    find_survey,
+    open_survey,
+    surveys_in_reach,
+)
 from storage.tables import (
     Invitation,
     Organisation,
@@ -186,7 +194,7 @@ class LeadCommands:
         if refused is not None:
             await self._say(context, refused)
             return True
-        await self._run(context, command, scope, lead)
+        await self._run(context, command, scope, lead, reach_of(activity, scope=scope, lead=lead))
         return True
 
     async def on_card(self, context: TurnContext, data: object) -> str:
@@ -201,9 +209,12 @@ class LeadCommands:
             return await self._start_from_form(context, action)
         if action.survey_id is None:
             return "I couldn't read that card's data. Type the command again."
+        activity = context.activity
+        scope = Scope.of(activity.conversation.conversation_type if activity.conversation else None)
+        reach = reach_of(activity, scope=scope, lead=True)
         if action.lead == "cancel":
-            return await self._cancel(action.survey_id)
-        return await self._confirm(context, action.survey_id)
+            return await self._cancel(action.survey_id, reach)
+        return await self._confirm(context, action.survey_id, reach)
 
     async def on_file_consent(self, context: TurnContext) -> None:
         """A lead allowed or declined an export file (bot.lead_files); the caller answers the invoke."""
@@ -233,7 +244,9 @@ class LeadCommands:
 
     # Dispatch ------------------------------------------------------------------------------------
 
-    async def _run(self, context: TurnContext, command: ParsedCommand, scope: Scope, lead: bool) -> None:
+    async def _run(
+        self, context: TurnContext, command: ParsedCommand, scope: Scope, lead: bool, reach: Reach
+    ) -> None:
         if isinstance(command, HelpCommand):
             await self._say(context, help_text(scope, lead, command.topic))
         elif isinstance(command, FrameworksCommand):
@@ -244,15 +257,15 @@ class LeadCommands:
         elif isinstance(command, StartCommand):
             await self._start(context, command)
         elif isinstance(command, SurveysCommand):
-            await self._say(context, await self._surveys())
+            await self._say(context, await self._surveys(reach))
         elif isinstance(command, StatusCommand):
-            await self._status(context, command.survey, with_names=scope is Scope.PERSONAL and lead)
+            await self._status(context, reach, command.survey, privately=scope is Scope.PERSONAL and lead)
         elif isinstance(command, RemindCommand):
-            await self._remind(context, command.survey)
+            await self._remind(context, reach, command.survey)
         elif isinstance(command, CloseCommand):
-            await self._close(context, command.survey)
+            await self._close(context, reach, command.survey)
         elif isinstance(command, ReopenCommand):
-            await self._reopen(context, command)
+            await self._reopen(context, reach, command)
         elif isinstance(command, GrantLeadCommand | RevokeLeadCommand):
             await self._lead_roles(context, command)
         elif isinstance(command, MyOrganisationCommand):
@@ -260,23 +273,28 @@ class LeadCommands:
         elif isinstance(command, MapDomainCommand | UnmapDomainCommand | DomainsCommand):
             await self._domains(context, command)
         elif isinstance(command, ResultsCommand):
-            await self._results(context, command)
+            await self._results(context, reach, command)
         elif isinstance(command, SubscribeCommand | UnsubscribeCommand | SubscriptionsCommand):
-            await self._subscriptions(context, command)
+            await self._subscriptions(context, reach, command)
         elif isinstance(command, ExportCommand | CommentsCommand):
-            await self._private(context, command, personal=scope is Scope.PERSONAL)
+            await self._private(context, reach, command, personal=scope is Scope.PERSONAL)
         else:
             log.error("no handler for the %s command", command.kind)
             await self._say(context, help_text(scope, lead))
 
     async def _private(
-        self, context: TurnContext, command: ExportCommand | CommentsCommand, *, personal: bool
+        self,
+        context: TurnContext,
+        reach: Reach,
+        command: ExportCommand | CommentsCommand,
+        *,
+        personal: bool,
     ) -> None:
         """Exports and comment texts go to the lead's 1:1 chat only, whichever chat asked (bot.lead_files)."""
         async with transaction(self._s.sessions) as session:
-            survey = await self._survey(session, context, command.survey)
+            survey = await find_survey(session, reach=reach, **_ref(command.survey))
         if survey is None:
-            await self._say(context, _NO_SURVEY)
+            await self._say(context, _missing(command.survey))
             return
         if isinstance(command, ExportCommand):
             await self._files.export(
@@ -304,6 +322,7 @@ class LeadCommands:
             return
         now = self._s.clock()
         closes_at = command.closes.at if command.closes else None
+        activity = context.activity
         async with transaction(self._s.sessions) as session:
             lead = await self._sender(session, context)
             partnership = (
@@ -319,8 +338,10 @@ class LeadCommands:
                 created_by_id=lead.id,
                 closes_at=closes_at,
                 state=SurveyState.DRAFT,
+                conversation_id=activity.conversation.id,
+                tenant_id=tenant_of(activity),
+                team_id=_team_of(activity),
             )
-            survey.conversation_id = context.activity.conversation.id
             await invite(session, survey.id or 0, person_ids, now=now)
             by_organisation = await _organisation_counts(session, person_ids)
         closes = format_date(closes_at, self._s.tz) if closes_at else NOT_CLOSING
@@ -335,10 +356,12 @@ class LeadCommands:
         )
         await outgoing.send(context, card)
 
-    async def _confirm(self, context: TurnContext, survey_id: int) -> str:
+    async def _confirm(self, context: TurnContext, survey_id: int, reach: Reach) -> str:
         now = self._s.clock()
         async with transaction(self._s.sessions) as session:
-            survey = await session.get(Survey, survey_id, with_for_update=True)
+            survey = await find_survey(
+                session, reach=reach, number=survey_id, states=tuple(SurveyState), for_update=True
+            )
             if survey is None:
                 return "That survey was cancelled."
             if survey.state != SurveyState.DRAFT:
@@ -374,9 +397,9 @@ class LeadCommands:
         log.info("survey %s opened; %d invitations queued", survey_id, added)
         return f"“{survey.title}” is open: sending {added} invitations. I'll report here when they have gone."
 
-    async def _cancel(self, survey_id: int) -> str:
+    async def _cancel(self, survey_id: int, reach: Reach) -> str:
         async with transaction(self._s.sessions) as session:
-            survey = await session.get(Survey, survey_id)
+            survey = await find_survey(session, reach=reach, number=survey_id, states=tuple(SurveyState))
             if survey is None:
                 return "Already cancelled."
             if survey.state != SurveyState.DRAFT:
@@ -399,14 +422,28 @@ class LeadCommands:
 
     # status, remind, close, reopen -----------------------------------------------------------------
 
-    async def _status(self, context: TurnContext, ref: SurveyRef | None, *, with_names: bool) -> None:
+    async def _status(
+        self, context: TurnContext, reach: Reach, ref: SurveyRef | None, *, privately: bool
+    ) -> None:
+        """Counts, overall and by organisation. Only a lead's 1:1 chat shows every organisation and the
+        names of those who have not submitted; elsewhere organisations follow the results card's
+        anonymity rules (k people who started, small ones pooled)."""
         async with transaction(self._s.sessions) as session:
-            survey = await self._survey(session, context, ref)
+            survey = await find_survey(session, reach=reach, **_ref(ref))
             if survey is None:
-                await self._say(context, _NO_SURVEY)
+                await self._say(context, _missing(ref))
                 return
             rows = await _progress(session, survey.id or 0)
             deliveries = await state_counts(session, survey_id=survey.id or 0, kind="invite")
+            rates = (
+                None
+                if privately
+                else (
+                    await survey_summary(
+                        session, survey.id or 0, rules=self._s.rules, now=self._s.clock(), with_previous=False
+                    )
+                ).response_rate
+            )
         invited = len(rows)
         started = sum(1 for row in rows if row.started)
         done = sum(1 for row in rows if row.submitted)
@@ -425,25 +462,35 @@ class LeadCommands:
         pending = deliveries[OutboxState.PENDING] + deliveries[OutboxState.RETRYING]
         if pending:
             lines.append(f"{pending} invitations are still being sent.")
-        by_org: dict[str, list[_Progress]] = {}
-        for row in rows:
-            by_org.setdefault(row.organisation or UNASSIGNED, []).append(row)
-        lines.append("By organisation:")
-        for name, members in sorted(by_org.items()):
-            submitted = sum(1 for m in members if m.submitted)
-            lines.append(f"- {escape(name)}: {submitted} of {len(members)}")
-        if with_names:
+        if rates is None:
+            by_org: dict[str, list[_Progress]] = {}
+            for row in rows:
+                by_org.setdefault(row.organisation or UNASSIGNED, []).append(row)
+            lines.append("By organisation:")
+            for name, members in sorted(by_org.items()):
+                submitted = sum(1 for m in members if m.submitted)
+                lines.append(f"- {escape(name)}: {submitted} of {len(members)}")
             waiting = sorted(row.name or "(name unknown)" for row in rows if not row.submitted)
             if waiting:
                 lines.append("Not yet submitted: " + ", ".join(escape(name) for name in waiting))
+        else:
+            if rates.organisations:
+                lines.append("By organisation:")
+                lines += [
+                    f"- {escape(org.name)}: {org.completed} of {org.invited}" for org in rates.organisations
+                ]
+            lines.append(
+                f"Organisations are shown only where at least {self._s.rules.k} people have started, "
+                "so nobody can be singled out; a lead sees them all in a 1:1 chat with me."
+            )
         await self._say(context, "\n".join(lines))
 
-    async def _remind(self, context: TurnContext, ref: SurveyRef | None) -> None:
+    async def _remind(self, context: TurnContext, reach: Reach, ref: SurveyRef | None) -> None:
         now = self._s.clock()
         async with transaction(self._s.sessions) as session:
-            survey = await self._survey(session, context, ref, open_only=True)
+            survey = await find_survey(session, reach=reach, states=(SurveyState.OPEN,), **_ref(ref))
             if survey is None:
-                await self._say(context, _NO_OPEN_SURVEY)
+                await self._say(context, _missing(ref, SurveyState.OPEN))
                 return
             reference = await reference_for(session, context.activity.conversation.id)
             added, skipped = await queue_reminders(
@@ -458,23 +505,25 @@ class LeadCommands:
             context, f"Reminding {added} people who have not submitted “{escape(survey.title)}”{note}."
         )
 
-    async def _close(self, context: TurnContext, ref: SurveyRef | None) -> None:
+    async def _close(self, context: TurnContext, reach: Reach, ref: SurveyRef | None) -> None:
         async with transaction(self._s.sessions) as session:
-            survey = await self._survey(session, context, ref, open_only=True)
+            survey = await find_survey(session, reach=reach, states=(SurveyState.OPEN,), **_ref(ref))
             if survey is None:
-                await self._say(context, _NO_OPEN_SURVEY)
+                await self._say(context, _missing(ref, SurveyState.OPEN))
                 return
             await close_survey(session, survey, now=self._s.clock())
         await self._say(
             context, f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken."
         )
 
-    async def _reopen(self, context: TurnContext, command: ReopenCommand) -> None:
+    async def _reopen(self, context: TurnContext, reach: Reach, command: ReopenCommand) -> None:
         now = self._s.clock()
         async with transaction(self._s.sessions) as session:
-            survey = await self._survey(session, context, command.survey, state=SurveyState.CLOSED)
+            survey = await find_survey(
+                session, reach=reach, states=(SurveyState.CLOSED,), **_ref(command.survey)
+            )
             if survey is None:
-                await self._say(context, "There is no closed survey here to reopen.")
+                await self._say(context, _missing(command.survey, SurveyState.CLOSED))
                 return
             if command.closes is not None:
                 survey.closes_at = command.closes.at
@@ -488,12 +537,12 @@ class LeadCommands:
         closes = format_date(survey.closes_at, self._s.tz) if survey.closes_at else NOT_CLOSING
         await self._say(context, f"Reopened “{escape(survey.title)}” ({closes}).")
 
-    async def _results(self, context: TurnContext, command: ResultsCommand) -> None:
+    async def _results(self, context: TurnContext, reach: Reach, command: ResultsCommand) -> None:
         """The summary, now: aggregates only, no names, no comments, nothing below k. In a channel that
         gets weekly posts, it also says what changed since the last one."""
         rules = self._s.rules.weighted(command.weighting)
         async with transaction(self._s.sessions) as session:
-            found = await self._summary_target(session, context, command.target)
+            found = await self._summary_target(session, reach, command.target)
             if isinstance(found, str):
                 await self._say(context, found)
                 return
@@ -506,25 +555,27 @@ class LeadCommands:
         await outgoing.send(context, render_summary(summary, charts=self._s.chart_link(summary)))
 
     async def _summary_target(
-        self, session: AsyncSession, context: TurnContext, target: SummaryTarget
+        self, session: AsyncSession, reach: Reach, target: SummaryTarget
     ) -> _Target | str:
-        """The survey a summary command means (for a partnership: its latest round), or why not."""
+        """The survey a summary command means (for a partnership: its latest round here), or why not.
+        A partnership with no round within reach is answered as one that does not exist."""
         if target.partnership is None:
-            survey = await self._survey(session, context, target.survey)
-            return _Target(survey) if survey is not None else _NO_SURVEY
-        found = await find_partnerships(session, target.partnership)
+            survey = await find_survey(session, reach=reach, **_ref(target.survey))
+            return _Target(survey) if survey is not None else _missing(target.survey)
         name = escape(target.partnership)
+        found = [
+            (partnership, ran)
+            for partnership in await find_partnerships(session, target.partnership)
+            if (ran := await partnership_frameworks(session, partnership.id or 0, reach=reach))
+        ]
         if not found:
-            return f"I don't know a partnership called “{name}”. Leads name one in start … for <partnership>."
+            return f"There is no partnership called “{name}” with a survey here."
         if len(found) > 1:
-            names = ", ".join(f"“{escape(p.name)}”" for p in found[:10])
+            names = ", ".join(f"“{escape(p.name)}”" for p, _ in found[:10])
             return f"“{name}” could be {names}. Put the whole name in quotes."
-        partnership = found[0]
-        ran = await partnership_frameworks(session, partnership.id or 0)
+        partnership, ran = found[0]
         framework_id = target.framework_id
         if framework_id is None:
-            if not ran:
-                return f"“{escape(partnership.name)}” has no survey yet."
             if len(ran) > 1:
                 return (
                     f"“{escape(partnership.name)}” has run more than one framework: {', '.join(ran)}. "
@@ -532,17 +583,20 @@ class LeadCommands:
                     f'results partnership "{escape(partnership.name)}" framework {ran[0]}.'
                 )
             framework_id = ran[0]
-        latest = await latest_round(session, partnership.id or 0, framework_id)
+        latest = await latest_round(session, partnership.id or 0, framework_id, reach=reach)
         survey = await session.get(Survey, latest) if latest is not None else None
         if survey is None:
-            return f"“{escape(partnership.name)}” has no survey of {escape(framework_id)} yet."
+            return f"“{escape(partnership.name)}” has no survey of {escape(framework_id)} here."
         return _Target(survey, partnership, framework_id)
 
     async def _subscriptions(
-        self, context: TurnContext, command: SubscribeCommand | UnsubscribeCommand | SubscriptionsCommand
+        self,
+        context: TurnContext,
+        reach: Reach,
+        command: SubscribeCommand | UnsubscribeCommand | SubscriptionsCommand,
     ) -> None:
-        """Weekly summaries of a survey, or of a partnership's latest round, posted here in the bot's
-        time zone."""
+        """Weekly summaries of a survey, or of a partnership's latest round, posted to this channel (a
+        new post, whichever thread asked) in the bot's time zone."""
         now = self._s.clock()
         async with transaction(self._s.sessions) as session:
             reference = await reference_for(session, context.activity.conversation.id)
@@ -557,7 +611,7 @@ class LeadCommands:
                     "\n".join(["Weekly summaries posted here:", *lines]) if lines else _NO_SUBSCRIPTIONS,
                 )
                 return
-            found = await self._summary_target(session, context, command.target)
+            found = await self._summary_target(session, reach, command.target)
             if isinstance(found, str):
                 await self._say(context, found)
                 return
@@ -590,47 +644,20 @@ class LeadCommands:
             "a week with no new answers gets one line instead.",
         )
 
-    async def _surveys(self) -> str:
+    async def _surveys(self, reach: Reach) -> str:
         async with transaction(self._s.sessions) as session:
-            surveys = (
-                await session.execute(
-                    sa.select(Survey.id, Survey.title, Survey.state, Survey.closes_at)
-                    .where(Survey.state != SurveyState.DRAFT)
-                    .order_by(Survey.created_at.desc())  # type: ignore[attr-defined]
-                    .limit(20)
-                )
-            ).all()
+            surveys = await surveys_in_reach(session, reach=reach)
         if not surveys:
-            return "No surveys yet. A lead can start one: start <framework>."
-        lines = ["Surveys (newest first):"]
-        for survey_id, title, state, closes_at in surveys:
-            closes = f", closes {format_date(closes_at, self._s.tz)}" if closes_at and state == "open" else ""
-            lines.append(f"- #{survey_id} {escape(title)} ({state}{closes})")
+            return "No surveys here yet. A lead can start one: start <framework>."
+        lines = ["Surveys here (newest first):"]
+        for survey in surveys:
+            closes = (
+                f", closes {format_date(survey.closes_at, self._s.tz)}"
+                if survey.closes_at and survey.state == SurveyState.OPEN
+                else ""
+            )
+            lines.append(f"- #{survey.id} {escape(survey.title)} ({survey.state}{closes})")
         return "\n".join(lines)
-
-    async def _survey(
-        self,
-        session: AsyncSession,
-        context: TurnContext,
-        ref: SurveyRef | None,
-        *,
-        open_only: bool = False,
-        state: SurveyState | None = None,
-    ) -> Survey | None:
-        """The survey a command means: by number or title words, else this chat's latest."""
-        query = sa.select(Survey).where(Survey.state != SurveyState.DRAFT)
-        if open_only:
-            query = query.where(Survey.state == SurveyState.OPEN)
-        if state is not None:
-            query = query.where(Survey.state == state)
-        if ref is not None and ref.number is not None:
-            query = query.where(Survey.id == ref.number)
-        elif ref is not None and ref.fragment:
-            query = query.where(Survey.title.ilike(f"%{_like(ref.fragment)}%", escape="\\"))  # type: ignore[attr-defined]
-        else:
-            query = query.where(Survey.conversation_id == context.activity.conversation.id)
-        query = query.order_by(Survey.created_at.desc(), Survey.id.desc()).limit(1)  # type: ignore[attr-defined, union-attr]
-        return (await session.execute(query)).scalar_one_or_none()
 
     # People and organisations ------------------------------------------------------------------------
 
@@ -796,8 +823,38 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 _NO_SUBSCRIPTIONS = (
     "No weekly summaries are posted here. A lead can start one: subscribe weekly Monday 09:00."
 )
-_NO_SURVEY = "There is no survey here yet. Name one (status #12), or see them all with surveys."
-_NO_OPEN_SURVEY = "There is no open survey here. Name one (e.g. remind #12), or see them all with surveys."
+_STATE_WORD = {SurveyState.OPEN: "open ", SurveyState.CLOSED: "closed "}
+
+
+def _missing(ref: SurveyRef | None, state: SurveyState | None = None) -> str:
+    """Why a command found no survey: the same words whether or not the survey exists out of reach."""
+    word = _STATE_WORD.get(state, "") if state is not None else ""
+    if ref is not None and ref.number is not None:
+        return f"There is no {word}survey #{ref.number} here. Say surveys in its channel to see its numbers."
+    if ref is not None and ref.fragment:
+        return f"No {word}survey here matches “{escape(clip(ref.fragment, 60))}”."
+    return f"There is no {word}survey here yet. Name one (status #12), or see the ones here with surveys."
+
+
+def _ref(ref: SurveyRef | None) -> dict[str, Any]:
+    """A typed survey reference as `find_survey`'s keywords."""
+    if ref is None:
+        return {}
+    return {"number": ref.number, "fragment": ref.fragment}
+
+
+def reach_of(activity: Activity, *, scope: Scope, lead: bool) -> Reach:
+    """Which surveys a command typed here by this person may see (storage.surveys.Reach): decided
+    once per activity, passed to every lookup."""
+    conversation = activity.conversation
+    place = None if scope is Scope.PERSONAL or conversation is None else place_of(conversation.id)
+    return Reach(tenant_id=tenant_of(activity), place_id=place, lead=lead)
+
+
+def _team_of(activity: Activity) -> str | None:
+    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+    team = channel_data.get("team")
+    return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
 
 
 @dataclass(frozen=True)
@@ -941,10 +998,6 @@ def _mentioned(activity: Activity) -> list[str]:
         if isinstance(who, str) and who and who != bot_id and who not in ids:
             ids.append(who)
     return ids
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _percent(part: int, whole: int) -> str:

@@ -3,8 +3,10 @@
 Claiming a subscription and queueing its post commit together, so with several instances exactly one
 posts; the outbox then retries with backoff, and a post counts as sent only once Teams accepted it.
 After downtime, one post covers every missed week. A partnership's subscription follows its latest
-round of the framework, chosen when the post is built. Each full post is stored (`storage.summary_posts`)
-so the next one can say what changed since the channel last saw it.
+round of the framework within the channel's reach (storage.surveys.Reach), chosen when the post is
+built. Each full post is stored (`storage.summary_posts`) so the next one can say what changed since
+the channel last saw it. Posts go to the channel itself, a new post each week, never into the thread
+the subscription was typed in (storage.conversations).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from storage.outbox import NewMessage, enqueue
 from storage.subscriptions import claim_due
 from storage.summaries import latest_round, survey_summary
 from storage.summary_posts import last_posted, record_post
-from storage.tables import Answer, OutboxMessage, Response, SummarySubscription
+from storage.surveys import Reach
+from storage.tables import Answer, ConversationReference, OutboxMessage, Response, SummarySubscription
 
 KIND = "summary"
 
@@ -65,7 +68,12 @@ async def compose_summary(
     if subscription is not None:
         rules = rules.weighted(subscription.weighting)
         if survey_id is None and subscription.partnership_id is not None and subscription.framework_id:
-            survey_id = await latest_round(session, subscription.partnership_id, subscription.framework_id)
+            survey_id = await latest_round(
+                session,
+                subscription.partnership_id,
+                subscription.framework_id,
+                reach=await _reach(session, subscription),
+            )
     if survey_id is None:
         return None
     summary = await survey_summary(session, survey_id, rules=rules, now=now)
@@ -80,6 +88,14 @@ async def compose_summary(
             session, outbox_message_id=message.id, subscription_id=subscription.id, summary=summary, now=now
         )
     return render_summary(summary, charts=chart_link(summary))
+
+
+async def _reach(session: AsyncSession, subscription: SummarySubscription) -> Reach:
+    """A channel's post shows what a command typed in that channel may see (storage.surveys.Reach)."""
+    reference = await session.get(ConversationReference, subscription.conversation_reference_id)
+    if reference is None:
+        return Reach(tenant_id=None, place_id=None)  # sees nothing
+    return Reach(tenant_id=reference.tenant_id, place_id=reference.conversation_id)
 
 
 async def _answered_since(session: AsyncSession, survey_id: int, since: datetime) -> bool:

@@ -27,7 +27,7 @@ from frameworks.summary import (
     lead_comments,
     summarise,
 )
-from storage.surveys import SnapshotCache
+from storage.surveys import Reach, SnapshotCache
 from storage.tables import (
     Answer,
     Invitation,
@@ -180,8 +180,9 @@ async def comment_texts(
 
 
 async def previous_round(session: AsyncSession, survey: Survey) -> int | None:
-    """The id of the round before this one: the same partnership and framework, the latest survey created
-    before it (the lower id first when two share a creation time). Drafts never ran, so they don't count."""
+    """The id of the round before this one: the same partnership, framework and tenant, the latest survey
+    created before it (the lower id first when two share a creation time). Drafts never ran, so they
+    don't count; another tenant's round of a partnership with the same name is never compared."""
     if survey.partnership_id is None:
         return None
     s = _surveys
@@ -194,6 +195,7 @@ async def previous_round(session: AsyncSession, survey: Survey) -> int | None:
         .where(
             s.c.partnership_id == survey.partnership_id,
             s.c.framework_id == survey.framework_id,
+            s.c.tenant_id.is_not_distinct_from(survey.tenant_id),
             s.c.state != SurveyState.DRAFT.value,
             earlier,
         )
@@ -203,12 +205,16 @@ async def previous_round(session: AsyncSession, survey: Survey) -> int | None:
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def latest_round(session: AsyncSession, partnership_id: int, framework_id: str) -> int | None:
-    """The id of a partnership's latest survey of a framework (what a partnership summary shows)."""
+async def latest_round(
+    session: AsyncSession, partnership_id: int, framework_id: str, *, reach: Reach
+) -> int | None:
+    """The id of a partnership's latest survey of a framework within reach (what a partnership summary
+    shows there)."""
     s = _surveys
     query = (
         sa.select(s.c.id)
         .where(
+            reach.surveys(),
             s.c.partnership_id == partnership_id,
             s.c.framework_id == framework_id,
             s.c.state != SurveyState.DRAFT.value,
@@ -219,12 +225,12 @@ async def latest_round(session: AsyncSession, partnership_id: int, framework_id:
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def partnership_frameworks(session: AsyncSession, partnership_id: int) -> list[str]:
-    """The frameworks a partnership has run (not drafts), most recently started first."""
+async def partnership_frameworks(session: AsyncSession, partnership_id: int, *, reach: Reach) -> list[str]:
+    """The frameworks a partnership has run (not drafts) within reach, most recently started first."""
     s = _surveys
     query = (
         sa.select(s.c.framework_id, sa.func.max(s.c.created_at).label("latest"))
-        .where(s.c.partnership_id == partnership_id, s.c.state != SurveyState.DRAFT.value)
+        .where(reach.surveys(), s.c.partnership_id == partnership_id, s.c.state != SurveyState.DRAFT.value)
         .group_by(s.c.framework_id)
         .order_by(sa.desc("latest"), s.c.framework_id)
     )
@@ -307,10 +313,12 @@ async def partnership_summary(
     *,
     rules: SummaryRules,
     now: datetime,
+    reach: Reach,
     cache: SnapshotCache | None = None,
 ) -> SurveySummary | None:
-    """The partnership's latest round of a framework, compared with the round before; None before any."""
-    latest = await latest_round(session, partnership_id, framework_id)
+    """The partnership's latest round of a framework within reach, compared with the round before; None
+    before any."""
+    latest = await latest_round(session, partnership_id, framework_id, reach=reach)
     if latest is None:
         return None
     return await survey_summary(session, latest, rules=rules, now=now, cache=cache)

@@ -1,7 +1,19 @@
-"""Surveys: a framework frozen at the version used, a partnership, and an open/closed life cycle."""
+"""Surveys: a framework frozen at the version used, a partnership, and an open/closed life cycle.
+
+Who may see which survey (`Reach`, decided once per command from where it was typed and by whom):
+    - never a survey of another tenant (the tenant it was started in is recorded on it);
+    - in a channel or group chat: the surveys started in that channel (from any of its threads or a new
+      post) or chat. Not the team's other channels: a private or shared channel has other members than
+      its team, and a channel's activity does not say which kind it is;
+    - in a lead's 1:1 chat: every survey of the lead's tenant (leads run the bot's surveys);
+    - in anyone else's 1:1 chat: none.
+A survey outside the reach is looked up exactly like one that does not exist, so a refusal cannot
+tell whether a number is used elsewhere.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -9,9 +21,67 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from frameworks.schema import Framework
+from storage.conversations import place_of
 from storage.errors import SurveyClosed, SurveyNotFound
 from storage.lru import BoundedCache
 from storage.tables import Survey, SurveyState
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Which surveys a command may see (see the module docstring); storage lookups take it as `reach=`."""
+
+    tenant_id: str | None
+    place_id: str | None
+    """The channel (no `;messageid=`) or group chat typed in; None in a 1:1 chat."""
+    lead: bool = False
+
+    def surveys(self) -> sa.ColumnElement[bool]:
+        """The condition a survey row must meet to be seen from here."""
+        tenant = Survey.tenant_id.is_not_distinct_from(self.tenant_id)  # type: ignore[union-attr]
+        if self.place_id is not None:
+            return sa.and_(tenant, Survey.conversation_id == self.place_id)
+        return tenant if self.lead else sa.false()
+
+
+async def find_survey(
+    session: AsyncSession,
+    *,
+    reach: Reach,
+    number: int | None = None,
+    fragment: str | None = None,
+    states: tuple[SurveyState, ...] = (SurveyState.OPEN, SurveyState.CLOSED),
+    for_update: bool = False,
+) -> Survey | None:
+    """The survey a command means, within reach: by number, by words of its title, else the latest
+    started where the command was typed (none in a 1:1 chat). None when there is no such survey here."""
+    query = sa.select(Survey).where(reach.surveys(), Survey.state.in_(states))  # type: ignore[attr-defined]
+    if number is not None:
+        query = query.where(Survey.id == number)
+    elif fragment:
+        query = query.where(Survey.title.ilike(f"%{_like(fragment)}%", escape="\\"))  # type: ignore[attr-defined]
+    elif reach.place_id is None:
+        return None
+    query = query.order_by(Survey.created_at.desc(), Survey.id.desc()).limit(1)  # type: ignore[attr-defined, union-attr]
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def surveys_in_reach(session: AsyncSession, *, reach: Reach, limit: int = 20) -> list[Survey]:
+    """Surveys started (not drafts) within reach, newest first."""
+    query = (
+        sa.select(Survey)
+        .options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
+        .where(reach.surveys(), Survey.state != SurveyState.DRAFT)
+        .order_by(Survey.created_at.desc(), Survey.id.desc())  # type: ignore[attr-defined, union-attr]
+        .limit(limit)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def create_survey(
@@ -25,7 +95,11 @@ async def create_survey(
     closes_at: datetime | None = None,
     state: SurveyState = SurveyState.OPEN,
     lock_after_submit: bool = False,
+    conversation_id: str | None = None,
+    tenant_id: str | None = None,
+    team_id: str | None = None,
 ) -> Survey:
+    """`conversation_id`, `tenant_id`, `team_id`: where it was started, which decides who sees it (Reach)."""
     if closes_at is not None and closes_at <= now:
         raise ValueError("the closing date must be in the future")
     survey = Survey(
@@ -40,6 +114,9 @@ async def create_survey(
         state=state,
         created_at=now,
         lock_after_submit=lock_after_submit,
+        conversation_id=place_of(conversation_id) if conversation_id else None,
+        tenant_id=tenant_id,
+        team_id=team_id,
     )
     session.add(survey)
     await session.flush()

@@ -152,7 +152,12 @@ class Survey(SQLModel, table=True):
     lock_after_submit: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     """A lead's choice: once submitted, answers can no longer be changed."""
     conversation_id: str | None = Field(default=None, max_length=400, index=True)
-    """The channel or chat it was started in: where `status` finds it and reminders report back."""
+    """The channel (never one of its threads: no `;messageid=`) or chat it was started in: where
+    commands find it and reminders report back (storage.surveys.Reach)."""
+    tenant_id: str | None = Field(default=None, max_length=64, index=True)
+    """The tenant it was started in: no lookup ever crosses tenants."""
+    team_id: str | None = Field(default=None, max_length=400)
+    """The team of the channel it was started in (None in a group chat)."""
     auto_reminded_at: datetime | None = _when()
     """When the automatic reminder before the close went out (once per survey)."""
 

@@ -28,7 +28,10 @@ from tests.fake_connector import FakeConnector, fake_connector
 from tests.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 
 AUDIT = load_directory().frameworks["audit-committee-maturity"]
-CHANNEL = "19:general@thread.tacv2;messageid=1700000000001"
+CHANNEL_ID = "19:general@thread.tacv2"
+"""The channel itself: where proactive posts (reports, weekly summaries) go, as new posts."""
+CHANNEL = f"{CHANNEL_ID};messageid=1700000000001"
+"""The thread the lead's commands are typed in: replies in a turn go there."""
 TEAM = "19:team@thread.tacv2"
 MEMBERS = [
     {"id": "29:lead", "name": "Lee Lead", "aadObjectId": "aad-lead", "email": "lee@trust.nhs.uk"},
@@ -63,7 +66,7 @@ class Channel:
             "from": {"id": sender["id"], "name": sender["name"], "aadObjectId": sender["aadObjectId"]},
             "recipient": {"id": "28:surveybot", "name": "Survey bot"},
             "conversation": {"id": CHANNEL, "conversationType": "channel", "tenantId": "t1"},
-            "channelData": {"tenant": {"id": "t1"}, "team": {"id": TEAM}, "channel": {"id": CHANNEL}},
+            "channelData": {"tenant": {"id": "t1"}, "team": {"id": TEAM}, "channel": {"id": CHANNEL_ID}},
             "entities": [
                 {
                     "type": "mention",
@@ -133,7 +136,7 @@ async def test_lead_starts_a_survey_and_every_member_is_invited_once(
             assert len(invitations) == 1, member["name"]
             card = invitations[0]["attachments"][0]["content"]
             assert any(block.get("text") == "Audit 2026" for block in card["body"][2]["items"])
-        report = connector.sent_to(CHANNEL)[-1]["text"]
+        report = connector.sent_to(CHANNEL_ID)[-1]["text"]
         assert "sent 3" in report
 
         status, body = await _post(client, channel.confirm(_card_data(cards[0], "Send invitations")))
@@ -145,7 +148,8 @@ async def test_lead_starts_a_survey_and_every_member_is_invited_once(
         survey = (await session.execute(sa.select(Survey))).scalar_one()
         assert survey.state == SurveyState.OPEN
         assert survey.closes_at == FIXED_NOW.replace(day=30, hour=23, minute=59, second=59)
-        assert survey.conversation_id == CHANNEL
+        assert survey.conversation_id == CHANNEL_ID
+        assert (survey.tenant_id, survey.team_id) == ("t1", TEAM)
         invited = (await session.execute(sa.select(sa.func.count()).select_from(Invitation))).scalar_one()
         rows = (await session.execute(sa.select(OutboxMessage.state))).scalars().all()
     assert invited == 3
@@ -325,7 +329,7 @@ async def test_people_and_organisations_are_managed_from_chat(
         await _post(client, channel.message("domains"))
         assert "council.gov.uk → Borough Council" in connector.sent[-1]["text"]
         await _post(client, channel.message("surveys", amina))
-        assert "No surveys yet" in connector.sent[-1]["text"]
+        assert "No surveys here yet" in connector.sent[-1]["text"]
 
         personal = channel.message("my organisation Anytown VCSE Alliance", amina)
         personal["text"] = "my organisation Anytown VCSE Alliance"
@@ -400,7 +404,7 @@ async def test_a_channel_subscribed_weekly_gets_one_summary_per_week_and_one_lin
         today[0] = next_monday
         await sender.drain_once()
         await connector.wait_for_sent(before + 1)
-        posted = connector.sent_to(CHANNEL)[-1]
+        posted = connector.sent_to(CHANNEL_ID)[-1]
         assert posted["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
         card_text = json.dumps(posted["attachments"][0]["content"])
         assert "new answers" in card_text  # nobody answered since the subscription: a brief card

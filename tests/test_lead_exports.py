@@ -156,8 +156,9 @@ async def _survey_with_answers(database: Database) -> int:
             )
         await map_domain(session, "trust.nhs.uk", "Anytown NHS Trust", now=FIXED_NOW)
         await map_domain(session, "council.gov.uk", "Borough Council", now=FIXED_NOW)
-        survey = await create_survey(session, AUDIT, now=FIXED_NOW, title="Audit 2026")
-        survey.conversation_id = CHANNEL
+        survey = await create_survey(
+            session, AUDIT, now=FIXED_NOW, title="Audit 2026", conversation_id=CHANNEL, tenant_id="t1"
+        )
         lead, amina, ben = (people[member["id"]] for member in (LEAD, AMINA, BEN))
         await record_answer(session, survey, lead, MAD, "basic", now=FIXED_NOW, comment="Board minutes agree")
         await record_answer(session, survey, amina, MAD, "results", now=FIXED_NOW, comment=HOSTILE)

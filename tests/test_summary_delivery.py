@@ -21,7 +21,7 @@ from storage.tables import Person, SummaryPost, Survey
 from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector
 from tests.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
-from tests.test_lead_commands import AUDIT, CHANNEL, CHARTS, MEMBERS, Channel, _card_data, _client, _post
+from tests.test_lead_commands import AUDIT, CHANNEL_ID, CHARTS, MEMBERS, Channel, _card_data, _client, _post
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ async def _weekly_post(client: Any, database: Database, connector: FakeConnector
     before = len(connector.sent)
     await client.app[SENDER].drain_once()
     await connector.wait_for_sent(before + 1)
-    post = connector.sent_to(CHANNEL)[-1]
+    post = connector.sent_to(CHANNEL_ID)[-1]
     return json.dumps(post["attachments"][0]["content"], ensure_ascii=False)
 
 
@@ -148,7 +148,7 @@ async def test_summary_commands_explain_an_unknown_or_ambiguous_partnership(
     channel = Channel(connector)
     async with _client(database) as client:
         await _post(client, channel.message('results partnership "Nowhere"'))
-        assert "I don't know a partnership called “Nowhere”" in connector.sent[-1]["text"]
+        assert "There is no partnership called “Nowhere” with a survey here" in connector.sent[-1]["text"]
         await _start(client, channel, connector, 'start audit-committee-maturity for "North Place"')
         await _start(client, channel, connector, 'start integrated-care-self-test for "North Place"')
         await _start(client, channel, connector, 'start audit-committee-maturity for "North Coast"')
