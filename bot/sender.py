@@ -1,12 +1,15 @@
 """The fan-out sender: delivers outbox rows to Teams within Teams' rate limits, each once.
 
-A worker claims due rows under a lease, sends each within the limiter, and records the outcome in
-its own tiny transaction straight after Teams answers. Delivery is at least once: a row is marked
-sent only after Teams accepted it, so if the process dies between Teams' answer and that commit
-(a few milliseconds), the row is sent again when its lease runs out; and a send that timed out may
-have reached Teams all the same before it is retried. Cancelling the worker is not such a death:
-sends already on the wire finish and are recorded, rows not yet started are released. Two instances
-never hold the same row (`claim_due`), and a row whose lease is nearly over is not started.
+A worker claims due rows under a short lease, renews the lease of every row still in hand with one
+UPDATE each heartbeat, sends each row within the limiter, and records the outcome in its own tiny
+transaction straight after Teams answers. A 1:1 chat is stored the moment Teams creates it, so a
+retry after a crash continues it instead of creating it again. Delivery is at least once: a row is
+marked sent only after Teams accepted it, so if the process dies between Teams' answer and that
+commit (a few milliseconds), the row is sent again once its lease runs out (at most `lease` after the
+crash); and a send that timed out may have reached Teams all the same before it is retried. Cancelling
+the worker is not such a death: sends already on the wire finish and are recorded, rows not yet
+started are released. Two instances never hold the same row (`claim_due`), and a row whose lease is
+nearly over (heartbeats failing) or was lost to another instance is not started.
 
 How Teams' answers map to outcomes (`classify`):
 - accepted → sent (with the activity id);
@@ -63,9 +66,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.throttle import RateLimiter
 from storage.conversations import save_reference
 from storage.db import transaction
-from storage.outbox import NewMessage, claim_due, enqueue, mark_failed, mark_retry, mark_sent, release
+from storage.invitations import INVITE_KIND, record_delivery
+from storage.outbox import (
+    NewMessage,
+    claim_due,
+    enqueue,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    release,
+    renew_leases,
+)
 from storage.tables import ConversationReference as StoredReference
-from storage.tables import OutboxMessage, OutboxState, Person, Survey
+from storage.tables import DeliveryState, OutboxMessage, OutboxState, Person, Survey
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +105,10 @@ class SenderConfig:
     threads), which caps it too."""
     batch: int = 32
     """Rows claimed at a time (and held in memory at most)."""
-    lease: timedelta = timedelta(minutes=5)
+    lease: timedelta = timedelta(seconds=45)
+    """How long a claim lasts unless renewed: the most a crashed instance's rows wait for another."""
+    heartbeat: float = 15.0
+    """Seconds between renewals of the lease of every row in hand (one UPDATE for all of them)."""
     poll_interval: float = 2.0
     """Seconds between looks at the outbox when nothing is due."""
     max_attempts: int = 8
@@ -393,6 +409,8 @@ class _Plan:
     fanout: str | None = None
     report_to: int | None = None
     kind: str = ""
+    survey_id: int | None = None
+    person_id: int | None = None
     granted: float = 0.0
     """When the limiter let its first request go."""
     holding: bool = False
@@ -405,6 +423,8 @@ class _Result:
     outcome: Outcome | None = None
     reference: ConversationReference | None = None
     """The new 1:1 chat, once created (kept even when the send then fails)."""
+    chat_stored: bool = False
+    """The new chat is in the database already."""
     error: Exception | None = None
     """What the send raised inside the turn, carried out of the adapter's pipeline, whose
     on_turn_error would log and swallow it."""
@@ -498,8 +518,8 @@ class OutboxSender:
     ) -> None:
         self.config = config or SenderConfig()
         self._on_outcome = on_outcome
-        if self.config.lease.total_seconds() <= 2 * self.config.request_timeout + self.config.max_wait:
-            raise ValueError("the lease must outlast two requests and the longest wait for the limiter")
+        if not 0 < 2 * self.config.heartbeat <= self.config.lease.total_seconds():
+            raise ValueError("the lease must outlast two heartbeats, so that one missed is not fatal")
         self.worker = (worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:80]
         self.limiter = limiter or RateLimiter()
         self._sessions = sessions
@@ -516,6 +536,10 @@ class OutboxSender:
         self._timed_urls: set[str] = set()
         self._in_hand: Counter[str] = Counter()
         """Rows of each fan-out claimed by this sender and not yet recorded."""
+        self._plans: dict[int, _Plan] = {}
+        """Every row claimed and not yet done with, whose lease the heartbeat renews."""
+        self._renew_at: datetime | None = None
+        self._renewing: asyncio.Lock = asyncio.Lock()
         self._fanout_locks: dict[str, asyncio.Lock] = {}
         self._wake = asyncio.Event()
         self._stopping = False
@@ -530,8 +554,10 @@ class OutboxSender:
         """Claim one batch of due rows and send them all; returns how many were claimed."""
         started = await self._claim_and_start(self.config.batch)
         try:
-            if started:
-                await asyncio.wait(started)
+            pending = set(started)
+            while pending:
+                _done, pending = await asyncio.wait(pending, timeout=self.config.heartbeat)
+                await self._keep_leases()
         except asyncio.CancelledError:
             await self.shutdown()
             raise
@@ -556,9 +582,12 @@ class OutboxSender:
                         asyncio.ensure_future(self._wake.wait()),
                         asyncio.ensure_future(self._sleep(self.config.poll_interval)),
                     }
-                await asyncio.wait(waiters | timers, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    waiters | timers, timeout=self.config.heartbeat, return_when=asyncio.FIRST_COMPLETED
+                )
                 for timer in timers:
                     timer.cancel()
+                await self._keep_leases()
         finally:
             stopped.cancel()
             await self.shutdown()
@@ -599,10 +628,13 @@ class OutboxSender:
             log.exception("claiming from the outbox failed; will try again")
             return []
         tasks = []
+        if self._renew_at is None:
+            self._renew_at = now + timedelta(seconds=self.config.heartbeat)
         for plan in plans:
             if plan.fanout is not None:
                 plan.holding = True
                 self._in_hand[plan.fanout] += 1
+            self._plans[plan.id] = plan
             task = asyncio.create_task(self._deliver(plan), name=f"outbox-{plan.id}")
             self._rows.add(task)
             task.add_done_callback(self._rows.discard)
@@ -618,6 +650,8 @@ class OutboxSender:
             fanout=payload.get("fanout"),
             report_to=payload.get("report_to"),
             kind=row.kind,
+            survey_id=row.survey_id,
+            person_id=row.person_id,
         )
         try:
             if row.kind == REPORT_KIND or self._compose is compose_from_payload:
@@ -636,6 +670,32 @@ class OutboxSender:
         if plan.target is None:
             plan.problem = Outcome(Verdict.FAILED, Reason.NO_ADDRESS, "no conversation or service URL")
         return plan
+
+    # Leases -----------------------------------------------------------------------------------------
+
+    async def renew_leases(self) -> int:
+        """Extend the lease of every row this sender still holds, in one UPDATE; a row another
+        instance took meanwhile (its lease had run out) is no longer started here. Returns how many
+        rows are still held."""
+        async with self._renewing:
+            now = self._clock()
+            until = now + self.config.lease
+            try:
+                async with transaction(self._sessions) as session:
+                    held = await renew_leases(session, worker=self.worker, until=until)
+            except Exception as error:
+                log.warning("renewing the outbox leases failed (%s); trying again soon", type(error).__name__)
+                self._renew_at = now + timedelta(seconds=self.config.heartbeat / 3)
+                return 0
+            self._renew_at = now + timedelta(seconds=self.config.heartbeat)
+            for plan_id, plan in self._plans.items():
+                plan.claimed_until = until if plan_id in held else min(plan.claimed_until, now)
+            return len(held)
+
+    async def _keep_leases(self) -> None:
+        """Renew when a heartbeat is due by the sender's clock and it holds rows."""
+        if self._plans and self._renew_at is not None and self._clock() >= self._renew_at:
+            await self.renew_leases()
 
     # Sending ----------------------------------------------------------------------------------------
 
@@ -656,9 +716,10 @@ class OutboxSender:
                 plan.granted = granted
                 if self._stopping:
                     return
+                await self._keep_leases()
                 left = (plan.claimed_until - self._clock()).total_seconds()
-                if left < 2 * self.config.request_timeout + self.config.max_wait:
-                    log.warning("outbox row %s: lease nearly over, left for a later claim", plan.id)
+                if left < self.config.heartbeat:
+                    log.warning("outbox row %s: lease nearly over or lost, left for a later claim", plan.id)
                     return
                 await self._commit(plan, None)
         except asyncio.CancelledError:
@@ -668,6 +729,7 @@ class OutboxSender:
         finally:
             if not plan.committing:
                 self._let_go(plan)
+                self._plans.pop(plan.id, None)
 
     async def _commit(self, plan: _Plan, result: _Result | None) -> None:
         """Send (unless `result` is already known) and record, shielded from cancellation."""
@@ -687,6 +749,7 @@ class OutboxSender:
             log.exception("recording outbox row %s failed; it may be sent again after its lease", plan.id)
         finally:
             self._let_go(plan)
+            self._plans.pop(plan.id, None)
 
     def _let_go(self, plan: _Plan) -> None:
         if plan.holding and plan.fanout is not None:
@@ -755,6 +818,7 @@ class OutboxSender:
             if reference.conversation is not None:
                 reference.conversation.conversation_type = "personal"
             result.reference = reference
+            await self._keep_chat(target, result)
             if self._stopping:
                 result.outcome = Outcome(Verdict.STOPPED)
                 return
@@ -779,6 +843,19 @@ class OutboxSender:
             if not created:
                 self.limiter.settle(target.thread_key, target.tenant, granted)
         _raise_caught(result)
+
+    async def _keep_chat(self, target: _NewChat, result: _Result) -> None:
+        """Store the chat Teams just created, before sending into it: if this process dies before the
+        send is recorded, the retry continues this chat instead of creating it again. If storing
+        fails, the outcome's transaction tries again."""
+        assert result.reference is not None
+        try:
+            async with transaction(self._sessions) as session:
+                await self._remember(session, target, result.reference, now=self._clock())
+        except Exception as error:
+            log.warning("storing a new 1:1 chat failed (%s); kept with the outcome", type(error).__name__)
+            return
+        result.chat_stored = True
 
     async def _send_in_turn(self, context: TurnContext, activity: Activity, result: _Result) -> None:
         # A proactive turn's activity has a made-up id; without clearing it the SDK would send a reply
@@ -841,8 +918,9 @@ class OutboxSender:
     async def _store(self, plan: _Plan, result: _Result, outcome: Outcome, *, last: bool) -> None:
         now = self._clock()
         async with transaction(self._sessions) as session:
-            if result.reference is not None:
-                await self._remember(session, plan, result.reference, now=now)
+            if result.reference is not None and not result.chat_stored:
+                assert isinstance(plan.target, _NewChat)
+                await self._remember(session, plan.target, result.reference, now=now)
             terminal = await self._apply(session, plan, outcome, now=now)
             if terminal and last and plan.fanout and plan.report_to is not None:
                 await _report_if_done(session, plan.fanout, plan.report_to, now=now)
@@ -850,16 +928,20 @@ class OutboxSender:
             log.warning("outbox row %s failed: %s", plan.id, outcome.error)
 
     async def _apply(self, session: AsyncSession, plan: _Plan, outcome: Outcome, *, now: datetime) -> bool:
-        """Store the outcome; True when the row is now final (sent or failed)."""
+        """Store the outcome, and an invitation's delivery state with it; True when the row is now
+        final (sent or failed)."""
         match outcome.verdict:
             case Verdict.SENT:
                 await mark_sent(session, plan.id, now=now, activity_id=outcome.activity_id)
+                await self._invitation(session, plan, DeliveryState.SENT, plan.attempts + 1)
                 return True
             case Verdict.SKIPPED:
                 await _mark_skipped(session, plan.id, now=now)
+                await self._invitation(session, plan, DeliveryState.SKIPPED, plan.attempts, SKIPPED_NOTE)
                 return True
             case Verdict.FAILED:
                 await mark_failed(session, plan.id, error=outcome.error)
+                await self._invitation(session, plan, DeliveryState.FAILED, plan.attempts + 1, outcome.error)
                 return True
             case Verdict.THROTTLED | Verdict.DEFERRED:
                 wait = outcome.retry_after or 0.0
@@ -869,6 +951,7 @@ class OutboxSender:
                     retry_at=now + timedelta(seconds=wait),
                     error=outcome.error,
                 )
+                await self._invitation(session, plan, DeliveryState.RETRYING, plan.attempts, outcome.error)
                 return False
             case Verdict.RETRY:
                 if plan.attempts + 1 >= self.config.max_attempts:
@@ -878,6 +961,9 @@ class OutboxSender:
                         f"{plan.attempts + 1} attempts, last {outcome.error}",
                     )
                     await mark_failed(session, plan.id, error=failed.error)
+                    await self._invitation(
+                        session, plan, DeliveryState.FAILED, plan.attempts + 1, failed.error
+                    )
                     return True
                 wait = self._backoff(plan)
                 if outcome.retry_after is not None:
@@ -885,16 +971,32 @@ class OutboxSender:
                 await mark_retry(
                     session, plan.id, error=outcome.error, retry_at=now + timedelta(seconds=wait)
                 )
+                await self._invitation(
+                    session, plan, DeliveryState.RETRYING, plan.attempts + 1, outcome.error
+                )
                 return False
             case Verdict.STOPPED:
                 return False
         return False
 
-    async def _remember(
-        self, session: AsyncSession, plan: _Plan, reference: ConversationReference, *, now: datetime
+    @staticmethod
+    async def _invitation(
+        session: AsyncSession, plan: _Plan, state: DeliveryState, attempts: int, error: str | None = None
     ) -> None:
-        target = plan.target
-        assert isinstance(target, _NewChat)
+        """An invitation row says what became of its message, in the transaction recording it."""
+        if plan.kind == INVITE_KIND and plan.survey_id is not None and plan.person_id is not None:
+            await record_delivery(
+                session,
+                survey_id=plan.survey_id,
+                person_id=plan.person_id,
+                state=state,
+                attempts=attempts,
+                error=error,
+            )
+
+    async def _remember(
+        self, session: AsyncSession, target: _NewChat, reference: ConversationReference, *, now: datetime
+    ) -> None:
         assert reference.conversation is not None
         await save_reference(
             session,

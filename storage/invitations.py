@@ -9,8 +9,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import Answer, Invitation, Response, Survey, SurveyState
+from storage.tables import Answer, DeliveryState, Invitation, Response, Survey, SurveyState
 from storage.upsert import insert
+
+INVITE_KIND = "invite"
+"""The outbox kind of an invitation message, linked to its invitation by survey and person."""
+ERROR_LIMIT = 500
 
 
 async def invite(session: AsyncSession, survey_id: int, person_ids: Iterable[int], *, now: datetime) -> int:
@@ -28,6 +32,29 @@ async def invite(session: AsyncSession, survey_id: int, person_ids: Iterable[int
         .returning(table.c.id)
     )
     return len(result.all())
+
+
+async def record_delivery(
+    session: AsyncSession,
+    *,
+    survey_id: int,
+    person_id: int,
+    state: DeliveryState,
+    attempts: int,
+    error: str | None = None,
+) -> None:
+    """What became of the invitation's message: called in the transaction recording the outbox row's
+    outcome, so the two never disagree."""
+    await session.execute(
+        sa.update(Invitation)
+        .where(Invitation.survey_id == survey_id, Invitation.person_id == person_id)
+        .values(
+            delivery_state=state,
+            delivery_attempts=attempts,
+            delivery_error=error[:ERROR_LIMIT] if error else None,
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def invitation_for(session: AsyncSession, survey_id: int, person_id: int) -> Invitation | None:

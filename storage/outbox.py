@@ -3,8 +3,9 @@
 A request to invite or remind someone adds a row (once: the dedupe key is unique). Senders claim
 due rows under a lease, send, and record the outcome. PostgreSQL claims with
 `SELECT … FOR UPDATE SKIP LOCKED`, so instances never block on or share a row; SQLite claims under
-its single write lock (BEGIN IMMEDIATE), which is equally exclusive. A sender that dies leaves its
-rows claimed only until the lease runs out, then another picks them up.
+its single write lock (BEGIN IMMEDIATE), which is equally exclusive. A live sender renews the leases
+of the rows it holds; one that dies leaves them claimed only until the lease runs out, then another
+picks them up.
 """
 
 from __future__ import annotations
@@ -110,6 +111,20 @@ async def mark_retry(session: AsyncSession, message_id: int, *, error: str, retr
         next_attempt_at=retry_at,
         last_error=error[:ERROR_LIMIT],
     )
+
+
+async def renew_leases(session: AsyncSession, *, worker: str, until: datetime) -> set[int]:
+    """Extend every lease `worker` still holds to `until`, in one statement (a sender's heartbeat);
+    returns the ids it still holds. A row whose lease ran out and that another worker claimed, or
+    that is done, is not among them."""
+    result = await session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.claimed_by == worker, OutboxMessage.state.in_(_DUE_STATES))  # type: ignore[attr-defined]
+        .values(claimed_until=until)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return set(result.scalars())
 
 
 async def release(session: AsyncSession, *, worker: str) -> int:
