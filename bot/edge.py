@@ -1,14 +1,14 @@
 """The edge of /api/messages: which tenants may use the bot, and what each turn is tagged and timed by.
 
 The middleware reads the activity before the SDK does (aiohttp keeps the body, so the route reads it
-again for free), binds the turn's ids for the logs, refuses tenants not on the allow-list with 403
+again for free), refuses a body that is not a well-formed activity with 400 (bot/inbound.py says what
+well-formed is), binds the turn's ids for the logs, refuses tenants not on the allow-list with 403
 before any processing, and counts and times the turn by activity type and outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Collection, Mapping
@@ -18,6 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from botbuilder.schema import Activity
 
+from bot.inbound import MalformedActivity, parse_activity
 from bot.logs import TURN, bound_turn
 from bot.metrics import Metrics
 
@@ -76,7 +77,7 @@ def turn_middleware(metrics: Metrics, *, allowed_tenants: Collection[str] = ()) 
         started = time.perf_counter()
         try:
             activity = await _peek(request)
-        except web.HTTPException as refusal:  # too large
+        except web.HTTPException as refusal:  # too large, or not an activity
             metrics.turns.labels("invalid", _outcome(refusal.status)).inc()
             raise
         kind = _label(activity)
@@ -110,14 +111,15 @@ def turn_middleware(metrics: Metrics, *, allowed_tenants: Collection[str] = ()) 
 
 
 async def _peek(request: web.Request) -> dict[str, Any] | None:
-    """The activity, or None when the body is not one (the route then answers 4xx)."""
+    """The activity; None when the body is not JSON at all (the route answers 415); 400 with one
+    WARNING line, before anything is stored or sent, when it is JSON but not a well-formed activity."""
     if request.content_type != "application/json":
         return None
     try:
-        body = json.loads(await request.read())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    return body if isinstance(body, dict) and body.get("type") else None
+        return parse_activity(await request.read())
+    except MalformedActivity as malformed:
+        log.warning("refused a malformed activity: %s", malformed.reason)
+        raise web.HTTPBadRequest(text=malformed.reason) from None
 
 
 def _ids(activity: Mapping[str, Any] | None) -> tuple[str | None, str | None]:

@@ -13,13 +13,14 @@ card; SQLAlchemy logs statement parameters) are held at WARNING whatever LOG_LEV
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
 import re
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -38,6 +39,12 @@ PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 """Successful requests to these are not access-logged: probes and scrapes come every few seconds."""
 TURN_OUTCOMES = ("ok", "duplicate", "failed", "refused", "rejected", "error", "cancelled")
 """The outcomes a turn may be given (a bounded set: they become metric labels)."""
+CLIENT_STRING = 200
+"""Each string argument of a log line is clipped to this: ids, names and text come from clients, and
+a 1 MiB activity must not become a 1 MiB log line (or a way to flood the logs)."""
+LOG_MESSAGE = 2000
+EXCEPTION_LINE = 500
+ID_IN_LOG = 80
 
 _salt = ""
 
@@ -47,7 +54,33 @@ def hash_id(value: str, *, salt: str | None = None) -> str:
     no salt a person's AAD object id hashes to `storage.privacy.subject_hash` (an erasure's log line)."""
     if re.fullmatch(r"[0-9A-Fa-f]{8}-(?:[0-9A-Fa-f]{4}-){3}[0-9A-Fa-f]{12}", value):
         value = value.lower()
-    return hashlib.sha256(((_salt if salt is None else salt) + value).encode()).hexdigest()[:16]
+    salted = (_salt if salt is None else salt) + value
+    # surrogatepass: a lone surrogate (escaped in a client's JSON) hashes instead of raising mid-log.
+    return hashlib.sha256(salted.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def clip(text: str, limit: int = CLIENT_STRING) -> str:
+    """`text` cut to `limit` characters (saying how many more there were), lone surrogates escaped:
+    how a client's string may appear in a log line."""
+    if len(text) > limit:
+        text = f"{text[:limit]}…(+{len(text) - limit} chars)"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _clipped(record: logging.LogRecord) -> logging.LogRecord:
+    """A copy of the record whose string arguments are clipped, so `getMessage` is bounded."""
+    if not record.args:
+        return record
+    record = copy.copy(record)
+    if isinstance(record.args, Mapping):
+        record.args = {key: clip(v) if isinstance(v, str) else v for key, v in record.args.items()}
+    else:
+        record.args = tuple(clip(v) if isinstance(v, str) else v for v in record.args)
+    return record
+
+
+def _clip_lines(text: str) -> str:
+    return "\n".join(clip(line, EXCEPTION_LINE) for line in text.splitlines())
 
 
 _TEAMS_USER = re.compile(r"(?<![\w:.])(?:29:(?=[\w-]*[A-Za-z_-])[\w-]+|8:orgid:[0-9A-Fa-f-]{36})")
@@ -90,7 +123,7 @@ def bound_turn(
     """Every line logged inside (tasks started inside too) carries this turn's ids."""
     info = TurnInfo(
         turn_id=turn_id or uuid.uuid4().hex[:16],
-        activity_id=activity_id,
+        activity_id=clip(activity_id, ID_IN_LOG) if activity_id else None,
         conversation=hash_id(conversation_id) if conversation_id else None,
         activity_type=activity_type,
     )
@@ -120,14 +153,14 @@ def set_turn_outcome(outcome: str) -> None:
 
 class JsonFormatter(logging.Formatter):
     """One JSON object a line: time (UTC, ISO 8601), level, logger, message, the turn's ids, and the
-    exception if any. Messages and tracebacks pass through `redact`."""
+    exception if any. Messages and tracebacks pass through `redact`, and are clipped."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": redact(record.getMessage()),
+            "message": redact(clip(_clipped(record).getMessage(), LOG_MESSAGE)),
         }
         turn = _turn.get()
         if turn is not None:
@@ -138,9 +171,9 @@ class JsonFormatter(logging.Formatter):
                 entry["conversation"] = turn.conversation
         if record.exc_info and record.exc_info[1] is not None:
             entry["error_type"] = type(record.exc_info[1]).__name__
-            entry["exception"] = redact(self.formatException(record.exc_info))
+            entry["exception"] = redact(_clip_lines(self.formatException(record.exc_info)))
         elif record.exc_text:
-            entry["exception"] = redact(record.exc_text)
+            entry["exception"] = redact(_clip_lines(record.exc_text))
         if record.stack_info:
             entry["stack"] = redact(self.formatStack(record.stack_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -153,7 +186,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
+        text = _clip_lines(super().format(_clipped(record)))
         turn = _turn.get()
         if turn is not None:
             first, newline, rest = text.partition("\n")

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """SQLite gets WAL (readers never block the writer), foreign keys and a busy timeout. Statement
-    parameters (names, answers) are kept out of error messages, which end up in logs."""
+    parameters (names, answers) and row values are kept out of error messages, which end up in logs."""
     kwargs.setdefault("hide_parameters", True)
+    engine = _create_engine(url, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", _without_row_values)
+    return engine
+
+
+def _create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -57,6 +63,46 @@ concurrent one won, and nothing of it was kept."""
 def lost_race(error: BaseException) -> bool:
     """Whether `error` is PostgreSQL rolling this transaction back in favour of a concurrent one."""
     return getattr(getattr(error, "orig", None), "sqlstate", None) in LOST_RACE_STATES
+
+
+VALUE_QUOTING_STATES = "22"
+"""SQLSTATE class 22, data exceptions: their messages quote the value refused (`invalid input syntax
+for type integer: "…"`, asyncpg's `invalid input for query argument $1: …`)."""
+
+
+def _without_row_values(context: ExceptionContext) -> None:
+    """PostgreSQL's DETAIL and HINT repeat rows and keys (`Failing row contains (…)`, `Key (…)=(…)`),
+    and data exceptions quote the value; the driver and SQLAlchemy copy all of it into the exception
+    text that tracebacks carry into the logs. Keep the kind of error, its SQLSTATE and the names of
+    the table, column and constraint; drop the values. The exceptions stay what they were (same
+    classes, `sqlstate`, `orig`), so callers that catch or inspect them see no difference."""
+    original = context.original_exception
+    chain: list[BaseException] = []
+    error: BaseException | None = original
+    while error is not None and all(error is not seen for seen in chain):
+        chain.append(error)
+        error = error.__cause__ or error.__context__
+    for error in chain:
+        _scrub(error)
+    wrapped = context.sqlalchemy_exception
+    if wrapped is not None and wrapped.args and original is not None:
+        kind = type(original)
+        wrapped.args = (f"({kind.__module__}.{kind.__name__}) {original}",)
+
+
+def _scrub(error: BaseException) -> None:
+    for field in ("detail", "hint"):
+        if getattr(error, field, None):
+            with suppress(AttributeError, TypeError):
+                setattr(error, field, None)
+    state = getattr(error, "sqlstate", None)
+    if isinstance(state, str) and state.startswith(VALUE_QUOTING_STATES):
+        names = ", ".join(
+            f"{name} {value}"
+            for name in ("table", "column", "constraint")
+            if (value := getattr(error, f"{name}_name", None))
+        )
+        error.args = (f"data exception, SQLSTATE {state}{f' ({names})' if names else ''}; value not logged",)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
