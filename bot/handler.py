@@ -1,25 +1,34 @@
 """The activity handler: the Teams edge around the conversation.
 
-Each turn is one transaction: claim the activity id (Teams redelivers what it thinks failed),
-remember who is talking and where to reach them, run the conversation and save its state; replies
-go out only after the commit. Turns of one conversation are serialised here, and a concurrent turn
-on another instance is detected by the state's e-tag and rolled back whole.
+Each turn is a pipeline: load once, decide, render, commit, send. One transaction claims the activity
+id (Teams redelivers what it thinks failed), remembers who is talking and where to reach them, runs the
+conversation, saves its state and keeps the turn's replies (and an invoke's answer) with the claim.
+Only after the commit is the invoke answered and are replies sent; then they are marked sent. So an
+answer is never acknowledged unless stored, and a redelivery of a turn whose replies never went out
+(the process died after the commit) sends them: data exactly once, replies at least once. Turns of one
+conversation are serialised here, and a concurrent turn on another instance is detected by the
+state's e-tag and rolled back whole.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
     ChannelAccount,
+    Error,
+    ErrorResponse,
     InvokeResponse,
 )
 from msrest.serialization import Model
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.edge import tenant_of
@@ -32,7 +41,7 @@ from dialogs.payloads import invoke_action_data
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.loader import Catalogue
-from storage.activities import activity_key, claim_activity
+from storage.activities import activity_key, claim_activity, owe_replies, owed_replies, replies_sent
 from storage.bot_state import EtagConflict
 from storage.conversations import reference_for, save_reference
 from storage.db import lost_race, transaction, turn_transaction
@@ -70,6 +79,10 @@ class SurveyBot(ActivityHandler):
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
+        refusal = self._refusal(activity)
+        if refusal is not None:
+            await _answer_invoke(turn_context, refusal)
+            return
         key = _claim_key(activity)
         if self._leads is not None and _is_file_consent(activity):
             await self._file_consent_turn(turn_context, key)
@@ -78,38 +91,76 @@ class SurveyBot(ActivityHandler):
             await self._lead_turn(turn_context, key)
             return
         async with self._locks.hold(activity.conversation.id if activity.conversation else ""):
-            outgoing.hold(turn_context)
-            try:
-                async with turn_transaction(self._sessions) as session:
-                    fresh = await self._claim(session, turn_context, key)
-                    if fresh:
-                        await self._state.load(turn_context)
-                        await super().on_turn(turn_context)
-                        await self._state.save_changes(turn_context)
-            except Exception as error:
-                outgoing.discard(turn_context)
-                if not (isinstance(error, EtagConflict) or lost_race(error)):
-                    raise  # nothing was committed: Teams' retry will be processed
-                # Another instance finished a turn of this conversation first (its state's e-tag moved
-                # on, or PostgreSQL chose this turn as a deadlock's victim); this one was rolled back
-                # whole (answer, state and claim), so show the person the state that won.
-                log.info("concurrent turn in conversation; kept the first")
-                await self._after_conflict(turn_context, key)
-                return
-            except BaseException:
-                outgoing.discard(turn_context)  # nothing was committed: Teams' retry will be processed
+            await self._partner_turn(turn_context, key)
+
+    async def _partner_turn(self, turn_context: TurnContext, key: str | None) -> None:
+        try:
+            kept = await self._committed(turn_context, key, self._decide)
+        except Exception as error:
+            if not (isinstance(error, EtagConflict) or lost_race(error)):
+                # Nothing was committed: Teams' retry, or pressing the button again, is processed.
+                if turn_context.activity.type == ActivityTypes.invoke:
+                    await _answer_invoke(turn_context, NOT_SAVED)
                 raise
-            if not fresh:
-                outgoing.discard(turn_context)
-                await _redelivered(turn_context)
-                return
-            await outgoing.flush(turn_context)
-            # Sending may have taught the conversation something (a card's id): keep it, if so.
-            async with turn_transaction(self._sessions):
-                try:
-                    await self._state.save_changes(turn_context)
-                except EtagConflict:
-                    log.info("conversation moved on before a sent card's id was saved")
+            # Another instance finished a turn of this conversation first (its state's e-tag moved
+            # on, or PostgreSQL chose this turn as a deadlock's victim); this one was rolled back
+            # whole (answer, state and claim), so show the person the state that won.
+            log.info("concurrent turn in conversation; kept the first")
+            kept = await self._committed(turn_context, key, self._after_conflict)
+        if kept is None:
+            await _redelivered(turn_context)
+            return
+        await self._deliver(turn_context, key, kept)
+
+    async def _committed(
+        self,
+        turn_context: TurnContext,
+        key: str | None,
+        decide: Callable[[TurnContext], Awaitable[InvokeResponse | None]],
+    ) -> _KeptReplies | None:
+        """Claim, decide and keep the replies with the claim, in one transaction; nothing is sent. For a
+        redelivery: the replies its first delivery kept and never confirmed sent, or None."""
+        outgoing.hold(turn_context)
+        try:
+            async with turn_transaction(self._sessions) as session:
+                if not await self._claim(session, turn_context, key):
+                    assert key is not None
+                    return await _still_owed(session, turn_context, key)
+                response = await decide(turn_context)
+                kept = _KeptReplies(replies=outgoing.held(turn_context), invoke=_invoke_json(response))
+                if key is not None and kept.owes_anything():
+                    await owe_replies(session, key, kept.model_dump_json())
+                return kept
+        except BaseException:
+            outgoing.discard(turn_context)  # rolled back: nothing of it may reach the person
+            raise
+
+    async def _decide(self, turn_context: TurnContext) -> InvokeResponse | None:
+        """Run the conversation on the turn's state and save it; an invoke's answer is returned, not
+        sent, because it may only be sent once the turn is committed."""
+        await self._state.load(turn_context)
+        if turn_context.activity.type == ActivityTypes.invoke:
+            response = await self.on_invoke_activity(turn_context)
+        else:
+            await super().on_turn(turn_context)
+            response = None
+        await self._state.save_changes(turn_context)
+        return response
+
+    async def _deliver(self, turn_context: TurnContext, key: str | None, kept: _KeptReplies) -> None:
+        """After the commit: answer the invoke, send the replies, then mark them sent (and keep a sent
+        card's id, if sending taught the conversation one)."""
+        if kept.invoke is not None:
+            body = UniversalActionResponse.deserialize(kept.invoke)
+            await _answer_invoke(turn_context, InvokeResponse(status=200, body=body))
+        await outgoing.flush(turn_context)
+        async with turn_transaction(self._sessions) as session:
+            if key is not None and kept.owes_anything():
+                await replies_sent(session, key)
+            try:
+                await self._state.save_changes(turn_context)
+            except EtagConflict:
+                log.info("conversation moved on before a sent card's id was saved")
 
     async def _lead_turn(self, turn_context: TurnContext, key: str | None) -> None:
         """A command in a channel or group chat, or a lead's card button: claimed and committed first,
@@ -148,6 +199,22 @@ class SurveyBot(ActivityHandler):
             await _redelivered(turn_context)
         return fresh
 
+    def _refusal(self, activity: Activity) -> InvokeResponse | None:
+        """The answer to an invoke the bot cannot take, given before anything is claimed or stored."""
+        if activity.type != ActivityTypes.invoke:
+            return None
+        if activity.name == "adaptiveCard/action":
+            value = activity.value if isinstance(activity.value, dict) else {}
+            action = value.get("action")
+            if isinstance(action, dict) and action.get("type") == "Action.Execute":
+                return None
+            log.info("adaptiveCard/action without an Action.Execute refused")
+            return _invoke_error(400, "BadRequest", "Expected an Action.Execute with data.")
+        if self._leads is not None and activity.name == FILE_CONSENT:
+            return None
+        log.info("invoke %r not handled", _clip(activity.name))
+        return _not_supported(activity.name)
+
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         if _is_personal(turn_context.activity):
             await self._partner.on_turn(turn_context)
@@ -155,12 +222,9 @@ class SurveyBot(ActivityHandler):
             await outgoing.send(turn_context, MessageFactory.text(self._channel_help()))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
-        if turn_context.activity.name != "adaptiveCard/action":
-            return await super().on_invoke_activity(turn_context)
-        value = turn_context.activity.value
-        action = value.get("action") if isinstance(value, dict) else None
-        if not isinstance(action, dict) or action.get("type") != "Action.Execute":
-            return _invoke_error(400, "BadRequest", "Expected an Action.Execute with data.")
+        refusal = self._refusal(turn_context.activity)
+        if refusal is not None:
+            return refusal
         await self._partner.on_turn(turn_context)
         card = turn_context.turn_state.get(INVOKE_CARD)
         if card is not None:
@@ -189,15 +253,15 @@ class SurveyBot(ActivityHandler):
         if not known:
             await outgoing.send(turn_context, MessageFactory.text(self._greeting()))
 
-    async def _after_conflict(self, turn_context: TurnContext, key: str | None) -> None:
-        outgoing.hold(turn_context)
-        async with turn_transaction(self._sessions) as session:
-            if key is not None:  # this delivery is settled: a retry of it must not be applied later
-                await claim_activity(session, key, now=self._clock())
-            await self._state.load(turn_context, force=True)
+    async def _after_conflict(self, turn_context: TurnContext) -> InvokeResponse | None:
+        """Decide the replies of a turn that lost a race: the delivery is claimed all the same (a retry
+        of it must not be applied later), and the person is shown the state that won."""
+        await self._state.load(turn_context, force=True)
+        invoke = turn_context.activity.type == ActivityTypes.invoke
+        if not invoke:
             await outgoing.send(turn_context, MessageFactory.text(RACED))
-            await self._partner.reprompt(turn_context)
-        await outgoing.flush(turn_context)
+        await self._partner.reprompt(turn_context)
+        return _invoke_reply(MESSAGE_RESPONSE, RACED) if invoke else None
 
     async def _claim(self, session: AsyncSession, turn_context: TurnContext, key: str | None) -> bool:
         """Claim the activity id (False: a Teams redelivery) and remember who sent it."""
@@ -278,6 +342,38 @@ async def _redelivered(turn_context: TurnContext) -> None:
         await _send_invoke_message(turn_context, "Already received.")
 
 
+class _KeptReplies(BaseModel):
+    """What a claimed turn owes Teams, kept with its claim until sent: its replies and, for an
+    `adaptiveCard/action`, the answer's body (always sent with HTTP 200)."""
+
+    replies: list[outgoing.HeldReply]
+    invoke: dict[str, Any] | None = None
+
+    def owes_anything(self) -> bool:
+        return bool(self.replies) or self.invoke is not None
+
+
+async def _still_owed(session: AsyncSession, turn_context: TurnContext, key: str) -> _KeptReplies | None:
+    """A redelivery: queue again what its first delivery kept and never confirmed sent."""
+    stored = await owed_replies(session, key)
+    if stored is None:
+        return None
+    kept = _KeptReplies.model_validate_json(stored)
+    outgoing.hold_again(turn_context, kept.replies)
+    log.info(
+        "redelivered activity %s: sending the replies its first delivery did not", turn_context.activity.id
+    )
+    return kept
+
+
+def _invoke_json(response: InvokeResponse | None) -> dict[str, Any] | None:
+    if response is None:
+        return None
+    if not isinstance(response.body, UniversalActionResponse) or response.status != 200:
+        raise TypeError("a partner's invoke is answered with a Universal Actions body in an HTTP 200")
+    return response.body.serialize()
+
+
 def _is_lead_turn(activity: Activity) -> bool:
     """Channel and group-chat messages are commands; a lead's card button can be clicked anywhere."""
     if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
@@ -314,7 +410,12 @@ MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
 
 class UniversalActionResponse(Model):
     """The `adaptiveCard/action` response body. The SDK's AdaptiveCardInvokeResponse types `value` as a
-    dict, so it cannot carry the plain string a message response needs; `object` serialises both."""
+    dict, so it cannot carry the plain string a message response needs; `object` serialises both.
+
+    msrest writes an `object` as JSON only where it is exactly a `dict`, `list` or scalar: it `str()`s a
+    dict subclass (a card the renderer shares as `SentCard`), and Teams would get Python text. So `value`
+    is made plain JSON here, where every invoke body is built, whatever mapping the dialog produced.
+    """
 
     _attribute_map = {  # noqa: RUF012 (msrest's declaration style)
         "status_code": {"key": "statusCode", "type": "int"},
@@ -326,23 +427,56 @@ class UniversalActionResponse(Model):
         super().__init__()
         self.status_code = status_code
         self.type = type
-        self.value = value
+        self.value = json.loads(json.dumps(value))
+
+
+ERROR_RESPONSE = "application/vnd.microsoft.error"
 
 
 def _invoke_reply(kind: str, value: object) -> InvokeResponse:
     return InvokeResponse(status=200, body=UniversalActionResponse(status_code=200, type=kind, value=value))
 
 
-def _invoke_error(status: int, code: str, message: str) -> InvokeResponse:
+def _invoke_error(status_code: int, code: str, message: str) -> InvokeResponse:
+    """A Universal Actions error: HTTP 200, the error in the body's `statusCode`, as the Adaptive Cards
+    universal-action-model docs specify; Teams shows `message` on the card and leaves it pressable."""
     body = UniversalActionResponse(
-        status_code=status, type="application/vnd.microsoft.error", value={"code": code, "message": message}
+        status_code=status_code, type=ERROR_RESPONSE, value={"code": code, "message": message}
     )
-    return InvokeResponse(status=status, body=body)
+    return InvokeResponse(status=200, body=body)
+
+
+NOT_SAVED = _invoke_error(
+    500,
+    "InternalServerError",
+    "That was not saved: something went wrong on my side. Please press the button again.",
+)
+"""The answer to a press whose turn failed before its commit. A server fault, but answered inside an
+HTTP 200 as Universal Actions want: Teams then shows this message on the card and keeps it pressable,
+where an HTTP 5xx gets a generic failure. It is never a success, so a lost answer is never acknowledged."""
+
+
+def _not_supported(name: str | None) -> InvokeResponse:
+    """HTTP 400 for an invoke the bot does not handle (`task/fetch`, `composeExtension/*`, `signin/*`…).
+    Teams sends these only for features a manifest declares, and ours declares none: such a request is
+    the caller's mistake, so a 4xx with the Bot Framework's error body, not the SDK's 501 (a 5xx is
+    counted as the bot's own failure)."""
+    message = f"This bot does not handle {_clip(name)!r} invokes."
+    return InvokeResponse(status=400, body=ErrorResponse(error=Error(code="NotSupported", message=message)))
+
+
+def _clip(text: str | None, limit: int = 60) -> str:
+    """A client-supplied string short enough for a log line or an error message."""
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def _answer_invoke(turn_context: TurnContext, response: InvokeResponse) -> None:
+    await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
 
 
 async def _send_invoke_message(turn_context: TurnContext, message: str) -> None:
-    response = _invoke_reply(MESSAGE_RESPONSE, message)
-    await turn_context.send_activity(Activity(type=ActivityTypes.invoke_response, value=response))
+    await _answer_invoke(turn_context, _invoke_reply(MESSAGE_RESPONSE, message))
 
 
 def _is_personal(activity: Activity) -> bool:

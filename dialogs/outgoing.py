@@ -3,19 +3,25 @@
 A reply must never promise what the database does not hold: when the handler runs a turn in one
 transaction it opens a queue here, the conversation queues its replies, and the handler sends them
 after the commit (a rolled-back turn sends nothing). Outside such a turn, replies go at once.
+The queue can be written out as JSON (`held`) and queued again (`hold_again`), so the handler can keep
+a turn's replies with its claim and send them on Teams' redelivery if the first delivery never did.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ResourceResponse
 from msrest.exceptions import HttpOperationError
+from pydantic import BaseModel
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,7 @@ THROTTLED_WAIT = 5.0
 THROTTLED_ATTEMPTS = 3
 
 OnSent = Callable[[ResourceResponse | None], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,20 @@ class _Pending:
     activity: Activity
     replace: bool
     on_sent: OnSent | None
+
+
+class ReplyKind(StrEnum):
+    SEND = "send"
+    REPLACE = "replace"
+    """An update of an earlier message (an answered card by its read-only copy)."""
+
+
+class HeldReply(BaseModel):
+    """A queued reply as JSON. Its `on_sent` callback is not kept: sent again after a crash, a
+    question card's id is not learned, and typing an answer then leaves that card pressable."""
+
+    kind: ReplyKind
+    activity: dict[str, Any]
 
 
 def hold(context: TurnContext) -> None:
@@ -65,6 +86,39 @@ async def replace(context: TurnContext, activity: Activity) -> None:
     await _replace(context, activity)
 
 
+def held(context: TurnContext) -> list[HeldReply]:
+    """The replies queued so far, as JSON (the queue stays as it is)."""
+    queue: list[_Pending] = context.turn_state.get(_QUEUE) or []
+    return [
+        HeldReply(kind=ReplyKind.REPLACE if p.replace else ReplyKind.SEND, activity=_as_json(p.activity))
+        for p in queue
+    ]
+
+
+def hold_again(context: TurnContext, replies: list[HeldReply]) -> None:
+    """Queue replies written out by `held` (in an earlier delivery of this activity), until `flush`."""
+    context.turn_state[_QUEUE] = [
+        _Pending(Activity.deserialize(reply.activity), replace=reply.kind == ReplyKind.REPLACE, on_sent=None)
+        for reply in replies
+    ]
+
+
+def _as_json(activity: Activity) -> dict[str, Any]:
+    """The activity as msrest writes it, cards included as they are (msrest would `str()` a card that is
+    a dict subclass); pydantic then writes any mapping as a JSON object."""
+    attachments = activity.attachments or []
+    if not attachments or not all(isinstance(a.content, Mapping) for a in attachments):
+        return activity.serialize()
+    bare = copy.copy(activity)
+    bare.attachments = [copy.copy(a) for a in attachments]
+    for attachment in bare.attachments:
+        attachment.content = None
+    data = bare.serialize()
+    for written, attachment in zip(data["attachments"], attachments, strict=True):
+        written["content"] = attachment.content
+    return data
+
+
 async def flush(context: TurnContext) -> None:
     """Send what was queued, in order; replies go straight out from here on."""
     queue: list[_Pending] = context.turn_state.pop(_QUEUE, None) or []
@@ -78,16 +132,20 @@ async def flush(context: TurnContext) -> None:
 
 
 async def _send(context: TurnContext, activity: Activity) -> ResourceResponse | None:
-    """Send, and when Teams throttles the reply (429) and asks for a short wait, wait and send again:
-    the person is waiting for it, and the answer it follows is saved already."""
+    return await _through_throttling("reply", lambda: context.send_activity(activity))
+
+
+async def _through_throttling(what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Call, and when Teams throttles it (429) and asks for a short wait, wait and call again: the
+    person is waiting for the reply or the card's update, and the answer it follows is saved already."""
     for attempt in range(1, THROTTLED_ATTEMPTS + 1):
         try:
-            return await context.send_activity(activity)
+            return await call()
         except HttpOperationError as error:
             wait = _throttled_for(error)
             if wait is None or wait > THROTTLED_WAIT or attempt == THROTTLED_ATTEMPTS:
                 raise
-            log.info("reply throttled by Teams; sending again in %.1f s", wait)
+            log.info("%s throttled by Teams; sending again in %.1f s", what, wait)
             await asyncio.sleep(wait)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -110,6 +168,6 @@ def _throttled_for(error: HttpOperationError) -> float | None:
 
 async def _replace(context: TurnContext, activity: Activity) -> None:
     try:
-        await context.update_activity(activity)
+        await _through_throttling("card update", lambda: context.update_activity(activity))
     except Exception:  # the answer is saved; an old card left editable is only cosmetic
         log.warning("could not replace answered card %s", activity.id, exc_info=True)

@@ -287,13 +287,17 @@ class BotStateRecord(SQLModel, table=True):
 
 
 class ProcessedActivity(SQLModel, table=True):
-    """Activity ids already handled: Teams retries deliveries it thinks failed; a retry is a no-op."""
+    """Activity ids already handled: Teams retries deliveries it thinks failed. A retry changes no data,
+    but gets the replies its first delivery committed and could not confirm sent."""
 
     __tablename__ = "processed_activities"
 
     key: str = Field(primary_key=True, max_length=64)
     """sha256 of channel, conversation and activity id (conversation ids can be very long)."""
     received_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    replies: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    """The turn's replies (and invoke response), compressed JSON, stored with the claim; NULL once they
+    went out, or when there were none."""
 
 
 class OutboxState(StrEnum):

@@ -37,6 +37,10 @@ class FakeConnector:
     send_faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     """Answers (status, headers) for the next sends or replies, in order: Teams throttling a message."""
     refused_sends: int = 0
+    update_faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    """Answers (status, headers) for the next updates (PUT of an activity), in order: Teams throttling
+    the replacement of a card."""
+    refused_updates: int = 0
     roster_faults: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     """Answers (status, headers) for the next roster or member requests, in order, before it serves
     them again: Teams throttling (429 with Retry-After) or failing for a moment (5xx)."""
@@ -90,6 +94,11 @@ class FakeConnector:
         return [activity for activity in self.sent if activity["_conversation_id"] == conversation_id]
 
     async def _update(self, request: web.Request) -> web.Response:
+        if self.update_faults:
+            status, headers = self.update_faults.pop(0)
+            self.refused_updates += 1
+            error = {"code": "TooManyRequests" if status == 429 else "ServiceError", "message": "Try later."}
+            return web.json_response({"error": error}, status=status, headers=headers)
         self.wire.append((request.method, request.path, await request.read()))
         activity = await request.json()
         activity["_activity_id"] = request.match_info["activity_id"]

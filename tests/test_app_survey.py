@@ -193,7 +193,8 @@ async def test_a_malformed_invoke_gets_a_clear_answer_not_a_500(
         no_action = teams.execute({})
         no_action["value"] = {"trigger": "manual"}
         response = await client.post("/api/messages", json=no_action)
-        assert response.status == 400
+        assert response.status == 200  # Universal Actions: the error is in the body's statusCode
+        assert (await response.json())["statusCode"] == 400
 
 
 async def test_a_typed_answer_makes_the_question_card_read_only(
