@@ -45,8 +45,12 @@ not flagged, and a `Suppressed` note says how many groups are missing and why.
     - An element's figures need k answers; an organisation's figures on an element need k answers from it.
     - An organisation type's figures need k answers and `k_orgs` organisations, so a type that is one
       organisation (a lone VCSE partner) is never shown as a type.
-    - Comments (counts, and the lead-only texts) of an element need k people who answered, skipped or
-      commented on it. Texts are never attributed, and are sorted so their order reveals nothing.
+    - Comments (counts, and the lead-only texts) of an element need k people who answered it.
+      Texts are never attributed, and are sorted so their order reveals nothing.
+    "Answered" means one thing for every k rule (`is_answer`): an answer row that is not a skip (a
+    value, or a comment on a question that takes none, such as one still being written). A skip, with
+    or without a comment, is not an answer. Exports and erasure count people by the same rule
+    (storage.summaries.answered).
     - Response rates by organisation and by type follow the same rules on the number who started;
       an organisation where nobody started is hidden too, as showing it would single out its invitees.
 Differencing. The overall figure minus the shown groups is the pooled figure of the hidden ones, so the
@@ -163,6 +167,11 @@ class AnswerCount:
     skipped: bool
     count: int
     comments: int
+
+
+def is_answer(*, skipped: bool) -> bool:
+    """Whether an answer row counts as answered for a k rule: anything but a skip (module docstring)."""
+    return not skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +372,7 @@ class ElementSummary(_Out):
     scored: bool
     not_scored_note: str | None = None
     respondents: int | None = None
-    """People who answered, skipped or commented; None when below k."""
+    """People who answered, skipped or commented; None when fewer than k answered (`is_answer`)."""
     overall: Figures | None = None
     """One respondent, one vote; None when not scored or suppressed."""
     headline: Headline | None = None
@@ -1026,6 +1035,11 @@ class _ElementCounts:
     rows: int = 0
     comments: int = 0
 
+    @property
+    def answered(self) -> int:
+        """Rows that are answers (`is_answer`): what every k rule on this element counts."""
+        return self.rows - sum(self.skipped.values())
+
 
 @dataclass
 class _Shown:
@@ -1058,7 +1072,7 @@ def _count_answers(rows: Iterable[AnswerCount]) -> dict[str, _ElementCounts]:
         element.comments += row.comments
         if row.value is not None:
             element.by_org[row.organisation_id][row.value] += row.count
-        elif row.skipped:
+        elif not is_answer(skipped=row.skipped):
             element.skipped[row.organisation_id] += row.count
     return counts
 
@@ -1083,7 +1097,7 @@ def _element(
     notes: list[Suppressed] = []
     if ctx.suppressed:
         return ElementSummary(**base), None
-    if counts.rows >= rules.k:  # below k, even whether anyone commented stays unsaid
+    if counts.answered >= rules.k:  # below k, even whether anyone commented stays unsaid
         base["respondents"] = counts.rows
         base["comments"] = counts.comments
     if element.in_development:
@@ -1653,6 +1667,6 @@ def lead_comments(data: SurveyData, texts: Iterable[tuple[str, str]], rules: Sum
             comments=sorted(by_element[element.id]),
         )
         for domain, element in data.framework.iter_elements()
-        if by_element.get(element.id) and element.id in counts and counts[element.id].rows >= rules.k
+        if by_element.get(element.id) and element.id in counts and counts[element.id].answered >= rules.k
     ]
     return LeadComments(survey_id=data.survey_id, title=data.title, elements=elements, suppressed=[rule])

@@ -1,11 +1,11 @@
 """Every answer of one survey, one row each, for a lead's CSV or Excel export.
 
-Identified exports name the person. Anonymised exports name nobody and keep k-anonymity on the one
-column that groups people: an organisation is left blank unless at least `SummaryRules.k` of its people
-answered, and the blanked ones together need k as well, else the smallest named one is blanked too (as
-summaries do, so a blank cannot be worked out as the one missing organisation). They also give dates
-instead of times, and list rows by element and answer, never person by person, so neither timing nor
-order links one person's answers.
+Identified exports name the person. Anonymised exports name nobody and keep k-anonymity on the one column that
+groups people: an organisation is left blank unless at least `SummaryRules.k` of its people answered (not only
+skips: `frameworks.summary.is_answer`), and the blanked ones together need k as well, else the
+smallest named one is blanked too (as summaries do, so a blank cannot be worked out as the one missing
+organisation). They also give dates instead of times, and list rows by element and answer, never person by
+person, so neither timing nor order links one person's answers.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from frameworks.schema import Framework, LevelsScale, StatusScale
-from frameworks.summary import UNASSIGNED, SummaryRules
+from frameworks.summary import UNASSIGNED, SummaryRules, is_answer
 from storage.surveys import SnapshotCache
 from storage.tables import Answer, Organisation, Person, Response
 
@@ -135,10 +135,14 @@ async def export_rows(
 
 
 def _named_organisations(found: list[sa.Row[Any]], k: int) -> set[int | None]:
-    """Organisations (None: Unassigned) with k respondents or more, less any needed to protect the rest."""
+    """Organisations (None: Unassigned) where k people or more answered, less any needed to protect the
+    rest."""
     people: dict[int | None, set[int]] = defaultdict(set)
     for row in found:
-        people[row[1]].add(row[0])
+        if is_answer(skipped=bool(row[9])):
+            people[row[1]].add(row[0])
+        else:
+            people.setdefault(row[1], set())
     size = {key: len(ids) for key, ids in people.items()}
     shown = {key for key, n in size.items() if n >= k}
     while True:

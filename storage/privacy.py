@@ -11,8 +11,9 @@ Erasure (`erase_person`), in the caller's transaction, so it happens completely 
       k respondents: the response is ANONYMISED and kept, so closed rounds' aggregates do not move.
       "Group" = the responses to that survey with the same organisation as the response
       (`responses.organisation_id`, frozen when they answered; no organisation is a group of its own,
-      shown as "Unassigned"), the person's own response and earlier anonymised ones included: the
-      respondents an organisation breakdown is computed from.
+      shown as "Unassigned"), the person's own response and earlier anonymised ones included, counting
+      only those that answered at least one question (`storage.summaries.answered`, the summaries' own
+      definition): the respondents an organisation breakdown is computed from.
     - otherwise (closed, group below k) it is DELETED: in so small a group the others could tell
       which anonymous row was theirs.
     Anonymising keeps the organisation, values, scores and skips, and removes everything else that
@@ -64,6 +65,7 @@ from sqlalchemy.orm import defer
 
 from frameworks.schema import Framework, LevelsScale, StatusScale
 from frameworks.summary import SummaryRules
+from storage.summaries import answered
 from storage.surveys import framework_of, is_accepting_answers
 from storage.tables import (
     Answer,
@@ -513,12 +515,14 @@ async def _fates(
 ) -> list[ResponseFate]:
     """The fate of every response meeting `condition`, with the size of its group counted in SQL."""
     peer = _responses.alias("peer")
+    peer_answers = _answers.alias("peer_answers")
     group_size = (
         sa.select(sa.func.count())
         .select_from(peer)
         .where(
             peer.c.survey_id == _responses.c.survey_id,
             peer.c.organisation_id.is_not_distinct_from(_responses.c.organisation_id),
+            sa.exists().where(peer_answers.c.response_id == peer.c.id, answered(peer_answers)),
         )
         .scalar_subquery()
     )

@@ -46,6 +46,11 @@ _people = Person.__table__  # type: ignore[attr-defined]
 _surveys = Survey.__table__  # type: ignore[attr-defined]
 
 
+def answered(answers: sa.FromClause) -> sa.ColumnElement[bool]:
+    """`frameworks.summary.is_answer` in SQL, for the k rules counted in queries: not a skip."""
+    return sa.not_(answers.c.skipped)
+
+
 AGGREGATE_WORK_MEM = "32MB"
 
 
