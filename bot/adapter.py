@@ -1,11 +1,13 @@
-"""The Bot Framework adapter: inbound authentication when an app id is set, and turn error handling."""
+"""The Bot Framework adapter: inbound authentication when an app id is set (`bot.channel_auth`), reused
+connector clients, and turn error handling."""
 
 from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from botbuilder.core import TurnContext
@@ -18,15 +20,25 @@ from botframework.connector.auth import (
     BotFrameworkAuthentication,
     ClaimsIdentity,
     ConnectorFactory,
+    ServiceClientCredentialsFactory,
     UserTokenClient,
 )
 from botframework.connector.skills import BotFrameworkClient
 from msrest.serialization import Serializer
 
+from bot.channel_auth import ChannelAuthentication
 from bot.logs import set_turn_outcome
 from bot.settings import Settings
+from bot.signing_keys import SigningKeys
+from storage.lru import BoundedCache
 
 log = logging.getLogger(__name__)
+
+CONNECTOR_CLIENTS = 256
+"""Connector clients kept (least recently used go): one per serviceUrl, and Teams' serviceUrls are a
+handful of regions, or one per tenant; each client holds a connection pool (~45 KB measured)."""
+
+_ClientKey = tuple[str | None, str, str | None]
 
 
 @dataclass(frozen=True)
@@ -45,11 +57,12 @@ class _ReusedClients(BotFrameworkAuthentication):
     The SDK builds both for every turn, costing ~5.7 ms of CPU a turn (measured with
     benchmarks/turns.py); the C# SDK caches them per service URL too. Credentials refresh their own
     tokens, so a reused client stays valid. Keys include the app id, so bots never share clients.
+    At most `capacity` are kept: an evicted client's connections are closed.
     """
 
-    def __init__(self, inner: BotFrameworkAuthentication) -> None:
+    def __init__(self, inner: BotFrameworkAuthentication, *, capacity: int = CONNECTOR_CLIENTS) -> None:
         self._inner = inner
-        self._connectors: dict[tuple[str | None, str, str | None], ConnectorClient] = {}
+        self._connectors: BoundedCache[_ClientKey, ConnectorClient] = BoundedCache(capacity)
         self._token_clients: dict[str | None, UserTokenClient] = {}
 
     async def authenticate_request(self, activity: Activity, auth_header: str) -> AuthenticateRequestResult:
@@ -84,10 +97,7 @@ class _ReusedClients(BotFrameworkAuthentication):
 
 class _ReusingFactory(ConnectorFactory):
     def __init__(
-        self,
-        inner: ConnectorFactory,
-        app_id: str | None,
-        cache: dict[tuple[str | None, str, str | None], ConnectorClient],
+        self, inner: ConnectorFactory, app_id: str | None, cache: BoundedCache[_ClientKey, ConnectorClient]
     ) -> None:
         self._inner = inner
         self._app_id = app_id
@@ -95,15 +105,23 @@ class _ReusingFactory(ConnectorFactory):
 
     async def create(self, service_url: str, audience: str | None = None) -> ConnectorClient:
         key = (self._app_id, service_url, audience)
-        if key not in self._cache:
+        client = self._cache.get(key)
+        if client is None:
             client = await self._inner.create(service_url, audience)
             client.conversations._serialize = _CardPassingSerializer(client._serialize.dependencies)
             # msrest's urllib3 retry would also retry a 429 that carries Retry-After, sleeping it out in a
             # worker thread (a minute, three times): the sender's tenant-wide pause and the roster's
             # budget would never hear of it. Throttling is theirs to handle; 5xx is still retried here.
             client.config.retry_policy.policy.respect_retry_after_header = False
-            self._cache[key] = client
-        return self._cache[key]
+            for _key, evicted in self._cache.put(key, client):
+                await _close(evicted)
+        return client
+
+
+async def _close(client: ConnectorClient) -> None:
+    """Close an evicted client's connection pool. A turn still holding it finishes its request (urllib3
+    closes a connection returned to a closed pool) and a later one would open a fresh pool."""
+    await client.__aexit__(None, None, None)
 
 
 class _CardPassingSerializer(Serializer):
@@ -133,14 +151,30 @@ def _app_id(claims_identity: ClaimsIdentity | None) -> str | None:
     )
 
 
-def create_adapter(settings: Settings) -> CloudAdapter:
+def create_adapter(
+    settings: Settings,
+    *,
+    keys: SigningKeys | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    credentials: ServiceClientCredentialsFactory | None = None,
+) -> CloudAdapter:
+    """With an app id, inbound tokens are checked against `keys` (the caller keeps them fresh:
+    `SigningKeys.kept_fresh`); `credentials` replace the app's outbound token issuer (tests)."""
     configuration = _AuthConfiguration(
         APP_ID=settings.microsoft_app_id,
         APP_PASSWORD=settings.microsoft_app_password.get_secret_value(),
         APP_TYPE=settings.microsoft_app_type,
         APP_TENANTID=settings.microsoft_app_tenant_id,
     )
-    adapter = CloudAdapter(_ReusedClients(ConfigurationBotFrameworkAuthentication(configuration)))
+    if keys is None and not settings.local_mode:
+        keys = SigningKeys(settings.bot_openid_metadata_url)
+    inbound = ChannelAuthentication(
+        ConfigurationBotFrameworkAuthentication(configuration, credentials_factory=credentials),
+        app_id=settings.microsoft_app_id,
+        keys=keys,
+        clock=clock,
+    )
+    adapter = CloudAdapter(_ReusedClients(inbound))
     adapter.on_turn_error = _on_turn_error
     return adapter
 

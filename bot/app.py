@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from botbuilder.core import ConversationState, Storage
 from botbuilder.integration.aiohttp import CloudAdapter
+from botframework.connector.auth import ServiceClientCredentialsFactory
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapter import create_adapter
@@ -27,6 +28,7 @@ from bot.leads import LeadCommands, LeadServices, queue_due_reminders
 from bot.metrics import METRICS, Metrics, counting_errors, metrics_handler, outbox_depth
 from bot.sender import OutboxSender, Outcome, Verdict
 from bot.settings import Settings
+from bot.signing_keys import SigningKeys
 from bot.turns import KeyedLocks
 from bot.weekly import KIND as WEEKLY_KIND
 from bot.weekly import queue_due_summaries
@@ -74,19 +76,24 @@ def create_app(
     *,
     clock: Clock = utc_now,
     engine_options: dict[str, Any] | None = None,
+    credentials: ServiceClientCredentialsFactory | None = None,
 ) -> web.Application:
-    """`engine_options` go to the SQLAlchemy engine (tests use them to pick a PostgreSQL schema)."""
+    """`engine_options` go to the SQLAlchemy engine (tests use them to pick a PostgreSQL schema);
+    `credentials` replace the bot's outbound token issuer (tests: Entra ID is not on loopback)."""
     settings = settings or Settings()
     app = web.Application(client_max_size=MAX_ACTIVITY_BYTES)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[ENGINE_OPTIONS] = dict(engine_options or {})
-    app[ADAPTER] = create_adapter(settings)
+    keys = None if settings.local_mode else SigningKeys(settings.bot_openid_metadata_url)
+    app[ADAPTER] = create_adapter(settings, keys=keys, clock=clock, credentials=credentials)
     metrics = Metrics()
     app[METRICS] = metrics
     app.middlewares.append(turn_middleware(metrics, allowed_tenants=settings.allowed_tenant_ids))
     app.cleanup_ctx.append(counting_errors)  # first, so the services' errors are counted too
     app.cleanup_ctx.append(_services)
+    if keys is not None:
+        app.cleanup_ctx.append(keys.kept_fresh)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readiness(lambda: app.get(ENGINE)))

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     microsoft_app_password: SecretStr = SecretStr("")
     microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = "MultiTenant"
     microsoft_app_tenant_id: str = ""
+    bot_openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    """Where the Bot Framework publishes the keys that sign Teams' tokens (the SDK's public-cloud URL)."""
 
     frameworks_dir: Path | None = None
     """Extra framework YAML files; they are added to the built-in seed frameworks."""

@@ -23,11 +23,14 @@ class BoundedCache(Generic[K, V]):
         self._items.move_to_end(key)
         return self._items[key]
 
-    def put(self, key: K, value: V) -> None:
+    def put(self, key: K, value: V) -> list[tuple[K, V]]:
+        """Remember `key`; returns the entries evicted to make room (for callers that must dispose them)."""
         self._items[key] = value
         self._items.move_to_end(key)
+        evicted: list[tuple[K, V]] = []
         while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
+            evicted.append(self._items.popitem(last=False))
+        return evicted
 
     def __len__(self) -> int:
         return len(self._items)
