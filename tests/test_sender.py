@@ -18,7 +18,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, ConversationReference
+from jsonschema import Draft6Validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapter import create_adapter
@@ -36,12 +39,16 @@ from bot.settings import Settings
 from bot.throttle import RateLimiter, RateLimits, Window
 from storage.conversations import save_reference
 from storage.db import session_factory, transaction
+from storage.invitations import invite
 from storage.outbox import NewMessage, claim_due, enqueue
 from storage.surveys import create_survey
 from storage.tables import ConversationReference as StoredReference
-from storage.tables import OutboxMessage, OutboxState, Person
+from storage.tables import Invitation, OutboxMessage, OutboxState, Person
 from tests.conftest import FIXED_NOW, Database
+from tests.fake_connector import FakeConnector
 from tests.test_answers_storage import MATRIX
+from tests.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
+from tests.test_lead_commands import CHANNEL_ID, MEMBERS, Channel, _card_data, _client, _post
 from tests.throttling_connector import Fault, ThrottlingConnector, throttling_connector, window_violations
 
 TENANT = "t1"
@@ -646,6 +653,106 @@ async def test_a_stopped_sender_finishes_what_it_sent_and_gives_back_the_rest(
     sent = [row for row in rows if row.state == OutboxState.SENT]
     assert len(sent) == connector.deliveries.total()  # every accepted send was recorded
     assert all(row.claimed_by is None for row in rows)
+
+
+# Invitation delivery state --------------------------------------------------------------------------
+
+
+async def _invite_everyone(db: Database, fanout: Fanout) -> None:
+    async with transaction(db.sessions) as session:
+        people = (
+            await session.scalars(sa.select(Person.id).where(Person.teams_user_id.in_(fanout.users)))
+        ).all()  # type: ignore[attr-defined]
+        await invite(session, fanout.survey_id, people, now=FIXED_NOW)
+
+
+async def _delivery(db: Database) -> dict[str, tuple[str, int, str | None]]:
+    async with db.sessions() as session:
+        rows = await session.execute(
+            sa.select(
+                Person.teams_user_id,
+                Invitation.delivery_state,
+                Invitation.delivery_attempts,
+                Invitation.delivery_error,
+            ).join(Person, Person.id == Invitation.person_id)
+        )
+        return {user: (state, attempts, error) for user, state, attempts, error in rows.all()}
+
+
+async def test_an_invitation_says_retrying_while_teams_fails_then_sent_or_skipped(
+    database: Database, connector: ThrottlingConnector
+) -> None:
+    fanout = await _fanout(database, connector, members=3)
+    await _invite_everyone(database, fanout)
+    flaky, skipped, prompt = fanout.users
+    connector.fail(flaky, Fault(503, times=1, on="send"))
+
+    async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
+        person = await session.get(Person, message.person_id)
+        return (
+            None if person is None or person.teams_user_id == skipped else Activity(type="message", text="Hi")
+        )
+
+    clock = SteppingClock()
+    sender = _sender(database.sessions, SCALED, clock=clock, compose=compose)
+    assert (await _delivery(database))[flaky] == ("pending", 0, None)
+    await sender.drain_once()
+
+    assert await _delivery(database) == {
+        flaky: ("retrying", 1, "transient: 503 Error"),
+        skipped: ("skipped", 0, SKIPPED_NOTE),
+        prompt: ("sent", 1, None),
+    }
+    await _settle(sender, database.sessions, clock)
+    assert (await _delivery(database))[flaky] == ("sent", 2, None)
+
+
+@dataclass
+class RefusingConnector(FakeConnector):
+    """Teams, for people who blocked the bot: creating their 1:1 chat gets 403."""
+
+    blocked: set[str] = field(default_factory=set)
+
+    async def _create(self, request: web.Request) -> web.Response:
+        member = ((await request.json()).get("members") or [{}])[0].get("id")
+        if member in self.blocked:
+            error = {"code": "MessageWritesBlocked", "message": "The bot is blocked by the user."}
+            return web.json_response({"error": error}, status=403)
+        return await super()._create(request)
+
+
+async def test_the_invitations_table_and_status_tell_who_got_the_invitation_and_who_blocked_the_bot(
+    database: Database,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
+) -> None:
+    connector = RefusingConnector(members=list(MEMBERS), blocked={"29:ben"})
+    server = TestServer(connector.app(), host="127.0.0.1")
+    await server.start_server()
+    connector.url = str(server.make_url("/")).rstrip("/") + "/"
+    channel = Channel(connector)
+    try:
+        async with _client(database) as client:
+            await _post(client, channel.message('start audit-committee-maturity title "Audit 2026"'))
+            status, _ = await _post(
+                client, channel.confirm(_card_data(connector.cards()[0], "Send invitations"))
+            )
+            assert status == 200
+            await connector.wait_for_sent(1 + 2 + 1)  # the card, two invitations, the lead's report
+            await _post(client, channel.message("status"))
+    finally:
+        await server.close()
+
+    report = connector.sent_to(CHANNEL_ID)[-1]["text"]
+    assert "sent 2, 1 failed (1 has blocked the bot)" in report
+    status_text = connector.sent[-1]["text"]
+    assert "1 invitations could not be delivered" in status_text
+    assert "still being sent" not in status_text
+    assert all(schema_errors(card_schema, card) == [] for card in connector.cards())
+    assert await _delivery(database) == {
+        "29:lead": ("sent", 1, None),
+        "29:amina": ("sent", 1, None),
+        "29:ben": ("failed", 1, "blocked: 403 MessageWritesBlocked"),
+    }
 
 
 # Pure helpers ---------------------------------------------------------------------------------------
