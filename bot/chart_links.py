@@ -19,11 +19,13 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.charts import Chart, distributions, domain_profile, render_async
+from dialogs.payloads import MAX_ROW_ID
 from frameworks.summary import SummaryRules, SurveySummary, Weighting
 from storage.db import transaction
 from storage.errors import SurveyNotFound
 from storage.summaries import survey_summary
 
+NO_SUCH_CHART = "There is no such chart."
 LIFETIME = timedelta(days=28)
 """Long enough for a weekly post to be looked at weeks later; short enough that a forwarded link dies."""
 
@@ -99,11 +101,13 @@ def chart_route(
         try:
             survey_id = int(request.match_info["survey_id"])
             expires = int(request.query.get("expires", ""))
-        except ValueError:
-            raise web.HTTPNotFound() from None
+            chosen = rules.weighted(Weighting(weighting))
+        except ValueError:  # not numbers, or a weighting this version does not know
+            raise web.HTTPNotFound(text=NO_SUCH_CHART) from None
+        if not 1 <= survey_id <= MAX_ROW_ID:
+            raise web.HTTPNotFound(text=NO_SUCH_CHART)
         if not links.valid(survey_id, name, weighting, expires, request.query.get("sig", ""), now=clock()):
             raise web.HTTPForbidden(text="This chart link is not valid or has expired.")
-        chosen = rules.weighted(weighting)
         try:
             async with transaction(sessions()) as session:
                 summary = await survey_summary(session, survey_id, rules=chosen, now=clock())

@@ -49,6 +49,7 @@ from bot.sender import Compose
 from bot.text import clip
 from bot.uploads import UploadFailed, UploadSettings, upload
 from dialogs import outgoing
+from dialogs.payloads import RowId
 from frameworks.summary import SummaryRules, SurveySummary
 from storage.db import transaction
 from storage.errors import SurveyNotFound
@@ -95,7 +96,7 @@ class ExportOffer(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     offer: Literal["export"] = "export"
-    survey_id: int = Field(gt=0)
+    survey_id: RowId
     format: ExportFormat
     anonymise: bool
     requested_by: str = Field(min_length=1, max_length=100)

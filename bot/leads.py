@@ -64,6 +64,7 @@ from bot.summary_cards import render_summary
 from bot.summary_text import WEIGHTING_TEXT
 from bot.uploads import UploadSettings
 from dialogs import outgoing
+from dialogs.payloads import RowId
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary, Weighting, since_last_post
 from storage.conversations import place_of, reference_for
@@ -128,7 +129,7 @@ class LeadAction(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     lead: str = Field(pattern="^(confirm|cancel|start_form)$")
-    survey_id: int | None = Field(default=None, gt=0)
+    survey_id: RowId | None = None
     framework_id: str | None = Field(default=None, max_length=80)
     title: str | None = Field(default=None, max_length=200)
     closes: str | None = Field(default=None, max_length=40)

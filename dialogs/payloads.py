@@ -9,12 +9,20 @@ with `value`.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ACTION_VERB = "survey"
 """The single `verb` of our Action.Execute buttons; the `action` field says what to do."""
+
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+"""A row's id as a card or a context carries it back: the id columns are PostgreSQL INTEGERs, and a
+bigger number would reach the database as an overflow (SQLite) or a DataError (PostgreSQL)."""
+COMMENT_PAYLOAD = 100_000
+"""Far above storage's comment limit on purpose: storage says how long a comment may be, in words
+the person can act on; this only bounds the payload (the request is bounded at 1 MiB anyway)."""
 
 
 class CardActionKind(StrEnum):
@@ -37,11 +45,10 @@ class CardAction(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
 
     action: CardActionKind
-    survey_id: int = Field(gt=0)
+    survey_id: RowId
     element_id: str | None = Field(default=None, max_length=80)
     value: str | None = Field(default=None, max_length=80)
-    comment: str | None = Field(default=None, max_length=10_000)
-    """Length is checked properly (with a message) by the storage layer; this only bounds the payload."""
+    comment: str | None = Field(default=None, max_length=COMMENT_PAYLOAD)
 
     @field_validator("value", "comment", "element_id", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ from botbuilder.schema import ActivityTypes
 from dialogs import outgoing
 from dialogs.intents import Command, command_of
 from dialogs.payloads import CardActionKind, MalformedPayload, parse_card_action
-from dialogs.survey_dialog import SURVEY_DIALOG, SurveyDialog, SurveyServices, card_data
+from dialogs.survey_dialog import INVOKE_MESSAGE, SURVEY_DIALOG, SurveyDialog, SurveyServices, card_data
 from dialogs.survey_views import element_ids
 from dialogs.views import SurveyListItem, SurveyListView
 from storage.db import transaction
@@ -57,6 +57,7 @@ class PartnerConversation:
                 await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": action.survey_id})
             elif dc.active_dialog is not None or action is None:
                 if dc.active_dialog is None:
+                    turn_context.turn_state.setdefault(INVOKE_MESSAGE, _MALFORMED)  # what the click shows
                     await outgoing.send(turn_context, self._services.renderer.text(_MALFORMED))
                 else:
                     await dc.continue_dialog()

@@ -335,7 +335,7 @@ class SurveyDialog(Dialog):
                 )
                 self._s.on_answer()
         except (InvalidAnswer, CommentTooLong) as exc:
-            message = exc.message if isinstance(exc, InvalidAnswer) else str(exc)
+            message = exc.message if isinstance(exc, InvalidAnswer) else _too_long(exc, action.comment or "")
             _invoke_message(dc.context, message)
             if stale:
                 return _Result([self._s.renderer.text(message)])
@@ -592,6 +592,15 @@ def card_data(activity: Activity) -> object | None:
     if activity.type == ActivityTypes.message and activity.value is not None:
         return activity.value
     return None
+
+
+def _too_long(error: CommentTooLong, comment: str) -> str:
+    """Neither the answer nor the comment was kept: say so, so the person shortens it and tries again
+    (an invoke answered with a message leaves their card, and what they typed in it, in place)."""
+    return (
+        f"Nothing was saved: comments can be at most {error.limit:,} characters and yours has "
+        f"{len(comment):,}. Please shorten it and try again."
+    )
 
 
 def _invoke_message(context: TurnContext, message: str) -> None:
