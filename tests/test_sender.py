@@ -40,6 +40,7 @@ from bot.throttle import RateLimiter, RateLimits, Window
 from storage.conversations import save_reference
 from storage.db import session_factory, transaction
 from storage.invitations import invite
+from storage.migrate import downgrade, upgrade
 from storage.outbox import NewMessage, claim_due, enqueue
 from storage.surveys import create_survey
 from storage.tables import ConversationReference as StoredReference
@@ -705,6 +706,50 @@ async def test_an_invitation_says_retrying_while_teams_fails_then_sent_or_skippe
     }
     await _settle(sender, database.sessions, clock)
     assert (await _delivery(database))[flaky] == ("sent", 2, None)
+
+
+async def test_migrating_tells_existing_invitations_what_became_of_their_messages(database: Database) -> None:
+    await downgrade(database.engine, "0008")
+    users = ["29:sent", "29:failed", "29:retrying", "29:skipped", "29:queued", "29:uninvited"]
+    outcomes = {
+        "29:sent": {"state": "sent", "activity_id": "activity-1", "attempts": 1, "last_error": None},
+        "29:failed": {"state": "failed", "attempts": 0, "last_error": "blocked: 403 MessageWritesBlocked"},
+        "29:retrying": {"state": "retrying", "attempts": 2, "last_error": "transient: 503 Error"},
+        "29:skipped": {"state": "sent", "activity_id": None, "attempts": 0, "last_error": SKIPPED_NOTE},
+    }
+    async with transaction(database.sessions) as session:
+        survey = await create_survey(session, MATRIX, now=FIXED_NOW, title=TITLE)
+        ids = {}
+        for user in users:
+            person = Person(teams_user_id=user, created_at=FIXED_NOW, updated_at=FIXED_NOW)
+            session.add(person)
+            await session.flush()
+            ids[user] = person.id
+        await invite(session, survey.id or 0, [ids[u] for u in users[:-1]], now=FIXED_NOW)
+        await enqueue(
+            session,
+            [
+                NewMessage(f"invite:{survey.id}:{ids[u]}", "invite", survey.id, ids[u])
+                for u in users
+                if u != "29:queued"
+            ]
+            + [NewMessage(f"remind:{survey.id}:{ids['29:queued']}", "remind", survey.id, ids["29:queued"])],
+            now=FIXED_NOW,
+        )
+        for user, values in outcomes.items():
+            await session.execute(
+                sa.update(OutboxMessage).where(OutboxMessage.person_id == ids[user]).values(**values)
+            )
+
+    await upgrade(database.engine)
+
+    assert await _delivery(database) == {
+        "29:sent": ("sent", 2, None),
+        "29:failed": ("failed", 1, "blocked: 403 MessageWritesBlocked"),
+        "29:retrying": ("retrying", 2, "transient: 503 Error"),
+        "29:skipped": ("skipped", 0, SKIPPED_NOTE),
+        "29:queued": ("pending", 0, None),  # only a reminder queued: not its invitation
+    }
 
 
 @dataclass
