@@ -58,7 +58,7 @@ from storage.leads import is_lead, normalise_aad_id
 from storage.outbox import NewMessage, enqueue
 from storage.people import person_for
 from storage.summaries import survey_comments
-from storage.surveys import SnapshotCache
+from storage.surveys import Reach, SnapshotCache, find_survey
 from storage.tables import OutboxMessage, Person
 
 log = logging.getLogger(__name__)
@@ -323,8 +323,12 @@ class LeadFiles:
 
     async def _upload(self, context: TurnContext, offer: ExportOffer, info: UploadInfo) -> None:
         now = self._clock()
+        # The context names a survey and comes from the client: only one within the lead's reach.
+        reach = Reach(tenant_id=tenant_of(context.activity), place_id=None, lead=True)
         try:
             async with transaction(self._sessions) as session:
+                if await find_survey(session, reach=reach, number=offer.survey_id) is None:
+                    raise SurveyNotFound(offer.survey_id)
                 export, summary = await _export_data(session, offer, self._rules, self._snapshots, now)
         except SurveyNotFound:
             await self._say(context, SURVEY_GONE)

@@ -510,3 +510,43 @@ async def test_threads_stored_before_the_upgrade_become_their_channel(database: 
     ]
     assert message is not None
     assert message.payload == {"conversation_reference_id": reference.id, "report_to": reference.id}
+
+
+async def test_a_lead_of_another_tenant_cannot_accept_an_export_of_survey_1_by_forging_its_context(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811
+) -> None:
+    """The consent card's context comes back from the client: it names a survey, so it is scoped too."""
+    async with _client(database) as client:
+        teams = Teams(client, connector, card_schema)
+        n = await teams.start(f'start audit-committee-maturity title "{TITLE}"', thread="111")
+        forged = {
+            **teams.shapes.personal_message(MALLORY, ""),
+            "type": "invoke",
+            "name": "fileConsent/invoke",
+            "value": {
+                "type": "fileUpload",
+                "action": "accept",
+                "context": {
+                    "offer": "export",
+                    "survey_id": n,
+                    "format": "csv",
+                    "anonymise": False,
+                    "requested_by": MALLORY.aad_object_id,
+                    "expires_at": (FIXED_NOW + timedelta(hours=1)).isoformat(),
+                },
+                "uploadInfo": {
+                    "name": "audit.csv",
+                    "uploadUrl": connector.upload_url("audit.csv"),
+                    "contentUrl": "https://contoso-my.sharepoint.com/personal/mallory/Documents/audit.csv",
+                    "uniqueId": "1150D938-8870-4044-9F2C-5BBDEBA70C9D",
+                    "fileType": "csv",
+                },
+            },
+        }
+        before = len(connector.sent)
+        await teams.post(forged)
+        told = [_text(activity) for activity in connector.sent[before:]]
+    assert connector.upload_requests == []
+    assert told == ["That survey no longer exists, so there is nothing to send."]
