@@ -260,6 +260,52 @@ async def test_an_instance_killed_mid_batch_with_sends_in_flight_duplicates_only
     assert connector.texts_to(LEADS_CHANNEL) == [f"Invitations for “{TITLE}”: sent {MEMBERS}, none failed."]
 
 
+@dataclass
+class HoldingConnector(ThrottlingConnector):
+    """Teams taking its time over the first send, until the test lets it answer."""
+
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    answer: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def _send(self, request: web.Request) -> web.Response:
+        if not self.holding.is_set():
+            self.holding.set()
+            await self.answer.wait()
+        return await super()._send(request)
+
+
+async def test_a_sender_held_up_by_a_slow_send_keeps_its_rows_by_renewing_their_lease(
+    database: Database,
+) -> None:
+    connector = HoldingConnector(limits=SCALED)
+    server = TestServer(connector.app(), host="127.0.0.1")
+    await server.start_server()
+    connector.url = str(server.make_url("/")).rstrip("/") + "/"
+    fanout = await _fanout(database, connector, members=10)
+    clock = SteppingClock()
+    slow = _sender(
+        database.sessions, SCALED, config=replace(FAST, concurrency=1, request_timeout=5), clock=clock
+    )
+    engine = database.new_engine()
+    try:
+        sending = asyncio.create_task(slow.drain_once())
+        await connector.holding.wait()
+        clock.advance_to(FIXED_NOW + timedelta(seconds=40))
+        assert await slow.renew_leases() == 10  # one statement for every row in hand
+
+        other = _sender(
+            session_factory(engine), SCALED, clock=SteppingClock(FIXED_NOW + timedelta(seconds=80))
+        )
+        assert await other.drain_once() == 0  # past the first lease, but renewed: none is taken
+        connector.answer.set()
+        assert await sending == 10
+    finally:
+        await engine.dispose()
+        await server.close()
+
+    assert [connector.deliveries[u] for u in fanout.users] == [1] * 10
+
+
 def test_a_crash_holds_rows_back_for_at_most_a_minute() -> None:
     config = SenderConfig()
     assert config.lease <= timedelta(minutes=1)
