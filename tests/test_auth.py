@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import hashlib
 import hmac
 import json
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft6Validator
 
+from bot.adapter import CONNECTOR_CLIENTS, create_adapter
 from bot.app import create_app
 from bot.settings import Settings
 from storage.tables import BotStateRecord, ConversationReference, Person, ProcessedActivity
@@ -473,3 +476,21 @@ async def test_the_bot_keeps_the_last_good_keys_when_a_refresh_fails(
         keys.keys = []  # a broken answer: no keys at all
         assert not await store.refresh()
     assert store.find(KID) is not None
+
+
+# Outbound clients --------------------------------------------------------------------------------------
+
+
+async def test_connector_clients_for_many_service_urls_are_bounded_and_the_oldest_let_go() -> None:
+    adapter = create_adapter(Settings(_env_file=None))
+    auth = adapter.bot_framework_authentication
+    factory = auth.create_connector_factory(adapter.create_claims_identity(""))
+    first = await factory.create("https://smba.trafficmanager.net/uk/tenant-0/")
+    first_alive = weakref.ref(first)
+    del first
+    for n in range(1, CONNECTOR_CLIENTS + 10):
+        await factory.create(f"https://smba.trafficmanager.net/uk/tenant-{n}/")
+    recent = f"https://smba.trafficmanager.net/uk/tenant-{CONNECTOR_CLIENTS + 5}/"
+    assert await factory.create(recent) is await factory.create(recent), "recent clients are reused"
+    gc.collect()
+    assert first_alive() is None, "the least recently used client is still held"
