@@ -81,6 +81,7 @@ class SurveyBot(ActivityHandler):
         activity = turn_context.activity
         refusal = self._refusal(activity)
         if refusal is not None:
+            set_turn_outcome("rejected")  # the caller's mistake, even where the HTTP status is 200
             await _answer_invoke(turn_context, refusal)
             return
         key = _claim_key(activity)
@@ -95,22 +96,28 @@ class SurveyBot(ActivityHandler):
 
     async def _partner_turn(self, turn_context: TurnContext, key: str | None) -> None:
         try:
-            kept = await self._committed(turn_context, key, self._decide)
-        except Exception as error:
-            if not (isinstance(error, EtagConflict) or lost_race(error)):
-                # Nothing was committed: Teams' retry, or pressing the button again, is processed.
-                if turn_context.activity.type == ActivityTypes.invoke:
-                    await _answer_invoke(turn_context, NOT_SAVED)
-                raise
-            # Another instance finished a turn of this conversation first (its state's e-tag moved
-            # on, or PostgreSQL chose this turn as a deadlock's victim); this one was rolled back
-            # whole (answer, state and claim), so show the person the state that won.
-            log.info("concurrent turn in conversation; kept the first")
-            kept = await self._committed(turn_context, key, self._after_conflict)
+            kept = await self._decided(turn_context, key)
+        except Exception:
+            # Nothing was committed: Teams' retry, or pressing the button again, is processed.
+            if turn_context.activity.type == ActivityTypes.invoke:
+                await _answer_invoke(turn_context, NOT_SAVED)
+            raise
         if kept is None:
             await _redelivered(turn_context)
             return
         await self._deliver(turn_context, key, kept)
+
+    async def _decided(self, turn_context: TurnContext, key: str | None) -> _KeptReplies | None:
+        try:
+            return await self._committed(turn_context, key, self._decide)
+        except Exception as error:
+            if not (isinstance(error, EtagConflict) or lost_race(error)):
+                raise
+        # Another instance finished a turn of this conversation first (its state's e-tag moved on, or
+        # PostgreSQL chose this turn as a deadlock's victim); this one was rolled back whole (answer,
+        # state and claim), so show the person the state that won.
+        log.info("concurrent turn in conversation; kept the first")
+        return await self._committed(turn_context, key, self._after_conflict)
 
     async def _committed(
         self,
@@ -360,6 +367,7 @@ async def _still_owed(session: AsyncSession, turn_context: TurnContext, key: str
         return None
     kept = _KeptReplies.model_validate_json(stored)
     outgoing.hold_again(turn_context, kept.replies)
+    set_turn_outcome("duplicate")
     log.info(
         "redelivered activity %s: sending the replies its first delivery did not", turn_context.activity.id
     )
