@@ -107,6 +107,7 @@ def create_app(
             metrics,
             lambda: outbox_depth(app[SESSIONS], now=app[CLOCK]()),
             token=settings.metrics_token.get_secret_value(),
+            open_without_token=settings.local_mode,
         ),
     )
     return app

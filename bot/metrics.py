@@ -176,17 +176,25 @@ def metrics_handler(
     outbox: Callable[[], Awaitable[OutboxDepth]] | None = None,
     *,
     token: str = "",
+    open_without_token: bool = True,
     timeout: float = SCRAPE_TIMEOUT,
 ) -> Handler:
     """GET /metrics: the outbox gauges are refreshed from the database first (collectors are
     synchronous, so this cannot happen inside one). A database that does not answer within `timeout`
     does not fail the scrape: the outbox gauges go missing and `surveybot_database_up` is 0. With
-    `token`, only `Authorization: Bearer <token>` may scrape (the endpoint shares the bot's port)."""
+    `token`, only `Authorization: Bearer <token>` may scrape (the endpoint shares the bot's port; the
+    scheme is case-blind, the token compared in constant time). Without one, the endpoint is open only
+    if `open_without_token` (local mode); otherwise every scrape gets 403, as the start-up log says."""
+    expected = token.encode()
+    if not token and not open_without_token:
+        log.warning(
+            "/metrics is closed: set METRICS_TOKEN to scrape it (an app id is set, so it is not open)"
+        )
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        if token and not hmac.compare_digest(
-            request.headers.get("Authorization", "").encode(), f"Bearer {token}".encode()
-        ):
+        if not token and not open_without_token:
+            raise web.HTTPForbidden(text="/metrics is closed: the operator has not set METRICS_TOKEN")
+        if token and not hmac.compare_digest(_bearer(request.headers.get("Authorization", "")), expected):
             raise web.HTTPUnauthorized(text="metrics need the scrape token")
         if outbox is not None:
             try:
@@ -204,3 +212,9 @@ def metrics_handler(
         return response
 
     return handler
+
+
+def _bearer(header: str) -> bytes:
+    """The credentials of a `Bearer` header (scheme case-blind, RFC 9110), or empty."""
+    scheme, _, credentials = header.strip().partition(" ")
+    return credentials.strip().encode() if scheme.lower() == "bearer" else b""

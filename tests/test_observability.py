@@ -291,6 +291,54 @@ async def test_a_scrape_still_answers_when_the_database_does_not() -> None:
     assert not any(name == "surveybot_outbox_messages" for name, _ in samples)
 
 
+NO_KEYS_HERE = "http://127.0.0.1:9/v1/.well-known/openidconfiguration"
+"""A loopback signing-key address nothing listens on: these tests are about /metrics, not tokens."""
+
+
+async def test_with_an_app_id_and_no_scrape_token_metrics_are_closed_and_the_start_says_so(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        microsoft_app_id="app-1",
+        microsoft_app_password="secret",
+        bot_openid_metadata_url=NO_KEYS_HERE,
+        _env_file=None,
+    )
+    with caplog.at_level(logging.WARNING, logger="bot.metrics"):
+        app = operated_app(settings)
+    assert any("METRICS_TOKEN" in record.getMessage() for record in caplog.records)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer anything"}):
+            response = await client.get("/metrics", headers=headers)
+            assert response.status == 403
+            assert "METRICS_TOKEN" in await response.text()
+            assert "surveybot_" not in await response.text()
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+async def test_the_scrape_token_is_accepted_whatever_the_case_of_its_scheme(
+    database_url: str, scheme: str
+) -> None:
+    settings = Settings(database_url=database_url, metrics_token="scrape-me", _env_file=None)
+    async with TestClient(TestServer(operated_app(settings), host="127.0.0.1")) as client:
+        response = await client.get("/metrics", headers={"Authorization": f"{scheme} scrape-me"})
+        assert response.status == 200
+        assert "surveybot_turns" in await response.text()
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["", "Bearer", "Bearer scrape-m", "Bearer scrape-me-too", "Basic scrape-me", "scrape-me", "Bearer wrong"],
+)
+async def test_a_wrong_scrape_token_is_refused(database_url: str, header: str) -> None:
+    settings = Settings(database_url=database_url, metrics_token="scrape-me", _env_file=None)
+    async with TestClient(TestServer(operated_app(settings), host="127.0.0.1")) as client:
+        response = await client.get("/metrics", headers={"Authorization": header} if header else {})
+        assert response.status == 401
+        assert "surveybot_" not in await response.text()
+
+
 # Readiness --------------------------------------------------------------------------------------------
 
 
