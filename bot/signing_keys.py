@@ -94,11 +94,14 @@ class SigningKeys:
     def find(self, kid: str) -> SigningKey | None:
         return self._keys.get(kid)
 
-    def unknown_kid(self) -> None:
-        """A token named a kid we do not have: ask the refresher for an early look (rate-limited)."""
+    def unknown_kid(self) -> bool:
+        """A token named a kid we do not have: ask the refresher for an early look, unless it looked
+        within `unknown_kid_gap`. Returns whether it was asked."""
         loop = asyncio.get_running_loop()
-        if self._last_attempt is None or loop.time() - self._last_attempt >= self._unknown_kid_gap:
-            self._wanted.set()
+        if self._last_attempt is not None and loop.time() - self._last_attempt < self._unknown_kid_gap:
+            return False
+        self._wanted.set()
+        return True
 
     @asynccontextmanager
     async def fetching(self) -> AsyncIterator[None]:

@@ -37,6 +37,7 @@ from jsonschema import Draft6Validator
 from bot.adapter import CONNECTOR_CLIENTS, create_adapter
 from bot.app import create_app
 from bot.settings import Settings
+from bot.signing_keys import SigningKeys
 from storage.tables import BotStateRecord, ConversationReference, Person, ProcessedActivity
 from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector
@@ -464,11 +465,7 @@ async def test_an_obviously_forged_token_gets_401_even_before_any_keys_are_known
             assert response.status == 401
 
 
-async def test_the_bot_keeps_the_last_good_keys_when_a_refresh_fails(
-    database: Database, connector: FakeConnector, keys: KeyEndpoint
-) -> None:
-    from bot.signing_keys import SigningKeys
-
+async def test_the_bot_keeps_the_last_good_keys_when_a_refresh_fails(keys: KeyEndpoint) -> None:
     store = SigningKeys(keys.url)
     async with store.fetching():
         assert await store.refresh()
@@ -494,3 +491,16 @@ async def test_connector_clients_for_many_service_urls_are_bounded_and_the_oldes
     assert await factory.create(recent) is await factory.create(recent), "recent clients are reused"
     gc.collect()
     assert first_alive() is None, "the least recently used client is still held"
+
+
+async def test_a_token_naming_an_unseen_key_asks_for_an_early_refresh_but_not_on_every_request(
+    keys: KeyEndpoint,
+) -> None:
+    store = SigningKeys(keys.url, unknown_kid_gap=300)
+    async with store.fetching():
+        assert await store.refresh()
+        assert not store.unknown_kid(), "a forged kid right after a refresh must not fetch again"
+    rotating = SigningKeys(keys.url, unknown_kid_gap=0)
+    async with rotating.fetching():
+        assert await rotating.refresh()
+        assert rotating.unknown_kid(), "a rotated key is looked for"
