@@ -118,6 +118,7 @@ async def test_with_an_app_id_unauthenticated_requests_are_refused(
         database_url=database_url,
         microsoft_app_id="00000000-0000-0000-0000-000000000001",
         microsoft_app_password="not-a-real-secret",
+        bot_openid_metadata_url="http://127.0.0.1:9/v1/.well-known/openidconfiguration",  # no network
         _env_file=None,
     )
     async with _client(settings) as client:
