@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -42,6 +43,17 @@ class Settings(BaseSettings):
     microsoft_app_tenant_id: str = ""
     bot_openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
     """Where the Bot Framework publishes the keys that sign Teams' tokens (the SDK's public-cloud URL)."""
+
+    @field_validator("bot_openid_metadata_url")
+    @classmethod
+    def _keys_over_https(cls, value: str) -> str:
+        """Whoever can alter this document can sign tokens: https, or http only to this machine (tests)."""
+        url = urlsplit(value)
+        if url.scheme == "https" and url.hostname:
+            return value
+        if url.scheme == "http" and url.hostname in ("127.0.0.1", "::1", "localhost"):
+            return value
+        raise ValueError("BOT_OPENID_METADATA_URL must be an https URL (http only to 127.0.0.1 or ::1)")
 
     frameworks_dir: Path | None = None
     """Extra framework YAML files; they are added to the built-in seed frameworks."""

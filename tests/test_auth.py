@@ -27,12 +27,17 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from botframework.connector.auth import AppCredentials, ServiceClientCredentialsFactory
+from botframework.connector.auth import (
+    AppCredentials,
+    AuthenticationConstants,
+    ServiceClientCredentialsFactory,
+)
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft6Validator
+from pydantic import ValidationError
 
 from bot.adapter import CONNECTOR_CLIENTS, create_adapter
 from bot.app import create_app
@@ -504,3 +509,27 @@ async def test_a_token_naming_an_unseen_key_asks_for_an_early_refresh_but_not_on
     async with rotating.fetching():
         assert await rotating.refresh()
         assert rotating.unknown_kid(), "a rotated key is looked for"
+
+
+# Settings -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://login.botframework.com/v1/.well-known/openidconfiguration",
+        "ftp://127.0.0.1/keys",
+        "login.botframework.com/v1/.well-known/openidconfiguration",
+    ],
+)
+def test_signing_keys_are_only_fetched_over_https_or_from_loopback(url: str) -> None:
+    with pytest.raises(ValidationError, match="BOT_OPENID_METADATA_URL"):
+        Settings(bot_openid_metadata_url=url, _env_file=None)
+
+
+def test_the_key_address_defaults_to_microsofts_public_cloud_and_loopback_is_allowed() -> None:
+    assert Settings(_env_file=None).bot_openid_metadata_url == (
+        AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+    )
+    Settings(bot_openid_metadata_url="http://127.0.0.1:8080/keys", _env_file=None)
+    Settings(bot_openid_metadata_url="http://[::1]:8080/keys", _env_file=None)
