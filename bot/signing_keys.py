@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from jwt import PyJWK, PyJWKError
+from jwt import PyJWK, PyJWTError
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 log = logging.getLogger(__name__)
@@ -159,20 +160,25 @@ class SigningKeys:
     async def _fetch(self) -> dict[str, SigningKey]:
         try:
             metadata = _Metadata.model_validate(await self._get_json(self.metadata_url))
+            downgraded = urlsplit(metadata.jwks_uri).scheme != urlsplit(self.metadata_url).scheme
+            if downgraded and urlsplit(self.metadata_url).scheme == "https":
+                raise KeysUnavailable("the metadata names a key set that is not on https")
             key_set = _KeySet.model_validate(await self._get_json(metadata.jwks_uri))
         except ValidationError as error:
             raise KeysUnavailable(f"an unexpected document ({error.error_count()} problems)") from error
         keys = {}
         for jwk in key_set.keys:
-            kid = jwk.get("kid")
+            kid, endorsements = jwk.get("kid"), jwk.get("endorsements", [])
             if jwk.get("kty") != "RSA" or not isinstance(kid, str) or not kid:
+                continue
+            if not isinstance(endorsements, list):  # fail closed: a key whose channels are unclear
+                log.warning("skipped signing key %s: its endorsements are not a list", kid[:64])
                 continue
             try:
                 key = PyJWK(jwk, algorithm="RS256").key
-            except PyJWKError:
+            except (PyJWTError, ValueError, TypeError, KeyError):
                 log.warning("skipped an unreadable signing key %s", kid[:64])
                 continue
-            endorsements = jwk.get("endorsements") or []
             keys[kid] = SigningKey(key, frozenset(e for e in endorsements if isinstance(e, str)))
         if not keys:
             raise KeysUnavailable("the key set holds no RSA keys")

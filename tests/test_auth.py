@@ -533,3 +533,20 @@ def test_the_key_address_defaults_to_microsofts_public_cloud_and_loopback_is_all
     )
     Settings(bot_openid_metadata_url="http://127.0.0.1:8080/keys", _env_file=None)
     Settings(bot_openid_metadata_url="http://[::1]:8080/keys", _env_file=None)
+
+
+async def test_only_well_formed_rsa_keys_of_a_published_set_are_trusted(keys: KeyEndpoint) -> None:
+    good = _jwk(BOT_FRAMEWORK_KEY, KID, ["msteams"])
+    keys.keys = [
+        {"kty": "oct", "kid": "shared-secret", "k": "c2VjcmV0"},
+        {**_jwk(STRANGER_KEY, "channels-unclear", []), "endorsements": "msteams"},
+        {"kty": "RSA", "kid": "broken", "n": "!!", "e": "AQAB"},
+        {"kty": "RSA", "n": good["n"], "e": good["e"]},
+        good,
+    ]
+    store = SigningKeys(keys.url)
+    async with store.fetching():
+        assert await store.refresh()
+    assert store.find(KID) is not None
+    for kid in ("shared-secret", "channels-unclear", "broken"):
+        assert store.find(kid) is None, kid
