@@ -114,7 +114,8 @@ def check_channel_token(
             )
         keys.unknown_kid()
         raise TokenRefused("the token names a signing key that is not published")
-    if key.endorsements and activity.channel_id and activity.channel_id not in key.endorsements:
+    channel = activity.channel_id
+    if key.endorsements and channel and (not isinstance(channel, str) or channel not in key.endorsements):
         raise TokenRefused("the signing key is not endorsed for this channel")
     try:
         return jwt.decode(

@@ -201,6 +201,15 @@ def unsigned(claims: dict[str, Any]) -> str:
     return f"{_b64({'alg': 'none', 'typ': 'JWT', 'kid': KID})}.{_b64(claims)}."
 
 
+def signed_as_is(claims: dict[str, Any]) -> str:
+    """RS256-signed with the published key, claims exactly as given (PyJWT's encoder refuses odd types)."""
+    head = _b64({"alg": "RS256", "typ": "JWT", "kid": KID})
+    body = _b64(claims)
+    rs256 = jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256)
+    signature = rs256.sign(f"{head}.{body}".encode(), BOT_FRAMEWORK_KEY)
+    return f"{head}.{body}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+
 def _at(moment: datetime) -> int:
     return int(moment.timestamp())
 
@@ -550,3 +559,35 @@ async def test_only_well_formed_rsa_keys_of_a_published_set_are_trusted(keys: Ke
     assert store.find(KID) is not None
     for kid in ("shared-secret", "channels-unclear", "broken"):
         assert store.find(kid) is None, kid
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(["iss", "aud", "exp", "nbf", "serviceurl", "iat"]), JSON_VALUES, min_size=1
+    ),
+    channel=st.one_of(st.just("msteams"), JSON_VALUES),
+)
+async def test_correctly_signed_tokens_with_odd_claims_are_refused_or_served_never_an_error(
+    changes: dict[str, Any], channel: Any, running_app: tuple[TestClient, FakeConnector]
+) -> None:
+    client, connector = running_app
+    claims = {**_claims(connector.url), **changes}
+    activity = {**TeamsShapes(connector.url).personal_message(AMINA, "help"), "channelId": channel}
+    response = await client.post(
+        "/api/messages", json=activity, headers={"Authorization": f"Bearer {signed_as_is(claims)}"}
+    )
+    assert response.status < 500
+    if changes.get("aud", APP_ID) != APP_ID or changes.get("iss", ISSUER) != ISSUER:
+        assert response.status in (400, 401), "a malformed activity may be refused before its token"
