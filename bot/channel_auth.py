@@ -16,6 +16,7 @@ Emulator runs against local mode), nor are government or enterprise clouds.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -84,7 +85,10 @@ def check_claims(claims: dict[str, Any], *, app_id: str, service_url: str | None
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    """A JSON number that compares sensibly (Python's JSON reader also yields NaN and Infinity)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_channel_token(
