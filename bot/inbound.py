@@ -261,7 +261,9 @@ def parse_activity(raw: bytes) -> dict[str, Any]:
     try:
         body = pydantic_core.from_json(raw, allow_inf_nan=False)
     except ValueError as error:
-        raise MalformedActivity(f"the body is not valid JSON in UTF-8: {clip(str(error), 120)}") from None
+        raise MalformedActivity(
+            f"the body is not JSON in UTF-8 nested at most ~200 deep: {clip(str(error), 120)}"
+        ) from None
     if not isinstance(body, Mapping):
         raise MalformedActivity("the body is not a Bot Framework activity (not a JSON object)")
     try:
