@@ -89,7 +89,11 @@ def create_app(
     app[ADAPTER] = create_adapter(settings, keys=keys, clock=clock, credentials=credentials)
     metrics = Metrics()
     app[METRICS] = metrics
-    app.middlewares.append(turn_middleware(metrics, allowed_tenants=settings.allowed_tenant_ids))
+    app.middlewares.append(
+        turn_middleware(
+            metrics, allowed_tenants=settings.allowed_tenant_ids, local_mode=not settings.microsoft_app_id
+        )
+    )
     app.cleanup_ctx.append(counting_errors)  # first, so the services' errors are counted too
     app.cleanup_ctx.append(_services)
     if keys is not None:

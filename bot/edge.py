@@ -9,10 +9,12 @@ before any processing, and counts and times the turn by activity type and outcom
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -62,12 +64,36 @@ def tenant_allowed(activity: Mapping[str, Any], allowed: Collection[str]) -> boo
     return tenant is not None and tenant.lower() in {entry.lower() for entry in allowed}
 
 
+def on_this_machine(service_url: object) -> bool:
+    """Whether a serviceUrl names a loopback address: the Bot Framework Emulator's, in local mode."""
+    if not isinstance(service_url, str):
+        return False
+    host = urlsplit(service_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _local_or_none(service_url: object) -> bool:
+    """An activity without a serviceUrl gets no reply (the edge refuses those that would need one)."""
+    return service_url is None or on_this_machine(service_url)
+
+
 ACTIVITY = web.RequestKey("surveybot_activity", dict)
 """The request's activity, parsed once here and checked to be one; absent when it is not."""
 
 
-def turn_middleware(metrics: Metrics, *, allowed_tenants: Collection[str] = ()) -> Middleware:
-    """For POST /api/messages only; every other route passes straight through."""
+def turn_middleware(
+    metrics: Metrics, *, allowed_tenants: Collection[str] = (), local_mode: bool = False
+) -> Middleware:
+    """For POST /api/messages only; every other route passes straight through.
+
+    In local mode (no app id) nothing vouches for an activity's serviceUrl, and the bot would send its
+    replies, and later its invitations, wherever the caller pointed it. So there an activity is taken
+    only from an Emulator on this machine; with an app id, the token's `serviceurl` claim vouches."""
     allowed = frozenset(tenant.lower() for tenant in allowed_tenants)
 
     @web.middleware
@@ -93,6 +119,12 @@ def turn_middleware(metrics: Metrics, *, allowed_tenants: Collection[str] = ()) 
                         activity_tenant(activity),
                     )
                     raise web.HTTPForbidden(text="this bot is not available to your organisation")
+                if local_mode and activity is not None and not _local_or_none(activity.get("serviceUrl")):
+                    log.warning("refused an activity for another machine's serviceUrl in local mode")
+                    raise web.HTTPForbidden(
+                        text="without MICROSOFT_APP_ID the bot answers only a Bot Framework Emulator "
+                        "on this machine (a loopback serviceUrl)"
+                    )
                 response = await handler(request)
                 status = response.status
                 return response

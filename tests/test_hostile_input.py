@@ -156,6 +156,32 @@ async def test_activities_that_need_no_reply_may_come_without_a_service_url_or_s
     assert connector.sent == []
 
 
+@pytest.mark.parametrize(
+    "service_url",
+    ["http://169.254.169.254/latest/", "https://smba.trafficmanager.net/uk/", "http://10.0.0.5:8080/"],
+)
+async def test_without_an_app_id_the_bot_replies_to_no_machine_but_this_one(
+    database: Database, connector: FakeConnector, caplog: pytest.LogCaptureFixture, service_url: str
+) -> None:
+    """Local mode trusts no token, so a serviceUrl elsewhere would make the bot post (and later send
+    invitations) wherever the caller pointed it: refused, nothing stored, one warning."""
+    teams = Teams(connector)
+    before = await snapshot(database)
+    async with _client(database) as client:
+        aimed = teams.message("my surveys") | {"serviceUrl": service_url}
+        response = await client.post("/api/messages", json=aimed)
+        assert response.status == 403
+        assert "Emulator on this machine" in await response.text()
+        assert await snapshot(database) == before
+        assert connector.sent == []
+        local = await client.post("/api/messages", json=teams.message("my surveys"))
+        assert local.status == 201
+    assert [r.getMessage() for r in _loud(caplog.records)] == [
+        "refused an activity for another machine's serviceUrl in local mode"
+    ]
+    assert all(url.startswith(connector.url) for url in [a["serviceUrl"] for a in connector.sent])
+
+
 # Ids the database cannot hold ------------------------------------------------------------------------
 
 
