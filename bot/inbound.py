@@ -63,8 +63,9 @@ Id = Annotated[str, StringConstraints(max_length=ID)]
 Label = Annotated[str, StringConstraints(max_length=1000)]
 Link = Annotated[str, StringConstraints(max_length=4000)]
 Text = Annotated[str, StringConstraints(max_length=TEXT)]
-Name = Annotated[str, StringConstraints(max_length=200)]
-"""200: people.name and the other columns a name or a person's id is kept in."""
+Name = Annotated[str, StringConstraints(max_length=1000)]
+"""Azure AD allows display names of 256 characters; storage keeps the first 200 (people.name), so a
+long name is shortened there, never refused here."""
 AccountId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ConversationId = Annotated[str, StringConstraints(min_length=1, max_length=400)]
 """400: the conversation id columns."""

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage.people import stored_name
 from storage.tables import LeadGrant, Person
 from storage.upsert import insert
 
@@ -101,7 +102,7 @@ async def grant_lead(
     table = LeadGrant.__table__  # type: ignore[attr-defined]
     inserted = await session.execute(
         insert(session, table)
-        .values(aad_object_id=key, name=name, granted_by_id=granted_by_id, granted_at=now)
+        .values(aad_object_id=key, name=stored_name(name), granted_by_id=granted_by_id, granted_at=now)
         .on_conflict_do_nothing(index_elements=[table.c.aad_object_id])
         .returning(table.c.aad_object_id)
     )

@@ -10,6 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.tables import Person
 from storage.upsert import insert
 
+NAME_LIMIT = 200
+"""people.name's size; Azure AD allows 256, so longer names are shortened, not refused."""
+
+
+def stored_name(name: str | None) -> str | None:
+    return name[:NAME_LIMIT] if name else None
+
 
 async def upsert_person(
     session: AsyncSession,
@@ -22,7 +29,12 @@ async def upsert_person(
     tenant_id: str | None = None,
 ) -> Person:
     """Create or refresh a person; fields Teams did not send this time are left as they were."""
-    given = {"aad_object_id": aad_object_id, "name": name, "email": email, "tenant_id": tenant_id}
+    given = {
+        "aad_object_id": aad_object_id,
+        "name": stored_name(name),
+        "email": email,
+        "tenant_id": tenant_id,
+    }
     fresh = {key: value for key, value in given.items() if value is not None}
     table = Person.__table__  # type: ignore[attr-defined]
     statement = (

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.organisations import assign_from_domains
+from storage.people import stored_name
 from storage.tables import Person
 from storage.upsert import insert
 
@@ -89,7 +90,7 @@ def _row(member: Member, aad_object_id: str | None, now: datetime) -> dict[str, 
     return {
         "teams_user_id": member.id,
         "aad_object_id": aad_object_id,
-        "name": member.name[:200] if member.name else None,
+        "name": stored_name(member.name),
         "email": member.address,
         "tenant_id": member.tenant_id,
         "created_at": now,

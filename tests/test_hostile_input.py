@@ -28,7 +28,7 @@ from frameworks.summary import Weighting
 from storage.answers import COMMENT_LIMIT
 from storage.db import transaction
 from storage.people import upsert_person
-from storage.tables import Answer, Survey
+from storage.tables import Answer, Person, Survey
 from tests.conftest import FIXED_NOW, Database
 from tests.conversation import open_survey_for
 from tests.fake_connector import FakeConnector, fake_connector
@@ -180,6 +180,23 @@ async def test_without_an_app_id_the_bot_replies_to_no_machine_but_this_one(
         "refused an activity for another machine's serviceUrl in local mode"
     ]
     assert all(url.startswith(connector.url) for url in [a["serviceUrl"] for a in connector.sent])
+
+
+async def test_a_partner_whose_directory_name_is_256_characters_long_is_answered_and_remembered(
+    database: Database, connector: FakeConnector
+) -> None:
+    """Azure AD allows 256 characters; the people table keeps 200, so the name is shortened there."""
+    teams = Teams(connector)
+    name = "Dr " + "Alexandra-" * 25 + "Okonkwo"[: 256 - 3 - 250]
+    assert len(name) == 256
+    async with _client(database) as client:
+        message = teams.message("my surveys")
+        message["from"]["name"] = name
+        assert (await client.post("/api/messages", json=message)).status == 201
+    assert connector.sent, "the partner got an answer"
+    async with database.sessions() as session:
+        stored = (await session.execute(sa.select(Person.name))).scalar_one()
+    assert stored == name[:200]
 
 
 # Ids the database cannot hold ------------------------------------------------------------------------
