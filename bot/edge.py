@@ -9,17 +9,16 @@ before any processing, and counts and times the turn by activity type and outcom
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from collections.abc import Collection, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from botbuilder.schema import Activity
 
+from bot.addresses import on_this_machine
 from bot.inbound import MalformedActivity, parse_activity
 from bot.logs import TURN, bound_turn
 from bot.metrics import Metrics
@@ -62,19 +61,6 @@ def tenant_allowed(activity: Mapping[str, Any], allowed: Collection[str]) -> boo
         return True
     tenant = activity_tenant(activity)
     return tenant is not None and tenant.lower() in {entry.lower() for entry in allowed}
-
-
-def on_this_machine(service_url: object) -> bool:
-    """Whether a serviceUrl names a loopback address: the Bot Framework Emulator's, in local mode."""
-    if not isinstance(service_url, str):
-        return False
-    host = urlsplit(service_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _local_or_none(service_url: object) -> bool:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.addresses import secure_or_local
 from frameworks.summary import THRESHOLDS, SummaryRules, Weighting
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/surveybot.db"
@@ -48,10 +48,7 @@ class Settings(BaseSettings):
     @classmethod
     def _keys_over_https(cls, value: str) -> str:
         """Whoever can alter this document can sign tokens: https, or http only to this machine (tests)."""
-        url = urlsplit(value)
-        if url.scheme == "https" and url.hostname:
-            return value
-        if url.scheme == "http" and url.hostname in ("127.0.0.1", "::1", "localhost"):
+        if secure_or_local(value):
             return value
         raise ValueError("BOT_OPENID_METADATA_URL must be an https URL (http only to 127.0.0.1 or ::1)")
 

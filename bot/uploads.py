@@ -14,12 +14,12 @@ still wants bytes after the last range) is raised as `UploadFailed` with a short
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiohttp
+
+from bot.addresses import secure_or_local
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,8 @@ def upload_ranges(total: int, chunk_bytes: int) -> list[tuple[int, int]]:
 
 def check_upload_url(url: str) -> None:
     """An upload URL must be HTTPS; plain HTTP only to this machine (a local fake of OneDrive)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return
-    raise UploadFailed("the upload URL is not an https URL")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if not secure_or_local(url):
+        raise UploadFailed("the upload URL is not an https URL")
 
 
 async def upload(url: str, data: bytes, settings: UploadSettings | None = None) -> None:
