@@ -14,7 +14,10 @@ enqueues the lead's report, and the run ends when that report reaches the leads'
 
 Reported: the achieved request rate as a fraction of the 50/s allowed (target ≥ 0.9; the limiter's
 safety margin alone caps it at 1/(1 + margin) ≈ 0.95), requests the fake refused for going over a
-limit, lost invitations (target 0) and duplicates (target 0), CPU per invitation and peak RSS. The
+limit, lost invitations (target 0) and duplicates (target 0), CPU per invitation and peak RSS; and
+the window a crash could turn into a duplicate: for each invitation, from the moment the fake accepted
+its send to the commit recording it (both read from the system's monotonic clock, shared by the two
+processes), with how many lease renewals the run took. The
 fake connector runs in a process of its own, as Teams is elsewhere: its clock stamps each request as it
 arrives, unaffected by the bot's event loop, and its CPU is not the bot's. RSS and CPU are the bot
 process's (sender, SDK, database and set-up). The SDK sends from the loop's default thread pool
@@ -52,7 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.adapter import create_adapter
-from bot.sender import REPORT_KIND, OutboxSender, SenderConfig
+from bot.sender import REPORT_KIND, OutboxSender, SenderConfig, Verdict
 from bot.settings import Settings
 from bot.throttle import RateLimiter, RateLimits
 from frameworks.loader import load_directory
@@ -118,6 +121,30 @@ def serve_connector(pipe: Any, conversations: Sequence[tuple[str, str | None]], 
         pipe.send((connector.arrivals, dict(connector.deliveries)))
 
     asyncio.run(serve())
+
+
+class TimedSender(OutboxSender):
+    """The sender, noting when each sent row's outcome was committed and how often leases were renewed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorded: dict[int, float] = {}
+        """person id → monotonic time its invitation's outcome was committed"""
+        self.renewals = 0
+
+    async def _record(self, plan: Any, result: Any) -> None:
+        await super()._record(plan, result)
+        if result.outcome.verdict is Verdict.SENT and plan.person_id is not None:
+            self.recorded[plan.person_id] = time.monotonic()
+
+    async def renew_leases(self) -> int:
+        self.renewals += 1
+        return await super().renew_leases()
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))] if ordered else 0.0
 
 
 class RemoteConnector:
@@ -260,7 +287,7 @@ async def run(args: argparse.Namespace, url: str) -> bool:
                 args.threads or f"default ({min(32, (os.cpu_count() or 1) + 4)})",
             )
             limits = RateLimits(per_thread=teams.per_thread, per_tenant=teams.per_tenant, margin=args.margin)
-            sender = OutboxSender(
+            sender = TimedSender(
                 session_factory(engine),
                 create_adapter(Settings(_env_file=None)),
                 limiter=RateLimiter(limits),
@@ -279,6 +306,8 @@ async def run(args: argparse.Namespace, url: str) -> bool:
                 await running
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
             states = await outbox_states(engine)
+            async with engine.connect() as connection:
+                people = dict((await connection.execute(sa.select(Person.id, Person.teams_user_id))).all())
     finally:
         connector = remote.finish()
 
@@ -311,6 +340,24 @@ async def run(args: argparse.Namespace, url: str) -> bool:
         "cpu    %.2f ms per invitation (%.1f s in the bot's process: sender, SDK and database)",
         cpu / args.count * 1000,
         cpu,
+    )
+    accepted = {a.user: a.at for a in connector.arrivals if a.kind == "send" and a.status == 200 and a.user}
+    windows = [
+        (at - accepted[people[pid]]) * 1000
+        for pid, at in sender.recorded.items()
+        if people.get(pid) in accepted
+    ]
+    log.info(
+        "window Teams accepted → outcome committed, ms: median %.1f, p95 %.1f, p99 %.1f, max %.1f "
+        "(%d sends); about %.2f invitations in that window at any moment, i.e. the duplicates one crash "
+        "costs on average; %d lease renewals",
+        percentile(windows, 0.5),
+        percentile(windows, 0.95),
+        percentile(windows, 0.99),
+        max(windows, default=0.0),
+        len(windows),
+        sum(windows) / 1000 / span if span else 0.0,
+        sender.renewals,
     )
     log.info(
         "memory peak RSS %.0f MB (ru_maxrss, the bot's process)",

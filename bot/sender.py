@@ -539,6 +539,7 @@ class OutboxSender:
         self._plans: dict[int, _Plan] = {}
         """Every row claimed and not yet done with, whose lease the heartbeat renews."""
         self._renew_at: datetime | None = None
+        """When the heartbeat is next due, by the sender's clock (renewing more often costs an UPDATE)."""
         self._renewing: asyncio.Lock = asyncio.Lock()
         self._fanout_locks: dict[str, asyncio.Lock] = {}
         self._wake = asyncio.Event()
@@ -599,6 +600,10 @@ class OutboxSender:
             task.cancel()
         await asyncio.gather(*self._rows, return_exceptions=True)
         await asyncio.gather(*self._committing, return_exceptions=True)
+        # A row task cancelled before it ever ran did not let go of its row itself.
+        for plan in self._plans.values():
+            self._let_go(plan)
+        self._plans.clear()
         try:
             async with transaction(self._sessions) as session:
                 released = await release(session, worker=self.worker)
@@ -628,7 +633,7 @@ class OutboxSender:
             log.exception("claiming from the outbox failed; will try again")
             return []
         tasks = []
-        if self._renew_at is None:
+        if not self._plans:
             self._renew_at = now + timedelta(seconds=self.config.heartbeat)
         for plan in plans:
             if plan.fanout is not None:
