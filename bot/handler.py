@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.edge import tenant_of
 from bot.lead_files import FILE_CONSENT
 from bot.leads import LEAD_VERB, LeadCommands
-from bot.logs import set_turn_outcome
+from bot.logs import clip, set_turn_outcome
 from bot.turns import KeyedLocks
 from dialogs import outgoing
 from dialogs.payloads import invoke_action_data
@@ -219,7 +219,7 @@ class SurveyBot(ActivityHandler):
             return _invoke_error(400, "BadRequest", "Expected an Action.Execute with data.")
         if self._leads is not None and activity.name == FILE_CONSENT:
             return None
-        log.info("invoke %r not handled", _clip(activity.name))
+        log.info("invoke %r not handled", activity.name)  # the log clips client strings
         return _not_supported(activity.name)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
@@ -469,14 +469,8 @@ def _not_supported(name: str | None) -> InvokeResponse:
     Teams sends these only for features a manifest declares, and ours declares none: such a request is
     the caller's mistake, so a 4xx with the Bot Framework's error body, not the SDK's 501 (a 5xx is
     counted as the bot's own failure)."""
-    message = f"This bot does not handle {_clip(name)!r} invokes."
+    message = f"This bot does not handle {clip(name or '', 60)!r} invokes."
     return InvokeResponse(status=400, body=ErrorResponse(error=Error(code="NotSupported", message=message)))
-
-
-def _clip(text: str | None, limit: int = 60) -> str:
-    """A client-supplied string short enough for a log line or an error message."""
-    text = text or ""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def _answer_invoke(turn_context: TurnContext, response: InvokeResponse) -> None:
