@@ -26,6 +26,7 @@ from botframework.connector.auth import (
 from botframework.connector.skills import BotFrameworkClient
 from msrest.serialization import Serializer
 
+from bot.app_tokens import AppTokens
 from bot.channel_auth import ChannelAuthentication
 from bot.logs import set_turn_outcome
 from bot.settings import Settings
@@ -44,12 +45,12 @@ _ClientKey = tuple[str | None, str, str | None]
 
 @dataclass(frozen=True)
 class _AuthConfiguration:
-    """The attribute names the SDK reads (APP_ID…), filled from our settings."""
+    """The attribute names the SDK reads (APP_ID…). It never gets the secret: with an app id, outbound
+    credentials come from `bot.app_tokens`, so the SDK's own credentials are only built in local mode."""
 
     APP_ID: str
-    APP_PASSWORD: str
-    APP_TYPE: str
-    APP_TENANTID: str
+    APP_PASSWORD: str = ""
+    APP_TYPE: str = "MultiTenant"
 
 
 class _ReusedClients(BotFrameworkAuthentication):
@@ -158,15 +159,17 @@ def create_adapter(
     keys: SigningKeys | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     credentials: ServiceClientCredentialsFactory | None = None,
+    tokens: AppTokens | None = None,
 ) -> CloudAdapter:
     """With an app id, inbound tokens are checked against `keys` (the caller keeps them fresh:
-    `SigningKeys.kept_fresh`); `credentials` replace the app's outbound token issuer (tests)."""
-    configuration = _AuthConfiguration(
-        APP_ID=settings.microsoft_app_id,
-        APP_PASSWORD=settings.microsoft_app_password.get_secret_value(),
-        APP_TYPE=settings.microsoft_app_type,
-        APP_TENANTID=settings.microsoft_app_tenant_id,
-    )
+    `SigningKeys.kept_fresh`) and outbound requests carry the token `tokens` holds (kept fresh by
+    `AppTokens.kept_fresh`); `credentials` replace that token issuer (tests)."""
+    if credentials is None and tokens is not None:
+        credentials = tokens.credentials_factory()
+    if credentials is None and not settings.local_mode:
+        # The SDK's own credentials would ask Entra ID with blocking I/O on the event loop.
+        raise ValueError("with an app id, outbound tokens must come from `tokens` (bot.app_tokens.AppTokens)")
+    configuration = _AuthConfiguration(APP_ID=settings.microsoft_app_id)
     if keys is None and not settings.local_mode:
         keys = SigningKeys(settings.bot_openid_metadata_url)
     inbound = ChannelAuthentication(

@@ -17,11 +17,12 @@ from botframework.connector.auth import ServiceClientCredentialsFactory
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.adapter import create_adapter
+from bot.app_tokens import AppTokens, token_request
 from bot.cards import CardRenderer
 from bot.chart_links import ChartLinks, ChartUrls, chart_route
 from bot.edge import ACTIVITY, turn_middleware
 from bot.handler import Clock, SurveyBot
-from bot.health import readiness
+from bot.health import edge_readiness, readiness
 from bot.invitations import invitation_composer
 from bot.lead_files import private_composer
 from bot.leads import LeadCommands, LeadServices, queue_due_reminders
@@ -55,6 +56,7 @@ BOT = web.AppKey("bot", SurveyBot)
 CLOCK = web.AppKey("clock", Clock)
 ENGINE_OPTIONS = web.AppKey("engine_options", dict)
 SENDER = web.AppKey("sender", OutboxSender)
+APP_TOKENS = web.AppKey("app_tokens", AppTokens)
 
 HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 DEADLINE_INTERVAL = timedelta(minutes=1)
@@ -86,7 +88,11 @@ def create_app(
     app[CLOCK] = clock
     app[ENGINE_OPTIONS] = dict(engine_options or {})
     keys = None if settings.local_mode else SigningKeys(settings.bot_openid_metadata_url)
-    app[ADAPTER] = create_adapter(settings, keys=keys, clock=clock, credentials=credentials)
+    request = None if credentials is not None else token_request(settings)
+    tokens = None if request is None else AppTokens(request, clock=clock)
+    if tokens is not None:
+        app[APP_TOKENS] = tokens
+    app[ADAPTER] = create_adapter(settings, keys=keys, clock=clock, credentials=credentials, tokens=tokens)
     metrics = Metrics()
     app[METRICS] = metrics
     app.middlewares.append(
@@ -98,9 +104,11 @@ def create_app(
     app.cleanup_ctx.append(_services)
     if keys is not None:
         app.cleanup_ctx.append(keys.kept_fresh)
+    if tokens is not None:
+        app.cleanup_ctx.append(tokens.kept_fresh)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readiness(lambda: app.get(ENGINE)))
+    app.router.add_get("/readyz", readiness(lambda: app.get(ENGINE), edge=edge_readiness(keys, tokens)))
     links = chart_links(settings)
     if links is not None:
         route = chart_route(links, lambda: app[SESSIONS], settings.summary_rules, clock)

@@ -26,8 +26,10 @@ import sqlalchemy as sa
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.app_tokens import AppTokens, TokenSetupError, token_request
 from bot.logs import AccessLog
 from bot.settings import Settings
+from bot.signing_keys import SigningKeys
 from storage.migrate import current_revision, head_revision
 
 log = logging.getLogger(__name__)
@@ -48,25 +50,48 @@ class MissingCredential(Exception):
 
 
 def check_credentials(settings: Settings) -> None:
-    """Refuse to start with MICROSOFT_APP_ID set but no MICROSOFT_APP_PASSWORD, unless the bot signs in
-    as a user-assigned managed identity (which needs none). No app id at all is local mode."""
-    if settings.local_mode or settings.microsoft_app_type == "UserAssignedMSI":
-        return
-    if not settings.microsoft_app_password.get_secret_value():
-        raise MissingCredential(
-            f"MICROSOFT_APP_ID is set but MICROSOFT_APP_PASSWORD is empty ({settings.microsoft_app_type} "
-            "app): set the client secret, set MICROSOFT_APP_TYPE=UserAssignedMSI to sign in with a managed "
-            "identity, or unset MICROSOFT_APP_ID for local mode."
-        )
+    """Refuse to start when the bot could not get its own token: MICROSOFT_APP_ID set but no
+    MICROSOFT_APP_PASSWORD (unless it signs in as a user-assigned managed identity), SingleTenant
+    without its tenant, or a managed identity where it is not supported. No app id is local mode."""
+    try:
+        token_request(settings)
+    except TokenSetupError as problem:
+        raise MissingCredential(str(problem)) from None
 
 
 # GET /readyz ------------------------------------------------------------------------------------------
 
 
-def readiness(engine: Callable[[], AsyncEngine | None], *, timeout: float = READINESS_TIMEOUT) -> Handler:
-    """GET /readyz: 200 when the database answers within `timeout` and is at this code's latest
-    migration, else 503 with the reason. `engine` is looked up per probe (the app creates it at
-    startup). /healthz, by contrast, only says the process is alive.
+EdgeCheck = Callable[[], str | None]
+"""Why the instance cannot serve Teams yet, or None."""
+
+
+def edge_readiness(keys: SigningKeys | None, tokens: AppTokens | None) -> EdgeCheck:
+    """With an app id, an instance that never fetched the signing keys can only answer Teams 503, and
+    one that never fetched its own token can send nothing: neither should get traffic yet. Keys or a
+    token that merely went stale later are kept (keys) or retried (token) and do not count: every
+    replica would share that outage, and taking them all out of rotation would lose the turns too."""
+
+    def check() -> str | None:
+        if keys is not None and not keys.known:
+            return "starting: no Bot Framework signing keys fetched yet, so Teams' tokens cannot be checked"
+        if tokens is not None and not tokens.ever_fetched:
+            flow = tokens.request.flow
+            return f"starting: no Bot Framework token fetched yet ({flow}), so the bot cannot send anything"
+        return None
+
+    return check
+
+
+def readiness(
+    engine: Callable[[], AsyncEngine | None],
+    *,
+    timeout: float = READINESS_TIMEOUT,
+    edge: EdgeCheck = lambda: None,
+) -> Handler:
+    """GET /readyz: 200 when the bot can check and answer Teams (`edge`), the database answers within
+    `timeout` and is at this code's latest migration, else 503 with the reason. `engine` is looked up
+    per probe (the app creates it at startup). /healthz, by contrast, only says the process is alive.
 
     During a rolling upgrade whose migration has run, replicas of the old code report 503 (their
     latest migration is not the database's) and leave the rotation as the new ones join it."""
@@ -76,6 +101,9 @@ def readiness(engine: Callable[[], AsyncEngine | None], *, timeout: float = READ
         current = engine()
         if current is None:
             return _not_ready("starting: no database engine yet")
+        waiting = edge()
+        if waiting is not None:
+            return _not_ready(waiting)
         if not head:
             head.append(await asyncio.to_thread(head_revision))  # reads the migration scripts once
         try:

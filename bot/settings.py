@@ -52,6 +52,28 @@ class Settings(BaseSettings):
             return value
         raise ValueError("BOT_OPENID_METADATA_URL must be an https URL (http only to 127.0.0.1 or ::1)")
 
+    bot_token_url: str = ""
+    """Where the bot gets its own token with its client secret; empty: Entra ID's token endpoint for
+    MICROSOFT_APP_TYPE (`botframework.com`'s for MultiTenant, the tenant's for SingleTenant)."""
+
+    @field_validator("bot_token_url")
+    @classmethod
+    def _secret_over_https(cls, value: str) -> str:
+        """The client secret is posted there: https, or http only to this machine (tests)."""
+        if not value or secure_or_local(value):
+            return value
+        raise ValueError("BOT_TOKEN_URL must be an https URL (http only to 127.0.0.1 or ::1)")
+
+    identity_endpoint: str = ""
+    """Set by Azure (Container Apps, App Service) where a managed identity gets its tokens, with
+    IDENTITY_HEADER; read for MICROSOFT_APP_TYPE=UserAssignedMSI."""
+    identity_header: SecretStr = SecretStr("")
+    identity_server_thumbprint: str = ""
+    imds_endpoint: str = ""
+    msi_endpoint: str = ""
+    """Set by Service Fabric, Azure Arc and Azure Machine Learning: read only to refuse a managed
+    identity there (not supported)."""
+
     frameworks_dir: Path | None = None
     """Extra framework YAML files; they are added to the built-in seed frameworks."""
     time_zone: str = "Europe/London"

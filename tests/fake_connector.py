@@ -52,6 +52,8 @@ class FakeConnector:
     """Files uploaded whole, by name."""
     upload_status: int | None = None
     """When set, every upload PUT is answered with this status (OneDrive refusing or failing)."""
+    authorizations: list[str | None] = field(default_factory=list)
+    """The Authorization header of each send or reply that arrived: the bot's own token."""
     wire: list[tuple[str, str, bytes]] = field(default_factory=list)
     """Every send, reply and update as it arrived: method, path and the body's bytes, for checking what
     Teams itself would parse."""
@@ -63,6 +65,7 @@ class FakeConnector:
         return [activity.get("text", "") for activity in self.sent]
 
     async def _send(self, request: web.Request) -> web.Response:
+        self.authorizations.append(request.headers.get("Authorization"))
         if self.send_faults:
             status, headers = self.send_faults.pop(0)
             self.refused_sends += 1

@@ -119,6 +119,7 @@ async def test_with_an_app_id_unauthenticated_requests_are_refused(
         microsoft_app_id="00000000-0000-0000-0000-000000000001",
         microsoft_app_password="not-a-real-secret",
         bot_openid_metadata_url="http://127.0.0.1:9/v1/.well-known/openidconfiguration",  # no network
+        bot_token_url="http://127.0.0.1:9/botframework.com/oauth2/v2.0/token",
         _env_file=None,
     )
     async with _client(settings) as client:

@@ -303,6 +303,7 @@ async def test_with_an_app_id_and_no_scrape_token_metrics_are_closed_and_the_sta
         microsoft_app_id="app-1",
         microsoft_app_password="secret",
         bot_openid_metadata_url=NO_KEYS_HERE,
+        bot_token_url="http://127.0.0.1:9/botframework.com/oauth2/v2.0/token",  # nor a token
         _env_file=None,
     )
     with caplog.at_level(logging.WARNING, logger="bot.metrics"):
