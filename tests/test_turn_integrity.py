@@ -24,8 +24,6 @@ from jsonschema import Draft6Validator
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.orm import ORMExecuteState, Session
-from sqlalchemy.sql import Insert
 
 from bot.app import ENGINE, create_app
 from bot.settings import Settings
@@ -253,23 +251,26 @@ async def test_an_answer_whose_turn_fails_to_commit_is_not_acknowledged_and_pres
 
 
 class ProcessDeath:
-    """The bot process dies right after the commit of the next turn that claims an activity: the
-    database keeps what the turn committed, and nothing after the commit runs in that process. Its
-    request task is cancelled once the committed connection is back in the pool, so no reply is sent
-    and Teams' HTTP request is cut off, as by a SIGKILL."""
+    """The bot process dies right after the commit of the next transaction that ran a statement
+    matching `after` (by default: one that claims an activity): the database keeps what was committed,
+    and nothing after that commit runs in that process. Its request task is cancelled once the
+    committed connection is back in the pool, so nothing more is sent and Teams' HTTP request is cut
+    off, as by a SIGKILL."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    CLAIM = r"INSERT INTO processed_activities\b"
+
+    def __init__(self, engine: AsyncEngine, after: str = CLAIM) -> None:
         self._engine = engine.sync_engine
+        self._after = re.compile(r"^\s*" + after, re.IGNORECASE)
         self._committed_turn = False
         self.died = False
 
-    def _executed(self, state: ORMExecuteState) -> None:
-        statement = state.statement
-        if isinstance(statement, Insert) and statement.table.name == "processed_activities":
-            state.session.info["claimed"] = True
+    def _statement(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not self.died and self._after.match(statement):
+            conn.info["fatal"] = True
 
-    def _committed(self, session: Session) -> None:
-        if session.bind is self._engine and session.info.pop("claimed", False) and not self.died:
+    def _committed(self, conn: Any) -> None:
+        if conn.info.pop("fatal", False) and not self.died:
             self._committed_turn = True
 
     def _returned(self, _dbapi_connection: Any, _record: Any) -> None:
@@ -281,19 +282,24 @@ class ProcessDeath:
 
     @contextmanager
     def armed(self) -> Iterator[ProcessDeath]:
-        event.listen(Session, "do_orm_execute", self._executed)
-        event.listen(Session, "after_commit", self._committed)
+        event.listen(self._engine, "before_cursor_execute", self._statement)
+        event.listen(self._engine, "commit", self._committed)
         event.listen(self._engine, "checkin", self._returned)
         try:
             yield self
         finally:
-            event.remove(Session, "do_orm_execute", self._executed)
-            event.remove(Session, "after_commit", self._committed)
+            event.remove(self._engine, "before_cursor_execute", self._statement)
+            event.remove(self._engine, "commit", self._committed)
             event.remove(self._engine, "checkin", self._returned)
 
 
-async def _killed_after_commit(client: TestClient, activity: dict[str, Any]) -> None:
-    with ProcessDeath(client.app[ENGINE]).armed() as death, pytest.raises(aiohttp.ClientConnectionError):
+async def _killed_after_commit(
+    client: TestClient, activity: dict[str, Any], after: str = ProcessDeath.CLAIM
+) -> None:
+    with (
+        ProcessDeath(client.app[ENGINE], after).armed() as death,
+        pytest.raises(aiohttp.ClientConnectionError),
+    ):
         await client.post("/api/messages", json=activity)
     assert death.died
 
@@ -434,3 +440,42 @@ async def test_a_card_replacement_teams_throttles_is_sent_again_after_retry_afte
     assert connector.refused_updates == 1
     assert [u["_activity_id"] for u in connector.updated] == ["activity-1"]
     assert "Early progress" in str(connector.updated[0]) or "early" in str(connector.updated[0]).lower()
+
+
+# 6. A reply the Bot Connector fails after the commit ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [[(429, {"Retry-After": "60"})], [(503, {})]],
+    ids=["throttled for longer than a turn waits", "a 5xx"],
+)
+async def test_a_reply_the_connector_fails_after_the_commit_gets_a_5xx_and_teams_redelivery_sends_it(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
+    faults: list[tuple[int, dict[str, str]]],
+) -> None:
+    await _survey(database)
+    teams = TeamsShapes(connector.url)
+    answer = teams.personal_message(AMINA, "2")
+    caplog.set_level(logging.INFO)
+    async with _client(database) as client:
+        await client.post("/api/messages", json=teams.personal_message(AMINA, "resume"))
+        sent = len(connector.sent)
+        connector.send_faults = list(faults)
+        response = await client.post("/api/messages", json=answer)
+        assert response.status == 502, "Teams is told the turn did not finish, so it delivers it again"
+        assert len(connector.sent) == sent, "no 'Sorry…' either: that would fail the same way"
+        errors = [r.exc_info for r in caplog.records if r.levelno >= logging.ERROR]
+        assert errors == [None], "one ERROR line, no traceback"
+        assert [a.value for a in await _answers(database)] == ["basic"], "the answer is kept"
+
+        assert (await client.post("/api/messages", json=answer)).status == 201
+        assert "2 of 5" in str(_question(connector)), "the redelivery sends the next question"
+        delivered = len(connector.sent)
+        assert (await client.post("/api/messages", json=answer)).status == 201
+        assert len(connector.sent) == delivered, "and only once"
+    assert [a.value for a in await _answers(database)] == ["basic"]
+    assert _wire_problems(connector, card_schema) == []
