@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter, ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import Activity, ActivityTypes
@@ -28,6 +29,7 @@ from msrest.serialization import Serializer
 
 from bot.app_tokens import AppTokens
 from bot.channel_auth import ChannelAuthentication
+from bot.handler import RepliesNotSent, TurnUnfinished
 from bot.logs import set_turn_outcome
 from bot.settings import Settings
 from bot.signing_keys import SigningKeys
@@ -184,8 +186,12 @@ def create_adapter(
 
 
 async def _on_turn_error(context: TurnContext, error: Exception) -> None:
-    """Log the failure with the activity id (no user text) and tell the person, without details."""
+    """Log the failure with the activity id (no user text) and tell the person, without details. A turn
+    that could not finish here (its replies owed) is answered with a 5xx instead, so Teams delivers the
+    activity again: no "Sorry" (that send would fail too) and no traceback."""
     activity = context.activity
+    if isinstance(error, TurnUnfinished):
+        raise _unfinished(activity, error) from None
     set_turn_outcome("failed")
     log.error(
         "turn failed: activity %s type %s in %s",
@@ -199,3 +205,19 @@ async def _on_turn_error(context: TurnContext, error: Exception) -> None:
             "Sorry, something went wrong on my side. Nothing you have already answered is lost: "
             "please try again in a moment."
         )
+
+
+_RETRY_STATUSES: dict[int, type[web.HTTPException]] = {
+    502: web.HTTPBadGateway,
+    503: web.HTTPServiceUnavailable,
+}
+
+
+def _unfinished(activity: Activity, error: TurnUnfinished) -> web.HTTPException:
+    """The HTTP answer that asks Teams to deliver the activity again; one log line says why."""
+    if isinstance(error, RepliesNotSent):
+        set_turn_outcome("failed")  # a real failure on our side of Teams, counted as one
+        log.error("replies of activity %s not sent (%s): kept for Teams' redelivery", activity.id, error)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    status = _RETRY_STATUSES[error.status]
+    return status(headers=headers, text="the bot could not finish this activity: deliver it again")

@@ -8,14 +8,23 @@ answer is never acknowledged unless stored, and a redelivery of a turn whose rep
 (the process died after the commit) sends them: data exactly once, replies at least once. Turns of one
 conversation are serialised here, and a concurrent turn on another instance is detected by the
 state's e-tag and rolled back whole.
+
+A lead's command cannot sit in one transaction (a roster fetch, an upload): its claim holds a short
+lease, renewed while it works, and is completed with its replies once the work is done. Teams'
+redelivery of a command whose instance died mid-way (the lease ran out) runs it again, which is safe:
+commands are idempotent and `start` reuses the draft it made. A redelivery while the lease holds is
+asked to come back (503). If the Bot Connector fails a reply after the commit, the HTTP answer is a
+502, so Teams delivers the activity again and the kept replies go out then.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
@@ -33,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.edge import tenant_of
 from bot.lead_files import FILE_CONSENT
-from bot.leads import LEAD_VERB, LeadCommands
+from bot.leads import CLAIMED_ACTIVITY, LEAD_VERB, LeadCommands
 from bot.logs import clip, set_turn_outcome
 from bot.turns import KeyedLocks
 from dialogs import outgoing
@@ -41,7 +50,18 @@ from dialogs.payloads import invoke_action_data
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.loader import Catalogue
-from storage.activities import activity_key, claim_activity, owe_replies, owed_replies, replies_sent
+from storage.activities import (
+    Claim,
+    activity_key,
+    claim_activity,
+    claim_leased,
+    complete_claim,
+    lease_left,
+    owe_replies,
+    owed_replies,
+    renew_lease,
+    replies_sent,
+)
 from storage.bot_state import EtagConflict
 from storage.conversations import reference_for, save_reference
 from storage.db import lost_race, transaction, turn_transaction
@@ -53,6 +73,34 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 RACED = "I received two replies at the same moment and kept the first one. Here is where we are:"
+
+CLAIM_LEASE = timedelta(seconds=30)
+"""How long a command's claim is held unrenewed. Renewed every third of it while the command works, so
+a redelivery after an instance died waits at most this long to run the command again."""
+
+Work = Callable[[TurnContext], Awaitable[InvokeResponse | None]]
+
+
+class TurnUnfinished(Exception):
+    """The turn could not finish here and Teams should deliver the activity again: the adapter answers
+    the HTTP request with `status` (a 5xx) instead of a reply."""
+
+    status = 503
+    retry_after: int | None = None
+
+
+class RepliesNotSent(TurnUnfinished):
+    """The turn committed, but the Bot Connector failed its replies; they stay kept with the claim."""
+
+    status = 502
+
+
+class StillInProgress(TurnUnfinished):
+    """A redelivery of a command another delivery is still working on (its lease has not run out)."""
+
+    def __init__(self, retry_after: timedelta) -> None:
+        super().__init__("the command is still in progress")
+        self.retry_after = max(1, round(retry_after.total_seconds()))
 
 
 class SurveyBot(ActivityHandler):
@@ -160,7 +208,12 @@ class SurveyBot(ActivityHandler):
         if kept.invoke is not None:
             body = UniversalActionResponse.deserialize(kept.invoke)
             await _answer_invoke(turn_context, InvokeResponse(status=200, body=body))
-        await outgoing.flush(turn_context)
+        try:
+            await outgoing.flush(turn_context)
+        except Exception as error:
+            if key is None or not kept.owes_anything():
+                raise
+            raise RepliesNotSent(_failure(error)) from error
         async with turn_transaction(self._sessions) as session:
             if key is not None and kept.owes_anything():
                 await replies_sent(session, key)
@@ -170,41 +223,105 @@ class SurveyBot(ActivityHandler):
                 log.info("conversation moved on before a sent card's id was saved")
 
     async def _lead_turn(self, turn_context: TurnContext, key: str | None) -> None:
-        """A command in a channel or group chat, or a lead's card button: claimed and committed first,
-        then run in its own short transactions (a roster fetch must not hold the database)."""
-        assert self._leads is not None
-        if not await self._claimed_first(turn_context, key):
-            return
-        activity = turn_context.activity
-        if activity.type == ActivityTypes.invoke:
-            message = await self._leads.on_card(turn_context, invoke_action_data(activity.value))
-            await _send_invoke_message(turn_context, message)
-        elif _lead_card_data(activity) is not None:
-            message = await self._leads.on_card(turn_context, activity.value)
-            await turn_context.send_activity(MessageFactory.text(message))
-        else:
-            await self._leads.on_message(turn_context)
+        """A command in a channel or group chat, or a lead's card button: run in its own short
+        transactions under a leased claim (a roster fetch must not hold the database)."""
+        leads = self._leads
+        assert leads is not None
+
+        async def command(context: TurnContext) -> InvokeResponse | None:
+            activity = context.activity
+            if activity.type == ActivityTypes.invoke:
+                message = await leads.on_card(context, invoke_action_data(activity.value))
+                return _invoke_reply(MESSAGE_RESPONSE, message)
+            if _lead_card_data(activity) is not None:
+                message = await leads.on_card(context, activity.value)
+                await outgoing.send(context, MessageFactory.text(message))
+            else:
+                await leads.on_message(context)
+            return None
+
+        await self._leased_turn(turn_context, key, command)
 
     async def _file_consent_turn(self, turn_context: TurnContext, key: str | None) -> None:
-        """A lead allowed or declined an export file. Claimed and committed first, so a redelivered
-        acceptance uploads nothing twice; then handled outside any transaction (the upload is one or
-        more HTTP round trips), and answered 200 whatever happened: the lead is told in words."""
-        assert self._leads is not None
-        if not await self._claimed_first(turn_context, key):
-            return
-        await self._leads.on_file_consent(turn_context)
-        await turn_context.send_activity(
-            Activity(type=ActivityTypes.invoke_response, value=InvokeResponse(status=200))
-        )
+        """A lead allowed or declined an export file. Handled under a leased claim, outside any
+        transaction (the upload is one or more HTTP round trips), so a redelivered acceptance uploads
+        nothing twice once done; answered 200 whatever happened: the lead is told in words."""
+        leads = self._leads
+        assert leads is not None
 
-    async def _claimed_first(self, turn_context: TurnContext, key: str | None) -> bool:
-        """Claim the activity in a transaction of its own; False (and the redelivery reply) when Teams
-        has delivered it before. For turns whose work must not sit inside one transaction."""
-        async with turn_transaction(self._sessions) as session:
-            fresh = await self._claim(session, turn_context, key)
-        if not fresh:
-            await _redelivered(turn_context)
-        return fresh
+        async def consent(context: TurnContext) -> None:
+            await leads.on_file_consent(context)
+
+        await self._leased_turn(turn_context, key, consent)
+        await _answer_invoke(turn_context, InvokeResponse(status=200))
+
+    async def _leased_turn(self, turn_context: TurnContext, key: str | None, work: Work) -> None:
+        """Claim with a lease, do the work with its replies held, then complete the claim keeping the
+        replies, and send them after that commit. A redelivery of a completed claim sends what was not
+        confirmed sent; of one whose lease ran out, runs the work again; of one still leased, gets 503."""
+        kept: _KeptReplies | None = None
+        if key is not None:
+            now = self._clock()
+            left: timedelta | None = None
+            async with turn_transaction(self._sessions) as session:
+                claim = await claim_leased(session, key, now=now, lease=CLAIM_LEASE)
+                if claim is Claim.RUN:
+                    await self._remember(session, turn_context)
+                elif claim is Claim.OWED:
+                    kept = await _still_owed(session, turn_context, key)
+                elif claim is Claim.HELD:
+                    left = await lease_left(session, key, now=now)
+            if claim is Claim.HELD:
+                set_turn_outcome("duplicate")
+                log.info("redelivered activity %s: its command is in progress", turn_context.activity.id)
+                raise StillInProgress(left or CLAIM_LEASE)
+            if claim is Claim.DONE or (claim is Claim.OWED and kept is None):
+                await _redelivered(turn_context)
+                return
+            turn_context.turn_state[CLAIMED_ACTIVITY] = key
+        if kept is None:
+            kept = await self._worked(turn_context, key, work)
+        await self._deliver(turn_context, key, kept)
+
+    async def _worked(self, turn_context: TurnContext, key: str | None, work: Work) -> _KeptReplies:
+        """Do a leased turn's work, keeping its lease renewed, and complete its claim with its replies."""
+        outgoing.hold(turn_context)
+        try:
+            async with self._lease_renewed(key):
+                response = await work(turn_context)
+            kept = _KeptReplies(replies=outgoing.held(turn_context), invoke=_invoke_json(response))
+            if key is not None:
+                replies = kept.model_dump_json() if kept.owes_anything() else None
+                async with turn_transaction(self._sessions) as session:
+                    await complete_claim(session, key, replies)
+        except BaseException:
+            outgoing.discard(turn_context)  # not completed: a redelivery after the lease does it again
+            raise
+        return kept
+
+    @asynccontextmanager
+    async def _lease_renewed(self, key: str | None) -> AsyncIterator[None]:
+        """Renew the claim's lease every third of it while the body runs, so only the claim of an
+        instance that died runs out."""
+
+        async def renew(claim: str) -> None:
+            while True:
+                await asyncio.sleep(CLAIM_LEASE.total_seconds() / 3)
+                try:
+                    async with transaction(self._sessions) as session:
+                        await renew_lease(session, claim, until=self._clock() + CLAIM_LEASE)
+                except Exception as error:  # the next renewal tries again; the lease is three times longer
+                    log.warning("could not renew a command's lease: %s", type(error).__name__)
+
+        if key is None:
+            yield
+            return
+        renewing = asyncio.create_task(renew(key), name="claim-lease")
+        try:
+            yield
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
 
     def _refusal(self, activity: Activity) -> InvokeResponse | None:
         """The answer to an invoke the bot cannot take, given before anything is claimed or stored."""
@@ -378,8 +495,15 @@ def _invoke_json(response: InvokeResponse | None) -> dict[str, Any] | None:
     if response is None:
         return None
     if not isinstance(response.body, UniversalActionResponse) or response.status != 200:
-        raise TypeError("a partner's invoke is answered with a Universal Actions body in an HTTP 200")
+        raise TypeError("a kept invoke answer is a Universal Actions body in an HTTP 200")
     return response.body.serialize()
+
+
+def _failure(error: BaseException) -> str:
+    """What failed a send, for one log line: the error's kind and the HTTP status, no details."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return f"{type(error).__name__} {status}" if status is not None else type(error).__name__
 
 
 def _is_lead_turn(activity: Activity) -> bool:

@@ -67,6 +67,7 @@ from dialogs import outgoing
 from dialogs.payloads import RowId
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary, Weighting, since_last_post
+from storage.activities import draft_made_by, note_survey_made
 from storage.conversations import place_of, reference_for
 from storage.db import transaction
 from storage.invitations import invite
@@ -111,6 +112,9 @@ log = logging.getLogger(__name__)
 
 LEAD_VERB = "lead"
 """The `verb` of the leads' own card buttons (partners' survey buttons use `survey`)."""
+
+CLAIMED_ACTIVITY = "surveybot.claimed_activity"
+"""The turn's claim key (turn_state): a command run again after a crash finds what it made."""
 
 REMIND_GAP = timedelta(hours=23)
 """Nobody is reminded twice within a day, whether by a lead's `remind` or automatically."""
@@ -324,13 +328,15 @@ class LeadCommands:
         now = self._s.clock()
         closes_at = command.closes.at if command.closes else None
         activity = context.activity
+        claim: str | None = context.turn_state.get(CLAIMED_ACTIVITY)
         async with transaction(self._s.sessions) as session:
             lead = await self._sender(session, context)
             partnership = (
                 await ensure_partnership(session, command.partnership) if command.partnership else None
             )
             person_ids = await sync_roster(session, members, now=now)
-            survey = await create_survey(
+            made = await draft_made_by(session, claim) if claim else None  # this command, run again
+            survey = made or await create_survey(
                 session,
                 framework,
                 now=now,
@@ -343,6 +349,8 @@ class LeadCommands:
                 tenant_id=tenant_of(activity),
                 team_id=_team_of(activity),
             )
+            if claim and made is None:
+                await note_survey_made(session, claim, survey.id or 0)
             await invite(session, survey.id or 0, person_ids, now=now)
             by_organisation = await _organisation_counts(session, person_ids)
         closes = format_date(closes_at, self._s.tz) if closes_at else NOT_CLOSING

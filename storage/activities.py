@@ -1,16 +1,23 @@
 """Claiming inbound activity ids so a redelivered activity is recognised and not processed twice, and
-keeping each claimed turn's replies until they went out, so a redelivery can still send them."""
+keeping each claimed turn's replies until they went out, so a redelivery can still send them.
+
+A turn whose work cannot sit in one transaction (a lead's command: a roster fetch, an upload) claims
+with a lease first, works in short transactions, then completes the claim with its replies. A
+redelivery after the lease ran out (the instance died mid-command) takes the claim over and runs the
+command again; commands are idempotent, and `start` finds the draft it made (`draft_made_by`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import zlib
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.tables import ProcessedActivity
+from storage.tables import ProcessedActivity, Survey, SurveyState
 from storage.upsert import insert
 
 _TABLE = ProcessedActivity.__table__  # type: ignore[attr-defined]
@@ -25,6 +32,79 @@ async def claim_activity(session: AsyncSession, key: str, *, now: datetime) -> b
     statement = insert(session, _TABLE).values(key=key, received_at=now).on_conflict_do_nothing()
     result = await session.execute(statement.returning(_TABLE.c.key))
     return result.first() is not None
+
+
+class Claim(StrEnum):
+    """What a leased claim found."""
+
+    RUN = "run"
+    """First delivery, or a redelivery whose earlier claim's lease ran out: do the work (again)."""
+    HELD = "held"
+    """Another delivery is doing the work and its lease has not run out."""
+    OWED = "owed"
+    """The work is done and its replies were kept and never confirmed sent."""
+    DONE = "done"
+    """The work is done and its replies went out (or there were none)."""
+
+
+async def claim_leased(session: AsyncSession, key: str, *, now: datetime, lease: timedelta) -> Claim:
+    """Claim a key for work done after this transaction, holding it until `now + lease`; a claim whose
+    lease has passed is taken over (one statement, so two redeliveries cannot both take it)."""
+    until = now + lease
+    expired = sa.and_(_TABLE.c.lease_until.is_not(None), _TABLE.c.lease_until <= now)
+    statement = (
+        insert(session, _TABLE)
+        .values(key=key, received_at=now, lease_until=until)
+        .on_conflict_do_update(index_elements=[_TABLE.c.key], set_={"lease_until": until}, where=expired)
+    )
+    if (await session.execute(statement.returning(_TABLE.c.key))).first() is not None:
+        return Claim.RUN
+    result = await session.execute(
+        sa.select(_TABLE.c.lease_until, _TABLE.c.replies.is_not(None)).where(_TABLE.c.key == key)
+    )
+    lease_until, owed = result.one()
+    if lease_until is not None:
+        return Claim.HELD
+    return Claim.OWED if owed else Claim.DONE
+
+
+async def lease_left(session: AsyncSession, key: str, *, now: datetime) -> timedelta | None:
+    """How long the claim's lease still runs; None when it is not leased."""
+    result = await session.execute(sa.select(_TABLE.c.lease_until).where(_TABLE.c.key == key))
+    until = result.scalar_one_or_none()
+    return max(until - now, timedelta(0)) if until is not None else None
+
+
+async def renew_lease(session: AsyncSession, key: str, *, until: datetime) -> None:
+    """The work goes on: hold the claim until `until` (a completed claim stays complete)."""
+    await session.execute(
+        sa.update(_TABLE)
+        .where(_TABLE.c.key == key, _TABLE.c.lease_until.is_not(None))
+        .values(lease_until=until)
+    )
+
+
+async def complete_claim(session: AsyncSession, key: str, replies: str | None) -> None:
+    """The work is done: keep its replies (JSON) until they went out, and end the lease."""
+    stored = zlib.compress(replies.encode()) if replies is not None else None
+    await session.execute(
+        sa.update(_TABLE).where(_TABLE.c.key == key).values(lease_until=None, replies=stored)
+    )
+
+
+async def note_survey_made(session: AsyncSession, key: str, survey_id: int) -> None:
+    """A `start` made this draft survey for the claimed activity."""
+    await session.execute(sa.update(_TABLE).where(_TABLE.c.key == key).values(made_survey_id=survey_id))
+
+
+async def draft_made_by(session: AsyncSession, key: str) -> Survey | None:
+    """The draft a `start` made for this activity in an earlier, unfinished delivery (still a draft)."""
+    result = await session.execute(
+        sa.select(Survey)
+        .join(_TABLE, _TABLE.c.made_survey_id == Survey.id)  # type: ignore[arg-type]
+        .where(_TABLE.c.key == key, Survey.state == SurveyState.DRAFT)  # type: ignore[arg-type]
+    )
+    return result.scalar_one_or_none()
 
 
 async def owe_replies(session: AsyncSession, key: str, replies: str) -> None:

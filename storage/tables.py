@@ -298,6 +298,11 @@ class ProcessedActivity(SQLModel, table=True):
     replies: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
     """The turn's replies (and invoke response), compressed JSON, stored with the claim; NULL once they
     went out, or when there were none."""
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    """While a command claimed ahead of its work runs: until when its instance holds it (renewed while
+    it works). NULL once the turn is complete; a redelivery after it passed runs the command again."""
+    made_survey_id: int | None = None
+    """The draft survey a `start` made for this activity, reused if the command runs again."""
 
 
 class OutboxState(StrEnum):
