@@ -11,8 +11,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from botbuilder.core import ConversationState, Storage
+from botbuilder.core import ConversationState, Storage, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity
 from botframework.connector.auth import ServiceClientCredentialsFactory
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,7 +21,7 @@ from bot.adapter import create_adapter
 from bot.app_tokens import AppTokens, token_request
 from bot.cards import CardRenderer
 from bot.chart_links import ChartLinks, ChartUrls, chart_route
-from bot.edge import ACTIVITY, turn_middleware
+from bot.edge import ACTIVITY, AUTHENTICATED, turn_middleware
 from bot.handler import Clock, SurveyBot
 from bot.health import edge_readiness, readiness
 from bot.invitations import invitation_composer
@@ -95,9 +96,13 @@ def create_app(
     app[ADAPTER] = create_adapter(settings, keys=keys, clock=clock, credentials=credentials, tokens=tokens)
     metrics = Metrics()
     app[METRICS] = metrics
+    inbound = app[ADAPTER].bot_framework_authentication
     app.middlewares.append(
         turn_middleware(
-            metrics, allowed_tenants=settings.allowed_tenant_ids, local_mode=not settings.microsoft_app_id
+            metrics,
+            allowed_tenants=settings.allowed_tenant_ids,
+            local_mode=settings.local_mode,
+            authenticate=None if settings.local_mode else inbound.authenticate_request,
         )
     )
     app.cleanup_ctx.append(counting_errors)  # first, so the services' errors are counted too
@@ -316,11 +321,19 @@ def _count_send(metrics: Metrics, outcome: Outcome, kind: str) -> None:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """POST /api/messages: malformed requests get a clear 4xx here, never a 500 from deep in the SDK.
-    (The turn middleware has parsed a well-formed activity already; only the others are read again.)"""
+    The turn middleware has parsed the activity (and, with an app id, verified its token): this is the
+    SDK's `CloudAdapter.process` without its second parse of the body and second check of the token."""
     if ACTIVITY not in request:
         await _refuse_malformed(request)
-    response = await request.app[ADAPTER].process(request, request.app[BOT])
-    return response or web.Response(status=201)
+    activity = Activity().deserialize(request[ACTIVITY])
+    auth = request.get(AUTHENTICATED) or request.headers.get("Authorization", "")
+    try:
+        invoke = await request.app[ADAPTER].process_activity(auth, activity, request.app[BOT].on_turn)
+    except PermissionError:
+        raise web.HTTPUnauthorized() from None
+    if invoke is None:
+        return web.Response(status=201)
+    return web.json_response(serializer_helper(invoke.body), status=invoke.status)
 
 
 async def _refuse_malformed(request: web.Request) -> None:

@@ -1,9 +1,15 @@
 """The edge of /api/messages: which tenants may use the bot, and what each turn is tagged and timed by.
 
-The middleware reads the activity before the SDK does (aiohttp keeps the body, so the route reads it
-again for free), refuses a body that is not a well-formed activity with 400 (bot/inbound.py says what
-well-formed is), binds the turn's ids for the logs, refuses tenants not on the allow-list with 403
-before any processing, and counts and times the turn by activity type and outcome.
+The middleware parses the body once (the route hands that to the adapter). With an app id it checks
+the token first, against only what authentication needs (the body's channelId and serviceUrl), so a
+caller without a valid token gets 401 whatever the body and never reaches the shape check. Then it
+refuses a body that is not a well-formed activity with 400 (bot/inbound.py says what well-formed is),
+binds the turn's ids for the logs, refuses tenants not on the allow-list with 403 before any
+processing, and counts and times the turn by activity type and outcome.
+
+Only aiohttp's body size bound (413) comes before the token. A token vouches for one serviceUrl (its
+`serviceurl` claim), so a body whose serviceUrl cannot be read (not JSON, nested too deep, a lone
+surrogate, no serviceUrl) or names another is not vouched for: 401, even with a genuine token.
 """
 
 from __future__ import annotations
@@ -11,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from botbuilder.schema import Activity
+from botframework.connector.auth import AuthenticateRequestResult
 
 from bot.addresses import on_this_machine
-from bot.inbound import MalformedActivity, parse_activity
+from bot.inbound import MalformedActivity, check_activity, claimed_origin, read_json
 from bot.logs import TURN, bound_turn
 from bot.metrics import Metrics
 
@@ -70,12 +77,24 @@ def _local_or_none(service_url: object) -> bool:
 
 ACTIVITY = web.RequestKey("surveybot_activity", dict)
 """The request's activity, parsed once here and checked to be one; absent when it is not."""
+AUTHENTICATED = web.RequestKey("surveybot_authenticated", AuthenticateRequestResult)
+"""With an app id, the request's verified token, for the adapter (so it is not checked twice)."""
+
+Authenticate = Callable[[Activity, str], Awaitable[AuthenticateRequestResult]]
+"""The adapter's `authenticate_request(activity, authorization_header)`: `PermissionError` when refused."""
+_UNREAD = object()
+"""The body of a request that is not JSON (by content type or by its bytes)."""
 
 
 def turn_middleware(
-    metrics: Metrics, *, allowed_tenants: Collection[str] = (), local_mode: bool = False
+    metrics: Metrics,
+    *,
+    allowed_tenants: Collection[str] = (),
+    local_mode: bool = False,
+    authenticate: Authenticate | None = None,
 ) -> Middleware:
-    """For POST /api/messages only; every other route passes straight through.
+    """For POST /api/messages only; every other route passes straight through. With `authenticate`
+    (an app id is set) every request's token is checked before its body's shape.
 
     In local mode (no app id) nothing vouches for an activity's serviceUrl, and the bot would send its
     replies, and later its invitations, wherever the caller pointed it. So there an activity is taken
@@ -88,8 +107,11 @@ def turn_middleware(
             return await handler(request)
         started = time.perf_counter()
         try:
-            activity = await _peek(request)
-        except web.HTTPException as refusal:  # too large, or not an activity
+            body, unreadable = await _read(request)
+            if authenticate is not None:
+                request[AUTHENTICATED] = await _authenticated(request, body, authenticate)
+            activity = _activity(body, unreadable)
+        except web.HTTPException as refusal:  # too large, unauthenticated, or not an activity
             metrics.turns.labels("invalid", _outcome(refusal.status)).inc()
             raise
         kind = _label(activity)
@@ -128,13 +150,37 @@ def turn_middleware(
     return middleware
 
 
-async def _peek(request: web.Request) -> dict[str, Any] | None:
-    """The activity; None when the body is not JSON at all (the route answers 415); 400 with one
-    WARNING line, before anything is stored or sent, when it is JSON but not a well-formed activity."""
+async def _read(request: web.Request) -> tuple[Any, MalformedActivity | None]:
+    """The body as JSON (`_UNREAD` when it is not sent as JSON), or why its bytes are not JSON."""
     if request.content_type != "application/json":
-        return None
+        return _UNREAD, None
     try:
-        return parse_activity(await request.read())
+        return read_json(await request.read()), None
+    except MalformedActivity as malformed:
+        return _UNREAD, malformed
+
+
+async def _authenticated(
+    request: web.Request, body: Any, authenticate: Authenticate
+) -> AuthenticateRequestResult:
+    """The verified token for the channel and serviceUrl the body claims; 401 (the refusal was logged
+    as one WARNING line) or 503 (no signing keys yet) otherwise."""
+    channel_id, service_url = claimed_origin(body)
+    try:
+        return await authenticate(
+            Activity(channel_id=channel_id, service_url=service_url), request.headers.get("Authorization", "")
+        )
+    except PermissionError:
+        raise web.HTTPUnauthorized() from None
+
+
+def _activity(body: Any, unreadable: MalformedActivity | None) -> dict[str, Any] | None:
+    """The activity; None when the body was not sent as JSON (the route answers 415); 400 with one
+    WARNING line, before anything is stored or sent, when it is not a well-formed activity."""
+    try:
+        if unreadable is not None:
+            raise unreadable
+        return None if body is _UNREAD else check_activity(body)
     except MalformedActivity as malformed:
         log.warning("refused a malformed activity: %s", malformed.reason)
         raise web.HTTPBadRequest(text=malformed.reason) from None

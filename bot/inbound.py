@@ -259,12 +259,21 @@ class MalformedActivity(ValueError):
 
 def parse_activity(raw: bytes) -> dict[str, Any]:
     """The body as the JSON object the SDK will read, once it is known to be a well-formed activity."""
+    return check_activity(read_json(raw))
+
+
+def read_json(raw: bytes) -> Any:
+    """The body as JSON, parsed strictly and with bounded nesting: the one place a body is parsed."""
     try:
-        body = pydantic_core.from_json(raw, allow_inf_nan=False)
+        return pydantic_core.from_json(raw, allow_inf_nan=False)
     except ValueError as error:
         raise MalformedActivity(
             f"the body is not JSON in UTF-8 nested at most ~200 deep: {clip(str(error), 120)}"
         ) from None
+
+
+def check_activity(body: Any) -> dict[str, Any]:
+    """`body` (parsed JSON), once it is known to be a well-formed activity."""
     if not isinstance(body, Mapping):
         raise MalformedActivity("the body is not a Bot Framework activity (not a JSON object)")
     try:
@@ -272,6 +281,16 @@ def parse_activity(raw: bytes) -> dict[str, Any]:
     except ValidationError as error:
         raise MalformedActivity(_reasons(error)) from None
     return dict(body)
+
+
+def claimed_origin(body: Any) -> tuple[Any, str | None]:
+    """The `channelId` and `serviceUrl` a channel token is checked against, read from JSON that has not
+    been validated yet: the channel id as it is (the key's endorsements refuse anything but a listed
+    string), the serviceUrl only if it is a string (no token vouches for anything else)."""
+    if not isinstance(body, Mapping):
+        return None, None
+    service_url = body.get("serviceUrl")
+    return body.get("channelId"), service_url if isinstance(service_url, str) else None
 
 
 def _reasons(error: ValidationError, shown: int = 3) -> str:

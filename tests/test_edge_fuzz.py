@@ -375,11 +375,13 @@ TOKENS = st.one_of(
     token=TOKENS,
     which=st.integers(0, 5),
     mutations=st.lists(st.tuples(st.sampled_from(PATHS), JSON), max_size=2),
+    encoding=ENCODING,
 )
-async def test_garbage_tokens_on_any_body_get_4xx_and_change_nothing(
+async def test_garbage_tokens_on_any_body_get_401_and_change_nothing(
     token: str,
     which: int,
     mutations: list[tuple[str, Any]],
+    encoding: dict[str, Any],
     guarded_client: TestClient,
     connector: FakeConnector,
     database: Database,
@@ -387,9 +389,9 @@ async def test_garbage_tokens_on_any_body_get_4xx_and_change_nothing(
     card_schema: Draft6Validator,  # noqa: F811
 ) -> None:
     activity = _mutated(_teams_activities(connector.url)[which], mutations)
-    body = _encoded(activity, raw_surrogates=False, depth=3)
+    body = _encoded(activity, **encoding)
     status = await _throw(guarded_client, database, records, body, card_schema, {"Authorization": token})
-    assert status in (400, 401)
+    assert status == 401, "the token is checked before the body: nothing about its shape is told"
 
 
 # A shorter run on PostgreSQL ------------------------------------------------------------------------------

@@ -384,3 +384,87 @@ def test_client_strings_are_clipped_in_log_lines(caplog: pytest.LogCaptureFixtur
 def test_hashing_a_lone_surrogate_for_the_logs_does_not_crash() -> None:
     assert hash_id("a:amina\ud800") != hash_id("a:amina")
     assert len(hash_id("a:amina\udfff")) == 16
+
+
+# With an app id: the token is checked before the body -------------------------------------------------
+
+
+UNBOUND = (
+    "5,000-deep nested value",
+    "raw lone-surrogate bytes in the text",
+    "escaped lone surrogate in the conversation id",
+    "a message without serviceUrl",
+    "an invoke without serviceUrl",
+    "a serviceUrl that is not a web address",
+)
+"""Bodies whose serviceUrl cannot be read, or is not the one the token vouches for: with an app id a
+token is only good for the serviceUrl in its `serviceurl` claim, so even a genuine one is refused."""
+
+
+async def test_with_an_app_id_every_malformed_body_without_a_valid_token_gets_401_and_no_error(
+    database: Database, connector: FakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unauthenticated caller learns nothing about the shape check and never reaches the validator:
+    401 whatever the body, at most one WARNING line, nothing stored or sent."""
+    from tests.test_auth import STRANGER_KEY, _app, _claims, key_endpoint, signed
+
+    await open_survey_for(database.sessions, AUDIT, FIXED_NOW)
+    before = await snapshot(database)
+    forged = {
+        "no Authorization header": {},
+        "garbage bearer": {"Authorization": "Bearer not-a-token"},
+        "signed by another key": {
+            "Authorization": f"Bearer {signed(_claims(connector.url), key=STRANGER_KEY)}"
+        },
+    }
+    caplog.set_level(logging.INFO)
+    statuses: dict[tuple[str, str], int] = {}
+    async with (
+        key_endpoint() as keys,
+        TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as client,
+    ):
+        for case, body in _malformed(Teams(connector)).items():
+            for how, headers in forged.items():
+                caplog.clear()
+                response = await client.post(
+                    "/api/messages", data=body, headers={"Content-Type": "application/json", **headers}
+                )
+                statuses[case, how] = response.status
+                assert "the activity is malformed" not in await response.text(), (case, how)
+                loud = _loud(caplog.records)
+                assert [(r.levelno, r.exc_info) for r in loud] == [(logging.WARNING, None)], (case, how)
+                assert "unauthenticated" in loud[0].getMessage(), (case, how)
+    assert statuses == {key: 401 for key in statuses}
+    assert await snapshot(database) == before
+    assert (connector.sent, connector.updated, connector.created) == ([], [], [])
+
+
+async def test_with_an_app_id_and_a_valid_token_malformed_bodies_get_400(
+    database: Database, connector: FakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Teams itself (a genuine token for this serviceUrl) is told what is wrong with the body; a body
+    that names no serviceUrl, or another one, is not vouched for by the token and stays 401."""
+    from tests.test_auth import _app, _claims, key_endpoint, signed
+
+    await open_survey_for(database.sessions, AUDIT, FIXED_NOW)
+    before = await snapshot(database)
+    genuine = {"Authorization": f"Bearer {signed(_claims(connector.url))}"}
+    caplog.set_level(logging.INFO)
+    statuses: dict[str, int] = {}
+    async with (
+        key_endpoint() as keys,
+        TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as client,
+    ):
+        for case, body in _malformed(Teams(connector)).items():
+            caplog.clear()
+            response = await client.post(
+                "/api/messages", data=body, headers={"Content-Type": "application/json", **genuine}
+            )
+            statuses[case] = response.status
+            if response.status == 400:
+                assert "malformed" in await response.text() or "not JSON" in await response.text(), case
+            [warning] = _loud(caplog.records)
+            assert (warning.levelno, warning.exc_info) == (logging.WARNING, None), case
+    assert statuses == {case: 401 if case in UNBOUND else 400 for case in statuses}
+    assert await snapshot(database) == before
+    assert (connector.sent, connector.updated, connector.created) == ([], [], [])
