@@ -64,7 +64,7 @@ from storage.activities import (
 )
 from storage.bot_state import EtagConflict
 from storage.conversations import reference_for, save_reference
-from storage.db import lost_race, transaction, turn_transaction
+from storage.db import lost_connection, lost_race, transaction, turn_transaction
 from storage.lru import BoundedCache
 from storage.people import upsert_person
 
@@ -93,6 +93,14 @@ class RepliesNotSent(TurnUnfinished):
     """The turn committed, but the Bot Connector failed its replies; they stay kept with the claim."""
 
     status = 502
+
+
+class DatabaseConnectionLost(TurnUnfinished):
+    """The database connection dropped before the turn committed: Teams' redelivery finds a live one
+    (the pool does not hand out the lost connection again), where "Sorry, try again" would make the
+    person retype what the bot never stored."""
+
+    status = 503
 
 
 class StillInProgress(TurnUnfinished):
@@ -145,11 +153,17 @@ class SurveyBot(ActivityHandler):
     async def _partner_turn(self, turn_context: TurnContext, key: str | None) -> None:
         try:
             kept = await self._decided(turn_context, key)
-        except Exception:
+        except Exception as error:
             # Nothing was committed: Teams' retry, or pressing the button again, is processed.
-            if turn_context.activity.type == ActivityTypes.invoke:
+            invoke = turn_context.activity.type == ActivityTypes.invoke
+            if invoke:
                 await _answer_invoke(turn_context, NOT_SAVED)
-            raise
+            if not lost_connection(error):
+                raise
+            _log_lost_connection(turn_context.activity)
+            if not invoke:
+                raise DatabaseConnectionLost("the database connection was lost mid-turn") from error
+            return  # answered "not saved": the card stays pressable
         if kept is None:
             await _redelivered(turn_context)
             return
@@ -457,6 +471,16 @@ class SurveyBot(ActivityHandler):
     def _frameworks_line(self) -> str:
         titles = sorted(framework.title for framework in self._catalogue.frameworks.values())
         return "Frameworks available: " + "; ".join(titles) + "." if titles else "No frameworks are loaded."
+
+
+def _log_lost_connection(activity: Activity) -> None:
+    """One ERROR line, no traceback: the database dropped, the turn's own code did nothing wrong."""
+    set_turn_outcome("failed")
+    log.error(
+        "lost the database connection during activity %s (%s): not acknowledged, so Teams delivers it again",
+        activity.id,
+        activity.type,
+    )
 
 
 async def _redelivered(turn_context: TurnContext) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -63,6 +64,21 @@ concurrent one won, and nothing of it was kept."""
 def lost_race(error: BaseException) -> bool:
     """Whether `error` is PostgreSQL rolling this transaction back in favour of a concurrent one."""
     return getattr(getattr(error, "orig", None), "sqlstate", None) in LOST_RACE_STATES
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether `error`, or an error that led to it, is the database connection dropping mid-transaction
+    (a failover, a restart, a killed backend): SQLAlchemy saw a disconnect and invalidated the
+    connection, so the pool will not hand it out again and the transaction did not commit (or, if the
+    connection died during COMMIT, may have; an activity's claim tells a redelivery which)."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and all(cause is not other for other in seen):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 VALUE_QUOTING_STATES = "22"
