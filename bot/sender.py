@@ -65,7 +65,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.throttle import RateLimiter
 from storage.conversations import save_reference
-from storage.db import transaction
+from storage.db import lost_connection, transaction
 from storage.invitations import INVITE_KIND, record_delivery
 from storage.outbox import (
     NewMessage,
@@ -81,6 +81,9 @@ from storage.tables import ConversationReference as StoredReference
 from storage.tables import DeliveryState, OutboxMessage, OutboxState, Person, Survey
 
 log = logging.getLogger(__name__)
+
+RECORD_ATTEMPTS = 3
+"""Tries to record an outcome whose database connection dropped: each try gets a fresh connection."""
 
 Compose = Callable[[AsyncSession, OutboxMessage], Awaitable[Activity | None]]
 """Builds the activity for a row; None when there is nothing to send any more (survey closed…)."""
@@ -749,12 +752,27 @@ class OutboxSender:
             result = await self._send(plan)
         self._on_outcome(result.outcome, plan.kind)
         try:
-            await self._record(plan, result)
+            await self._recorded(plan, result)
         except Exception:
             log.exception("recording outbox row %s failed; it may be sent again after its lease", plan.id)
         finally:
             self._let_go(plan)
             self._plans.pop(plan.id, None)
+
+    async def _recorded(self, plan: _Plan, result: _Result) -> None:
+        """`_record`, again at once when the database connection dropped under it (the pool does not
+        hand that connection out again): a send Teams accepted and left unrecorded would be sent a
+        second time once its lease ran out."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                await self._record(plan, result)
+                return
+            except Exception as error:
+                if attempt == RECORD_ATTEMPTS or not lost_connection(error):
+                    raise
+                log.warning(
+                    "recording outbox row %s: lost the database connection; recording it again", plan.id
+                )
 
     def _let_go(self, plan: _Plan) -> None:
         if plan.holding and plan.fanout is not None:

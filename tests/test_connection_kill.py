@@ -17,6 +17,8 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,12 +32,15 @@ from sqlalchemy.util import await_only
 from bot.app import ENGINE, create_app
 from bot.settings import Settings
 from frameworks.loader import load_directory
-from storage.tables import Answer, BotStateRecord, ProcessedActivity
+from storage.db import session_factory
+from storage.tables import Answer, BotStateRecord, OutboxMessage, OutboxState, ProcessedActivity
 from tests.conftest import FIXED_NOW, Database
 from tests.conversation import open_survey_for
 from tests.fake_connector import FakeConnector, fake_connector
 from tests.teams_wire import ADAPTIVE_CARD, Member, TeamsShapes, card_problems, teams_json
 from tests.test_cards import card_schema  # noqa: F401 (a fixture)
+from tests.test_sender import FAST, LEADS_CHANNEL, SCALED, TITLE, SteppingClock, _fanout, _sender
+from tests.throttling_connector import throttling_connector
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 
@@ -70,16 +75,19 @@ class HeldTurn:
     it runs on, and lets it go on when the test says so. The hold runs inside the engine's own
     (greenlet) call, so the turn is paused exactly there, with its transaction open."""
 
-    def __init__(self, engine: AsyncEngine, at: str) -> None:
+    def __init__(self, engine: AsyncEngine, at: str, *, nth: int = 1) -> None:
         self._engine = engine.sync_engine
         self._at = at
+        self._seen = 0
+        self._nth = nth
         self._pattern = None if at == COMMIT else re.compile(r"^\s*" + at, re.IGNORECASE | re.DOTALL)
         self.held = asyncio.Event()
         self.release = asyncio.Event()
         self.pid: int | None = None
 
     def _hold(self, conn: Any) -> None:
-        if self.held.is_set():
+        self._seen += 1
+        if self.held.is_set() or self._seen < self._nth:
             return
         self.pid = conn.connection.dbapi_connection.driver_connection.get_server_pid()
         self.held.set()
@@ -261,3 +269,46 @@ async def test_a_typed_answer_whose_connection_is_killed_is_stored_once_when_tea
     assert claims == before[1] + 1
     assert "2 of 5" in str(connector.cards()[-1]), "the next question reached the partner"
     assert await _wire_problems(connector, card_schema) == []
+
+
+# The outbox sender ------------------------------------------------------------------------------------
+
+MARK_SENT = r"UPDATE outbox SET\b.*\bsent_at\b"
+
+
+async def test_a_sender_whose_connection_is_killed_while_recording_a_send_loses_no_row_and_sends_none_twice(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Teams accepted the fifth invitation; the connection dies as the sender records it. The record is
+    made again on a live connection, so no row is sent twice once its lease has run out."""
+    caplog.set_level(logging.INFO)
+    async with throttling_connector(limits=SCALED) as connector:
+        fanout = await _fanout(database, connector, members=12)
+        clock = SteppingClock()
+        engine = database.new_engine()
+        try:
+            sender = _sender(
+                session_factory(engine), SCALED, config=replace(FAST, concurrency=1), clock=clock, worker="w1"
+            )
+            with HeldTurn(engine, MARK_SENT, nth=5).armed() as turn:
+                draining = asyncio.create_task(sender.drain_once())
+                async with asyncio.timeout(10):
+                    await turn.held.wait()
+                assert turn.pid is not None
+                await _terminate(database, turn.pid)
+                turn.release.set()
+                async with asyncio.timeout(30):
+                    await draining
+            clock.advance_to(FIXED_NOW + sender.config.lease + timedelta(minutes=1))
+            while await sender.drain_once():
+                clock.advance_to(clock.at + sender.config.lease)
+        finally:
+            await engine.dispose()
+        async with database.sessions() as session:
+            states = list(
+                await session.scalars(sa.select(OutboxMessage.state).where(OutboxMessage.kind == "invite"))
+            )
+    assert states == [OutboxState.SENT] * 12, "no row lost"
+    assert {u: connector.deliveries[u] for u in fanout.users if connector.deliveries[u] != 1} == {}
+    assert connector.texts_to(LEADS_CHANNEL) == [f"Invitations for “{TITLE}”: sent 12, none failed."]
+    assert _loud(caplog.records) == [], "recorded again on a live connection: a WARNING, not an ERROR"
