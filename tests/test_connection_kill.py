@@ -312,3 +312,27 @@ async def test_a_sender_whose_connection_is_killed_while_recording_a_send_loses_
     assert {u: connector.deliveries[u] for u in fanout.users if connector.deliveries[u] != 1} == {}
     assert connector.texts_to(LEADS_CHANNEL) == [f"Invitations for “{TITLE}”: sent 12, none failed."]
     assert _loud(caplog.records) == [], "recorded again on a live connection: a WARNING, not an ERROR"
+
+
+async def test_a_pooled_connection_killed_between_turns_is_replaced_before_the_next_turn_uses_it(
+    database: Database, connector: FakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failover between two turns leaves a dead connection idle in the pool; the next checkout
+    replaces it, so the partner notices nothing. (This passes with `pool_pre_ping` off too: the closed
+    socket is noticed at checkout before any statement; pre-ping stays for connections that die
+    silently, as behind a firewall that drops them.)"""
+    await open_survey_for(database.sessions, AUDIT, FIXED_NOW, user_ids=(AMINA.id,))
+    teams = TeamsShapes(connector.url)
+    caplog.set_level(logging.INFO)
+    async with _client(database) as client:
+        await client.post("/api/messages", json=teams.personal_message(AMINA, "resume"))
+        engine: AsyncEngine = client.app[ENGINE]
+        async with engine.connect() as idle:  # the pool's one connection, the turn's a moment ago
+            pid = (await idle.get_raw_connection()).driver_connection.get_server_pid()
+        await _terminate(database, pid)
+        caplog.clear()
+        assert (await client.post("/api/messages", json=teams.personal_message(AMINA, "2"))).status == 201
+    assert _loud(caplog.records) == []
+    answers, _claims, _states = await _stored(database)
+    assert answers == [(FIRST, "basic")]
+    assert "2 of 5" in str(connector.cards()[-1])
