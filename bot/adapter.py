@@ -59,8 +59,9 @@ class _ReusedClients(BotFrameworkAuthentication):
     """The SDK's authentication, but connector and user-token clients are built once and reused.
 
     The SDK builds both for every turn, costing ~5.7 ms of CPU a turn (measured with
-    benchmarks/turns.py); the C# SDK caches them per service URL too. Credentials refresh their own
-    tokens, so a reused client stays valid. Keys include the app id, so bots never share clients.
+    benchmarks/turns.py); the C# SDK caches them per service URL too. Credentials read the token
+    `bot.app_tokens` keeps fresh, so a reused client stays valid. Keys include the app id, so bots never
+    share clients.
     At most `capacity` are kept: an evicted client's connections are closed.
     """
 
