@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -212,6 +213,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                     HOUSEKEEPING_INTERVAL,
                     "housekeeping",
                     metrics,
+                    stop,
                     lambda: _housekeeping(sessions, clock, settings),
                 ),
                 name="housekeeping",
@@ -221,6 +223,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                     DEADLINE_INTERVAL,
                     "deadlines",
                     metrics,
+                    stop,
                     lambda: _deadlines(sessions, clock, settings, sender.notify),
                 ),
                 name="deadlines",
@@ -228,8 +231,11 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         ]
         sending = asyncio.create_task(sender.run(stop), name="outbox-sender")
         yield
-        stop.set()  # the sender finishes what is on the wire and releases the rest
-        for task in tasks:
+        # The sender finishes what is on the wire and releases the rest; a job finishes its run (a job
+        # cancelled inside a transaction could leave SQLite's write lock with a connection being reset).
+        stop.set()
+        _, late = await asyncio.wait([sending, *tasks], timeout=settings.shutdown_timeout)
+        for task in late:
             task.cancel()
         await asyncio.gather(sending, *tasks, return_exceptions=True)
     finally:
@@ -273,16 +279,24 @@ def create_bot(
     )
 
 
-async def _every(interval: timedelta, job: str, metrics: Metrics, run: Callable[[], Awaitable[None]]) -> None:
-    """Run a background job now and then every `interval`; a failure is logged, counted and retried."""
-    while True:
+async def _every(
+    interval: timedelta,
+    job: str,
+    metrics: Metrics,
+    stop: asyncio.Event,
+    run: Callable[[], Awaitable[None]],
+) -> None:
+    """Run a background job now and then every `interval` until `stop`; a failure is logged, counted
+    and retried. A run in progress when `stop` is set finishes first."""
+    while not stop.is_set():
         try:
             await run()
             metrics.scheduler_run(job, ok=True)
         except Exception:
             metrics.scheduler_run(job, ok=False)
             log.exception("%s failed; will retry", job)
-        await asyncio.sleep(interval.total_seconds())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval.total_seconds())
 
 
 async def _housekeeping(sessions: async_sessionmaker[AsyncSession], clock: Clock, settings: Settings) -> None:
