@@ -1,8 +1,9 @@
-"""The Teams app package: deploy/teams/manifest.json filled in and zipped with its two icons.
+"""The Teams app package: bot/teams_app/manifest.json filled in and zipped with its two icons.
 
 Teams installs a bot from a zip holding `manifest.json` and the icons it names, all at the zip's root.
 The template keeps `{{PLACEHOLDER}}` strings for what differs per deployment (ids, name, domain, links);
 everything is checked here first, so a bad value is refused with a message instead of by Teams later.
+The template and icons are package data, so an installed bot (the container's) builds the zip too.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 
 from bot.commands import manifest_command_lists
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "deploy" / "teams"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "teams_app"
 DEFAULT_OUT = Path("build/surveybot-teams.zip")
 
 # Limits from the v1.29 manifest schema, except the command limits: the schema allows longer titles and
@@ -254,7 +255,9 @@ def build_package(details: AppDetails, out: Path, template_dir: Path = TEMPLATE_
     """
     template_path = template_dir / "manifest.json"
     if not template_path.is_file():
-        raise PackageError([f"{template_path} is missing: build the package from a copy of the project."])
+        raise PackageError(
+            [f"{template_path} is missing: this installation of surveybot is incomplete; reinstall it."]
+        )
     manifest = manifest_for(details, json.loads(template_path.read_text(encoding="utf-8")))
     files = {"manifest.json": json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n"}
     icon_problems = []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from referencing import Registry
 from referencing.exceptions import NoSuchResource
 
 from bot.cli import main
-from bot.package import COMMANDS_BY_SCOPE, AppDetails, BotCommand, PackageError, build_package
+from bot.package import COMMANDS_BY_SCOPE, TEMPLATE_DIR, AppDetails, BotCommand, PackageError, build_package
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = ROOT.parent / "shared" / "schemas" / "MicrosoftTeams.v1.29.schema.json"
@@ -105,8 +106,8 @@ def test_the_package_holds_the_manifest_and_both_icons_at_the_zip_root(tmp_path:
     files = built(tmp_path)
     assert sorted(files) == ["color.png", "manifest.json", "outline.png"]
     icons = manifest_of(files)["icons"]
-    assert files[icons["color"]] == (ROOT / "deploy" / "teams" / "color.png").read_bytes()
-    assert files[icons["outline"]] == (ROOT / "deploy" / "teams" / "outline.png").read_bytes()
+    assert files[icons["color"]] == (TEMPLATE_DIR / "color.png").read_bytes()
+    assert files[icons["outline"]] == (TEMPLATE_DIR / "outline.png").read_bytes()
 
 
 def test_the_manifest_is_valid_for_teams_schema_1_29(
@@ -282,3 +283,50 @@ def test_a_missing_app_id_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
         main(["package", "--name", "Partnership Survey", "--endpoint-domain", DOMAIN])
     assert exit_.value.code == 2
     assert "--app-id" in capsys.readouterr().err
+
+
+def image_build_copies() -> list[tuple[str, str]]:
+    """(source, destination) of every COPY in the Dockerfile's build stage: what the image installs from."""
+    copies = []
+    for line in (ROOT / "deploy" / "docker" / "Dockerfile").read_text(encoding="utf-8").splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and not any(word.startswith("--from") for word in words):
+            copies += [(source, words[-1]) for source in words[1:-1]]
+    return copies
+
+
+@pytest.mark.slow
+def test_an_it_colleague_with_only_the_installed_image_builds_the_teams_package(tmp_path: Path) -> None:
+    """As the image does it: the Dockerfile's sources, `pip install .` (not editable), run elsewhere."""
+    source = tmp_path / "src"
+    for copied, destination in image_build_copies():
+        target = source / destination
+        if (ROOT / copied).is_dir():
+            shutil.copytree(ROOT / copied, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / copied, target / Path(copied).name)
+    site = tmp_path / "image"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    offline = ["--no-index", "--no-cache-dir", "--disable-pip-version-check"]
+    installed = subprocess.run(
+        [*pip, *offline, "--target", str(site), str(source)], capture_output=True, text=True, check=False
+    )
+    assert installed.returncode == 0, installed.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *argv], cwd=elsewhere, env=env, capture_output=True, text=True, check=False
+        )
+
+    where = run("-c", "import bot.package; print(bot.package.__file__)")
+    assert Path(where.stdout.strip()).is_relative_to(site), where.stderr  # not this checkout
+    result = run("-m", "bot", *ARGV, "--out", "surveybot-teams.zip")
+    assert result.returncode == 0, result.stderr
+    assert "Wrote surveybot-teams.zip" in result.stdout
+    build_package(details(), tmp_path / "checkout.zip")
+    assert (elsewhere / "surveybot-teams.zip").read_bytes() == (tmp_path / "checkout.zip").read_bytes()
+    assert sorted(path.name for path in elsewhere.iterdir()) == ["surveybot-teams.zip"]
