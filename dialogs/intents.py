@@ -23,6 +23,10 @@ class Command(StrEnum):
     SUBMIT = "submit"
     MY_SURVEYS = "my surveys"
     RESUME = "resume"
+    DOMAINS = "domains"
+    SUBMIT_ANYWAY = "submit anyway"
+    YES = "yes"
+    """Confirms what the bot just asked (submitting with questions unanswered); nothing on its own."""
 
 
 _COMMAND_WORDS: dict[str, Command] = {
@@ -43,6 +47,10 @@ _COMMAND_WORDS: dict[str, Command] = {
     "surveys": Command.MY_SURVEYS,
     "resume": Command.RESUME,
     "continue": Command.RESUME,
+    "domains": Command.DOMAINS,
+    "submit anyway": Command.SUBMIT_ANYWAY,
+    "yes": Command.YES,
+    "yes please": Command.YES,
 }
 
 
@@ -54,6 +62,13 @@ class CommandIntent:
 @dataclass(frozen=True)
 class ChangeIntent:
     """`change 5`: go back to question 5 (from the review, or at any time)."""
+
+    position: int
+
+
+@dataclass(frozen=True)
+class DomainIntent:
+    """`domain 2`: answer that domain's questions now (its first unanswered one)."""
 
     position: int
 
@@ -75,7 +90,7 @@ class Unrecognised:
     hint: str
 
 
-Intent = CommandIntent | ChangeIntent | AnswerIntent | CommentIntent | Unrecognised
+Intent = CommandIntent | ChangeIntent | DomainIntent | AnswerIntent | CommentIntent | Unrecognised
 
 _SPACES = re.compile(r"\s+")
 _COMMENT_ONLY = re.compile(r"^comment\s*:\s*(?P<comment>.+)$", re.IGNORECASE | re.DOTALL)
@@ -84,6 +99,7 @@ _WITH_COMMENT = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _CHANGE = re.compile(r"^(?:change|edit)\s+(?:question\s+)?(?P<n>\d{1,4})$", re.IGNORECASE)
+_DOMAIN = re.compile(r"^domain\s+(?P<n>\d{1,3})$", re.IGNORECASE)
 _NUMBER = re.compile(r"^[+\-−]?\d+$")
 
 
@@ -107,6 +123,9 @@ def parse_reply(text: str, choices: list[Choice]) -> Intent:
     change = _CHANGE.match(normalise(stripped))
     if change:
         return ChangeIntent(int(change.group("n")))
+    domain = _DOMAIN.match(normalise(stripped))
+    if domain:
+        return DomainIntent(int(domain.group("n")))
     comment_only = _COMMENT_ONLY.match(stripped)
     if comment_only:
         return CommentIntent(comment_only.group("comment").strip())

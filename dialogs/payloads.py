@@ -39,6 +39,12 @@ class CardActionKind(StrEnum):
     SUBMIT = "submit"
     START = "start"
     """From an invitation or `my surveys`: begin or continue a survey."""
+    CONTINUE = "continue"
+    """From the review or the submit check: go to the first unanswered question."""
+    DOMAIN = "domain"
+    """With `value` a domain id: answer that domain now; without, list the domains and their progress."""
+    SUBMIT_ANYWAY = "submit_anyway"
+    """Submit although many questions are unanswered: the confirmation the submit check asks for."""
 
 
 class CardAction(BaseModel):
