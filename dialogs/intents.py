@@ -1,8 +1,10 @@
 """Typed replies: what a person can type instead of using a card (the only way in a terminal).
 
 Commands are whole messages (`skip`, `back`, `stop`…), never substrings. An answer is a whole match
-of one choice (`3`, `+2`, `maturing`, an unambiguous prefix such as `mat`, `on track`), optionally
-followed by `because …` or `comment: …`, which becomes the comment.
+of one choice (`3`, `+2`, `+ 3`, `3.`, `three`, `minus two`, `maturing`, an unambiguous prefix such
+as `mat`, `on track`, a score scale's end label such as `fully`, a status's RAG colour such as
+`green`), optionally followed by `because …` or `comment: …`, which becomes the comment. A reply
+that fits nothing gets one line saying why and what would fit.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from dialogs.views import Choice
+from dialogs.views import Choice, QuestionView
 
 
 class Command(StrEnum):
@@ -100,7 +102,6 @@ _WITH_COMMENT = re.compile(
 )
 _CHANGE = re.compile(r"^(?:change|edit)\s+(?:question\s+)?(?P<n>\d{1,4})$", re.IGNORECASE)
 _DOMAIN = re.compile(r"^domain\s+(?P<n>\d{1,3})$", re.IGNORECASE)
-_NUMBER = re.compile(r"^[+\-−]?\d+$")
 
 
 def normalise(text: str) -> str:
@@ -112,11 +113,21 @@ def command_of(text: str) -> Command | None:
     return _COMMAND_WORDS.get(normalise(text).rstrip("!. "))
 
 
-def parse_reply(text: str, choices: list[Choice]) -> Intent:
-    """Interpret a typed reply to a question whose options are `choices` (empty: comment only)."""
+def parse_reply(
+    text: str,
+    choices: list[Choice],
+    *,
+    min_label: str | None = None,
+    max_label: str | None = None,
+    can_go_back: bool = True,
+) -> Intent:
+    """Interpret a typed reply to a question whose options are `choices` (empty: comment only).
+
+    `min_label`/`max_label` are a score scale's end labels ('Not at all', 'Fully'), which answer too."""
     stripped = text.strip()
+    scale = _Scale(choices, min_label, max_label, can_go_back)
     if not stripped:
-        return Unrecognised(_hint(choices))
+        return Unrecognised(scale.hint())
     command = command_of(stripped)
     if command is not None:
         return CommandIntent(command)
@@ -131,52 +142,164 @@ def parse_reply(text: str, choices: list[Choice]) -> Intent:
         return CommentIntent(comment_only.group("comment").strip())
     if not choices:
         return Unrecognised(
-            "This one isn't scored: write `comment: …` to leave a note, or `skip` to move on."
+            "This one isn't scored: write “comment: …” to leave a note, or “skip” to move on."
         )
     answer, comment = stripped, None
     with_comment = _WITH_COMMENT.match(stripped)
     if with_comment:
         answer, comment = with_comment.group("answer"), with_comment.group("comment").strip() or None
-    return _choose(answer, comment, choices)
+    return scale.choose(answer, comment)
 
 
-def _choose(answer: str, comment: str | None, choices: list[Choice]) -> Intent:
-    key = normalise(answer).replace("−", "-")
-    numbered = [c for c in choices if c.number is not None]
-    if _NUMBER.match(key) and numbered:
-        number = int(key)
-        match = next((c for c in numbered if c.number == number), None)
-        if match is None:
-            low, high = numbered[0].number, numbered[-1].number
-            return Unrecognised(
-                f"{_signed(number, low)} is not on this scale: choose from {_span(low, high)}."
-            )
-        return AnswerIntent(match.value, comment)
-    exact = [c for c in choices if key in (normalise(c.label), c.value.casefold())]
-    if len(exact) == 1:
-        return AnswerIntent(exact[0].value, comment)
-    prefixed = [c for c in choices if normalise(c.label).startswith(key)]
-    if len(prefixed) == 1:
-        return AnswerIntent(prefixed[0].value, comment)
-    if len(prefixed) > 1:
-        options = " or ".join(c.label for c in prefixed)
-        return Unrecognised(f"“{answer.strip()}” could be {options}: type a little more of it.")
-    return Unrecognised(f"I didn't recognise “{_clip(answer)}”. {_hint(choices)}")
+def parse_question_reply(text: str, view: QuestionView) -> Intent:
+    """Interpret a typed reply to the question `view` shows."""
+    return parse_reply(
+        text,
+        view.choices,
+        min_label=view.min_label,
+        max_label=view.max_label,
+        can_go_back=view.can_go_back,
+    )
 
 
-def describe_options(choices: list[Choice]) -> str:
+def describe_options(
+    choices: list[Choice], min_label: str | None = None, max_label: str | None = None
+) -> str:
     """What can be typed to answer: 'a whole number from -5 to +5', '1 Emerging, 2 Developing…'."""
     numbered = [c for c in choices if c.number is not None]
     if numbered and all(c.label.lstrip("+-").isdigit() for c in numbered):
-        return f"a whole number from {_span(numbered[0].number, numbered[-1].number)}"
+        low, high = numbered[0], numbered[-1]
+        if min_label and max_label:
+            return f"a whole number from {low.label} ({min_label}) to {high.label} ({max_label})"
+        return f"a whole number from {_span(low.number, high.number)}"
     if numbered:
         return ", ".join(f"{c.number} {c.label}" for c in numbered)
     return ", ".join(c.label for c in choices)
 
 
-def _hint(choices: list[Choice]) -> str:
-    options = describe_options(choices)
-    return f"Reply with {options} — or skip, back, stop, help. Add “because …” to leave a comment."
+@dataclass(frozen=True)
+class _Scale:
+    """One question's options, and how to say which of them a typed answer means, or why none."""
+
+    choices: list[Choice]
+    min_label: str | None
+    max_label: str | None
+    can_go_back: bool
+
+    @property
+    def numbered(self) -> list[Choice]:
+        return [c for c in self.choices if c.number is not None]
+
+    def hint(self) -> str:
+        return f"Reply with {self._options()} — or {self._commands()}. Add “because …” to leave a comment."
+
+    def refuse(self, why: str) -> Unrecognised:
+        """One line: why the reply was not taken, what would be, and the commands that apply here."""
+        return Unrecognised(f"{why}: reply with {self._options()} — or {self._commands()}.")
+
+    def choose(self, answer: str, comment: str | None) -> Intent:
+        key = _key(answer)
+        said = _clip(answer.strip())
+        number = _number(key)
+        if number is not None:
+            return self._numbered(number, said, comment)
+        exact = [c for c in self.choices if key in (normalise(c.label), c.value.casefold())]
+        if len(exact) == 1:
+            return AnswerIntent(exact[0].value, comment)
+        end = self._end(key)
+        if end is not None:
+            return AnswerIntent(end.value, comment)
+        if key in _COLOURS and any(c.rag for c in self.choices):
+            return self._coloured(_COLOURS[key], comment)
+        prefixed = [c for c in self.choices if normalise(c.label).startswith(key)]
+        if len(prefixed) == 1:
+            return AnswerIntent(prefixed[0].value, comment)
+        if len(prefixed) > 1:
+            options = " or ".join(c.label for c in prefixed)
+            return Unrecognised(f"“{said}” could be {options}: type a little more of it.")
+        return self.refuse(f"I didn't recognise “{said}”")
+
+    def _numbered(self, number: int, said: str, comment: str | None) -> Intent:
+        numbered = self.numbered
+        if not numbered:
+            return self.refuse("Statuses have no numbers")
+        match = next((c for c in numbered if c.number == number), None)
+        if match is not None:
+            return AnswerIntent(match.value, comment)
+        shown = _signed(number, numbered[0].number) if _INTEGER.match(said) else said
+        return self.refuse(f"{shown} is not on this scale")
+
+    def _end(self, key: str) -> Choice | None:
+        """'Fully' or 'Not at all': the score scale's end that carries that label."""
+        numbered = self.numbered
+        if not numbered:
+            return None
+        if self.min_label and key == _key(self.min_label):
+            return numbered[0]
+        if self.max_label and key == _key(self.max_label):
+            return numbered[-1]
+        return None
+
+    def _coloured(self, rag: str, comment: str | None) -> Intent:
+        """A RAG colour names the status of that colour; several of one colour are asked back."""
+        matching = [c for c in self.choices if c.rag == rag]
+        if len(matching) == 1:
+            return AnswerIntent(matching[0].value, comment)
+        if matching:
+            options = ", ".join(c.label for c in matching[:-1]) + f" or {matching[-1].label}"
+            return Unrecognised(f"{rag.capitalize()} could be {options}: which one?")
+        return self.refuse(f"No status here is {rag}")
+
+    def _options(self) -> str:
+        return describe_options(self.choices, self.min_label, self.max_label)
+
+    def _commands(self) -> str:
+        return ", ".join(["skip", *(["back"] if self.can_go_back else []), "stop", "help"])
+
+
+_COLOURS: dict[str, str] = {
+    "blue": "blue",
+    "green": "green",
+    "amber": "amber",
+    "yellow": "amber",
+    "orange": "amber",
+    "red": "red",
+    "grey": "grey",
+    "gray": "grey",
+}
+"""RAG colour words as people type them, by the colour statuses carry (frameworks.schema.Rag)."""
+
+_NUMBER_WORDS: dict[str, int] = {
+    word: n
+    for n, word in enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    )
+}
+_SIGN_WORDS: dict[str, int] = {"plus": 1, "minus": -1, "negative": -1}
+_INTEGER = re.compile(r"^[+\-−]?\d+$")
+_SPACED_SIGN = re.compile(r"^([+\-])\s+(?=\d)")
+_TRAILING = ".!)"
+
+
+def _key(answer: str) -> str:
+    """A typed answer as it is matched: one case, one kind of minus, no closing full stop, '+ 3' as '+3'."""
+    key = normalise(answer).replace("−", "-").rstrip(_TRAILING).strip()
+    return _SPACED_SIGN.sub(r"\1", key)
+
+
+def _number(key: str) -> int | None:
+    """'3', '+3', '-2', 'three', 'minus two': the whole number typed, if it is one."""
+    if _INTEGER.match(key):
+        return int(key)
+    words = key.split()
+    sign = 1
+    if len(words) == 2 and words[0] in _SIGN_WORDS:
+        sign, words = _SIGN_WORDS[words[0]], words[1:]
+    if len(words) == 1 and words[0] in _NUMBER_WORDS:
+        return sign * _NUMBER_WORDS[words[0]]
+    if len(words) == 1 and sign != 1 and words[0].isdigit():
+        return sign * int(words[0])
+    return None
 
 
 def _span(low: int | None, high: int | None) -> str:
