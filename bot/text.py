@@ -162,10 +162,8 @@ class TextRenderer:
 
 
 def _question_lines(view: QuestionView) -> list[str]:
-    lines = [f"{clean(view.survey_title)} · {clean(view.progress)}"]
-    if view.note:
-        lines.append(clean(view.note))
-    lines += ["", clean(view.title)]
+    lines = [clean(view.note), ""] if view.note else []  # what became of the last answer comes first
+    lines += [f"{clean(view.survey_title)} · {clean(view.progress)}", "", clean(view.title)]
     lines += [clean(part) for part in (view.lead_in, view.text) if part]
     context = " · ".join(clean(part) for part in (view.group, view.milestone) if part)
     if context:

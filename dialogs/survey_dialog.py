@@ -66,8 +66,7 @@ INVOKE_MESSAGE = "survey.invoke_message"
 
 HELP = (
     "I ask one question at a time and save each answer straight away.\n"
-    "- Answer with the card's buttons, or type it: a number (3, +2, -5) or a level or status name "
-    "(maturing, on track).\n"
+    "- Type your answer: a number (3, +2, -5) or a level or status name (maturing, on track).\n"
     "- Add a comment or evidence with “because …” or “comment: …”.\n"
     "- skip · back · change N · review · submit · stop (to finish later) · my surveys"
 )
