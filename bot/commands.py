@@ -288,6 +288,8 @@ class CommandSpec(_Model):
     example: str
     scopes: frozenset[Scope]
     lead_only: bool
+    leads_only_in: frozenset[Scope] = frozenset()
+    """Scopes where only leads have it: there a partner's same words mean something of their own."""
     menu: frozenset[Scope] = frozenset()
     """Scopes whose Teams command menu suggests it (at most 12 per scope; every command can be typed)."""
     details: str | None = None
@@ -316,9 +318,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
         syntax="surveys",
         description="The surveys started here, open and closed, with their numbers",
         example="surveys",
-        scopes=_SHARED,  # in a 1:1 chat "surveys" is the person's own list (dialogs.intents)
+        scopes=_ALL,
         lead_only=False,
+        leads_only_in=_PERSONAL,  # a partner's "surveys" in 1:1 is their own list (dialogs.intents)
         menu=_SHARED,
+        details="In a 1:1 chat with me, a lead sees every survey they can reach and where it was started.",
     ),
     CommandSpec(
         kind="frameworks",
@@ -1141,7 +1145,12 @@ def spec_for(command: BaseModel) -> CommandSpec | None:
 
 
 def available(scope: Scope, is_lead: bool) -> list[CommandSpec]:
-    return [spec for spec in COMMANDS if scope in spec.scopes and (is_lead or not spec.lead_only)]
+    return [spec for spec in COMMANDS if scope in _usable(spec, is_lead) and (is_lead or not spec.lead_only)]
+
+
+def _usable(spec: CommandSpec, is_lead: bool) -> frozenset[Scope]:
+    """Where this person can use it."""
+    return spec.scopes if is_lead else spec.scopes - spec.leads_only_in
 
 
 def refusal(kind: str | None, scope: Scope, is_lead: bool) -> str | None:
@@ -1156,8 +1165,8 @@ def refusal(kind: str | None, scope: Scope, is_lead: bool) -> str | None:
         return (
             f"Only partnership leads can use “{spec.name}”. A lead can make you one with “grant lead @you”."
         )
-    if scope not in spec.scopes:
-        return spec.elsewhere or f"“{spec.name}” works {_where(spec.scopes)}."
+    if scope not in _usable(spec, is_lead):
+        return spec.elsewhere or f"“{spec.name}” works {_where(_usable(spec, is_lead))}."
     return None
 
 
@@ -1191,8 +1200,8 @@ def _topic_help(topic: str, scope: Scope, is_lead: bool) -> str:
         lines.append(spec.details)
     if spec.lead_only and not is_lead:
         lines.append("Only partnership leads can use it.")
-    if scope not in spec.scopes:
-        lines.append(f"It works {_where(spec.scopes)}.")
+    if scope not in _usable(spec, is_lead):
+        lines.append(f"It works {_where(_usable(spec, is_lead))}.")
     return "\n".join(lines)
 
 

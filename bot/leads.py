@@ -89,12 +89,15 @@ from storage.subscriptions import subscribe, subscriptions_for, unsubscribe
 from storage.summaries import latest_round, partnership_frameworks, survey_summary
 from storage.summary_posts import last_posted
 from storage.surveys import (
+    PlaceKind,
     Reach,
+    SurveyListing,
     close_survey,
+    closed_on,
     create_survey,
     find_survey,
     open_survey,
-    surveys_in_reach,
+    survey_listing,
 )
 from storage.tables import (
     Invitation,
@@ -194,6 +197,8 @@ class LeadCommands:
                 return False
             await self._say(context, "I didn't recognise that.\n\n" + help_text(scope, lead))
             return True
+        if isinstance(command, SurveysCommand) and scope is Scope.PERSONAL and not lead:
+            return False  # a partner's `surveys` is their own list (dialogs.router)
         kind = command.about if isinstance(command, Clarification) else command.kind
         refused = refusal(kind, scope, lead)
         if refused is not None:
@@ -299,7 +304,7 @@ class LeadCommands:
         async with transaction(self._s.sessions) as session:
             survey = await find_survey(session, reach=reach, **_ref(command.survey))
         if survey is None:
-            await self._say(context, _missing(command.survey))
+            await self._say(context, _missing(command.survey, reach=reach))
             return
         if isinstance(command, ExportCommand):
             await self._files.export(
@@ -361,6 +366,7 @@ class LeadCommands:
             framework=framework.title,
             audience=len(person_ids),
             organisations=organisations or "none",
+            unassigned=by_organisation[UNASSIGNED],
             closes=closes,
         )
         await outgoing.send(context, card)
@@ -440,7 +446,7 @@ class LeadCommands:
         async with transaction(self._s.sessions) as session:
             survey = await find_survey(session, reach=reach, **_ref(ref))
             if survey is None:
-                await self._say(context, _missing(ref))
+                await self._say(context, _missing(ref, reach=reach))
                 return
             rows = await _progress(session, survey.id or 0)
             deliveries = await state_counts(session, survey_id=survey.id or 0, kind="invite")
@@ -457,11 +463,8 @@ class LeadCommands:
         started = sum(1 for row in rows if row.started)
         done = sum(1 for row in rows if row.submitted)
         lines = [
-            f"**{escape(survey.title)}** ({survey.state}, "
-            + (f"closes {format_date(survey.closes_at, self._s.tz)}" if survey.closes_at else NOT_CLOSING)
-            + ")",
-            f"{done} of {invited} have submitted ({_percent(done, invited)}); "
-            f"{started - done} more have started.",
+            f"**{escape(survey.title)}** ({self._state(survey)})",
+            _progress_sentence(invited, started, done),
         ]
         if deliveries[OutboxState.FAILED]:
             lines.append(
@@ -499,7 +502,7 @@ class LeadCommands:
         async with transaction(self._s.sessions) as session:
             survey = await find_survey(session, reach=reach, states=(SurveyState.OPEN,), **_ref(ref))
             if survey is None:
-                await self._say(context, _missing(ref, SurveyState.OPEN))
+                await self._say(context, _missing(ref, SurveyState.OPEN, reach=reach))
                 return
             reference = await reference_for(session, context.activity.conversation.id)
             added, skipped = await queue_reminders(
@@ -518,7 +521,7 @@ class LeadCommands:
         async with transaction(self._s.sessions) as session:
             survey = await find_survey(session, reach=reach, states=(SurveyState.OPEN,), **_ref(ref))
             if survey is None:
-                await self._say(context, _missing(ref, SurveyState.OPEN))
+                await self._say(context, _missing(ref, SurveyState.OPEN, reach=reach))
                 return
             await close_survey(session, survey, now=self._s.clock())
         await self._say(
@@ -532,7 +535,7 @@ class LeadCommands:
                 session, reach=reach, states=(SurveyState.CLOSED,), **_ref(command.survey)
             )
             if survey is None:
-                await self._say(context, _missing(command.survey, SurveyState.CLOSED))
+                await self._say(context, _missing(command.survey, SurveyState.CLOSED, reach=reach))
                 return
             if command.closes is not None:
                 survey.closes_at = command.closes.at
@@ -570,7 +573,7 @@ class LeadCommands:
         A partnership with no round within reach is answered as one that does not exist."""
         if target.partnership is None:
             survey = await find_survey(session, reach=reach, **_ref(target.survey))
-            return _Target(survey) if survey is not None else _missing(target.survey)
+            return _Target(survey) if survey is not None else _missing(target.survey, reach=reach)
         name = escape(target.partnership)
         found = [
             (partnership, ran)
@@ -654,19 +657,47 @@ class LeadCommands:
         )
 
     async def _surveys(self, reach: Reach) -> str:
+        """The surveys within reach with their numbers, state and counts; in a lead's 1:1 chat (every
+        survey of the tenant) also where each was started."""
+        everywhere = reach.place_id is None
         async with transaction(self._s.sessions) as session:
-            surveys = await surveys_in_reach(session, reach=reach)
-        if not surveys:
+            listed = await survey_listing(session, reach=reach)
+        if not listed:
+            if everywhere:
+                return (
+                    "There are no surveys yet. Start one in the channel or group chat whose members "
+                    "should answer it: mention me there and say start <framework>."
+                )
             return "No surveys here yet. A lead can start one: start <framework>."
-        lines = ["Surveys here (newest first):"]
-        for survey in surveys:
-            closes = (
-                f", closes {format_date(survey.closes_at, self._s.tz)}"
-                if survey.closes_at and survey.state == SurveyState.OPEN
-                else ""
-            )
-            lines.append(f"- #{survey.id} {escape(survey.title)} ({survey.state}{closes})")
+        lines = ["Surveys you can reach (newest first):" if everywhere else "Surveys here (newest first):"]
+        lines += [f"- {self._listed(item, where=everywhere)}" for item in listed]
+        lines.append(f"Use a number in a command, e.g. status #{listed[0].survey.id}.")
+        if everywhere:
+            lines.append("Say my surveys for the ones you were invited to answer.")
         return "\n".join(lines)
+
+    def _listed(self, item: SurveyListing, *, where: bool) -> str:
+        survey = item.survey
+        about = survey.framework_id + (f", for {escape(item.partnership)}" if item.partnership else "")
+        parts = [f"#{survey.id} {escape(survey.title)} ({about}): {self._state(survey)}"]
+        place = _place_words(item) if where else None
+        if place:
+            parts.append(f"started in {place}")
+        parts.append(_listed_counts(item.invited, item.started, item.submitted))
+        return "; ".join(parts)
+
+    def _state(self, survey: Survey) -> str:
+        """'open, closes …', 'open, no closing date', or 'closed …' with when it stopped taking answers."""
+        ended = closed_on(survey, self._s.clock())
+        if ended is not None:
+            return f"closed {format_date(ended, self._s.tz)}"
+        if survey.state == SurveyState.CLOSED:
+            return "closed"
+        if survey.state == SurveyState.DRAFT:
+            return "not started"
+        if survey.closes_at is not None:
+            return f"open, closes {format_date(survey.closes_at, self._s.tz)}"
+        return f"open, {NOT_CLOSING}"
 
     # People and organisations ------------------------------------------------------------------------
 
@@ -835,13 +866,18 @@ _NO_SUBSCRIPTIONS = (
 _STATE_WORD = {SurveyState.OPEN: "open ", SurveyState.CLOSED: "closed "}
 
 
-def _missing(ref: SurveyRef | None, state: SurveyState | None = None) -> str:
-    """Why a command found no survey: the same words whether or not the survey exists out of reach."""
+def _missing(ref: SurveyRef | None, state: SurveyState | None = None, *, reach: Reach) -> str:
+    """Why a command found no survey: the same words whether or not the survey exists out of reach.
+    In a lead's 1:1 chat `surveys` lists every survey they can reach, so it is offered there."""
     word = _STATE_WORD.get(state, "") if state is not None else ""
+    leads_chat = reach.place_id is None and reach.lead
     if ref is not None and ref.number is not None:
-        return f"There is no {word}survey #{ref.number} here. Say surveys in its channel to see its numbers."
+        where = "to see their numbers" if leads_chat else "in its channel to see its numbers"
+        return f"There is no {word}survey #{ref.number} here. Say surveys {where}."
     if ref is not None and ref.fragment:
         return f"No {word}survey here matches “{escape(clip(ref.fragment, 60))}”."
+    if leads_chat:
+        return f"Which {word}survey? Add its number, e.g. #12; say surveys to see the numbers."
     return f"There is no {word}survey here yet. Name one (status #12), or see the ones here with surveys."
 
 
@@ -1009,6 +1045,69 @@ def _mentioned(activity: Activity) -> list[str]:
     return ids
 
 
+def _have(count: int) -> str:
+    return "has" if count == 1 else "have"
+
+
+def _progress_sentence(invited: int, started: int, submitted: int) -> str:
+    """How far the people invited got, as a person would say it ('None of the 4 have submitted yet;
+    1 has started.'). `started` counts those who submitted too."""
+    more = started - submitted
+    if invited == 0:
+        return "Nobody is invited to it."
+    if invited == 1:
+        if submitted:
+            return "The 1 person invited has submitted."
+        return (
+            "The 1 person invited has started but not submitted yet."
+            if more
+            else ("The 1 person invited has not started yet.")
+        )
+    if submitted == invited:
+        return f"All {invited} have submitted."
+    if submitted == 0:
+        if more == 0:
+            return f"None of the {invited} have started yet."
+        return f"None of the {invited} have submitted yet; {more} {_have(more)} started."
+    head = f"{submitted} of {invited} {_have(submitted)} submitted ({_percent(submitted, invited)})"
+    if more == 0:
+        return f"{head}; nobody else has started yet."
+    return f"{head}; {more} more {_have(more)} started."
+
+
+def _listed_counts(invited: int, started: int, submitted: int) -> str:
+    """The short form for a listing line: '1 of 3 submitted, 1 more started'."""
+    if invited == 0:
+        return "nobody invited"
+    more = started - submitted
+    if submitted == 0:
+        return f"none of {invited} submitted" + (f", {more} started" if more else "")
+    done = f"all {invited} submitted" if submitted == invited > 1 else f"{submitted} of {invited} submitted"
+    return done + (f", {more} more started" if more else "")
+
+
+def _place_words(item: SurveyListing) -> str | None:
+    """Where a survey was started, in words; None when the bot never learnt what kind of place it was."""
+    name = f" “{escape(item.place_name)}”" if item.place_name else ""
+    if item.place is PlaceKind.CHANNEL:
+        return f"the channel{name}" if name else "a team channel"
+    if item.place is PlaceKind.GROUP_CHAT:
+        return f"the group chat{name}" if name else "a group chat"
+    if item.place is PlaceKind.PERSONAL:
+        return "a 1:1 chat"
+    return None
+
+
+def _unassigned_hint(unassigned: int) -> str:
+    """How people get an organisation, for the start card: results are broken down by it."""
+    who = "1 person has" if unassigned == 1 else f"{unassigned} people have"
+    return (
+        f"{who} no organisation yet. Everyone at an email domain gets one when you say map domain, "
+        "e.g. map domain anytown-trust.nhs.uk to “Anytown NHS Trust”; anyone can say "
+        "my organisation and its name in their 1:1 chat with me."
+    )
+
+
 def _percent(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else "0%"
 
@@ -1040,7 +1139,14 @@ def _start_form(catalogue: Catalogue) -> Activity:
 
 
 def _confirm_card(
-    *, survey_id: int, title: str, framework: str, audience: int, organisations: str, closes: str
+    *,
+    survey_id: int,
+    title: str,
+    framework: str,
+    audience: int,
+    organisations: str,
+    unassigned: int,
+    closes: str,
 ) -> Activity:
     def button(label: str, lead: str, style: str | None = None) -> Card:
         return execute_action(label, LEAD_VERB, {"lead": lead, "survey_id": survey_id}, style=style)
@@ -1059,5 +1165,7 @@ def _confirm_card(
         },
         _text("Each person gets a 1:1 invitation from me. Nothing is sent until you confirm.", isSubtle=True),
     ]
+    if unassigned:
+        body.insert(2, _text(_unassigned_hint(unassigned), isSubtle=True))
     actions = [button("Send invitations", "confirm", "positive"), button("Cancel", "cancel")]
     return card_activity(adaptive_card(body, f"Start {title}? Type start again to change it.", actions))

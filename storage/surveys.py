@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +25,7 @@ from frameworks.schema import Framework
 from storage.conversations import place_of
 from storage.errors import SurveyClosed, SurveyNotFound
 from storage.lru import BoundedCache
-from storage.tables import Survey, SurveyState
+from storage.tables import ConversationReference, Invitation, Partnership, Response, Survey, SurveyState
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,106 @@ async def surveys_in_reach(session: AsyncSession, *, reach: Reach, limit: int = 
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())
+
+
+class PlaceKind(StrEnum):
+    """Where a survey was started, as its conversation's type says."""
+
+    CHANNEL = "channel"
+    GROUP_CHAT = "groupChat"
+    PERSONAL = "personal"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class SurveyListing:
+    """One survey as a listing shows it: the row (without its snapshot), where it was started, and how
+    far the people invited got (counted as `status` counts them: invited people only)."""
+
+    survey: Survey
+    partnership: str | None
+    place: PlaceKind
+    place_name: str | None
+    """The chat's or channel's name when Teams sent one with the conversation (it often does not)."""
+    invited: int
+    started: int
+    """Invited people with a response, submitted or not."""
+    submitted: int
+
+
+async def survey_listing(
+    session: AsyncSession, *, reach: Reach | None, limit: int = 20
+) -> list[SurveyListing]:
+    """Surveys started (not drafts), newest first, with their counts; `reach` None: every survey (the
+    command line, run by whoever runs the bot). Two queries whatever the number of surveys."""
+    query = (
+        sa.select(
+            Survey, Partnership.name, ConversationReference.conversation_type, ConversationReference.reference
+        )
+        .options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
+        .outerjoin(Partnership, Partnership.id == Survey.partnership_id)  # type: ignore[arg-type]
+        .outerjoin(ConversationReference, ConversationReference.conversation_id == Survey.conversation_id)  # type: ignore[arg-type]
+        .where(Survey.state != SurveyState.DRAFT)
+        .order_by(Survey.created_at.desc(), Survey.id.desc())  # type: ignore[attr-defined, union-attr]
+        .limit(limit)
+    )
+    if reach is not None:
+        query = query.where(reach.surveys())
+    rows = (await session.execute(query)).all()
+    counts = await _progress_counts(session, [survey.id or 0 for survey, *_ in rows])
+    listings = []
+    for survey, partnership, conversation_type, reference in rows:
+        invited, started, submitted = counts.get(survey.id or 0, (0, 0, 0))
+        listings.append(
+            SurveyListing(
+                survey=survey,
+                partnership=partnership,
+                place=_place_kind(survey, conversation_type),
+                place_name=_conversation_name(reference),
+                invited=invited,
+                started=started,
+                submitted=submitted,
+            )
+        )
+    return listings
+
+
+async def _progress_counts(session: AsyncSession, survey_ids: list[int]) -> dict[int, tuple[int, int, int]]:
+    """(invited, started, submitted) by survey id."""
+    if not survey_ids:
+        return {}
+    result = await session.execute(
+        sa.select(
+            Invitation.survey_id,
+            sa.func.count(Invitation.id),
+            sa.func.count(Response.id),
+            sa.func.count(Response.submitted_at),
+        )
+        .outerjoin(
+            Response,
+            sa.and_(Response.survey_id == Invitation.survey_id, Response.person_id == Invitation.person_id),
+        )
+        .where(Invitation.survey_id.in_(survey_ids))  # type: ignore[attr-defined]
+        .group_by(Invitation.survey_id)
+    )
+    return {
+        survey_id: (invited, started, submitted) for survey_id, invited, started, submitted in result.all()
+    }
+
+
+def _place_kind(survey: Survey, conversation_type: str | None) -> PlaceKind:
+    if survey.team_id is not None:
+        return PlaceKind.CHANNEL
+    try:
+        return PlaceKind(conversation_type) if conversation_type else PlaceKind.UNKNOWN
+    except ValueError:
+        return PlaceKind.UNKNOWN
+
+
+def _conversation_name(reference: object) -> str | None:
+    conversation = reference.get("conversation") if isinstance(reference, dict) else None
+    name = conversation.get("name") if isinstance(conversation, dict) else None
+    return (name.strip() or None) if isinstance(name, str) else None
 
 
 def _like(text: str) -> str:
@@ -169,6 +270,16 @@ def is_accepting_answers(survey: Survey, now: datetime) -> bool:
     if survey.state is not SurveyState.OPEN and survey.state != SurveyState.OPEN.value:
         return False
     return survey.closes_at is None or now < survey.closes_at
+
+
+def closed_on(survey: Survey, now: datetime) -> datetime | None:
+    """When it stopped taking answers: closed by a lead, or its closing date if that came first (the
+    deadline job may notice a passed date a little later). None while it still takes answers."""
+    deadline = survey.closes_at if survey.closes_at is not None and survey.closes_at <= now else None
+    if survey.state == SurveyState.CLOSED:
+        ends = [when for when in (survey.closed_at, deadline) if when is not None]
+        return min(ends) if ends else None
+    return deadline if survey.state == SurveyState.OPEN else None
 
 
 def require_open(survey: Survey, now: datetime) -> None:

@@ -181,7 +181,7 @@ async def test_lead_checks_status_reminds_and_closes(database: Database, connect
         await connector.wait_for_sent(1 + 3 + 1)
         await _post(client, channel.message("status"))
         status = connector.sent[-1]["text"]
-        assert "0 of 3 have submitted" in status
+        assert "None of the 3 have started yet." in status
         assert "Amina" not in status  # names of people who have not answered stay out of channels
 
         await _post(client, channel.message("remind"))

@@ -177,7 +177,7 @@ async def test_a_round_from_the_leads_channel_to_partners_answers_renders_everyw
         await wire.post(teams.channel_message(LEAD, "status", CHANNEL))
         await wire.post(teams.channel_message(LEAD, "results", CHANNEL))
         status, results = connector.sent[-2:]
-        assert "1 of 3 have submitted" in status["text"]  # found from a new post, not only the thread
+        assert "1 of 3 has submitted" in status["text"]  # found from a new post, not only the thread
         assert "Audit committee maturity matrix" in json.dumps(results["attachments"][0]["content"])
 
     async with database.sessions() as session:
