@@ -7,8 +7,12 @@ import asyncio
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 from textwrap import indent
+
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import SettingsError
 
 from bot import package as teams_package
 from bot.app import create_app, create_bot, load_catalogue, utc_now
@@ -35,8 +39,21 @@ from storage.privacy import (
     plan_expired,
     purge_expired,
 )
+from storage.reachability import display_url, require_sqlite_file
+from storage.reachability import explain as explain_database_failure
+from storage.surveys import PlaceKind, SurveyListing, survey_listing
+from storage.tables import SurveyState
 
 log = logging.getLogger("bot")
+
+SEE_SURVEYS = "`python -m bot surveys list` shows the surveys and their numbers."
+PLACES = {
+    PlaceKind.CHANNEL: "a channel",
+    PlaceKind.GROUP_CHAT: "a group chat",
+    PlaceKind.PERSONAL: "a 1:1 chat",
+    PlaceKind.UNKNOWN: "an unknown place",
+}
+FIX_SETTINGS = "Correct it in the environment or the .env file (see the README's Settings), then run again."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,12 +62,45 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    return args.run(args)
+    return _explaining_failures(args)
+
+
+def _explaining_failures(args: argparse.Namespace) -> int:
+    """Run the command; a mistaken setting or an unusable database becomes two lines on stderr (what is
+    wrong, what to do) and status 2, for every command alike. `--debug` adds the traceback."""
+    try:
+        return int(args.run(args))
+    except Exception as error:
+        problem = _setting_problem(error) or explain_database_failure(error)
+        if problem is None:
+            raise
+        if args.debug:
+            traceback.print_exception(error)
+        sys.stderr.write(f"{problem}\n")
+        return 2
+
+
+def _setting_problem(error: Exception) -> str | None:
+    if isinstance(error, SettingsError):
+        return f"A setting could not be read: {error}.\n{FIX_SETTINGS}"
+    if not (isinstance(error, ValidationError) and error.title == Settings.__name__):
+        return None
+    problems = []
+    for detail in error.errors():
+        name = "_".join(str(part) for part in detail["loc"]).upper() or "A setting"
+        field = Settings.model_fields.get(str(detail["loc"][0]).lower()) if detail["loc"] else None
+        secret = field is None or field.annotation in (SecretStr, "SecretStr") or name.endswith("_URL")
+        value = "" if secret else f"={detail['input']!r}"
+        problems.append(f"{name}{value}: {detail['msg'].removeprefix('Value error, ')}")
+    return f"Setting {'; '.join(problems)}.\n{FIX_SETTINGS}"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bot", description="Teams survey bot for health and care partnerships."
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback when a setting or the database is wrong"
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -102,12 +152,35 @@ def _parser() -> argparse.ArgumentParser:
     )
     retention.set_defaults(run=_privacy_retention)
 
-    export = commands.add_parser("export", help="a survey's answers as CSV or XLSX (XLSX adds the summary)")
-    export.add_argument("survey_id", type=int, metavar="SURVEY")
-    export.add_argument("--format", choices=["csv", "xlsx"], default="csv")
+    export = commands.add_parser(
+        "export",
+        help="a survey's answers as CSV or XLSX (XLSX adds the summary)",
+        description="Write one survey's answers, one row per answer, to a file readable only by you.",
+    )
+    export.add_argument(
+        "survey_id",
+        type=int,
+        metavar="SURVEY",
+        help="the survey's number, as `python -m bot surveys list` shows it",
+    )
+    export.add_argument("--format", choices=["csv", "xlsx"], default="csv", help="csv (default) or xlsx")
     export.add_argument("--anonymise", action="store_true", help="no names; small organisations blanked")
-    export.add_argument("--out", type=Path, help="file to write (default: a name from the survey, here)")
+    export.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="file to write (default: DATA_DIR/exports/, named after the framework, survey and date)",
+    )
     export.set_defaults(run=_export)
+
+    surveys = commands.add_parser("surveys", help="the surveys started, with their numbers").add_subparsers(
+        dest="action", required=True
+    )
+    listing = surveys.add_parser(
+        "list", help="number, framework, partnership, where it was started, state and counts, newest first"
+    )
+    listing.add_argument("--limit", type=_at_least(1), default=50, help="at most this many (default 50)")
+    listing.set_defaults(run=_surveys_list)
 
     organisations = commands.add_parser(
         "organisations", help="which organisation people answer for, by email domain"
@@ -162,12 +235,20 @@ def _at_least(minimum: int):  # type: ignore[no-untyped-def]
     return number
 
 
-def _settings() -> Settings:
+def _settings(*, database: bool = True) -> Settings:
+    """The settings (a mistake in them is explained by `_explaining_failures`), logging configured; a
+    command that uses the database says which one on stderr."""
     settings = Settings()
     configure_logging(
         settings.log_level, settings.log_format, hash_salt=settings.log_hash_salt.get_secret_value()
     )
+    if database:
+        sys.stderr.write(f"Database: {_which_database(settings)}\n")
     return settings
+
+
+def _which_database(settings: Settings) -> str:
+    return f"{display_url(settings.database_url)} ({settings.database_source})"
 
 
 def _out(text: str = "") -> None:
@@ -175,7 +256,8 @@ def _out(text: str = "") -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = _settings(database=False)
+    log.info("database: %s", _which_database(settings))
     updates = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     settings = settings.model_copy(update=updates)
     if settings.local_mode:
@@ -189,6 +271,8 @@ def _serve(args: argparse.Namespace) -> int:
     except MissingCredential as error:
         log.error("%s Refusing to start.", error)
         return 2
+    if not _migrated(settings):  # before listening: an unusable database is explained, not served
+        return 2
     run(
         create_app(settings),
         host=settings.host,
@@ -198,7 +282,10 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _with_engine(url: str, action):  # type: ignore[no-untyped-def]
+async def _with_engine(url: str, action, *, create: bool = False):  # type: ignore[no-untyped-def]
+    """Run `action(engine)`; a SQLite file that does not exist is created only when `create` is set."""
+    if not create:
+        await asyncio.to_thread(require_sqlite_file, url)
     engine = create_engine(url)
     try:
         return await action(engine)
@@ -242,7 +329,7 @@ def _write(text: str) -> None:
 
 def _db_upgrade(_args: argparse.Namespace) -> int:
     settings = _settings()
-    asyncio.run(_with_engine(settings.database_url, upgrade))
+    asyncio.run(_with_engine(settings.database_url, upgrade, create=True))
     _out(f"Database is at migration {head_revision()} (latest).")
     return 0
 
@@ -355,14 +442,51 @@ def _export(args: argparse.Namespace) -> int:
     try:
         export, data = asyncio.run(_with_engine(settings.database_url, _in_transaction(build)))
     except SurveyNotFound:
-        _out(f"There is no survey {args.survey_id}.")
+        _out(f"There is no survey {args.survey_id}. {SEE_SURVEYS}")
         return 1
-    out = args.out or Path(export_filename(export, args.format, utc_now().date()))
+    out = args.out or _exports_folder(settings) / export_filename(export, args.format, utc_now().date())
     descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # answers, maybe names
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)
     _out(f"Wrote {out} ({len(data)} bytes{', anonymised' if args.anonymise else ''}).")
     return 0
+
+
+def _exports_folder(settings: Settings) -> Path:
+    """Exports hold answers and maybe names: in the data folder (owner only), never the current folder,
+    where a working tree would pick them up."""
+    folder = settings.data_dir / "exports"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def _surveys_list(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    run = _in_transaction(_no_clock(survey_listing), reach=None, limit=args.limit)
+    listings = asyncio.run(_with_engine(settings.database_url, run))
+    for listing in listings:
+        _out(_survey_line(listing))
+    if not listings:
+        _out("No surveys have been started yet (a lead starts one in Teams: `start survey`).")
+    elif len(listings) == args.limit:
+        _out(f"(the {args.limit} newest; --limit N shows more)")
+    return 0
+
+
+def _survey_line(listing: SurveyListing) -> str:
+    survey = listing.survey
+    place = PLACES[listing.place] + (f" “{listing.place_name}”" if listing.place_name else "")
+    if survey.state == SurveyState.OPEN and survey.closes_at is not None:
+        state = f"open until {survey.closes_at:%Y-%m-%d %H:%M} UTC"
+    else:
+        state = str(survey.state)
+    return (
+        f"{survey.id}  {survey.framework_id}  “{survey.title}”  {listing.partnership or 'no partnership'}"
+        f"  · started in {place} · {state} · {listing.invited} invited, {listing.started} started, "
+        f"{listing.submitted} submitted"
+    )
 
 
 def _domains_list(_args: argparse.Namespace) -> int:
@@ -456,7 +580,7 @@ def _in_transaction(action, *args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 def _frameworks_list(_args: argparse.Namespace) -> int:
-    catalogue = asyncio.run(load_catalogue(_settings()))
+    catalogue = asyncio.run(load_catalogue(_settings(database=False)))
     for framework in sorted(catalogue.frameworks.values(), key=lambda f: f.id):
         count = len(framework.scored_elements)
         _out(f"{framework.id:32} {framework.title} (v{framework.version}, {count} questions)")
@@ -466,7 +590,7 @@ def _frameworks_list(_args: argparse.Namespace) -> int:
 
 
 def _frameworks_show(args: argparse.Namespace) -> int:
-    catalogue = asyncio.run(load_catalogue(_settings()))
+    catalogue = asyncio.run(load_catalogue(_settings(database=False)))
     framework = catalogue.get(args.id)
     if framework is None:
         _out(f"No framework {args.id!r}. Known: {', '.join(sorted(catalogue.frameworks)) or 'none'}.")

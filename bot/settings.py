@@ -2,22 +2,62 @@
 
 from __future__ import annotations
 
+import os
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.addresses import secure_or_local
 from frameworks.summary import THRESHOLDS, SummaryRules, Weighting
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/surveybot.db"
+DATABASE_FILE = "surveybot.db"
+"""The SQLite database's name in the data folder, when DATABASE_URL is not set."""
+
+
+def default_data_dir(module: Path = Path(__file__)) -> Path:
+    """Where the SQLite database and exports go unless DATA_DIR says otherwise, whatever the current folder:
+    `data/` in the project when run from a clone (pyproject.toml beside the packages), else the user's
+    data folder (`$XDG_DATA_HOME/surveybot`, by default `~/.local/share/surveybot`)."""
+    project = module.resolve().parent.parent
+    if (project / "pyproject.toml").is_file():
+        return project / "data"
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "surveybot"
+
+
+class DatabaseSource(StrEnum):
+    """Which setting chose the database, for the line every command prints about it."""
+
+    DATABASE_URL = "DATABASE_URL"
+    DATA_DIR = "DATA_DIR"
+    DEFAULT = "default"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = DEFAULT_DATABASE_URL
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """Where the SQLite database (when DATABASE_URL is not set) and exports are written."""
+    database_url: str = ""
+    """Empty: the SQLite database `surveybot.db` in DATA_DIR."""
+    _database_source: DatabaseSource = PrivateAttr(DatabaseSource.DATABASE_URL)
+
+    @model_validator(mode="after")
+    def _resolve_database(self) -> Settings:
+        """Resolved once, here, to an absolute path: a relative default would follow the current folder."""
+        chosen = "data_dir" in self.model_fields_set
+        self.data_dir = self.data_dir.expanduser().absolute()
+        if not self.database_url:
+            self._database_source = DatabaseSource.DATA_DIR if chosen else DatabaseSource.DEFAULT
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / DATABASE_FILE}"
+        return self
+
+    @property
+    def database_source(self) -> DatabaseSource:
+        return self._database_source
+
     host: str = "0.0.0.0"
     port: int = Field(default=3978, ge=1, le=65535)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
