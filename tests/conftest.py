@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,6 +21,37 @@ from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 
 FIXED_NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Microsoft's schemas and the seed documents live outside the project: one setting says where (a relative
+# value is taken from the repository root).
+SHARED_DIR = (REPO_ROOT / os.environ.get("SURVEYBOT_SHARED_DIR", "../shared")).resolve()
+SHARED_FILES = (
+    "schemas/adaptive-card.v1.5.schema.json",
+    "schemas/MicrosoftTeams.v1.29.schema.json",
+    "seeds",
+)
+
+
+def shared_file(name: str) -> Path:
+    """A path under SHARED_DIR; without it the test is skipped (CI stops before any test, below)."""
+    path = SHARED_DIR / name
+    if not path.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{path} is missing: schema and seed tests must run in CI (SURVEYBOT_SHARED_DIR)")
+        pytest.skip(f"{path} is absent: set SURVEYBOT_SHARED_DIR to the shared folder (default ../shared)")
+    return path
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI the schema and seed tests must run: a missing shared folder stops the run with one message."""
+    if os.environ.get("CI") != "true":
+        return
+    missing = [name for name in SHARED_FILES if not (SHARED_DIR / name).exists()]
+    if missing:
+        raise pytest.UsageError(
+            f"CI needs the shared schemas and seeds, and {SHARED_DIR} lacks {', '.join(missing)}: set "
+            "SURVEYBOT_SHARED_DIR to the shared folder (default ../shared beside the repository)."
+        )
 
 
 @dataclass

@@ -8,16 +8,12 @@ ours and are not checked; descriptors, questions, lead-ins and level description
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
-import pytest
-
 from frameworks.loader import BUILTIN_DIR, load_framework
 from frameworks.schema import Framework, LevelsScale, normalise_whitespace
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import shared_file
 
 _TAG = re.compile(r"<[^>]+>")
 _MARKS = re.compile(r"[•➤✓▼→]")
@@ -25,13 +21,8 @@ _EMPHASIS = re.compile(r"\*+")
 
 
 def seeds_dir() -> Path:
-    """`../shared/seeds` beside the repository; tests skip without it, except in CI."""
-    path = Path(os.environ.get("SURVEYBOT_SEEDS_DIR", REPO_ROOT.parent / "shared" / "seeds"))
-    if not path.is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"seed documents not found at {path} (required in CI)")
-        pytest.skip(f"seed documents not found at {path}")
-    return path
+    """The seed documents in the shared folder (SURVEYBOT_SHARED_DIR); tests skip without it, except in CI."""
+    return shared_file("seeds")
 
 
 def normalise(text: str) -> str:

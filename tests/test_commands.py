@@ -7,10 +7,8 @@ quotes and `<at>…</at>` mentions of other people. Frameworks are the real seed
 from __future__ import annotations
 
 import json
-import os
 import random
 from datetime import UTC, date, datetime, time
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -63,12 +61,11 @@ from bot.dates import DateError, parse_date
 from dialogs.intents import command_of
 from frameworks.loader import load_directory
 from frameworks.summary import Weighting
+from tests.conftest import shared_file
 
 LONDON = ZoneInfo("Europe/London")
 FRAMEWORKS = [(framework.id, framework.title) for framework in load_directory().frameworks.values()]
-MANIFEST_SCHEMA = (
-    Path(__file__).resolve().parents[2] / "shared" / "schemas" / "MicrosoftTeams.v1.29.schema.json"
-)
+MANIFEST_SCHEMA = "schemas/MicrosoftTeams.v1.29.schema.json"
 
 
 def parse(text: str, now: datetime) -> ParsedCommand:
@@ -783,11 +780,7 @@ def test_the_personal_menu_starts_with_the_survey_commands_partners_use() -> Non
 
 
 def test_manifest_command_lists_validate_against_the_teams_schema() -> None:
-    if not MANIFEST_SCHEMA.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{MANIFEST_SCHEMA} is missing: manifest schema tests must run in CI")
-        pytest.skip(f"{MANIFEST_SCHEMA} is absent (the shared schemas are not part of the project)")
-    schema: dict[str, Any] = json.loads(MANIFEST_SCHEMA.read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(shared_file(MANIFEST_SCHEMA).read_text(encoding="utf-8"))
     command_lists = schema["properties"]["bots"]["items"]["properties"]["commandLists"]
     Draft4Validator(command_lists).validate(manifest_command_lists())
 

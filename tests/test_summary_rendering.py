@@ -10,13 +10,11 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import os
 import random
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,13 +47,13 @@ from frameworks.summary import (
 )
 from storage.db import transaction
 from storage.summaries import survey_summary
-from tests.conftest import FIXED_NOW, Database
+from tests.conftest import FIXED_NOW, Database, shared_file
 from tests.test_cards import schema_errors, texts, walk
 from tests.test_summary_aggregation import MATRIX, crowd, run_round
 
 Card = dict[str, Any]
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "adaptive-card.v1.5.schema.json"
+SCHEMA_NAME = "schemas/adaptive-card.v1.5.schema.json"
 CATALOGUE = load_directory()
 EARLIER = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 HOSTILE = "**bold** <at>Admin</at> [x](http://evil) _under_ {{DATE(2017-02-14T06:08:00Z)}}"
@@ -64,11 +62,7 @@ SEEDS = sorted(CATALOGUE.frameworks)
 
 @pytest.fixture(scope="module")
 def card_schema() -> Draft6Validator:
-    if not SCHEMA_PATH.is_file():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{SCHEMA_PATH} is missing: card schema tests must run in CI")
-        pytest.skip(f"{SCHEMA_PATH} is absent (the shared schemas are not part of the project)")
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = json.loads(shared_file(SCHEMA_NAME).read_text(encoding="utf-8"))
     Draft6Validator.check_schema(schema)
     return Draft6Validator(schema)
 
