@@ -23,18 +23,26 @@ from bot.text import (
     answered_count,
     clip,
     closes_label,
+    continue_hint,
+    domain_gaps,
+    domain_state,
     reply_hint,
     review_counts,
     sentence,
     start_label,
+    submitted_counts,
+    unanswered_heading,
 )
 from dialogs.payloads import ACTION_VERB, CardActionKind
 from dialogs.views import (
     AnsweredView,
     Choice,
+    DomainProgress,
+    DomainsView,
     QuestionView,
     ReviewItem,
     ReviewView,
+    SubmitCheckView,
     SubmittedView,
     SurveyListItem,
     SurveyListView,
@@ -252,6 +260,12 @@ class CardRenderer:
     def submitted(self, view: SubmittedView) -> Activity:
         return card_activity(self.submitted_card(view))
 
+    def domains(self, view: DomainsView) -> Activity:
+        return card_activity(self.domains_card(view))
+
+    def submit_check(self, view: SubmitCheckView) -> Activity:
+        return card_activity(self.submit_check_card(view))
+
     def text(self, message: str) -> Activity:
         """Our own sentences (Teams renders them as markdown): escape any person's words put in them."""
         return Activity(type=ActivityTypes.message, text=message, input_hint="acceptingInput")
@@ -314,11 +328,48 @@ class CardRenderer:
         body = [
             _text("Thank you!", size="large", weight="bolder", style="heading"),
             _text(f"Your answers to **{escape(view.survey_title)}** are submitted.", spacing="small"),
-            _text(f"{view.answered} answered · {view.skipped} skipped", isSubtle=True, spacing="small"),
+            _text(submitted_counts(view), isSubtle=True, spacing="small"),
             _said(view.summary_note),
             _text(change, isSubtle=True),
         ]
         return adaptive_card(body, f"Thank you! Your answers to {view.survey_title} are submitted.")
+
+    def domains_card(self, view: DomainsView) -> Card:
+        """One row per domain with its progress and a button to answer it now."""
+        body = [
+            _said(view.survey_title, size="small", isSubtle=True),
+            _text(
+                "Choose a domain to do now", size="medium", weight="bolder", style="heading", spacing="none"
+            ),
+        ]
+        body += [_domain_entry(view.survey_id, domain) for domain in view.domains]
+        fallback = "; ".join(f"{d.number}. {d.title} ({domain_state(d)})" for d in view.domains)
+        return adaptive_card(body, f"Domains: {fallback}. Type “domain N” to answer one now.")
+
+    def submit_check_card(self, view: SubmitCheckView) -> Card:
+        """Asked before submitting a survey with many questions unanswered: the gaps, then three ways on."""
+        body = [
+            _said(view.survey_title, size="small", isSubtle=True),
+            _text("Not submitted yet", size="medium", weight="bolder", style="heading", spacing="none"),
+            _text(sentence(unanswered_heading(view)) + ".", color="warning", weight="bolder"),
+        ]
+        body += [_said(gap, spacing="small") for gap in domain_gaps(view)]
+        if view.locks:
+            body.append(_text("Once submitted, your answers can't be changed.", isSubtle=True))
+        sid = view.survey_id
+        actions = [
+            card_action(
+                "Answer the rest now", CardActionKind.CONTINUE, sid, style="positive", with_inputs=False
+            )
+        ]
+        if len(view.domains) > 1:
+            actions.append(card_action("Choose a domain", CardActionKind.DOMAIN, sid, with_inputs=False))
+        actions.append(card_action("Submit anyway", CardActionKind.SUBMIT_ANYWAY, sid, with_inputs=False))
+        fallback = (
+            f"Not submitted yet: {unanswered_heading(view)}. "
+            "Type “submit anyway” to submit as it is, or “continue” to answer them."
+        )
+        return adaptive_card(body, fallback, actions)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -539,18 +590,58 @@ def _review_card(view: ReviewView, list_limit: int, choice_limit: int | None) ->
                 card_action("Change this answer", CardActionKind.CHANGE, view.survey_id), spacing="small"
             )
         )
-    submit = card_action(
-        "Submit changes" if view.submitted else "Submit",
-        CardActionKind.SUBMIT,
-        view.survey_id,
-        style="positive",
-        with_inputs=False,
+    actions = []
+    if view.unanswered:
+        actions.append(
+            card_action(
+                f"Answer the {view.unanswered} not answered",
+                CardActionKind.CONTINUE,
+                view.survey_id,
+                with_inputs=False,
+            )
+        )
+        if len(view.sections) > 1:
+            actions.append(
+                card_action("Choose a domain", CardActionKind.DOMAIN, view.survey_id, with_inputs=False)
+            )
+    actions.append(
+        card_action(
+            "Submit changes" if view.submitted else "Submit",
+            CardActionKind.SUBMIT,
+            view.survey_id,
+            style="positive",
+            with_inputs=False,
+        )
     )
-    fallback = (
-        f"{view.survey_title}: {review_counts(view)}. "
-        "Type “change N” to change an answer, or “submit” to submit."
+    fallback = " ".join(
+        filter(
+            None,
+            [
+                f"{view.survey_title}: {review_counts(view)}.",
+                continue_hint(view),
+                "Type “change N” to change an answer, or “submit” to submit.",
+            ],
+        )
     )
-    return adaptive_card(body, fallback, [submit])
+    return adaptive_card(body, fallback, actions)
+
+
+def _domain_entry(survey_id: int, domain: DomainProgress) -> Card:
+    items = [
+        _said(f"{domain.number}. {domain.title}", weight="bolder"),
+        _text(sentence(domain_state(domain)), isSubtle=True, spacing="none"),
+    ]
+    if domain.unanswered:
+        button = card_action(
+            f"Answer {domain.title}",
+            CardActionKind.DOMAIN,
+            survey_id,
+            value=domain.domain_id,
+            style="positive",
+            with_inputs=False,
+        )
+        items.append(_action_set(button, spacing="small"))
+    return {"type": "Container", "separator": True, "spacing": "medium", "items": items}
 
 
 def _review_value(item: ReviewItem, limit: int) -> str:

@@ -16,9 +16,12 @@ from dialogs.intents import describe_options
 from dialogs.views import (
     AnsweredView,
     Choice,
+    DomainProgress,
+    DomainsView,
     QuestionView,
     ReviewItem,
     ReviewView,
+    SubmitCheckView,
     SubmittedView,
     SurveyListItem,
     SurveyListView,
@@ -92,6 +95,46 @@ def item_state(item: ReviewItem) -> str:
     return item.answer if item.answer is not None else "not answered"
 
 
+def questions(count: int) -> str:
+    return f"{count} question" if count == 1 else f"{count} questions"
+
+
+def continue_hint(view: ReviewView) -> str | None:
+    """What the review offers when questions are left: 'Type “continue” to answer the 14 questions…'."""
+    if not view.unanswered:
+        return None
+    domains = ", or “domains” to choose a domain to do now" if len(view.sections) > 1 else ""
+    return f"Type “continue” to answer the {questions(view.unanswered)} not answered yet{domains}."
+
+
+def unanswered_heading(view: SubmitCheckView) -> str:
+    """'118 of 124 questions are not answered yet'."""
+    verb = "is" if view.unanswered == 1 else "are"
+    return f"{view.unanswered} of {view.total} questions {verb} not answered yet"
+
+
+def domain_gaps(view: SubmitCheckView) -> list[str]:
+    """'ICB Architecture: 36 of 42 not answered', for each domain with gaps (when there are several)."""
+    if len(view.domains) < 2:
+        return []
+    return [f"{d.title}: {d.unanswered} of {d.total} not answered" for d in view.domains if d.unanswered]
+
+
+def domain_state(domain: DomainProgress) -> str:
+    """'1 of 42 answered · 1 skipped', '✓ all done'."""
+    if not domain.total:
+        return "nothing to score"
+    if not domain.unanswered:
+        return f"✓ all done ({domain.answered} answered, {domain.skipped} skipped)"
+    skipped = f" · {domain.skipped} skipped" if domain.skipped else ""
+    return f"{domain.answered} of {domain.total} answered{skipped}"
+
+
+def submitted_counts(view: SubmittedView) -> str:
+    missing = f" · {view.unanswered} not answered" if view.unanswered else ""
+    return f"{view.answered} answered · {view.skipped} skipped{missing}"
+
+
 def review_counts(view: ReviewView) -> str:
     return (
         f"{view.answered} answered · {view.skipped} skipped · {view.unanswered} not answered"
@@ -126,11 +169,30 @@ class TextRenderer:
                 marker = " 💬" if item.comment else ""
                 lines.append(f"  {number}. {clip(item.title, 90)} — {item_state(item)}{marker}")
         submit = "submit your changes" if view.submitted else "submit your answers"
+        hint = continue_hint(view)
+        lines += ["", *([hint] if hint else [])]
         lines += [
-            "",
             "To change an answer, reply “change N” (for example “change 1”).",
             f"Reply “submit” to {submit}, or “stop” to finish later.",
         ]
+        return _message(lines)
+
+    def domains(self, view: DomainsView) -> Activity:
+        lines = [f"Domains of {clean(view.survey_title)}:"]
+        lines += [f"  {d.number}. {clean(d.title)} — {domain_state(d)}" for d in view.domains]
+        lines.append("Reply “domain N” to answer that domain's questions now, or “continue” to carry on.")
+        return _message(lines)
+
+    def submit_check(self, view: SubmitCheckView) -> Activity:
+        lines = [f"Not submitted yet: {unanswered_heading(view)}" + (":" if domain_gaps(view) else ".")]
+        lines += [f"  {clean(gap)}" for gap in domain_gaps(view)]
+        if view.locks:
+            lines.append("Once submitted, your answers can't be changed.")
+        domain = ", “domain N” to answer one domain now" if len(view.domains) > 1 else ""
+        lines.append(
+            f"Reply “submit anyway” (or “yes”) to submit as it is, “continue” to answer them{domain}, "
+            "or “review” to see every answer."
+        )
         return _message(lines)
 
     def survey_list(self, view: SurveyListView) -> Activity:
@@ -148,7 +210,7 @@ class TextRenderer:
     def submitted(self, view: SubmittedView) -> Activity:
         lines = [
             f"Thank you! Your answers to {clean(view.survey_title)} are submitted.",
-            f"{view.answered} answered · {view.skipped} skipped.",
+            f"{submitted_counts(view)}.",
             clean(view.summary_note),
         ]
         if view.can_still_change:

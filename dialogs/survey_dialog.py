@@ -25,6 +25,7 @@ from dialogs.intents import (
     Command,
     CommandIntent,
     CommentIntent,
+    DomainIntent,
     Unrecognised,
     parse_reply,
 )
@@ -37,12 +38,18 @@ from dialogs.payloads import (
 )
 from dialogs.survey_views import (
     answered_view,
+    domain_of,
+    domain_progress,
+    domains_view,
     element_ids,
+    first_open_in,
     label_of,
     next_element,
+    position_of,
     previous_element,
     question_view,
     review_view,
+    submit_check_view,
     submitted_view,
 )
 from dialogs.views import Renderer
@@ -68,7 +75,8 @@ HELP = (
     "I ask one question at a time and save each answer straight away.\n"
     "- Type your answer: a number (3, +2, -5) or a level or status name (maturing, on track).\n"
     "- Add a comment or evidence with “because …” or “comment: …”.\n"
-    "- skip · back · change N · review · submit · stop (to finish later) · my surveys"
+    "- skip · back · change N · review · submit · stop (to finish later) · my surveys\n"
+    "- continue: the first question not answered yet · domains, domain N: answer one domain now"
 )
 
 
@@ -91,6 +99,14 @@ class SurveyOptions(BaseModel):
     review: bool = False
 
 
+_FRESH: dict[str, Any] = {"back_to_review": False, "return_to": None, "confirm_submit": False}
+"""Where a change returns to, and whether a submit check is waiting for its answer: reset on a new survey.
+
+`return_to` is the question a person was on when they asked to change another answer (or opened the
+review): once the change is saved they go back to it. `back_to_review` sends a change begun in the
+review back there when there is no such question (the survey was finished)."""
+
+
 @dataclass
 class _Turn:
     """What one turn has loaded: enough to validate input and build the next view."""
@@ -102,6 +118,8 @@ class _Turn:
     response: Response | None
     answers: dict[str, Answer]
     context: TurnContext
+    confirming: bool = False
+    """The previous turn asked whether to submit with questions unanswered."""
 
     @property
     def submitted(self) -> bool:
@@ -118,9 +136,7 @@ class SurveyDialog(Dialog):
     async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
         opts = SurveyOptions.model_validate(options)
         state = dialog_context.active_dialog.state
-        state.update(
-            survey_id=opts.survey_id, element_id=opts.element_id, review=opts.review, back_to_review=False
-        )
+        state.update(survey_id=opts.survey_id, element_id=opts.element_id, review=opts.review, **_FRESH)
         if opts.pending is not None:
             return await self._on_card(dialog_context, opts.pending)
         return await self._run(dialog_context, self._resume)
@@ -152,6 +168,7 @@ class SurveyDialog(Dialog):
         try:
             async with transaction(self._s.sessions) as session:
                 turn = await self._load(session, dc.context, dc.active_dialog.state)
+                turn.confirming = bool(dc.active_dialog.state.pop("confirm_submit", False))
                 if not is_accepting_answers(turn.survey, self._s.clock()):
                     outbox.append(self._closed(turn.survey))
                     ended = True
@@ -202,7 +219,7 @@ class SurveyDialog(Dialog):
             return Dialog.end_of_turn
         state = dc.active_dialog.state
         if action.survey_id != state["survey_id"]:
-            state.update(survey_id=action.survey_id, element_id=None, review=False, back_to_review=False)
+            state.update(survey_id=action.survey_id, element_id=None, review=False, **_FRESH)
         return await self._run(dc, lambda dc_, turn: self._on_action(dc_, turn, action))
 
     async def _on_action(self, dc: DialogContext, turn: _Turn, action: CardAction) -> _Result:
@@ -217,16 +234,23 @@ class SurveyDialog(Dialog):
                 await self._keep_comment(turn, action.element_id, action.comment)
             return self._paused(turn)
         if kind is CardActionKind.REVIEW:
-            return self._to_review(state, turn)
+            return self._open_review(state, turn)
         if kind is CardActionKind.SUBMIT:
+            return await self._check_then_submit(dc, turn)
+        if kind is CardActionKind.SUBMIT_ANYWAY:
             return await self._submit(dc, turn)
+        if kind is CardActionKind.CONTINUE:
+            return self._continue(state, turn)
+        if kind is CardActionKind.DOMAIN:
+            if action.value is None:
+                return _Result(
+                    [self._s.renderer.domains(domains_view(turn.survey, turn.framework, turn.answers))]
+                )
+            return self._to_domain(state, turn, action.value)
         if kind is CardActionKind.CHANGE:
             if not action.element_id or action.element_id not in element_ids(turn.framework):
                 return self._to_review(state, turn, note="Pick the question to change from the list.")
-            state.update(review=False, element_id=action.element_id, back_to_review=True)
-            return _Result(
-                [self._question(turn, action.element_id, note="Change your answer, then continue.")]
-            )
+            return self._begin_change(state, turn, action.element_id)
         element_id = action.element_id
         if element_id is None or element_id not in element_ids(turn.framework):
             return self._again(
@@ -260,6 +284,8 @@ class SurveyDialog(Dialog):
             return await self._record(dc, turn, element_id, typed, stale=False)
         if isinstance(intent, ChangeIntent):
             return self._change(state, turn, intent.position)
+        if isinstance(intent, DomainIntent):
+            return self._domain_at(state, turn, intent.position)
         if isinstance(intent, CommandIntent):
             return await self._command(dc, turn, intent.command)
         assert isinstance(intent, Unrecognised)
@@ -270,30 +296,44 @@ class SurveyDialog(Dialog):
         intent = parse_reply(text, [])
         if isinstance(intent, ChangeIntent):
             return self._change(state, turn, intent.position)
-        if isinstance(intent, CommandIntent):
+        if isinstance(intent, DomainIntent):
+            return self._domain_at(state, turn, intent.position)
+        if isinstance(intent, CommandIntent) and intent.command is not Command.SKIP:
             return await self._command(dc, turn, intent.command)
-        return self._to_review(
-            state, turn, note="Type “submit” to send your answers, or “change N” to change one."
-        )
+        return _Result([self._s.renderer.text(self._review_hint(turn))])
 
     async def _command(self, dc: DialogContext, turn: _Turn, command: Command) -> _Result:
         state = dc.active_dialog.state
-        if command is Command.SKIP and not state.get("review"):
+        in_review = bool(state.get("review"))
+        if command is Command.SKIP and not in_review:
             typed = _typed(turn, CardActionKind.SKIP, state["element_id"])
             return await self._record(dc, turn, state["element_id"], typed, stale=False)
-        if command is Command.BACK and not state.get("review"):
-            return self._go_back(state, turn)
+        if command is Command.BACK:
+            return self._continue(state, turn, back=True) if in_review else self._go_back(state, turn)
+        if command is Command.RESUME:
+            return self._continue(state, turn) if in_review else self._carry_on(state, turn)
         if command is Command.STOP:
             return self._paused(turn)
         if command is Command.REVIEW:
-            return self._to_review(state, turn)
+            return self._open_review(state, turn)
         if command is Command.SUBMIT:
-            if state.get("review"):
-                return await self._submit(dc, turn)
-            return self._to_review(state, turn, note="Check your answers, then Submit.")
+            if in_review:
+                return await self._check_then_submit(dc, turn)
+            check = self._submit_check(dc, state, turn)
+            if check is not None:
+                return check
+            return self._open_review(state, turn, note="Check your answers, then Submit.")
+        if command is Command.SUBMIT_ANYWAY or (command is Command.YES and turn.confirming):
+            return await self._submit(dc, turn)
+        if command is Command.DOMAINS:
+            return _Result(
+                [self._s.renderer.domains(domains_view(turn.survey, turn.framework, turn.answers))]
+            )
         if command is Command.HELP:
             return _Result([self._s.renderer.text(HELP), self._current(state, turn, note=None)])
-        return self._again(state, turn, note=None)  # resume, or back/skip in the review
+        if in_review:  # `yes` with nothing asked
+            return _Result([self._s.renderer.text(self._review_hint(turn))])
+        return self._again(state, turn, note="There is nothing to confirm. " + _hint_for(turn, state))
 
     # actions ------------------------------------------------------------------------------------------
 
@@ -368,14 +408,37 @@ class SurveyDialog(Dialog):
         return _Result(self._advance(state, turn, element_id, note), updates=updates)
 
     def _advance(self, state: dict[str, Any], turn: _Turn, after: str, note: str | None) -> list[Activity]:
+        """After an answer: back to where a change began (the question left, or the review), else onwards."""
+        return_to = state.get("return_to")
+        if return_to == after:
+            state["return_to"] = return_to = None
+        if return_to is not None and return_to in element_ids(turn.framework):
+            state.update(element_id=return_to, review=False, back_to_review=False, return_to=None)
+            back = f"Back to question {position_of(turn.framework, return_to)}, where you were."
+            return [self._question(turn, return_to, note=back if note is None else f"{note} {back}")]
         if state.get("back_to_review"):
             return self._to_review(state, turn, note=note).activities
         following = next_element(turn.framework, turn.answers, after=after)
         if following is None:
             done = "That was the last question. " if note is None else f"{note} That was the last question. "
             return self._to_review(state, turn, note=done + "Check your answers, then Submit.").activities
+        finished = self._finished_domain(turn, after, following)
+        if finished:
+            note = finished if note is None else f"{note} {finished}"
         state.update(element_id=following, review=False)
         return [self._question(turn, following, note=note)]
+
+    def _finished_domain(self, turn: _Turn, after: str, following: str) -> str | None:
+        """'That completes “System leadership”.' when an answer finished a domain of several."""
+        domain_id = domain_of(turn.framework, after)
+        if domain_id is None or len(domain_progress(turn.framework, turn.answers)) < 2:
+            return None
+        if domain_of(turn.framework, following) == domain_id:
+            return None
+        if first_open_in(turn.framework, turn.answers, domain_id) is not None:
+            return None
+        found = turn.framework.element(after)
+        return f"That completes “{found[0].title}”." if found else None
 
     async def _keep_comment(self, turn: _Turn, element_id: str, comment: str) -> None:
         """A comment typed before leaving is saved (if it can't be, it is not worth failing the pause for)."""
@@ -411,16 +474,122 @@ class SurveyDialog(Dialog):
     def _change(self, state: dict[str, Any], turn: _Turn, position: int) -> _Result:
         ids = element_ids(turn.framework)
         if not 1 <= position <= len(ids):
-            return self._again(
-                state, turn, note=f"There is no question {position}: they run from 1 to {len(ids)}."
-            )
-        state.update(element_id=ids[position - 1], review=False, back_to_review=True)
-        return _Result([self._question(turn, ids[position - 1], note="Change your answer, then continue.")])
+            note = f"There is no question {position}: they run from 1 to {len(ids)}."
+            if state.get("review"):
+                return _Result([self._s.renderer.text(note)])
+            return self._again(state, turn, note=note)
+        return self._begin_change(state, turn, ids[position - 1])
 
-    def _to_review(self, state: dict[str, Any], turn: _Turn, note: str | None = None) -> _Result:
-        state.update(review=True, element_id=None, back_to_review=False)
+    def _begin_change(self, state: dict[str, Any], turn: _Turn, element_id: str) -> _Result:
+        """Open a question to change it, remembering where to come back to once it is answered."""
+        if state.get("review"):
+            state["back_to_review"] = True
+        elif state.get("return_to") is None and state.get("element_id") != element_id:
+            state["return_to"] = state.get("element_id")
+        state.update(element_id=element_id, review=False)
+        return_to = state.get("return_to")
+        if return_to is not None and return_to != element_id:
+            where = f"question {position_of(turn.framework, return_to)}"
+        else:
+            where = "the review" if state.get("back_to_review") else None
+        note = "Change your answer" + (f", then I'll take you back to {where}." if where else ".")
+        return _Result([self._question(turn, element_id, note=note)])
+
+    def _carry_on(self, state: dict[str, Any], turn: _Turn) -> _Result:
+        """`continue` on a question: leave a change unchanged and go back to where it began."""
+        return_to = state.get("return_to")
+        if return_to is not None and return_to != state.get("element_id"):
+            state.update(element_id=return_to, review=False, back_to_review=False, return_to=None)
+            note = f"Back to question {position_of(turn.framework, return_to)}, where you were."
+            return _Result([self._question(turn, return_to, note=note)])
+        state["return_to"] = None
+        if state.get("back_to_review"):
+            return self._to_review(state, turn)
+        return self._again(state, turn, note=None)
+
+    def _continue(self, state: dict[str, Any], turn: _Turn, *, back: bool = False) -> _Result:
+        """From the review or the submit check: the first question not answered yet."""
+        first = next_element(turn.framework, turn.answers)
+        note: str | None = "The first question not answered yet."
+        if first is None and back:
+            first, note = element_ids(turn.framework)[-1], None
+        if first is None:
+            state.update(review=True, element_id=None, **_FRESH)
+            message = (
+                "Every question has an answer. Reply “submit” to send them, "
+                "or “change N” to change one (“review” shows them all)."
+            )
+            _invoke_message(turn.context, message)
+            return _Result([self._s.renderer.text(message)])
+        state.update(element_id=first, review=False, **_FRESH)
+        return _Result([self._question(turn, first, note=note)])
+
+    def _domain_at(self, state: dict[str, Any], turn: _Turn, position: int) -> _Result:
+        domains = domain_progress(turn.framework, turn.answers)
+        if not 1 <= position <= len(domains):
+            span = "there is only one" if len(domains) == 1 else f"they run from 1 to {len(domains)}"
+            note = f"There is no domain {position}: {span}. Say “domains” to see them."
+            if state.get("review"):
+                return _Result([self._s.renderer.text(note)])
+            return self._again(state, turn, note=note)
+        return self._to_domain(state, turn, domains[position - 1].domain_id)
+
+    def _to_domain(self, state: dict[str, Any], turn: _Turn, domain_id: str) -> _Result:
+        """Answer one domain now: its first question not answered yet."""
+        domain = next(
+            (d for d in domain_progress(turn.framework, turn.answers) if d.domain_id == domain_id), None
+        )
+        if domain is None:
+            return self._again(
+                state, turn, note="That card no longer matches this survey: here is where we are."
+            )
+        first = first_open_in(turn.framework, turn.answers, domain_id)
+        if first is None:
+            message = (
+                f"Every question in “{domain.title}” has an answer: “change N” changes one, "
+                "“domains” shows the others."
+            )
+            _invoke_message(turn.context, message)
+            return _Result([self._s.renderer.text(message)])
+        state.update(element_id=first, review=False, **_FRESH)
+        note = f"{domain.title}: its first question not answered yet."
+        return _Result([self._question(turn, first, note=note)])
+
+    def _open_review(self, state: dict[str, Any], turn: _Turn, note: str | None = None) -> _Result:
+        """The review asked for mid-survey: a change made from it comes back to the question left."""
+        left = None if state.get("review") else state.get("element_id")
+        return_to = state.get("return_to") or left
+        state.update(review=True, element_id=None, back_to_review=False, return_to=return_to)
         activities = [self._s.renderer.text(note)] if note else []
         return _Result([*activities, self._review(turn)])
+
+    def _to_review(self, state: dict[str, Any], turn: _Turn, note: str | None = None) -> _Result:
+        state.update(review=True, element_id=None, **_FRESH)
+        activities = [self._s.renderer.text(note)] if note else []
+        return _Result([*activities, self._review(turn)])
+
+    def _review_hint(self, turn: _Turn) -> str:
+        """One line for a word the review does not take: what it does take (not the whole review again)."""
+        review = review_view(turn.survey, turn.framework, turn.answers, submitted=turn.submitted)
+        left = f"“continue” to answer the {review.unanswered} not answered yet, " if review.unanswered else ""
+        return (
+            f"In the review, reply {left}“change N” to change an answer, “submit” to submit, "
+            "“stop” to finish later, or “review” to see it again."
+        )
+
+    def _submit_check(self, dc: DialogContext, state: dict[str, Any], turn: _Turn) -> _Result | None:
+        """Ask before submitting a survey with many questions unanswered; None when there is no need."""
+        review = review_view(turn.survey, turn.framework, turn.answers, submitted=turn.submitted)
+        check = submit_check_view(turn.survey, turn.framework, turn.answers, review)
+        if check is None:
+            return None
+        state["confirm_submit"] = True
+        _invoke_message(dc.context, f"Not submitted yet: {check.unanswered} questions are not answered.")
+        return _Result([self._s.renderer.submit_check(check)])
+
+    async def _check_then_submit(self, dc: DialogContext, turn: _Turn) -> _Result:
+        check = self._submit_check(dc, dc.active_dialog.state, turn)
+        return check if check is not None else await self._submit(dc, turn)
 
     async def _submit(self, dc: DialogContext, turn: _Turn) -> _Result:
         response = await submit_response(turn.session, turn.survey, turn.person, now=self._s.clock())
@@ -571,6 +740,16 @@ def _typed(
 
 def _snapshot(answer: Answer | None) -> tuple[str | None, bool, str | None] | None:
     return None if answer is None else (answer.value, answer.skipped, answer.comment)
+
+
+def _hint_for(turn: _Turn, state: dict[str, Any]) -> str:
+    """What can be typed on the current question (the parser's own hint for an empty reply)."""
+    element_id = state.get("element_id")
+    choices = (
+        question_view(turn.survey, turn.framework, element_id, turn.answers).choices if element_id else []
+    )
+    hint = parse_reply("", choices)
+    return hint.hint if isinstance(hint, Unrecognised) else ""
 
 
 def _saved_note(turn: _Turn, element_id: str, answer: Answer) -> str:

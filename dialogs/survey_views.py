@@ -10,15 +10,22 @@ from datetime import tzinfo
 from dialogs.views import (
     AnsweredView,
     Choice,
+    DomainProgress,
+    DomainsView,
     QuestionKind,
     QuestionView,
     ReviewItem,
     ReviewSection,
     ReviewView,
+    SubmitCheckView,
     SubmittedView,
 )
 from frameworks.schema import Domain, Element, Framework, LevelsScale, ScoreScale, StatusScale
 from storage.tables import Answer, Survey
+
+UNANSWERED_WITHOUT_ASKING = 3
+"""Submitting with more scored questions unanswered than this asks first (with any, when answers lock
+on submit): a few gaps are usual, a mostly empty survey sent by mistake is not."""
 
 
 def choices_for(scale: LevelsScale | ScoreScale | StatusScale, element: Element) -> list[Choice]:
@@ -70,6 +77,60 @@ def next_element(framework: Framework, answers: dict[str, Answer], after: str | 
         if not is_done(element, answers.get(element.id)):
             return element.id
     return None
+
+
+def domain_progress(framework: Framework, answers: dict[str, Answer]) -> list[DomainProgress]:
+    """The domains that have questions, numbered as `domain N` takes them, with their scored counts."""
+    progress = []
+    for domain in (d for d in framework.domains if d.elements):
+        scored = [e for e in domain.elements if not e.in_development]
+        found = [answers.get(e.id) for e in scored]
+        progress.append(
+            DomainProgress(
+                number=len(progress) + 1,
+                domain_id=domain.id,
+                title=domain.title,
+                answered=sum(1 for a in found if a is not None and a.value is not None),
+                skipped=sum(1 for a in found if a is not None and a.skipped),
+                total=len(scored),
+            )
+        )
+    return progress
+
+
+def domain_of(framework: Framework, element_id: str) -> str | None:
+    found = framework.element(element_id)
+    return found[0].id if found else None
+
+
+def first_open_in(framework: Framework, answers: dict[str, Answer], domain_id: str) -> str | None:
+    """The domain's first question not yet answered or skipped, or None when all are."""
+    domain = next((d for d in framework.domains if d.id == domain_id), None)
+    elements = domain.elements if domain else []
+    return next((e.id for e in elements if not is_done(e, answers.get(e.id))), None)
+
+
+def domains_view(survey: Survey, framework: Framework, answers: dict[str, Answer]) -> DomainsView:
+    return DomainsView(
+        survey_id=survey.id or 0, survey_title=survey.title, domains=domain_progress(framework, answers)
+    )
+
+
+def submit_check_view(
+    survey: Survey, framework: Framework, answers: dict[str, Answer], review: ReviewView
+) -> SubmitCheckView | None:
+    """What to ask before submitting, or None when few enough are unanswered to submit at once."""
+    limit = 0 if survey.lock_after_submit else UNANSWERED_WITHOUT_ASKING
+    if review.unanswered <= limit:
+        return None
+    return SubmitCheckView(
+        survey_id=survey.id or 0,
+        survey_title=survey.title,
+        unanswered=review.unanswered,
+        total=review.total,
+        domains=[d for d in domain_progress(framework, answers) if d.total],
+        locks=survey.lock_after_submit,
+    )
 
 
 def previous_element(framework: Framework, element_id: str) -> str | None:
@@ -195,6 +256,7 @@ def submitted_view(survey: Survey, review: ReviewView, *, tz: tzinfo) -> Submitt
         skipped=review.skipped,
         summary_note=note,
         can_still_change=not survey.lock_after_submit,
+        unanswered=review.unanswered,
     )
 
 

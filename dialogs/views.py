@@ -130,6 +130,47 @@ class SubmittedView:
     summary_note: str
     """When and where the partnership summary will appear."""
     can_still_change: bool
+    unanswered: int = 0
+
+
+@dataclass(frozen=True)
+class DomainProgress:
+    """One domain of a framework and how far the person got in it (scored questions only)."""
+
+    number: int
+    """1-based, as `domain N` takes it; domains without questions are left out of the numbering."""
+    domain_id: str
+    title: str
+    answered: int
+    skipped: int
+    total: int
+
+    @property
+    def unanswered(self) -> int:
+        return self.total - self.answered - self.skipped
+
+
+@dataclass(frozen=True)
+class DomainsView:
+    """`domains`: a long framework answered one domain at a time."""
+
+    survey_id: int
+    survey_title: str
+    domains: list[DomainProgress]
+
+
+@dataclass(frozen=True)
+class SubmitCheckView:
+    """Asked before submitting with many questions unanswered: what is missing, and how to go on."""
+
+    survey_id: int
+    survey_title: str
+    unanswered: int
+    total: int
+    domains: list[DomainProgress]
+    """Every domain with questions; those still missing answers are named."""
+    locks: bool
+    """Answers can no longer be changed once submitted."""
 
 
 class Renderer(Protocol):
@@ -144,5 +185,9 @@ class Renderer(Protocol):
     def survey_list(self, view: SurveyListView) -> Activity: ...
 
     def submitted(self, view: SubmittedView) -> Activity: ...
+
+    def domains(self, view: DomainsView) -> Activity: ...
+
+    def submit_check(self, view: SubmitCheckView) -> Activity: ...
 
     def text(self, message: str) -> Activity: ...

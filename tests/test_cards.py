@@ -19,13 +19,23 @@ from jsonschema import Draft6Validator, ValidationError
 from bot.cards import MAX_CARD_BYTES, CardRenderer, card_of, card_size, escape
 from bot.text import TextRenderer
 from dialogs.payloads import ACTION_VERB, CardAction, CardActionKind
-from dialogs.survey_views import choices_for, position_of, question_view, review_view
+from dialogs.survey_views import (
+    choices_for,
+    domains_view,
+    position_of,
+    question_view,
+    review_view,
+    submit_check_view,
+)
 from dialogs.views import (
     AnsweredView,
+    DomainProgress,
+    DomainsView,
     QuestionView,
     ReviewItem,
     ReviewSection,
     ReviewView,
+    SubmitCheckView,
     SubmittedView,
     SurveyListItem,
     SurveyListView,
@@ -150,6 +160,13 @@ def sample_cards() -> dict[str, Card]:
             )
         ),
         "empty survey list": CARDS.survey_list_card(SurveyListView()),
+        "domains": CARDS.domains_card(domains_view(survey_of(place), place, partly)),
+        "submit check": CARDS.submit_check_card(
+            submit_check_view(
+                survey_of(place), place, partly, review_view(survey_of(place), place, partly, submitted=False)
+            )
+            or pytest.fail("21 questions, 6 done: the submit check asks")
+        ),
         "submitted": CARDS.submitted_card(
             SubmittedView(
                 "Place partnership maturity matrix", 20, 3, "The summary is posted on 1 December.", True
@@ -426,7 +443,11 @@ def test_the_review_marks_skipped_unanswered_and_unscored_items_and_changes_go_t
     assert dropdown["id"] == "element_id"
     assert dropdown["style"] == "compact"
     assert [c["title"] for c in dropdown["choices"]] == ["1. Vision", "2. Trust", "3. Digital", "4. Quality"]
-    assert [a["title"] for a in executes(card)] == ["Change this answer", "Submit changes"]
+    assert [a["title"] for a in executes(card)] == [
+        "Change this answer",
+        "Answer the 1 not answered",
+        "Submit changes",
+    ]
     assert "1 answered · 1 skipped · 1 not answered" in "\n".join(texts(card))
 
 
@@ -498,6 +519,12 @@ def test_hostile_titles_and_comments_are_escaped_wherever_shown_but_the_comment_
         ),
         CARDS.survey_list_card(SurveyListView([SurveyListItem(3, HOSTILE, 0, 1, False)], intro=HOSTILE)),
         CARDS.submitted_card(SubmittedView(HOSTILE, 1, 0, HOSTILE, True)),
+        CARDS.domains_card(DomainsView(3, HOSTILE, [DomainProgress(1, "d", HOSTILE, 0, 0, 2)])),
+        CARDS.submit_check_card(
+            SubmitCheckView(
+                3, HOSTILE, 4, 4, [DomainProgress(n, f"d{n}", HOSTILE, 0, 0, 2) for n in (1, 2)], True
+            )
+        ),
     ]
     for card in cards:
         for text in [*texts(card), card["fallbackText"]]:

@@ -71,7 +71,7 @@ async def test_partner_changes_question_1_while_on_question_8_and_is_taken_back_
     back_on_eight = _joined(await partner.says("3"))
     assert "Saved “Vision”: Maturing." in back_on_eight
     assert "8 of 23" in back_on_eight
-    assert "Review" not in back_on_eight
+    assert "Review:" not in back_on_eight
 
     answered = _joined(await partner.says("4"))  # the answer goes to question 8, as they expect
     assert "9 of 23" in answered
@@ -122,10 +122,10 @@ async def test_from_the_review_continue_resume_and_back_go_to_the_first_unanswer
     await partner.says("back")  # on question 4 (answered) when opening the review
     for word in ("continue", "resume", "back"):
         review = _joined(await partner.says("review"))
-        assert "Type “continue” to answer the 17 questions not answered yet" in review
+        assert "Type “continue” to answer the 16 questions not answered yet" in review
         first_open = _joined(await partner.says(word))
         assert "6 of 23" in first_open, word
-        assert "Review" not in first_open
+        assert "Review:" not in first_open
 
 
 async def test_a_word_the_review_does_not_know_gets_one_line_not_the_review_again(
@@ -154,7 +154,7 @@ async def test_changing_an_answer_after_the_last_question_returns_to_the_review(
         last = _joined(await partner.says(reply))
     assert "last question" in last
     await partner.says("change 2")
-    review = _joined(await partner.says("1"))
+    review = _joined(await partner.says("7"))
     assert "Review:" in review
     assert "continue" not in review  # nothing is left unanswered
     assert "Every question has an answer" in _joined(await partner.says("continue"))
@@ -244,8 +244,8 @@ async def test_partner_answers_the_roadmap_one_domain_at_a_time(database: Databa
     assert "domain N" in listed
 
     jumped = _joined(await partner.says("domain 3"))
-    assert "ICS Enablers · 83 of 128" in jumped
-    assert "84 of 128" in _joined(await partner.says("at risk"))
+    assert "ICS Enablers · 80 of 128" in jumped
+    assert "81 of 128" in _joined(await partner.says("at risk"))
     assert "3. ICS Enablers — 1 of 46 answered" in _joined(await partner.says("domains"))
     missing = _joined(await partner.says("domain 4"))
     assert "There is no domain 4: they run from 1 to 3." in missing
@@ -253,6 +253,22 @@ async def test_partner_answers_the_roadmap_one_domain_at_a_time(database: Databa
     first_enabler = ROADMAP.domains[2].elements[0].id
     assert answers[first_enabler].value == "at-risk"
     assert len(answers) == 2
+
+
+async def test_finishing_a_chosen_domain_says_so_and_carries_on_with_the_next(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, PLACE, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    assert "System leadership · 11 of 23" in _joined(await partner.says("domain 2"))
+    for _ in range(5):
+        last = _joined(await partner.says("3"))
+    assert "That completes “System leadership”." in last
+    assert "Design and delivery · 16 of 23" in last
+    listed = _joined(await partner.says("domains"))
+    assert "2. System leadership — ✓ all done (5 answered, 0 skipped)" in listed
+    assert "Every question in “System leadership” has an answer" in _joined(await partner.says("domain 2"))
 
 
 # -- in Teams: the same stories, on the wire ----------------------------------------------------
@@ -387,7 +403,7 @@ async def test_in_teams_submitting_a_mostly_empty_roadmap_asks_on_a_card_and_off
         domains = wire.last_card()
         assert "ICS Enablers" in json.dumps(domains)
         await wire.presses(_press(domains, action="domain", value=ROADMAP.domains[2].id))
-        assert "ICS Enablers · 83 of 128" in json.dumps(wire.last_card(), ensure_ascii=False)
+        assert "ICS Enablers · 80 of 128" in json.dumps(wire.last_card(), ensure_ascii=False)
 
         body = await wire.presses(_press(asking, action="submit_anyway"))
         assert body["value"] == "Submitted. Thank you!"
