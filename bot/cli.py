@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import traceback
+from datetime import datetime
 from pathlib import Path
 from textwrap import indent
 
@@ -27,7 +28,7 @@ from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
 from storage.backup import BackupRefused, backup_sqlite
 from storage.db import create_engine, session_factory, transaction
 from storage.errors import SurveyNotFound
-from storage.leads import LeadError, grant_lead, list_leads, revoke_lead
+from storage.leads import LeadError, Named, grant_lead, identify, list_leads, revoke_lead
 from storage.migrate import current_revision, head_revision, is_at_head, upgrade
 from storage.organisations import OrganisationError, list_domains, map_domain, unmap_domain
 from storage.privacy import (
@@ -203,11 +204,15 @@ def _parser() -> argparse.ArgumentParser:
         run=_leads_list
     )
     for verb, helptext in (
-        ("grant", "make the person with this AAD object id a lead"),
+        ("grant", "make this person a lead"),
         ("revoke", "stop a granted lead being one"),
     ):
         change = leads.add_parser(verb, help=helptext)
-        change.add_argument("aad_object_id")
+        change.add_argument(
+            "who",
+            metavar="PERSON",
+            help="their AAD object id (a GUID, from Entra ID), or the email of someone who has used the bot",
+        )
         change.set_defaults(run=_leads_change, leads_verb=verb)
 
     frameworks = commands.add_parser("frameworks", help="list, show and validate assessment frameworks")
@@ -544,19 +549,33 @@ def _leads_change(args: argparse.Namespace) -> int:
     settings = _settings()
     if not _migrated(settings):
         return 2
-    configured = settings.lead_user_ids
-    if args.leads_verb == "grant":
-        run = _in_transaction(grant_lead, args.aad_object_id, configured=configured)
-    else:
-        run = _in_transaction(_no_clock(revoke_lead), args.aad_object_id, configured=configured)
+    grant = args.leads_verb == "grant"
+    run = _in_transaction(_change_lead, args.who, grant=grant, configured=settings.lead_user_ids)
     try:
-        changed = asyncio.run(_with_engine(settings.database_url, run))
+        person, changed = asyncio.run(_with_engine(settings.database_url, run))
     except LeadError as exc:
         _out(exc.message)
         return 2
-    verb = "is now a lead" if args.leads_verb == "grant" else "is no longer a lead"
-    _out(f"{args.aad_object_id} {verb}." if changed else "Nothing changed.")
+    who = f"{person.name} ({person.aad_object_id})" if person.name else person.aad_object_id
+    if grant:
+        _out(f"{who} is now a lead." if changed else f"{who} was already a lead: nothing changed.")
+    else:
+        _out(f"{who} is no longer a lead." if changed else f"{who} was not a granted lead: nothing changed.")
     return 0 if changed else 1
+
+
+async def _change_lead(  # type: ignore[no-untyped-def]
+    session, who: str, *, now: datetime, grant: bool, configured: list[str]
+) -> tuple[Named, bool]:
+    """Grant or revoke, in one transaction with finding whom `who` names (a GUID or a known email)."""
+    person = await identify(session, who, granted_ok=not grant)
+    if grant:
+        changed = await grant_lead(
+            session, person.aad_object_id, now=now, configured=configured, name=person.name
+        )
+    else:
+        changed = await revoke_lead(session, person.aad_object_id, configured=configured, name=person.name)
+    return person, changed
 
 
 def _no_clock(action):  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ with a message saying to grant someone else first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.people import stored_name
+from storage.people import people_by_address, stored_name
 from storage.tables import LeadGrant, Person
 from storage.upsert import insert
 
@@ -63,6 +64,63 @@ class Lead:
     granted_at: datetime | None = None
     granted_by: str | None = None
     """The granter's name; None for settings leads, grants from the CLI, and erased granters."""
+
+
+AAD_OBJECT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+"""How Entra ID shows an object id (a GUID)."""
+
+
+class UnknownPerson(LeadError):
+    """A grant or revocation that names nobody the bot could make a lead."""
+
+
+@dataclass(frozen=True)
+class Named:
+    """The person a grant or revocation typed by an administrator names."""
+
+    aad_object_id: str
+    name: str | None
+
+
+async def identify(session: AsyncSession, who: str, *, granted_ok: bool = False) -> Named:
+    """Whom `who` names: an AAD object id (a GUID), or the email/UPN of someone the bot knows, resolved to
+    their AAD object id. A display name is refused: two people may share one. `granted_ok` also accepts
+    exactly an id already granted (to revoke a grant made before ids were checked).
+
+    Raises UnknownPerson with the reason."""
+    typed = who.strip()
+    if AAD_OBJECT_ID.fullmatch(typed):
+        key = normalise_aad_id(typed)
+        found = await session.execute(
+            sa.select(Person.name).where(sa.func.lower(Person.aad_object_id) == key)  # type: ignore[arg-type]
+        )
+        return Named(key, found.scalar_one_or_none())
+    if granted_ok:
+        grant = await session.get(LeadGrant, normalise_aad_id(typed))
+        if grant is not None:
+            return Named(grant.aad_object_id, None)
+    if "@" not in typed:
+        raise UnknownPerson(
+            f"'{typed}' is not an AAD object id (a GUID such as 0b6a2f8e-3c1d-4e5f-9a7b-1c2d3e4f5a6b) nor an "
+            "email address: name the person by their object id (Entra admin centre: Users, the person, "
+            "Object ID) or by the email of someone who has used the bot."
+        )
+    people = await people_by_address(session, typed)
+    ids = {normalise_aad_id(person.aad_object_id) for person in people if person.aad_object_id}
+    if not people:
+        raise UnknownPerson(
+            f"Nobody the bot knows has the email {typed} (they have not written to it nor been on a roster "
+            "it read): name them by their AAD object id instead."
+        )
+    if not ids:
+        raise UnknownPerson(
+            f"{people[0].name or typed} has no AAD object id yet (Teams has not sent one): name them by "
+            "their AAD object id instead."
+        )
+    if len(ids) > 1:
+        raise UnknownPerson(f"{len(ids)} people the bot knows have the email {typed}: name one by object id.")
+    person = next(person for person in people if person.aad_object_id)
+    return Named(normalise_aad_id(person.aad_object_id or ""), person.name)
 
 
 def normalise_aad_id(aad_object_id: str) -> str:

@@ -68,3 +68,11 @@ async def person_for(session: AsyncSession, *, teams_user_id: str, name: str | N
 async def person_by_aad_id(session: AsyncSession, aad_object_id: str) -> Person | None:
     result = await session.execute(sa.select(Person).where(Person.aad_object_id == aad_object_id))
     return result.scalar_one_or_none()
+
+
+async def people_by_address(session: AsyncSession, address: str) -> list[Person]:
+    """Everyone whose email (or UPN, where Teams gave no email) is this address, in any letter case."""
+    result = await session.execute(
+        sa.select(Person).where(sa.func.lower(Person.email) == address.strip().lower()).order_by(Person.id)  # type: ignore[arg-type]
+    )
+    return list(result.scalars())

@@ -19,13 +19,15 @@ from tests.conversation import open_survey_for
 
 AUDIT = load_directory().frameworks["audit-committee-maturity"]
 FIRST = "mergers-acquisitions-and-disposals"
+SETTINGS_LEAD = "5e2d9c1a-7b3f-4a6e-8d2c-9f1e0a3b4c5d"
+AMINA_AAD = "0b6a2f8e-3c1d-4e5f-9a7b-1c2d3e4f5a6b"
 
 
 @pytest.fixture
 def cli_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("LEAD_USER_IDS", "aad-settings-lead")
+    monkeypatch.setenv("LEAD_USER_IDS", SETTINGS_LEAD)
 
     async def migrate() -> None:
         engine = create_engine(url)
@@ -57,17 +59,17 @@ def test_administrator_maps_an_email_domain_and_shared_ones_are_refused(
 def test_administrator_grants_and_revokes_leads_but_not_settings_ones(
     cli_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["leads", "grant", "AAD-Amina"]) == 0
-    assert main(["leads", "grant", "aad-amina"]) == 1  # already a lead: nothing changed
+    assert main(["leads", "grant", AMINA_AAD.upper()]) == 0
+    assert main(["leads", "grant", AMINA_AAD]) == 1  # already a lead: nothing changed
     capsys.readouterr()
     assert main(["leads", "list"]) == 0
     listed = capsys.readouterr().out
-    assert "aad-amina\t(not seen yet)\tgranted" in listed
-    assert "aad-settings-lead" in listed
-    assert main(["leads", "revoke", "aad-settings-lead"]) == 2
+    assert f"{AMINA_AAD}\t(not seen yet)\tgranted" in listed
+    assert SETTINGS_LEAD in listed
+    assert main(["leads", "revoke", SETTINGS_LEAD]) == 2
     assert "LEAD_USER_IDS" in capsys.readouterr().out
-    assert main(["leads", "revoke", "aad-amina"]) == 0
-    assert main(["leads", "revoke", "aad-amina"]) == 1
+    assert main(["leads", "revoke", AMINA_AAD]) == 0
+    assert main(["leads", "revoke", AMINA_AAD]) == 1
 
 
 def test_lead_exports_a_survey_as_a_workbook_from_the_command_line(
