@@ -26,8 +26,10 @@ run: migrate
 	$(BIN)/python -m bot serve
 
 # Answer a framework in the terminal: make chat FRAMEWORK=place-partnership-maturity
-chat: migrate
-	$(BIN)/python -m bot chat $(if $(FRAMEWORK),--framework $(FRAMEWORK))
+# Migration log lines are held back (LOG_LEVEL=WARNING) so the conversation starts on a clean screen.
+chat: $(VENV)/.installed
+	@LOG_LEVEL=WARNING $(BIN)/python -m bot db upgrade
+	@$(BIN)/python -m bot chat $(if $(FRAMEWORK),--framework $(FRAMEWORK))
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
