@@ -15,8 +15,8 @@ from bot.cards import CardRenderer
 from bot.chart_links import ChartUrls
 from bot.dates import format_date
 from bot.sender import Clock, Compose, compose_from_payload
-from dialogs.survey_views import element_ids
-from dialogs.views import SurveyListItem, SurveyListView
+from dialogs.progress import survey_list_item
+from dialogs.views import SurveyListView
 from frameworks.summary import SummaryRules, SurveySummary
 from storage.invitations import pending_surveys_for
 from storage.surveys import SnapshotCache
@@ -52,14 +52,7 @@ def invitation_composer(
         if message.kind == "remind" and found.submitted:
             return None
         survey = found.survey
-        item = SurveyListItem(
-            survey_id=survey.id or 0,
-            title=survey.title,
-            answered=found.answered,
-            total=len(element_ids(snapshots.framework(survey))),
-            submitted=found.submitted,
-            closes_at=survey.closes_at,
-        )
+        item = survey_list_item(found, snapshots.framework(survey))
         return renderer.survey_list(
             SurveyListView(items=[item], intro=_intro(message.kind, survey.closes_at, tz))
         )

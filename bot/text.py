@@ -26,6 +26,7 @@ from dialogs.views import (
     SurveyListItem,
     SurveyListView,
 )
+from dialogs.wording import answered_phrase
 
 RAG_MARKS: dict[str, str] = {"blue": "🟦", "green": "🟩", "amber": "🟧", "red": "🟥", "grey": "⬜"}
 """Coloured squares for delivery statuses: the colour reads at a glance and the label still says it."""
@@ -73,7 +74,7 @@ def reply_hint(view: QuestionView) -> str:
 
 def answered_count(item: SurveyListItem) -> str:
     """'12 of 31 answered · closes Fri 28 Nov' or 'submitted'."""
-    parts = ["submitted" if item.submitted else f"{item.answered} of {item.total} answered"]
+    parts = ["submitted" if item.submitted else answered_phrase(item.answered, item.total)]
     if item.closes_at is not None and not item.submitted:
         parts.append(closes_label(item.closes_at))
     return " · ".join(parts)
@@ -245,7 +246,7 @@ def _choice_lines(view: QuestionView) -> list[str]:
         note = (
             f"In development: {clean(view.development_note)}" if view.development_note else "In development."
         )
-        return [note, "This part isn't scored; you can leave a comment on it."]
+        return [note]  # the reply hint below says it isn't scored and how to comment
     if view.kind == "score" and view.choices:
         low, high = view.choices[0], view.choices[-1]
         lowest, highest = view.min_label or "lowest", view.max_label or "highest"

@@ -8,15 +8,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from botbuilder.core import ConversationState, TurnContext
-from botbuilder.dialogs import DialogSet
+from botbuilder.dialogs import DialogContext, DialogSet
 from botbuilder.schema import ActivityTypes
 
 from dialogs import outgoing
 from dialogs.intents import Command, command_of
 from dialogs.payloads import CardActionKind, MalformedPayload, parse_card_action
+from dialogs.progress import survey_list_item
 from dialogs.survey_dialog import INVOKE_MESSAGE, SURVEY_DIALOG, SurveyDialog, SurveyServices, card_data
-from dialogs.survey_views import element_ids
-from dialogs.views import SurveyListItem, SurveyListView
+from dialogs.views import SurveyListView
 from storage.db import transaction
 from storage.invitations import PendingSurvey, pending_surveys_for
 from storage.people import person_for
@@ -80,15 +80,31 @@ class PartnerConversation:
         elif command is None and self._commands is not None and await self._commands(turn_context):
             return
         else:
-            pending = await self._pending(turn_context)
-            resumable = [p for p in pending if not p.submitted]
-            picked = _picked(activity.text or "", pending)
-            if picked is not None:
-                await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": picked.survey.id})
-            elif command is Command.RESUME and resumable:
-                await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": resumable[0].survey.id})
-            else:
-                await self._offer(turn_context, intro="Welcome back!" if resumable else None, pending=pending)
+            await self._idle(dc, turn_context, command)
+
+    async def _idle(self, dc: DialogContext, turn_context: TurnContext, command: Command | None) -> None:
+        """Typed with no survey running. With exactly one survey, and it not submitted, what was typed
+        is taken as its first input (an answer to the question they would meet first); with several,
+        a number opens that one from the list, and anything else gets the list and how to choose."""
+        text = turn_context.activity.text or ""
+        pending = await self._pending(turn_context)
+        resumable = [p for p in pending if not p.submitted]
+        if command is None and len(pending) == 1 and resumable:
+            await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": resumable[0].survey.id, "typed": text})
+            return
+        picked = _picked(text, pending)
+        if picked is not None:
+            await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": picked.survey.id})
+        elif command is Command.RESUME and resumable:
+            await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": resumable[0].survey.id})
+        else:
+            started = any(p.answered for p in pending)
+            intro = " ".join(
+                part
+                for part in ("Welcome back!" if started else None, _how_to_choose(text, pending, command))
+                if part
+            )
+            await self._offer(turn_context, intro=intro or None, pending=pending)
 
     async def reprompt(self, turn_context: TurnContext) -> None:
         """Show the current question again from freshly loaded state."""
@@ -112,17 +128,7 @@ class PartnerConversation:
         if not pending:
             await outgoing.send(turn_context, renderer.text(NO_SURVEYS))
             return
-        items = [
-            SurveyListItem(
-                survey_id=p.survey.id or 0,
-                title=p.survey.title,
-                answered=p.answered,
-                total=len(element_ids(self._services.snapshots.framework(p.survey))),
-                submitted=p.submitted,
-                closes_at=p.survey.closes_at,
-            )
-            for p in pending
-        ]
+        items = [survey_list_item(p, self._services.snapshots.framework(p.survey)) for p in pending]
         await outgoing.send(turn_context, renderer.survey_list(SurveyListView(items=items, intro=intro)))
 
 
@@ -132,6 +138,23 @@ def _picked(text: str, pending: list[PendingSurvey]) -> PendingSurvey | None:
     if text.isdigit() and 1 <= int(text) <= len(pending):
         return pending[int(text) - 1]
     return None
+
+
+def _how_to_choose(text: str, pending: list[PendingSurvey], command: Command | None) -> str | None:
+    """Why the list is shown again instead of a survey, when it is not what was asked for."""
+    if command is not None or len(pending) < 2:
+        return None
+    count = len(pending)
+    numbers = "1 or 2" if count == 2 else f"1 to {count}"
+    how = f"You have {count} open surveys: reply {numbers} to open one, or “resume” to carry on."
+    number = text.strip().rstrip(".")
+    if number.isdigit():
+        return f"There is no survey {_clip(number)} in your list. {how}"
+    return how
+
+
+def _clip(text: str, limit: int = 12) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 _MALFORMED = "I couldn't read that card's data. Say “my surveys” to see your surveys."

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from botbuilder.core import TurnContext
@@ -27,6 +27,7 @@ from dialogs.intents import (
     CommentIntent,
     DomainIntent,
     Unrecognised,
+    parse_question_reply,
     parse_reply,
 )
 from dialogs.payloads import (
@@ -53,6 +54,7 @@ from dialogs.survey_views import (
     submitted_view,
 )
 from dialogs.views import Renderer
+from dialogs.wording import answered_phrase, quoted
 from frameworks.schema import Framework
 from frameworks.scoring import InvalidAnswer
 from storage.answers import load_response, record_answer, record_comment, submit_response
@@ -96,6 +98,8 @@ class SurveyOptions(BaseModel):
     element_id: str | None = None
     pending: dict[str, Any] | None = None
     """A card action that arrived while no survey was running: handled as the first input."""
+    typed: str | None = None
+    """A reply typed while no survey was running (before pressing Start): handled as the first input."""
     review: bool = False
 
 
@@ -139,6 +143,9 @@ class SurveyDialog(Dialog):
         state.update(survey_id=opts.survey_id, element_id=opts.element_id, review=opts.review, **_FRESH)
         if opts.pending is not None:
             return await self._on_card(dialog_context, opts.pending)
+        if opts.typed is not None:
+            typed = opts.typed
+            return await self._run(dialog_context, lambda dc, turn: self._on_first_text(dc, turn, typed))
         return await self._run(dialog_context, self._resume)
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
@@ -177,6 +184,7 @@ class SurveyDialog(Dialog):
                     outbox += result.activities
                     updates += result.updates
                     ended = result.ended
+                    dc.active_dialog.state[_TURN_AT] = self._s.clock().isoformat()
         except SurveyNotFound:
             outbox = [self._s.renderer.text("That survey no longer exists. Say “my surveys” to see yours.")]
             ended = True
@@ -273,7 +281,7 @@ class SurveyDialog(Dialog):
         if element_id is None:
             return self._resume_result(state, turn)
         view = question_view(turn.survey, turn.framework, element_id, turn.answers)
-        intent = parse_reply(text, view.choices)
+        intent = parse_question_reply(text, view)
         if isinstance(intent, AnswerIntent):
             typed = _typed(
                 turn, CardActionKind.ANSWER, element_id, value=intent.value, comment=intent.comment
@@ -289,7 +297,23 @@ class SurveyDialog(Dialog):
         if isinstance(intent, CommandIntent):
             return await self._command(dc, turn, intent.command)
         assert isinstance(intent, Unrecognised)
-        return self._again(state, turn, note=intent.hint)
+        if _in_view(state, self._s.clock()):
+            return _Result([self._s.renderer.text(intent.hint)])  # one line: the question is just above
+        return _Result([self._question(turn, element_id, note=intent.hint)])
+
+    async def _on_first_text(self, dc: DialogContext, turn: _Turn, text: str) -> _Result:
+        """Typed before pressing Start: an answer to the question they would meet first is taken; anything
+        else shows that question, which they have not seen yet, with why it was not taken."""
+        state = dc.active_dialog.state
+        element_id = next_element(turn.framework, turn.answers)
+        if element_id is None:
+            return self._resume_result(state, turn)
+        state.update(element_id=element_id, review=False)
+        view = question_view(turn.survey, turn.framework, element_id, turn.answers)
+        intent = parse_question_reply(text, view)
+        if isinstance(intent, Unrecognised):
+            return _Result([self._question(turn, element_id, note=intent.hint)])
+        return await self._on_text(dc, turn, text)
 
     async def _on_review_text(self, dc: DialogContext, turn: _Turn, text: str) -> _Result:
         state = dc.active_dialog.state
@@ -343,8 +367,12 @@ class SurveyDialog(Dialog):
         state = dc.active_dialog.state
         previous = _snapshot(turn.answers.get(element_id))  # the ORM row is refreshed in place below
         now = self._s.clock()
+        keep = action.action is CardActionKind.SKIP and previous is not None and previous[0] is not None
+        """Skip on an answered question (after back or change N) keeps the answer, as the bot says."""
         try:
-            if action.action is CardActionKind.COMMENT:
+            if keep and (not action.comment or action.comment == previous[2]):
+                answer = turn.answers[element_id]
+            elif action.action is CardActionKind.COMMENT or keep:
                 if not action.comment:
                     return self._again(state, turn, note="The comment box was empty: nothing to save.")
                 answer = await record_comment(
@@ -402,9 +430,9 @@ class SurveyDialog(Dialog):
                 return _Result([], updates=updates)  # a double click or a redelivered card: nothing new
             where = self._where(state, turn)
             label = label_of(turn.framework, element_id, answer.value) or "skipped"
-            message = f"Updated “{replaced.title}” to {label}. {where}"
+            message = f"Updated {quoted(replaced.title)} to {label}. {where}"
             return _Result([self._s.renderer.text(message)], updates=updates)
-        note = _saved_note(turn, element_id, answer)
+        note = _kept_note(turn, element_id, answer) if keep else _saved_note(turn, element_id, answer)
         return _Result(self._advance(state, turn, element_id, note), updates=updates)
 
     def _advance(self, state: dict[str, Any], turn: _Turn, after: str, note: str | None) -> list[Activity]:
@@ -602,7 +630,8 @@ class SurveyDialog(Dialog):
     def _paused(self, turn: _Turn) -> _Result:
         review = review_view(turn.survey, turn.framework, turn.answers, submitted=False)
         message = (
-            f"Saved: {review.answered + review.skipped} of {review.total} done in “{turn.survey.title}”. "
+            f"Saved: {answered_phrase(review.answered, review.total, review.skipped)} in "
+            f"{quoted(turn.survey.title)}. "
             "Come back any time — say “resume” or “my surveys” and I'll pick up where you left off."
         )
         return _Result([self._s.renderer.text(message)], ended=True)
@@ -665,7 +694,7 @@ class SurveyDialog(Dialog):
 
     def _closed(self, survey: Survey) -> Activity:
         return self._s.renderer.text(
-            f"“{survey.title}” is closed, so answers can no longer be given or changed. "
+            f"{quoted(survey.title)} is closed, so answers can no longer be given or changed. "
             "Everything you answered before it closed has been kept."
         )
 
@@ -701,6 +730,20 @@ _NOT_INVITED = (
     "That survey was sent to other people, so I can't take answers to it from you. "
     "Say “my surveys” to see the ones you're part of; a partnership lead can invite you."
 )
+
+_TURN_AT = "turn_at"
+"""Dialog state: when this survey last took a turn, to tell whether its question is still in view."""
+QUESTION_IN_VIEW = timedelta(hours=1)
+"""A reply that fits nothing gets one line within this of the last turn; later, the question again too."""
+
+
+def _in_view(state: dict[str, Any], now: datetime) -> bool:
+    try:
+        last = datetime.fromisoformat(state[_TURN_AT])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return timedelta(0) <= now - last <= QUESTION_IN_VIEW
+
 
 _SHOWN = "survey.shown_questions"
 """turn_state key: question cards sent this turn (by object id) and their element, to learn their ids."""
@@ -752,16 +795,22 @@ def _hint_for(turn: _Turn, state: dict[str, Any]) -> str:
     return hint.hint if isinstance(hint, Unrecognised) else ""
 
 
+def _kept_note(turn: _Turn, element_id: str, answer: Answer) -> str:
+    found = turn.framework.element(element_id)
+    title = found[1].title if found else element_id
+    return f"Kept your answer to “{title}”: {label_of(turn.framework, element_id, answer.value)}."
+
+
 def _saved_note(turn: _Turn, element_id: str, answer: Answer) -> str:
     found = turn.framework.element(element_id)
     title = found[1].title if found else element_id
     if answer.skipped:
-        return f"Skipped “{title}”."
+        return f"Skipped {quoted(title)}."
     label = label_of(turn.framework, element_id, answer.value)
     if label is None:
-        return f"Saved your comment on “{title}”."
+        return f"Saved your comment on {quoted(title)}."
     with_comment = " (with your comment)" if answer.comment else ""
-    return f"Saved “{title}”: {label}{with_comment}."
+    return f"Saved {quoted(title)}: {label}{with_comment}."
 
 
 def card_data(activity: Activity) -> object | None:

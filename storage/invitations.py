@@ -70,6 +70,8 @@ class PendingSurvey:
     answered: int
     """Elements with an answer or a skip recorded."""
     submitted: bool
+    chosen: frozenset[str] = frozenset()
+    """Elements with an answer given (not skipped): what `N of M answered` counts, among scored ones."""
 
 
 async def pending_surveys_for(session: AsyncSession, person_id: int, *, now: datetime) -> list[PendingSurvey]:
@@ -91,4 +93,28 @@ async def pending_surveys_for(session: AsyncSession, person_id: int, *, now: dat
         .order_by(Survey.created_at, Survey.id)
     )
     rows = (await session.execute(query)).all()
-    return [PendingSurvey(survey=s, answered=int(n), submitted=sub is not None) for s, n, sub in rows]
+    chosen = await _chosen_elements(session, person_id, [s.id for s, _, _ in rows if s.id is not None])
+    return [
+        PendingSurvey(
+            survey=s, answered=int(n), submitted=sub is not None, chosen=chosen.get(s.id or 0, frozenset())
+        )
+        for s, n, sub in rows
+    ]
+
+
+async def _chosen_elements(
+    session: AsyncSession, person_id: int, survey_ids: list[int]
+) -> dict[int, frozenset[str]]:
+    """The elements this person has given an answer to, by survey."""
+    if not survey_ids:
+        return {}
+    query = (
+        sa.select(Response.survey_id, Answer.element_id)
+        .join(Response, Response.id == Answer.response_id)  # type: ignore[arg-type]
+        .where(Response.person_id == person_id, Response.survey_id.in_(survey_ids))  # type: ignore[attr-defined]
+        .where(Answer.value.is_not(None))  # type: ignore[union-attr]
+    )
+    found: dict[int, set[str]] = {}
+    for survey_id, element_id in (await session.execute(query)).all():
+        found.setdefault(survey_id, set()).add(element_id)
+    return {survey_id: frozenset(ids) for survey_id, ids in found.items()}

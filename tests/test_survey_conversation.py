@@ -173,13 +173,16 @@ async def test_wrong_input_gets_a_specific_hint_and_the_same_question(
     await open_survey_for(database.sessions, SELF_TEST, now)
     partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
     await partner.says("resume")
-    out_of_range = _joined(await partner.says("9"))
-    assert "+9 is not on this scale" in out_of_range
-    assert "1 of 10" in out_of_range
-    gibberish = _joined(await partner.says("quite good really"))
-    assert "I didn't recognise" in gibberish
-    assert "1 of 10" in gibberish
+    out_of_range = await partner.says("9")
+    assert out_of_range == [
+        "+9 is not on this scale: reply with a whole number from -5 (Not at all) to +5 (Fully) "
+        "— or skip, stop, help."
+    ]  # one line (issue 17 item 5): the question it answers is the one still in view
+    gibberish = await partner.says("quite good really")
+    assert len(gibberish) == 1
+    assert gibberish[0].startswith("I didn't recognise “quite good really”: reply with")
     assert await _answers(database) == {}
+    assert "Saved “Collaborative leadership”: +2." in _joined(await partner.says("+2"))
 
 
 async def test_partner_resumes_survey_after_restart(database: Database, now: datetime) -> None:
@@ -197,7 +200,7 @@ async def test_partner_resumes_survey_after_restart(database: Database, now: dat
         assert "3 of 5" in carry_on  # the dialog is still running: the same question again, with a hint
         await restarted.says("4")
         stopped = _joined(await restarted.says("stop"))
-        assert "3 of 5 done" in stopped
+        assert "3 of 5 answered" in stopped
         resumed = _joined(await restarted.says("resume"))
         assert "4 of 5" in resumed
         assert "Welcome back" in resumed
