@@ -21,6 +21,7 @@ from bot.exports import export_data, export_file, export_filename
 from bot.health import MissingCredential, check_credentials, run
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.summary_text import plural
 from bot.terminal import Keyboard, chat_command, farewell, run_chat
 from bot.text import TextRenderer
 from frameworks.loader import FrameworkFileError, load_framework
@@ -390,7 +391,8 @@ def _privacy_export(args: argparse.Namespace) -> int:
     descriptor = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data: owner only
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(text + "\n")
-    _out(f"Wrote everything held about {args.user} to {args.out} ({len(data.responses)} responses).")
+    responses = plural(len(data.responses), "response")
+    _out(f"Wrote everything held about {args.user} to {args.out} ({responses}).")
     return 0
 
 
@@ -405,14 +407,16 @@ def _privacy_erase(args: argparse.Namespace) -> int:
         _out(f"Nothing is held about {args.user} (never seen, or already erased): nothing to do.")
         return 0
     _out(f"{'Erased' if args.yes else 'Would erase'} {args.user} (logged as subject {plan.subject}):")
-    _out(f"  {plan.anonymised} responses kept for closed surveys' figures, with no identity, comment or time")
-    _out(f"  {plan.deleted} responses deleted (survey still open, or fewer than {k} in their group)")
-    _out(f"  {plan.invitations_deleted} invitations deleted, {plan.invitations_anonymised} kept anonymously")
-    _out(
-        f"  {plan.conversations} conversation references, {plan.outbox} outbox messages and "
-        f"{len(plan.bot_state_keys)} bot state records deleted, {sum(plan.other_records.values())} "
-        "other records naming them (a lead grant), and the person"
-    )
+    kept, deleted = plural(plan.anonymised, "response"), plural(plan.deleted, "response")
+    invitations = plural(plan.invitations_deleted, "invitation")
+    references = plural(plan.conversations, "conversation reference")
+    outbox = plural(plan.outbox, "outbox message")
+    state = plural(len(plan.bot_state_keys), "bot state record")
+    others = plural(sum(plan.other_records.values()), "other record")
+    _out(f"  {kept} kept for closed surveys' figures, with no identity, comment or time")
+    _out(f"  {deleted} deleted (survey still open, or fewer than {k} in their group)")
+    _out(f"  {invitations} deleted, {plan.invitations_anonymised} kept anonymously")
+    _out(f"  {references}, {outbox} and {state} deleted, {others} naming them (a lead grant), and the person")
     if not args.yes:
         _out("Nothing was changed: run again with --yes to erase.")
         return 1
@@ -429,10 +433,11 @@ def _privacy_retention(args: argparse.Namespace) -> int:
     run = _in_transaction(action, months=months, k=k)
     plan = asyncio.run(_with_engine(settings.database_url, run))
     _out(
-        f"{'Would purge' if args.dry_run else 'Purged'} data older than {months} months "
-        f"(before {plan.cutoff:%Y-%m-%d %H:%M} UTC): {plan.anonymised} responses anonymised, "
-        f"{plan.deleted} deleted, {plan.invitations_deleted} invitations and {plan.outbox} outbox messages "
-        f"deleted, {len(plan.people)} people forgotten."
+        f"{'Would purge' if args.dry_run else 'Purged'} data older than {plural(months, 'month')} "
+        f"(before {plan.cutoff:%Y-%m-%d %H:%M} UTC): {plural(plan.anonymised, 'response')} anonymised, "
+        f"{plan.deleted} deleted, {plural(plan.invitations_deleted, 'invitation')} and "
+        f"{plural(plan.outbox, 'outbox message')} deleted, "
+        f"{plural(len(plan.people), 'person', 'people')} forgotten."
     )
     return 0
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -664,8 +665,8 @@ def test_the_cli_erases_only_when_told_yes_and_erasing_again_is_harmless(
     assert main(["privacy", "erase", "--user", "aad-amina"]) == 1
     preview = capsys.readouterr().out
     assert "Would erase aad-amina" in preview
-    assert "1 responses kept" in preview
-    assert "1 responses deleted" in preview
+    assert "1 response kept" in preview
+    assert "1 response deleted" in preview
     assert "Nothing was changed" in preview
     assert main(["privacy", "export", "--user", "aad-amina"]) == 0
     capsys.readouterr()
@@ -683,7 +684,7 @@ def test_the_cli_applies_the_retention_period(cli_database: str, capsys: pytest.
     assert main(["privacy", "retention", "--months", "1", "--dry-run"]) == 0
     assert "3 responses anonymised, 1 deleted" in capsys.readouterr().out
     assert main(["privacy", "retention", "--months", "1"]) == 0
-    assert "Purged data older than 1 months" in capsys.readouterr().out
+    assert "Purged data older than 1 month (" in capsys.readouterr().out
     assert main(["privacy", "retention", "--months", "1"]) == 0
     assert "0 responses anonymised, 0 deleted" in capsys.readouterr().out
 
@@ -693,7 +694,7 @@ def test_the_cli_refuses_an_unmigrated_database(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     assert main(["privacy", "export", "--user", "aad-amina"]) == 2
-    assert "db upgrade" in capsys.readouterr().out
+    assert "db upgrade" in capsys.readouterr().err  # a missing SQLite file is explained on stderr
 
 
 def test_the_cli_refuses_a_group_size_below_two(capsys: pytest.CaptureFixture[str]) -> None:
@@ -701,3 +702,29 @@ def test_the_cli_refuses_a_group_size_below_two(capsys: pytest.CaptureFixture[st
         main(["privacy", "erase", "--user", "aad-amina", "--k", "1"])
     assert exit_.value.code == 2
     assert "at least 2" in capsys.readouterr().err
+
+
+def test_an_erasure_preview_counts_in_words_that_agree_with_the_numbers(
+    cli_database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["privacy", "erase", "--user", "aad-amina"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+
+    assert lines[1:5] == [
+        "  1 response kept for closed surveys' figures, with no identity, comment or time",
+        "  1 response deleted (survey still open, or fewer than 3 in their group)",
+        "  1 invitation deleted, 1 kept anonymously",
+        "  1 conversation reference, 2 outbox messages and 2 bot state records deleted, 1 other record "
+        "naming them (a lead grant), and the person",
+    ]
+
+
+def test_exports_and_retention_count_one_thing_in_the_singular(
+    cli_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["privacy", "export", "--user", "aad-dev", "--out", str(tmp_path / "dev.json")]) == 0
+    assert "(1 response)." in capsys.readouterr().out
+    assert main(["privacy", "retention", "--months", "1", "--dry-run"]) == 0
+    retention = capsys.readouterr().out
+    assert "Would purge data older than 1 month (before" in retention
+    assert not re.search(r"\b1 [a-z]+s\b", retention), retention
