@@ -69,18 +69,6 @@ async def find_survey(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def surveys_in_reach(session: AsyncSession, *, reach: Reach, limit: int = 20) -> list[Survey]:
-    """Surveys started (not drafts) within reach, newest first."""
-    query = (
-        sa.select(Survey)
-        .options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
-        .where(reach.surveys(), Survey.state != SurveyState.DRAFT)
-        .order_by(Survey.created_at.desc(), Survey.id.desc())  # type: ignore[attr-defined, union-attr]
-        .limit(limit)
-    )
-    return list((await session.execute(query)).scalars())
-
-
 class PlaceKind(StrEnum):
     """Where a survey was started, as its conversation's type says."""
 
