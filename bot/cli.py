@@ -22,9 +22,9 @@ from bot.health import MissingCredential, check_credentials, run
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.summary_text import plural
-from bot.terminal import Keyboard, chat_command, farewell, run_chat
+from bot.terminal import read_stdin, run_chat
 from bot.text import TextRenderer
-from frameworks.loader import FrameworkFileError, load_framework
+from frameworks.loader import check_files, load_directory
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
 from storage.backup import BackupRefused, backup_sqlite
 from storage.db import create_engine, session_factory, transaction
@@ -302,11 +302,7 @@ async def _with_engine(url: str, action, *, create: bool = False):  # type: igno
 def _chat(args: argparse.Namespace) -> int:
     settings = _settings()
     logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
-    try:
-        return asyncio.run(_chat_async(settings, args.framework, args.name))
-    except KeyboardInterrupt:  # Ctrl-C while starting, before the chat listens for it
-        _write("\n" + farewell(chat_command(args.framework, args.name)))
-        return 0
+    return asyncio.run(_chat_async(settings, args.framework, args.name))
 
 
 async def _chat_async(settings: Settings, framework_id: str | None, name: str) -> int:
@@ -318,17 +314,16 @@ async def _chat_async(settings: Settings, framework_id: str | None, name: str) -
         sessions = session_factory(engine)
         catalogue = await load_catalogue(settings)
         bot = create_bot(settings, sessions, catalogue, utc_now, TextRenderer())
-        with Keyboard.listening() as keyboard:
-            return await run_chat(
-                bot,
-                sessions,
-                catalogue,
-                utc_now,
-                name=name,
-                framework_id=framework_id,
-                read=keyboard.read,
-                write=_write,
-            )
+        return await run_chat(
+            bot,
+            sessions,
+            catalogue,
+            utc_now,
+            name=name,
+            framework_id=framework_id,
+            read=read_stdin,
+            write=_write,
+        )
     finally:
         await engine.dispose()
 
@@ -629,21 +624,22 @@ def _frameworks_show(args: argparse.Namespace) -> int:
 
 
 def _frameworks_validate(args: argparse.Namespace) -> int:
+    settings = _settings(database=False)
     files = [p for path in args.paths for p in (sorted(path.glob("*.yaml")) if path.is_dir() else [path])]
-    failures = 0
-    for path in files:
-        try:
-            framework = load_framework(path)
-        except FrameworkFileError as error:
-            failures += 1
-            _out(f"✗ {path}")
-            _out(indent("\n".join(error.problems), "    "))
-        else:
-            _out(f"✓ {path}: {framework.id}, {len(framework.iter_elements())} elements")
+    loaded = load_directory(log_skipped=False)  # what the bot would load, to find ids already taken
+    if settings.frameworks_dir is not None:
+        load_directory(settings.frameworks_dir, loaded, log_skipped=False)
+    checks = check_files(files, loaded)
+    for check in checks:
+        if check.problems:
+            _out(f"✗ {check.path}")
+            _out(indent("\n".join(check.problems), "    "))
+        elif check.framework is not None:
+            _out(f"✓ {check.path}: {check.framework.id}, {len(check.framework.iter_elements())} elements")
     if not files:
         _out("No framework files found.")
         return 1
-    return 1 if failures else 0
+    return 1 if any(check.problems for check in checks) else 0
 
 
 def describe(framework: Framework) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from frameworks.schema import Framework
+from frameworks.schema import Framework, problems_beyond_fields
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,11 @@ BUILTIN_DIR = Path(__file__).resolve().parent
 class FrameworkFileError(Exception):
     """A framework file that cannot be used, with every problem found in it."""
 
-    def __init__(self, path: Path, problems: list[str]) -> None:
+    def __init__(self, path: Path, problems: list[str], framework_id: str | None = None) -> None:
         self.path = path
         self.problems = problems
+        self.framework_id = framework_id
+        """The id the file gives itself, when it gives one (it may be what is wrong)."""
         super().__init__(f"{path}: " + "; ".join(problems))
 
 
@@ -36,9 +38,20 @@ class Catalogue:
 
     frameworks: dict[str, Framework] = field(default_factory=dict)
     errors: list[FrameworkFileError] = field(default_factory=list)
+    sources: dict[str, Path] = field(default_factory=dict)
+    """The file each framework was loaded from, by id."""
 
     def get(self, framework_id: str) -> Framework | None:
         return self.frameworks.get(framework_id)
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One file as `frameworks validate` reports it: the framework, if it loads, and every problem."""
+
+    path: Path
+    framework: Framework | None
+    problems: list[str]
 
 
 def load_framework(path: Path) -> Framework:
@@ -50,13 +63,20 @@ def load_framework(path: Path) -> Framework:
         raise FrameworkFileError(path, [f"not valid YAML: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise FrameworkFileError(path, ["the top level must be a mapping with id, title, domains…"])
+    framework_id = raw.get("id") if isinstance(raw.get("id"), str) else None
     try:
         return Framework.model_validate(raw)
     except ValidationError as exc:
-        raise FrameworkFileError(path, [_describe(error, raw) for error in exc.errors()]) from exc
+        errors = exc.errors()
+        problems = [line for error in errors for line in _describe(error, raw).splitlines()]
+        if all(error["loc"] for error in errors):  # field errors kept the whole-framework checks from running
+            problems += [problem for problem in problems_beyond_fields(raw) if problem not in problems]
+        raise FrameworkFileError(path, problems, framework_id) from exc
 
 
-def load_directory(directory: Path = BUILTIN_DIR, catalogue: Catalogue | None = None) -> Catalogue:
+def load_directory(
+    directory: Path = BUILTIN_DIR, catalogue: Catalogue | None = None, *, log_skipped: bool = True
+) -> Catalogue:
     """Load every `*.yaml` in the directory, adding to `catalogue` when given (ids must stay unique)."""
     catalogue = catalogue if catalogue is not None else Catalogue()
     if not directory.is_dir():
@@ -66,16 +86,53 @@ def load_directory(directory: Path = BUILTIN_DIR, catalogue: Catalogue | None = 
         try:
             framework = load_framework(path)
         except FrameworkFileError as exc:
-            log.error("framework file skipped: %s", exc)
+            if log_skipped:
+                log.error("framework file skipped: %s", exc)
             catalogue.errors.append(exc)
             continue
         if framework.id in catalogue.frameworks:
-            error = FrameworkFileError(path, [f"id {framework.id!r} is already used by another file"])
-            log.error("framework file skipped: %s", error)
+            problem = f"id {framework.id!r} is already used by {catalogue.sources[framework.id]}"
+            error = FrameworkFileError(path, [problem], framework.id)
+            if log_skipped:
+                log.error("framework file skipped: %s", error)
             catalogue.errors.append(error)
             continue
         catalogue.frameworks[framework.id] = framework
+        catalogue.sources[framework.id] = path
     return catalogue
+
+
+def check_files(paths: list[Path], loaded: Catalogue) -> list[FileCheck]:
+    """Every problem of each file, and ids that clash: with a framework the bot loads from another file
+    (`loaded`: the built-in ones and FRAMEWORKS_DIR; the loader would skip this file), or with an
+    earlier file of `paths`."""
+    checks = []
+    seen: dict[str, Path] = {}
+    for path in paths:
+        try:
+            framework: Framework | None = load_framework(path)
+        except FrameworkFileError as exc:
+            framework, problems, framework_id = None, list(exc.problems), exc.framework_id
+        else:
+            problems, framework_id = [], framework.id
+        if framework_id is not None:
+            problems += _clash(framework_id, path, loaded, seen)
+            seen.setdefault(framework_id, path)
+        checks.append(FileCheck(path, framework, problems))
+    return checks
+
+
+def _clash(framework_id: str, path: Path, loaded: Catalogue, seen: dict[str, Path]) -> list[str]:
+    source = loaded.sources.get(framework_id)
+    if source is not None and source.resolve() != path.resolve():
+        where = f"the built-in framework {source}" if source.parent == BUILTIN_DIR else str(source)
+        return [
+            f"id {framework_id!r} is already used by {where}: the bot would skip this file "
+            "(choose another id, or replace that file)"
+        ]
+    if framework_id in seen and seen[framework_id].resolve() != path.resolve():
+        return [f"id {framework_id!r} is also used by {seen[framework_id]}, checked above"]
+    return []
 
 
 def _describe(error: Any, raw: dict[str, Any]) -> str:

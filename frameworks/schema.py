@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 """Any human-readable text: blank strings are refused so a card never shows an empty cell."""
@@ -182,17 +191,21 @@ class Framework(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Framework:
-        _require_unique("domain id", [domain.id for domain in self.domains])
-        _require_unique("element id", [element.id for _, element in self.iter_elements()])
-        for d_index, domain in enumerate(self.domains):
-            scale = domain.scale or self.scale
-            if scale is None:
-                raise ValueError(
-                    f"domains[{d_index}]({domain.id}): no scale; set one on the framework or the domain"
-                )
-            for e_index, element in enumerate(domain.elements):
-                where = f"domains[{d_index}]({domain.id}).elements[{e_index}]({element.id})"
-                _check_element(element, scale, where)
+        parts = [
+            _DomainParts(
+                index, domain.id, domain.scale, domain.scale is not None, list(enumerate(domain.elements))
+            )
+            for index, domain in enumerate(self.domains)
+        ]
+        problems = _whole_framework_problems(
+            self.scale,
+            scale_given=self.scale is not None,
+            domains=parts,
+            domain_ids=[domain.id for domain in self.domains],
+            element_ids=[element.id for _, element in self.iter_elements()],
+        )
+        if problems:
+            raise ValueError("\n".join(problems))  # one line per problem: the loader reports each
         return self
 
     def scale_for(self, domain: Domain) -> LevelsScale | ScoreScale | StatusScale:
@@ -214,28 +227,139 @@ class Framework(_Model):
         return [(d, e) for d, e in self.iter_elements() if not e.in_development]
 
 
-def _check_element(element: Element, scale: LevelsScale | ScoreScale | StatusScale, where: str) -> None:
+AnyScale = LevelsScale | ScoreScale | StatusScale
+
+
+@dataclass(frozen=True)
+class _DomainParts:
+    """What the whole-framework checks need of a domain: its position, id, own scale and elements."""
+
+    index: int
+    id: str
+    scale: AnyScale | None
+    scale_given: bool
+    """A scale is written on the domain (None above then means it is invalid, and reported already)."""
+    elements: list[tuple[int, Element]]
+
+
+def _whole_framework_problems(
+    scale: AnyScale | None,
+    *,
+    scale_given: bool,
+    domains: list[_DomainParts],
+    domain_ids: list[str],
+    element_ids: list[str],
+) -> list[str]:
+    problems = _duplicates("domain id", domain_ids) + _duplicates("element id", element_ids)
+    for domain in domains:
+        if domain.scale_given and domain.scale is None:
+            continue
+        effective = domain.scale or scale
+        if effective is None:
+            if not scale_given:
+                problems.append(
+                    f"domains[{domain.index}]({domain.id}): no scale; set one on the framework or the domain"
+                )
+            continue
+        for e_index, element in domain.elements:
+            where = f"domains[{domain.index}]({domain.id}).elements[{e_index}]({element.id})"
+            problems += _element_problems(element, effective, where)
+    return problems
+
+
+def problems_beyond_fields(raw: dict[str, Any]) -> list[str]:
+    """The whole-framework checks, run on whichever parts of a file are valid by themselves. Pydantic runs
+    them only once every field is valid, so without this a duplicate id or a missing descriptor would
+    show only after the title and scale had been fixed."""
+    scale = _scale_as_written(raw.get("scale"))
+    raw_domains = (
+        [d for d in raw.get("domains") or [] if isinstance(d, dict)]
+        if isinstance(raw.get("domains"), list)
+        else []
+    )
+    parts = []
+    element_ids: list[str] = []
+    for index, domain in enumerate(raw_domains):
+        raw_elements = domain.get("elements") if isinstance(domain.get("elements"), list) else []
+        element_ids += [str(e["id"]) for e in raw_elements if isinstance(e, dict) and "id" in e]
+        elements = [
+            (i, element) for i, e in enumerate(raw_elements) if (element := _valid(_ELEMENT, e)) is not None
+        ]
+        parts.append(
+            _DomainParts(
+                index,
+                str(domain.get("id")),
+                _scale_as_written(domain.get("scale")),
+                "scale" in domain,
+                elements,
+            )
+        )
+    return _whole_framework_problems(
+        scale,
+        scale_given="scale" in raw,
+        domains=parts,
+        domain_ids=[str(d["id"]) for d in raw_domains if "id" in d],
+        element_ids=element_ids,
+    )
+
+
+_SCALE: TypeAdapter[AnyScale] = TypeAdapter(Scale)
+_LEVEL: TypeAdapter[Level] = TypeAdapter(Level)
+_ELEMENT: TypeAdapter[Element] = TypeAdapter(Element)
+
+
+def _scale_as_written(value: object) -> AnyScale | None:
+    """The scale, or, when only its own checks fail (levels out of order…), enough of it to check the
+    elements against: its kind and level ids. None when not even that can be read."""
+    valid = _valid(_SCALE, value)
+    if valid is not None or not isinstance(value, dict):
+        return valid
+    kind, written = value.get("kind"), value.get("levels")
+    if kind == ScaleKind.LEVELS and isinstance(written, list):
+        levels = [level for item in written if (level := _valid(_LEVEL, item)) is not None]
+        return LevelsScale.model_construct(levels=levels) if len(levels) == len(written) else None
+    if kind == ScaleKind.SCORE:
+        return ScoreScale.model_construct()
+    if kind == ScaleKind.STATUS:
+        return StatusScale.model_construct()
+    return None
+
+
+def _valid(adapter: TypeAdapter[Any], value: object) -> Any:
+    if value is None:
+        return None
+    try:
+        return adapter.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def _element_problems(element: Element, scale: AnyScale, where: str) -> list[str]:
+    problems = []
     if isinstance(scale, LevelsScale):
         known = {level.id for level in scale.levels}
         unknown = sorted(set(element.descriptors) - known)
         if unknown:
-            raise ValueError(f"{where}: descriptors for unknown levels {unknown}; levels are {sorted(known)}")
+            problems.append(f"{where}: descriptors for unknown levels {unknown}; levels are {sorted(known)}")
         missing = [level.id for level in scale.levels if level.id not in element.descriptors]
         if missing and not element.in_development:
-            raise ValueError(
-                f"{where}: no descriptor for levels {missing} (mark in_development if unwritten)"
-            )
+            problems.append(f"{where}: no descriptor for levels {missing} (mark in_development if unwritten)")
     else:
         if element.descriptors:
-            raise ValueError(f"{where}: descriptors only belong to elements on a levels scale")
+            problems.append(f"{where}: descriptors only belong to elements on a levels scale")
         if element.text is None and not element.in_development:
-            raise ValueError(f"{where}: needs the question or outcome text")
+            problems.append(f"{where}: needs the question or outcome text")
+    return problems
+
+
+def _duplicates(what: str, values: list[str]) -> list[str]:
+    duplicates = sorted(value for value, count in Counter(values).items() if count > 1)
+    return [f"duplicate {what}: {', '.join(duplicates)}"] if duplicates else []
 
 
 def _require_unique(what: str, values: list[str]) -> None:
-    duplicates = sorted(value for value, count in Counter(values).items() if count > 1)
-    if duplicates:
-        raise ValueError(f"duplicate {what}: {', '.join(duplicates)}")
+    for problem in _duplicates(what, values):
+        raise ValueError(problem)
 
 
 _WS = re.compile(r"\s+")

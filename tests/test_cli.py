@@ -529,6 +529,24 @@ def test_a_file_whose_id_the_bot_already_loads_elsewhere_is_reported_as_skipped(
     assert main(["frameworks", "validate", str(installed)]) == 0  # the file the bot loads is itself
     assert main(["frameworks", "validate", str(ROOT / "frameworks")]) == 0
     capsys.readouterr()
+    monkeypatch.delenv("FRAMEWORKS_DIR")
     same = _framework_file(tmp_path / "drafts", "tiny-v3.yaml")
     assert main(["frameworks", "validate", str(draft), str(same)]) == 1
     assert f"id 'tiny' is also used by {draft}" in capsys.readouterr().out
+
+
+def test_a_file_with_only_whole_framework_mistakes_gets_them_all_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def cross_checks(data: dict[str, Any]) -> None:
+        elements = data["domains"][0]["elements"]
+        elements.append(copy.deepcopy(elements[0]))
+        elements.append({"id": "partners", "title": "Partners", "descriptors": {"emerging": "a", "best": "b"}})
+
+    monkeypatch.delenv("FRAMEWORKS_DIR", raising=False)
+    path = _framework_file(tmp_path, "mine.yaml", cross_checks)
+    assert main(["frameworks", "validate", str(path)]) == 1
+    report = capsys.readouterr().out
+    assert "duplicate element id: shared-vision" in report
+    assert "elements[2](partners): descriptors for unknown levels ['best']" in report
+    assert "elements[2](partners): no descriptor for levels ['thriving']" in report
