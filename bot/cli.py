@@ -22,7 +22,7 @@ from bot.health import MissingCredential, check_credentials, run
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.summary_text import plural
-from bot.terminal import read_stdin, run_chat
+from bot.terminal import Keyboard, chat_command, farewell, run_chat
 from bot.text import TextRenderer
 from frameworks.loader import check_files, load_directory
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
@@ -302,7 +302,11 @@ async def _with_engine(url: str, action, *, create: bool = False):  # type: igno
 def _chat(args: argparse.Namespace) -> int:
     settings = _settings()
     logging.getLogger().setLevel(logging.WARNING)  # keep the conversation readable
-    return asyncio.run(_chat_async(settings, args.framework, args.name))
+    try:
+        return asyncio.run(_chat_async(settings, args.framework, args.name))
+    except KeyboardInterrupt:  # Ctrl-C while starting, before the chat listens for it
+        _write("\n" + farewell(chat_command(args.framework, args.name)))
+        return 0
 
 
 async def _chat_async(settings: Settings, framework_id: str | None, name: str) -> int:
@@ -314,16 +318,17 @@ async def _chat_async(settings: Settings, framework_id: str | None, name: str) -
         sessions = session_factory(engine)
         catalogue = await load_catalogue(settings)
         bot = create_bot(settings, sessions, catalogue, utc_now, TextRenderer())
-        return await run_chat(
-            bot,
-            sessions,
-            catalogue,
-            utc_now,
-            name=name,
-            framework_id=framework_id,
-            read=read_stdin,
-            write=_write,
-        )
+        with Keyboard.listening() as keyboard:
+            return await run_chat(
+                bot,
+                sessions,
+                catalogue,
+                utc_now,
+                name=name,
+                framework_id=framework_id,
+                read=keyboard.read,
+                write=_write,
+            )
     finally:
         await engine.dispose()
 
