@@ -76,7 +76,7 @@ def neutralise(text: str) -> str:
 
 def _columns(export: AnswerExport) -> list[tuple[str, Callable[[ExportRow], Value], int]]:
     """(heading, value, width in characters) for each column of the answers."""
-    when = "date" if export.anonymised else "time (UTC)"
+    when = "date" if export.anonymised else "UTC"
     columns: list[tuple[str, Callable[[ExportRow], Value], int]] = [
         ("Framework", lambda _row: export.framework_title, 28),
         ("Domain", lambda row: row.domain, 24),

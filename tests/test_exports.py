@@ -131,10 +131,10 @@ async def test_a_lead_gets_every_answer_as_a_labelled_row_with_organisation_and_
         "Comment",
         "Organisation",
         "Person",
-        "Started (time (UTC))",
-        "Answered (time (UTC))",
-        "Last changed (time (UTC))",
-        "Submitted (time (UTC))",
+        "Started (UTC)",
+        "Answered (UTC)",
+        "Last changed (UTC)",
+        "Submitted (UTC)",
     ]
     brief = [(r["Element id"], r["Person"], r["Answer"], r["Value"], r["Comment"]) for r in rows]
     assert brief == [  # framework order, then organisation and person
@@ -154,9 +154,9 @@ async def test_a_lead_gets_every_answer_as_a_labelled_row_with_organisation_and_
         "Shared vision",
         "Trust A",
     )
-    assert first["Answered (time (UTC))"] == "2026-11-23 09:30:00"
-    assert rows[2]["Submitted (time (UTC))"] == ""  # Chloé has not submitted
-    assert rows[1]["Submitted (time (UTC))"] == "2026-11-23 09:31:00"
+    assert first["Answered (UTC)"] == "2026-11-23 09:30:00"
+    assert rows[2]["Submitted (UTC)"] == ""  # Chloé has not submitted
+    assert rows[1]["Submitted (UTC)"] == "2026-11-23 09:31:00"
 
 
 async def test_csv_cells_that_could_run_as_formulas_are_neutralised(
