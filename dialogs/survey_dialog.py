@@ -367,10 +367,10 @@ class SurveyDialog(Dialog):
         state = dc.active_dialog.state
         previous = _snapshot(turn.answers.get(element_id))  # the ORM row is refreshed in place below
         now = self._s.clock()
+        # Skip on an answered question (after back or change N) keeps the answer, as the bot says.
         keep = action.action is CardActionKind.SKIP and previous is not None and previous[0] is not None
-        """Skip on an answered question (after back or change N) keeps the answer, as the bot says."""
         try:
-            if keep and (not action.comment or action.comment == previous[2]):
+            if keep and (not action.comment or (previous is not None and action.comment == previous[2])):
                 answer = turn.answers[element_id]
             elif action.action is CardActionKind.COMMENT or keep:
                 if not action.comment:

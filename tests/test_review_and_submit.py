@@ -110,6 +110,29 @@ async def test_continue_during_a_change_keeps_the_answer_and_goes_back(
     assert (await _answers(database))["vision"].value == "developing"
 
 
+async def test_skip_on_an_answered_question_keeps_the_answer_as_the_bot_says(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, PLACE, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    for reply in ("2", "3", "4"):
+        await partner.says(reply)
+    back = _joined(await partner.says("back"))
+    assert "skip to keep it" in back
+    kept = _joined(await partner.says("skip"))
+    assert "Kept your answer to “Clinically and professionally led”: Thriving." in kept
+    assert "4 of 23" in kept
+    await partner.says("change 1")
+    kept_again = _joined(await partner.says("skip"))
+    assert "Kept your answer to “Vision”: Developing." in kept_again
+    assert "4 of 23" in kept_again
+    answers = await _answers(database)
+    assert answers["vision"].value == "developing"
+    assert answers["clinically-and-professionally-led"].value == "thriving"
+    assert not answers["clinically-and-professionally-led"].skipped
+
+
 async def test_from_the_review_continue_resume_and_back_go_to_the_first_unanswered_question(
     database: Database, now: datetime
 ) -> None:
