@@ -466,7 +466,7 @@ class SurveyDialog(Dialog):
         if first_open_in(turn.framework, turn.answers, domain_id) is not None:
             return None
         found = turn.framework.element(after)
-        return f"That completes “{found[0].title}”." if found else None
+        return f"That completes {quoted(found[0].title)}." if found else None
 
     async def _keep_comment(self, turn: _Turn, element_id: str, comment: str) -> None:
         """A comment typed before leaving is saved (if it can't be, it is not worth failing the pause for)."""
@@ -574,7 +574,7 @@ class SurveyDialog(Dialog):
         first = first_open_in(turn.framework, turn.answers, domain_id)
         if first is None:
             message = (
-                f"Every question in “{domain.title}” has an answer: “change N” changes one, "
+                f"Every question in {quoted(domain.title)} has an answer: “change N” changes one, "
                 "“domains” shows the others."
             )
             _invoke_message(turn.context, message)
@@ -798,7 +798,7 @@ def _hint_for(turn: _Turn, state: dict[str, Any]) -> str:
 def _kept_note(turn: _Turn, element_id: str, answer: Answer) -> str:
     found = turn.framework.element(element_id)
     title = found[1].title if found else element_id
-    return f"Kept your answer to “{title}”: {label_of(turn.framework, element_id, answer.value)}."
+    return f"Kept your answer to {quoted(title)}: {label_of(turn.framework, element_id, answer.value)}."
 
 
 def _saved_note(turn: _Turn, element_id: str, answer: Answer) -> str:

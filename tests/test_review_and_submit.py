@@ -133,6 +133,19 @@ async def test_skip_on_an_answered_question_keeps_the_answer_as_the_bot_says(
     assert not answers["clinically-and-professionally-led"].skipped
 
 
+async def test_a_title_with_its_own_quotes_is_quoted_once_when_an_answer_is_kept(
+    database: Database, now: datetime
+) -> None:
+    await open_survey_for(database.sessions, ROADMAP, now)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    await partner.says("change 3")
+    await partner.says("at risk")
+    await partner.says("change 3")
+    kept = _joined(await partner.says("skip"))
+    assert "Kept your answer to “OD plan for a ‘one team’ mindset agreed”: At risk." in kept
+
+
 async def test_from_the_review_continue_resume_and_back_go_to_the_first_unanswered_question(
     database: Database, now: datetime
 ) -> None:
