@@ -185,7 +185,7 @@ class TextRenderer:
         return _message(lines)
 
     def submit_check(self, view: SubmitCheckView) -> Activity:
-        lines = [f"Not submitted yet: {unanswered_heading(view)}" + (":" if domain_gaps(view) else ".")]
+        lines = [f"Not submitted: {unanswered_heading(view)}" + (":" if domain_gaps(view) else ".")]
         lines += [f"  {clean(gap)}" for gap in domain_gaps(view)]
         if view.locks:
             lines.append("Once submitted, your answers can't be changed.")
