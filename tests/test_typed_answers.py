@@ -19,6 +19,7 @@ from bot.app import create_app
 from bot.settings import Settings
 from dialogs.intents import AnswerIntent, Unrecognised, parse_reply
 from dialogs.survey_views import choices_for
+from dialogs.views import Choice
 from frameworks.loader import load_directory
 from frameworks.schema import Framework
 from storage.db import transaction
@@ -146,7 +147,7 @@ async def test_started_partner_with_one_survey_who_types_an_answer_carries_on_wh
 # What the bot understands ---------------------------------------------------------------------------
 
 
-def _choices(framework: Framework) -> list:
+def _choices(framework: Framework) -> list[Choice]:
     domain, element = framework.iter_elements()[0]
     return choices_for(framework.scale_for(domain), element)
 
