@@ -528,7 +528,8 @@ def _domains_map(args: argparse.Namespace) -> int:
         _out(str(exc))
         return 2
     _out(
-        f"{mapped.domain} → {mapped.organisation.name}: {mapped.people_assigned} people assigned"
+        f"{mapped.domain} → {mapped.organisation.name}: "
+        f"{plural(mapped.people_assigned, 'person', 'people')} assigned"
         + (f" (was {mapped.previous_organisation})" if mapped.previous_organisation else "")
     )
     return 0
@@ -612,7 +613,7 @@ def _frameworks_list(_args: argparse.Namespace) -> int:
     catalogue = asyncio.run(load_catalogue(_settings(database=False)))
     for framework in sorted(catalogue.frameworks.values(), key=lambda f: f.id):
         count = len(framework.scored_elements)
-        _out(f"{framework.id:32} {framework.title} (v{framework.version}, {count} questions)")
+        _out(f"{framework.id:32} {framework.title} (v{framework.version}, {plural(count, 'question')})")
     for error in catalogue.errors:
         _out(f"skipped {error}")
     return 1 if catalogue.errors else 0
@@ -640,7 +641,8 @@ def _frameworks_validate(args: argparse.Namespace) -> int:
             _out(f"✗ {check.path}")
             _out(indent("\n".join(check.problems), "    "))
         elif check.framework is not None:
-            _out(f"✓ {check.path}: {check.framework.id}, {len(check.framework.iter_elements())} elements")
+            elements = plural(len(check.framework.iter_elements()), "element")
+            _out(f"✓ {check.path}: {check.framework.id}, {elements}")
     if not files:
         _out("No framework files found.")
         return 1
