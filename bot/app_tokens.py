@@ -20,12 +20,11 @@ ConfigurationServiceClientCredentialFactory), for the public cloud, scope `https
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -41,6 +40,7 @@ from botframework.connector.auth import (
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from bot.addresses import secure_or_local
+from bot.background_refresh import BackgroundRefresh
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -208,12 +208,15 @@ class AppTokens:
         self.request = request
         self._clock = clock
         self._timeout = timeout
-        self._startup_wait = startup_wait
-        self._retry_first = retry_first
-        self._retry_most = retry_most
         self._held: _Held | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._attempted = asyncio.Event()
+        self._background = BackgroundRefresh(
+            "app-token",
+            self._refreshed,
+            startup_wait=startup_wait,
+            retry_first=retry_first,
+            retry_most=retry_most,
+        )
 
     @property
     def app_id(self) -> str:
@@ -268,32 +271,12 @@ class AppTokens:
 
     async def kept_fresh(self, _app: web.Application) -> AsyncIterator[None]:
         """A cleanup context: the first fetch (waited for briefly), then a refresher task until shutdown."""
-        async with self.fetching():
-            task = asyncio.create_task(self._run(), name="app-token")
-            with suppress(TimeoutError):
-                async with asyncio.timeout(self._startup_wait):
-                    await self._attempted.wait()
-            try:
-                yield
-            finally:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+        async with self.fetching(), self._background.running():
+            yield
 
-    async def _run(self) -> None:
-        delay = self._retry_first
-        while True:
-            try:
-                lifetime = await self.refresh()
-            except Exception:  # a bug here must not leave the bot without a token for ever
-                log.exception("refreshing the bot's token failed unexpectedly")
-                lifetime = None
-            self._attempted.set()
-            if lifetime is None:
-                wait, delay = delay, min(delay * 2, self._retry_most)
-            else:
-                wait, delay = refresh_after(lifetime), self._retry_first
-            await asyncio.sleep(wait)
+    async def _refreshed(self) -> float | None:
+        lifetime = await self.refresh()
+        return None if lifetime is None else refresh_after(lifetime)
 
     async def _fetch(self) -> tuple[str, timedelta]:
         if self._session is None:

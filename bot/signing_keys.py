@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,8 @@ import aiohttp
 from aiohttp import web
 from jwt import PyJWK, PyJWTError
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.background_refresh import BackgroundRefresh
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +80,16 @@ class SigningKeys:
         self.metadata_url = metadata_url
         self._timeout = timeout
         self._refresh_every = refresh_every
-        self._retry_first = retry_first
-        self._retry_most = retry_most
         self._unknown_kid_gap = unknown_kid_gap
         self._keys: Mapping[str, SigningKey] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._wanted = asyncio.Event()
-        self._attempted = asyncio.Event()
+        self._background = BackgroundRefresh(
+            "signing-keys",
+            self._refreshed,
+            startup_wait=STARTUP_WAIT,
+            retry_first=retry_first,
+            retry_most=retry_most,
+        )
         self._last_attempt: float | None = None
 
     @property
@@ -101,7 +106,7 @@ class SigningKeys:
         loop = asyncio.get_running_loop()
         if self._last_attempt is not None and loop.time() - self._last_attempt < self._unknown_kid_gap:
             return False
-        self._wanted.set()
+        self._background.wake()
         return True
 
     @asynccontextmanager
@@ -129,33 +134,11 @@ class SigningKeys:
 
     async def kept_fresh(self, _app: web.Application) -> AsyncIterator[None]:
         """A cleanup context: the first fetch (waited for briefly), then a refresher task until shutdown."""
-        async with self.fetching():
-            task = asyncio.create_task(self._run(), name="signing-keys")
-            with suppress(TimeoutError):
-                async with asyncio.timeout(STARTUP_WAIT):
-                    await self._attempted.wait()
-            try:
-                yield
-            finally:
-                task.cancel()
-                with suppress(asyncio.CancelledError):
-                    await task
+        async with self.fetching(), self._background.running():
+            yield
 
-    async def _run(self) -> None:
-        delay = self._retry_first
-        while True:
-            try:
-                ok = await self.refresh()
-            except Exception:  # a bug here must not leave the keys stale for ever
-                log.exception("refreshing the signing keys failed unexpectedly")
-                ok = False
-            self._attempted.set()
-            wait = self._refresh_every if ok else delay
-            delay = self._retry_first if ok else min(delay * 2, self._retry_most)
-            self._wanted.clear()
-            with suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await self._wanted.wait()
+    async def _refreshed(self) -> float | None:
+        return self._refresh_every if await self.refresh() else None
 
     async def _fetch(self) -> dict[str, SigningKey]:
         try:
