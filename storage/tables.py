@@ -338,3 +338,25 @@ class OutboxMessage(SQLModel, table=True):
     activity_id: str | None = Field(default=None, max_length=200)
     created_at: datetime = _created()
     sent_at: datetime | None = _when()
+
+
+class FrameworkVersion(SQLModel, table=True):
+    """A framework a tenant's lead published: each publication of an id is a new numbered version, so
+    surveys and trends can say which wording they used. The YAML frameworks stay built-ins, not rows."""
+
+    __tablename__ = "framework_versions"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "framework_id", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    framework_id: str = Field(max_length=80)
+    version: int
+    """1, 2, … per tenant and framework id (the framework's own `version` text is in the document)."""
+    title: str = Field(sa_type=sa.Text)
+    """The framework's title, for listings that should not load the document."""
+    framework: dict[str, Any] = Field(sa_type=JSONDocument)
+    """`frameworks.schema.Framework` as JSON, validated on the way in and out."""
+    published_by_id: int | None = Field(
+        default=None, foreign_key="people.id", index=True, ondelete="SET NULL"
+    )
+    published_at: datetime = Field(sa_type=UTCDateTime)
