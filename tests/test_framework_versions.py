@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from frameworks.schema import Framework
+from frameworks.versions import ElementRef, descriptor_fingerprint, diff
 from storage import framework_versions
 from storage.db import session_factory, transaction
 from storage.people import upsert_person
@@ -176,3 +177,67 @@ async def test_a_stored_framework_that_no_longer_validates_is_refused_on_the_way
     async with database.sessions() as session:
         with pytest.raises(ValueError, match="no descriptor for levels"):
             await framework_versions.latest(session, tenant_id=TENANT, framework_id="our-matrix")
+
+
+# What changed between two versions ------------------------------------------------------------------
+
+
+def test_a_new_version_lists_elements_added_removed_reworded_and_moved() -> None:
+    before = matrix(
+        rows=[
+            ("vision", "vision", "Shared vision"),
+            ("vision", "plans", "Joint plans"),
+            ("vision", "data", "Shared data"),
+            ("people", "workforce", "One workforce"),
+        ]
+    )
+    after = matrix(
+        rows=[
+            ("vision", "vision", "A shared vision"),
+            ("vision", "plans", "Joint plans"),
+            ("people", "data", "Shared data"),
+            ("people", "carers", "Unpaid carers"),
+        ],
+        descriptor={"plans": "Plans are agreed and funded"},
+    )
+    changes = diff(before, after)
+    assert changes.added == [ElementRef(element_id="carers", title="Unpaid carers", domain_id="people")]
+    assert changes.removed == [ElementRef(element_id="workforce", title="One workforce", domain_id="people")]
+    assert [(r.after.element_id, r.title_changed, r.descriptors_changed) for r in changes.reworded] == [
+        ("vision", True, []),
+        ("plans", False, ["maturing"]),
+    ]
+    assert [(m.after.element_id, m.before.domain_id, m.after.domain_id) for m in changes.moved] == [
+        ("data", "vision", "people")
+    ]
+    assert not changes.unchanged
+
+
+def test_rows_whose_ids_changed_are_matched_by_their_title() -> None:
+    """A workbook re-imported without its id column gets new ids; the same titles are the same rows."""
+    before = matrix(rows=[("vision", "vision", "Shared vision"), ("vision", "plans", "Joint plans")])
+    after = matrix(
+        rows=[("vision", "row-1", "Shared  VISION"), ("vision", "row-2", "Joint plans and budgets")]
+    )
+    changes = diff(before, after)
+    assert [ref.element_id for ref in changes.matched_by_title] == ["row-1"]
+    assert [ref.element_id for ref in changes.added] == ["row-2"]
+    assert [ref.element_id for ref in changes.removed] == ["plans"]
+    assert [(r.before.element_id, r.after.element_id, r.title_changed) for r in changes.reworded] == [
+        ("vision", "row-1", True)
+    ]
+
+
+def test_the_same_framework_published_again_has_no_changes() -> None:
+    assert diff(matrix(), matrix(title="Renamed")).unchanged
+
+
+def test_a_descriptor_fingerprint_changes_only_with_the_words_answered_against() -> None:
+    plain = matrix().element("plans")
+    retitled = matrix(rows=[("vision", "plans", "Plans")]).element("plans")
+    reworded = matrix(descriptor={"plans": "Plans are agreed"}).element("plans")
+    assert plain is not None
+    assert retitled is not None
+    assert reworded is not None
+    assert descriptor_fingerprint(plain[1]) == descriptor_fingerprint(retitled[1])
+    assert descriptor_fingerprint(plain[1]) != descriptor_fingerprint(reworded[1])
