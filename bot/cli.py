@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from textwrap import indent
 
+import yaml
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
@@ -25,7 +26,8 @@ from bot.summary_text import plural
 from bot.terminal import Keyboard, chat_command, farewell, run_chat
 from bot.text import TextRenderer
 from frameworks.loader import check_files, load_directory
-from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
+from frameworks.schema import Framework, LevelsScale, ScaleKind, ScoreScale, StatusScale
+from frameworks.workbook import WorkbookError, canonical_json, read_workbook, template, write_workbook
 from storage.backup import BackupRefused, backup_sqlite
 from storage.db import create_engine, session_factory, transaction
 from storage.errors import SurveyNotFound
@@ -221,7 +223,29 @@ def _parser() -> argparse.ArgumentParser:
     actions.add_parser("list", help="the frameworks the bot offers").set_defaults(run=_frameworks_list)
     show = actions.add_parser("show", help="every domain and question of one framework")
     show.add_argument("id", help="framework id, as in `frameworks list`")
+    show.add_argument(
+        "--format", choices=["text", "json"], default="text", help="json: the framework as canonical JSON"
+    )
     show.set_defaults(run=_frameworks_show)
+    blank = actions.add_parser("template", help="an empty, annotated Excel workbook for a new framework")
+    blank.add_argument("--kind", required=True, choices=[k.value for k in ScaleKind], help="the answer scale")
+    blank.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx")
+    blank.set_defaults(run=_frameworks_template)
+    workbook = actions.add_parser("export", help="a framework as an Excel workbook (README layout)")
+    workbook.add_argument("id", help="framework id, as in `frameworks list`")
+    workbook.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx")
+    workbook.set_defaults(run=_frameworks_export)
+    bring = actions.add_parser(
+        "import",
+        help="check an Excel workbook and save it as a framework file in FRAMEWORKS_DIR",
+        description="Check a framework workbook and write it as YAML into FRAMEWORKS_DIR, where the bot "
+        "loads it at start. Every problem is listed (exit status 2) and nothing is written. For now "
+        "frameworks are files: the database table of framework versions is being built (issue 15).",
+    )
+    bring.add_argument("file", type=Path, metavar="FILE.xlsx")
+    bring.add_argument("--id", dest="new_id", help="save under this id instead of the workbook's")
+    bring.add_argument("--dry-run", action="store_true", help="check only; write nothing")
+    bring.set_defaults(run=_frameworks_import)
     validate = actions.add_parser("validate", help="check framework YAML files and report every problem")
     validate.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a .yaml file or a directory")
     validate.set_defaults(run=_frameworks_validate)
@@ -625,7 +649,67 @@ def _frameworks_show(args: argparse.Namespace) -> int:
     if framework is None:
         _out(f"No framework {args.id!r}. Known: {', '.join(sorted(catalogue.frameworks)) or 'none'}.")
         return 1
-    _out(describe(framework))
+    _out(canonical_json(framework) if args.format == "json" else describe(framework))
+    return 0
+
+
+def _frameworks_template(args: argparse.Namespace) -> int:
+    args.out.write_bytes(template(ScaleKind(args.kind)))
+    _out(f"Wrote {args.out}: fill in its sheets (README: Bring your own framework), then import it.")
+    return 0
+
+
+def _frameworks_export(args: argparse.Namespace) -> int:
+    catalogue = asyncio.run(load_catalogue(_settings(database=False)))
+    framework = catalogue.get(args.id)
+    if framework is None:
+        _out(f"No framework {args.id!r}. Known: {', '.join(sorted(catalogue.frameworks)) or 'none'}.")
+        return 1
+    args.out.write_bytes(write_workbook(framework))
+    _out(f"Wrote {args.out}: {framework.title}, {plural(len(framework.iter_elements()), 'element')}.")
+    return 0
+
+
+def _frameworks_import(args: argparse.Namespace) -> int:
+    """Status 2 with every problem when the workbook or its id cannot be used; nothing is written then."""
+    settings = _settings(database=False)
+    try:
+        framework = read_workbook(args.file.read_bytes(), filename=args.file.name)
+        if args.new_id is not None:
+            framework = Framework.model_validate({**framework.model_dump(), "id": args.new_id})
+    except OSError as error:
+        _out(f"Cannot read {args.file}: {error.strerror}.")
+        return 2
+    except WorkbookError as error:
+        _out(f"✗ {args.file}: {plural(len(error.problems), 'problem')}, nothing saved")
+        _out(indent("\n".join(str(problem) for problem in error.problems), "    "))
+        return 2
+    except ValidationError as error:
+        _out(f"✗ --id {args.new_id!r}: {error.errors()[0]['msg']}")
+        return 2
+    catalogue = asyncio.run(load_catalogue(settings))
+    problems = []
+    if settings.frameworks_dir is None:
+        problems.append("FRAMEWORKS_DIR is not set: set it to the folder the bot loads framework files from")
+    if framework.id in catalogue.frameworks:
+        problems.append(
+            f"id {framework.id!r} is already used by {catalogue.sources[framework.id]}: give one with --id"
+        )
+    if problems:
+        _out(f"✗ {args.file}: nothing saved")
+        _out(indent("\n".join(problems), "    "))
+        return 2
+    assert settings.frameworks_dir is not None
+    summary = f"{framework.id}: {framework.title}, {plural(len(framework.iter_elements()), 'element')}"
+    if args.dry_run:
+        _out(f"✓ {args.file} is a valid framework ({summary}); --dry-run: nothing saved")
+        return 0
+    target = settings.frameworks_dir / f"{framework.id}.yaml"
+    draft = target.with_suffix(".yaml.part")
+    text = yaml.safe_dump(framework.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=110)
+    draft.write_text(text, "utf-8")
+    draft.replace(target)  # the bot never loads a half-written file
+    _out(f"✓ Saved {target} ({summary}). Restart the bot to offer it.")
     return 0
 
 

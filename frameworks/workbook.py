@@ -31,6 +31,7 @@ control characters, and texts over `MAX_TEXT` characters (`MAX_SHORT_TEXT` for t
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import unicodedata
 import zipfile
@@ -169,6 +170,11 @@ class WorkbookError(Exception):
         self.filename = filename
         self.problems = problems
         super().__init__(f"{filename}: " + "; ".join(str(p) for p in problems))
+
+
+def canonical_json(framework: Framework) -> str:
+    """The framework as JSON with sorted keys: equal frameworks print the same bytes, a diff is a change."""
+    return json.dumps(framework.model_dump(mode="json"), ensure_ascii=False, indent=2, sort_keys=True)
 
 
 # Writing -------------------------------------------------------------------------------------------------
@@ -420,6 +426,7 @@ class _Reader:
     raw: dict[str, Any] = field(default_factory=dict)
     places: dict[tuple[Any, ...], tuple[str, str]] = field(default_factory=dict)
     """Where each value of `raw` came from, by its pydantic location: (sheet, cell)."""
+    sheets_unusable: bool = False
 
     def problem(self, sheet: str, cell: str | None, message: str) -> None:
         self.problems.append(Problem(message, sheet, cell))
@@ -437,6 +444,7 @@ class _Reader:
                 self._read_sheet(names[name])
             elif name != REPAIRS:
                 self.problem(name, None, "the sheet is missing")
+                self.sheets_unusable = True
         for extra in sorted(set(names) - {*REQUIRED_SHEETS, REPAIRS}):
             self.problem(
                 extra, None, f"unexpected sheet; the sheets are {', '.join((*REQUIRED_SHEETS, REPAIRS))}"
@@ -445,6 +453,15 @@ class _Reader:
     def _read_sheet(self, sheet: Any) -> None:
         name = sheet.title
         rows: list[_Row] = []
+        try:
+            self._read_rows(sheet, name, rows)
+        except Exception:  # openpyxl parses lazily: damaged XML or bytes surface here, with many types
+            self.problem(name, None, "the sheet is not readable XML (is its text UTF-8?)")
+            self.sheets_unusable = True
+            rows.clear()
+        self.rows[name] = rows
+
+    def _read_rows(self, sheet: Any, name: str, rows: list[_Row]) -> None:
         header: list[str | None] = []
         for number, cells in enumerate(
             sheet.iter_rows(max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS + 1), start=1
@@ -476,7 +493,6 @@ class _Reader:
             rows.append(row)
         if not header:
             self.problem(name, "A1", "the header row is missing")
-        self.rows[name] = rows
 
     def _header(self, sheet: str, values: list[Any]) -> list[str | None]:
         titles: list[str | None] = [v.strip() if isinstance(v, str) and v.strip() else None for v in values]
@@ -519,7 +535,8 @@ class _Reader:
     # From rows to a framework ------------------------------------------------------------------------
 
     def framework(self) -> Framework:
-        self._build()
+        if not self.sheets_unusable:  # else what the other sheets refer to is unknown: mostly noise
+            self._build()
         if self.problems:
             raise WorkbookError(self.filename, self.problems)
         try:
