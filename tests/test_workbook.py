@@ -4,6 +4,7 @@ broken or hostile workbook with every problem at once, by sheet and cell, storin
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Callable
 from io import BytesIO
@@ -19,6 +20,7 @@ from frameworks.schema import Framework, ScaleKind
 from frameworks.workbook import (
     MAX_COLUMNS,
     MAX_FILE_BYTES,
+    MAX_ROWS,
     MAX_TEXT,
     WorkbookError,
     read_workbook,
@@ -330,3 +332,33 @@ def test_yaml_written_by_import_reads_as_plain_yaml(tmp_path: Path, monkeypatch:
     raw = yaml.safe_load((folder / "our-audit.yaml").read_text("utf-8"))
     assert raw["id"] == "our-audit"
     assert raw["title"] == SEEDS["audit-committee-maturity"].title
+
+
+def test_a_domain_answered_on_its_own_scale_keeps_it_through_the_workbook() -> None:
+    raw = PLACE.model_dump(mode="json")
+    raw["domains"][1]["scale"] = {
+        "kind": "score",
+        "min": -5,
+        "max": 5,
+        "min_label": "Not at all",
+        "max_label": "Fully",
+    }
+    raw["domains"][1]["elements"] = [
+        {"id": f"q{n}", "title": f"Question {n}", "text": f"How far, {n}?"} for n in range(1, 3)
+    ]
+    mixed = Framework.model_validate(raw)
+    book = load_workbook(BytesIO(write_workbook(mixed)), read_only=True)
+    owners = {row[0] for row in book["Scale"].iter_rows(min_row=2, values_only=True)}
+    assert owners == {None, mixed.domains[1].id}
+    assert _canonical(read_workbook(write_workbook(mixed), filename="mixed.xlsx")) == _canonical(mixed)
+
+
+def test_a_sheet_longer_than_the_limit_is_refused_even_when_it_hides_its_size() -> None:
+    def long(book: Workbook) -> None:
+        book["Repairs"].append(["x"] * 4)
+        book["Repairs"].cell(row=MAX_ROWS + 5, column=1, value="far below")
+
+    parts = _parts(_edited(long))
+    sheet = "xl/worksheets/sheet5.xml"
+    parts[sheet] = re.sub(rb'<dimension ref="[^"]*" ?/>', b"", parts[sheet])
+    assert f"Repairs: more than {MAX_ROWS} rows" in _problems(_zip(parts))
