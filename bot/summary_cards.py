@@ -41,6 +41,7 @@ from bot.summary_text import (
     plural,
     rate_text,
     responses,
+    reworded_elements,
     secondary,
     since_last_section,
     split_text,
@@ -338,12 +339,16 @@ def _statuses(summary: SurveySummary, *, titles: bool) -> list[Card]:
 
 def _elements(summary: SurveySummary) -> list[Card]:
     trends = element_trends(summary)
+    reworded = reworded_elements(summary)
     body = [_heading("Every question")]
     for domain in summary.domains:
         if not domain.elements:
             continue
         facts = [
-            {"title": CARD.said(element.title), "value": element_line(domain, element, trends, CARD)}
+            {
+                "title": CARD.said(element.title),
+                "value": element_line(domain, element, trends, CARD, reworded),
+            }
             for element in domain.elements
         ]
         body += [

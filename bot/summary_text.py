@@ -9,7 +9,7 @@ the most common status) and its distribution; the mean comes second.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,6 +41,7 @@ WEIGHTING_DETAIL = {
     Weighting.RESPONDENT: "every answer counts once",
 }
 TREND_LEGEND = "▲ better · ▼ worse · = about the same"
+REWORDED = "descriptor reworded since the last round"
 SPLIT_REASONS = {
     SplitReason.OUTSIDE_BAND: "many answers far from the middle",
     SplitReason.WIDE_IQR: "answers spread across the scale",
@@ -155,6 +156,12 @@ def element_trends(summary: SurveySummary) -> dict[str, str]:
     return {c.element_id: trend(c) for c in changes.elements} if changes else {}
 
 
+def reworded_elements(summary: SurveySummary) -> set[str]:
+    """Elements compared with the last round although their descriptors (or question) were reworded."""
+    changes = summary.changes
+    return {c.element_id for c in changes.elements if c.reworded} if changes else set()
+
+
 def shown_elements(domain: DomainSummary) -> list[ElementSummary]:
     return [e for e in domain.elements if e.overall is not None and e.headline is not None]
 
@@ -212,6 +219,11 @@ def compared_with(summary: SurveySummary, style: Style = PLAIN) -> str | None:
     text = f"{style.said(changes.previous_title)} ({day(changes.previous_generated_at)})"
     if changes.basis is not summary.weighting:
         text += f", on {WEIGHTING_TEXT[changes.basis]} (the earlier round was weighted differently)"
+    if changes.left_out:
+        text += (
+            f"; {plural(changes.left_out, 'question')} in only one of the two rounds "
+            "(the framework changed) left out"
+        )
     return text
 
 
@@ -299,6 +311,8 @@ def _mover_lines(summary: SurveySummary, movers: Sequence[HighlightItem], style:
         arrow = trend(change) or ("▲" if item.measure > 0 else "▼")
         scale = scales.get(item.element_id)
         what = change_text(scale, change, style) if change is not None and scale is not None else ""
+        if change is not None and change.reworded:
+            what += f" ({REWORDED})" if what else REWORDED
         lines.append(f"{arrow} {_titled(item, style)}{': ' + what if what else ''}")
     return lines
 
@@ -365,7 +379,11 @@ def status_counts(summary: SurveySummary, style: Style = PLAIN) -> list[tuple[st
 
 
 def element_line(
-    domain: DomainSummary, element: ElementSummary, trends: dict[str, str], style: Style = PLAIN
+    domain: DomainSummary,
+    element: ElementSummary,
+    trends: dict[str, str],
+    style: Style = PLAIN,
+    reworded: Collection[str] = (),
 ) -> str:
     """'**Maturing** · mean 2.6 · split ▲' (what follows an element's title)."""
     if not element.scored:
@@ -388,6 +406,8 @@ def element_line(
         parts.append(style.strong("split"))
     if trends.get(element.element_id):
         parts.append(trends[element.element_id])
+    if element.element_id in reworded:
+        parts.append(REWORDED)
     return " · ".join(parts)
 
 
@@ -477,6 +497,7 @@ def _domain_table(summary: SurveySummary) -> list[str]:
 
 def _element_lines(summary: SurveySummary) -> list[str]:
     trends = element_trends(summary)
+    reworded = reworded_elements(summary)
     lines = []
     for domain in summary.domains:
         if not domain.elements:
@@ -484,7 +505,9 @@ def _element_lines(summary: SurveySummary) -> list[str]:
         points = " · ".join(p.label for p in domain.scale.points)
         lines.append(f"  {clip(domain.title, 200)} ({points})")
         for element in domain.elements:
-            line = f"    {clip(element.title, 200)} — {element_line(domain, element, trends)}"
+            line = (
+                f"    {clip(element.title, 200)} — {element_line(domain, element, trends, reworded=reworded)}"
+            )
             if element.overall is not None:
                 line += f" · [{' · '.join(str(c) for c in element.overall.counts)}]"
             lines.append(line)

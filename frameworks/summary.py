@@ -81,6 +81,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from frameworks.schema import Domain, Element, Framework, LevelsScale, Rag, ScaleKind, ScoreScale
+from frameworks.versions import descriptor_fingerprint
 
 OrgKey = int | None
 KindKey = str | None
@@ -384,6 +385,9 @@ class ElementSummary(_Out):
     at_risk: bool | None = None
     comments: int | None = None
     suppressed: list[Suppressed] = Field(default_factory=list)
+    wording: str | None = None
+    """`frameworks.versions.descriptor_fingerprint` of the words answered against, so rounds of two
+    framework versions can tell a reworded element (None in summaries stored before it was kept)."""
 
 
 class DomainSummary(_Out):
@@ -499,6 +503,8 @@ class ElementChange(FigureChange):
     element_id: str
     title: str
     domain_id: str
+    reworded: bool = False
+    """Its descriptors (or question) were reworded since the earlier round: compared, and flagged."""
 
 
 class DomainChange(FigureChange):
@@ -517,6 +523,9 @@ class Changes(_Out):
     domains: list[DomainChange] = Field(default_factory=list)
     not_compared: list[str] = Field(default_factory=list)
     """Element ids in both rounds that could not be compared (their scale changed)."""
+    left_out: int = 0
+    """Scored elements in only one of the two rounds (the framework gained or lost them between
+    versions): left out of the comparison, as are the domains whose scored elements differ."""
 
 
 class SurveySummary(_Out):
@@ -1093,6 +1102,7 @@ def _element(
         "scored": not element.in_development,
         "not_scored_note": element.development_note
         or ("Still being written in the source framework: not scored." if element.in_development else None),
+        "wording": descriptor_fingerprint(element),
     }
     notes: list[Suppressed] = []
     if ctx.suppressed:
@@ -1585,7 +1595,9 @@ def _change_fields(
 def compare(current: SurveySummary, previous: SurveySummary) -> Changes:
     """What moved between two summaries (rounds, or a stored earlier summary) per element and domain.
 
-    Only figures both summaries show are compared, so a change never reveals a suppressed group."""
+    Only figures both summaries show are compared, so a change never reveals a suppressed group. Rounds
+    of two framework versions compare only the elements in both (and domains whose elements are all in
+    both), count the others as left out, and flag elements whose descriptors were reworded."""
     rules = current.rules
     same = current.weighting is previous.weighting
     basis = current.weighting if same else Weighting.RESPONDENT
@@ -1594,6 +1606,7 @@ def compare(current: SurveySummary, previous: SurveySummary) -> Changes:
         return item.headline if same else item.overall
 
     before_elements = {e.element_id: (d.scale, e) for d in previous.domains for e in d.elements if e.scored}
+    after_ids = {e.element_id for d in current.domains for e in d.elements if e.scored}
     elements: list[ElementChange] = []
     not_compared: list[str] = []
     for domain in current.domains:
@@ -1614,6 +1627,8 @@ def compare(current: SurveySummary, previous: SurveySummary) -> Changes:
                         element_id=element.element_id,
                         title=element.title,
                         domain_id=domain.domain_id,
+                        reworded=None not in (before.wording, element.wording)
+                        and before.wording != element.wording,
                         **fields,
                     )
                 )
@@ -1621,7 +1636,7 @@ def compare(current: SurveySummary, previous: SurveySummary) -> Changes:
     domains: list[DomainChange] = []
     for domain in current.domains:
         earlier = before_domains.get(domain.domain_id)
-        if earlier is None or earlier.scale != domain.scale:
+        if earlier is None or earlier.scale != domain.scale or _scored_ids(earlier) != _scored_ids(domain):
             continue
         old, new = figure(earlier), figure(domain)
         if old is None or new is None:
@@ -1638,7 +1653,12 @@ def compare(current: SurveySummary, previous: SurveySummary) -> Changes:
         elements=elements,
         domains=domains,
         not_compared=not_compared,
+        left_out=len(after_ids ^ before_elements.keys()),
     )
+
+
+def _scored_ids(domain: DomainSummary) -> set[str]:
+    return {element.element_id for element in domain.elements if element.scored}
 
 
 # Comments for the lead -------------------------------------------------------------------------------

@@ -4,19 +4,27 @@ versions, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from jsonschema import Draft6Validator
 
+from bot.summary_cards import summary_card
+from bot.summary_text import summary_text
 from frameworks.schema import Framework
+from frameworks.summary import SummaryRules
 from frameworks.versions import ElementRef, descriptor_fingerprint, diff
 from storage import framework_versions
 from storage.db import session_factory, transaction
 from storage.people import upsert_person
+from storage.summaries import survey_summary
 from storage.tables import FrameworkVersion
-from tests.conftest import FIXED_NOW, Database
+from tests.conftest import FIXED_NOW, Database, shared_file
+from tests.test_cards import schema_errors, texts, walk
+from tests.test_summary_aggregation import crowd, run_round
 
 LEVELS = ["emerging", "developing", "maturing", "thriving"]
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -241,3 +249,89 @@ def test_a_descriptor_fingerprint_changes_only_with_the_words_answered_against()
     assert reworded is not None
     assert descriptor_fingerprint(plain[1]) == descriptor_fingerprint(retitled[1])
     assert descriptor_fingerprint(plain[1]) != descriptor_fingerprint(reworded[1])
+
+
+# Trends across two versions ---------------------------------------------------------------------------
+
+FIRST_VERSION = matrix(
+    rows=[
+        ("vision", "vision", "Shared vision"),
+        ("vision", "plans", "Joint plans"),
+        ("vision", "data", "Shared data"),
+        ("people", "workforce", "One workforce"),
+    ]
+)
+SECOND_VERSION = matrix(
+    rows=[
+        ("vision", "vision", "Shared vision"),
+        ("vision", "plans", "Joint plans"),
+        ("vision", "carers", "Unpaid carers"),
+        ("people", "workforce", "One workforce"),
+    ],
+    descriptor={"plans": "Plans are agreed, funded and published"},
+)
+
+
+async def _two_rounds_of_a_changed_framework(database: Database):  # type: ignore[no-untyped-def]
+    await run_round(
+        database,
+        FIRST_VERSION,
+        crowd(
+            "Leeds City Council",
+            "lcc",
+            {"vision": [1, 1, 2], "plans": [1, 2, 2], "data": [3, 3, 3], "workforce": [2, 2, 2]},
+        ),
+        now=FIXED_NOW - timedelta(days=180),
+        title="Leeds place 2026",
+    )
+    second = await run_round(
+        database,
+        SECOND_VERSION,
+        crowd(
+            "Leeds City Council",
+            "lcc",
+            {"vision": [3, 3, 3], "plans": [3, 3, 4], "carers": [1, 1, 1], "workforce": [3, 3, 3]},
+        ),
+        now=FIXED_NOW,
+        title="Leeds place 2027",
+    )
+    async with transaction(database.sessions) as session:
+        return await survey_summary(session, second, rules=SummaryRules(), now=FIXED_NOW)
+
+
+async def test_a_round_of_a_new_version_compares_only_shared_questions_and_flags_reworded_ones(
+    database: Database,
+) -> None:
+    summary = await _two_rounds_of_a_changed_framework(database)
+    changes = summary.changes
+    assert changes is not None
+    assert [(c.element_id, c.before_median, c.after_median, c.reworded) for c in changes.elements] == [
+        ("vision", 1.0, 3.0, False),
+        ("plans", 2.0, 3.0, True),
+        ("workforce", 2.0, 3.0, False),
+    ]
+    assert changes.left_out == 2  # 'data' was dropped, 'carers' added
+    # the vision domain pools other questions in each round; people asks the same one
+    assert [c.domain_id for c in changes.domains] == ["people"]
+
+
+async def test_the_results_say_what_was_left_out_and_which_descriptor_was_reworded(
+    database: Database,
+) -> None:
+    summary = await _two_rounds_of_a_changed_framework(database)
+    text = summary_text(summary)
+    assert "2 questions in only one of the two rounds (the framework changed) left out" in text
+    flagged = [
+        line.strip() for line in text.splitlines() if "descriptor reworded since the last round" in line
+    ]
+    assert flagged == [
+        "• ▲ Joint plans (Vision): Developing → Maturing (descriptor reworded since the last round)",
+        "Joint plans — Maturing · mean 3.3 · n 3 · ▲ · descriptor reworded since the last round"
+        " · [0 · 0 · 2 · 1]",
+    ]
+    card = json.loads(json.dumps(summary_card(summary)))  # the bytes Teams would get
+    validator = Draft6Validator(json.loads(shared_file("schemas/adaptive-card.v1.5.schema.json").read_text()))
+    assert schema_errors(validator, card) == []
+    assert any("2 questions in only one of the two rounds" in part for part in texts(card))
+    facts = [fact for node in walk(card) if node.get("type") == "FactSet" for fact in node["facts"]]
+    assert [fact["title"] for fact in facts if "descriptor reworded" in fact["value"]] == ["Joint plans"]
