@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,12 +18,17 @@ from frameworks.schema import Framework
 from frameworks.summary import SummaryRules
 from frameworks.versions import ElementRef, descriptor_fingerprint, diff
 from storage import framework_versions
+from storage.answers import record_answer
 from storage.db import session_factory, transaction
+from storage.organisations import ensure_partnership
 from storage.people import upsert_person
 from storage.summaries import survey_summary
+from storage.surveys import create_survey
 from storage.tables import FrameworkVersion
 from tests.conftest import FIXED_NOW, Database, shared_file
+from tests.fake_connector import fake_connector
 from tests.test_cards import schema_errors, texts, walk
+from tests.test_lead_commands import CHANNEL_ID, MEMBERS, TEAM, Channel, _client, _post
 from tests.test_summary_aggregation import crowd, run_round
 
 LEVELS = ["emerging", "developing", "maturing", "thriving"]
@@ -335,3 +340,60 @@ async def test_the_results_say_what_was_left_out_and_which_descriptor_was_reword
     assert any("2 questions in only one of the two rounds" in part for part in texts(card))
     facts = [fact for node in walk(card) if node.get("type") == "FactSet" for fact in node["facts"]]
     assert [fact["title"] for fact in facts if "descriptor reworded" in fact["value"]] == ["Joint plans"]
+
+
+async def _round_in_channel(
+    database: Database, framework: Framework, answers: dict[str, int], when: datetime
+) -> None:
+    """A round of `framework` started in the lead's channel, three partners answering each question alike."""
+    async with transaction(database.sessions) as session:
+        place = await ensure_partnership(session, "Leeds place", kind="place")
+        survey = await create_survey(
+            session,
+            framework,
+            now=when,
+            title=f"Leeds place {when:%B %Y}",
+            partnership_id=place.id,
+            conversation_id=CHANNEL_ID,
+            tenant_id="t1",
+            team_id=TEAM,
+        )
+        for index in range(3):
+            person = await upsert_person(session, teams_user_id=f"29:partner-{index}", now=when)
+            for element_id, value in answers.items():
+                await record_answer(session, survey, person, element_id, value, now=when, framework=framework)
+
+
+async def test_results_in_teams_flag_the_reworded_descriptor_and_count_what_was_left_out(
+    database: Database,
+) -> None:
+    await _round_in_channel(
+        database,
+        FIRST_VERSION,
+        {"vision": 1, "plans": 2, "data": 3, "workforce": 2},
+        FIXED_NOW - timedelta(days=180),
+    )
+    await _round_in_channel(
+        database, SECOND_VERSION, {"vision": 3, "plans": 3, "carers": 1, "workforce": 3}, FIXED_NOW
+    )
+    async with fake_connector() as connector:
+        connector.members = list(MEMBERS)
+        channel = Channel(connector)
+        async with _client(database) as client:
+            status, _ = await _post(client, channel.message("results"))
+        assert status in (200, 201)
+        card = json.loads(json.dumps(connector.cards()[-1]))
+    validator = Draft6Validator(json.loads(shared_file("schemas/adaptive-card.v1.5.schema.json").read_text()))
+    assert schema_errors(validator, card) == []
+    facts = {
+        fact["title"]: fact["value"]
+        for node in walk(card)
+        if node.get("type") == "FactSet"
+        for fact in node["facts"]
+    }
+    assert (
+        "2 questions in only one of the two rounds (the framework changed) left out" in facts["Compared with"]
+    )
+    assert [
+        title for title, value in facts.items() if "descriptor reworded since the last round" in value
+    ] == ["Joint plans"]
