@@ -23,6 +23,7 @@ from bot.app_tokens import AppTokens, token_request
 from bot.cards import CardRenderer
 from bot.chart_links import ChartLinks, ChartUrls, chart_route
 from bot.edge import ACTIVITY, AUTHENTICATED, turn_middleware
+from bot.framework_uploads import DownloadSettings
 from bot.handler import Clock, SurveyBot
 from bot.health import edge_readiness, readiness
 from bot.invitations import invitation_composer
@@ -266,6 +267,7 @@ def create_bot(
             notify_sender=notify_sender,
             rules=settings.summary_rules,
             chart_link=_chart_link(settings, clock),
+            downloads=DownloadSettings(timeout=settings.file_download_timeout),
         )
     )
     return SurveyBot(

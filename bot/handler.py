@@ -40,7 +40,9 @@ from msrest.serialization import Model
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cards import card_activity
 from bot.edge import tenant_of
+from bot.framework_uploads import has_file
 from bot.lead_files import FILE_CONSENT
 from bot.leads import CLAIMED_ACTIVITY, LEAD_VERB, LeadCommands
 from bot.logs import clip, set_turn_outcome
@@ -246,10 +248,11 @@ class SurveyBot(ActivityHandler):
             activity = context.activity
             if activity.type == ActivityTypes.invoke:
                 message = await leads.on_card(context, invoke_action_data(activity.value))
-                return _invoke_reply(MESSAGE_RESPONSE, message)
+                return _invoke_reply(MESSAGE_RESPONSE if isinstance(message, str) else CARD_RESPONSE, message)
             if _lead_card_data(activity) is not None:
                 message = await leads.on_card(context, activity.value)
-                await outgoing.send(context, MessageFactory.text(message))
+                reply = MessageFactory.text(message) if isinstance(message, str) else card_activity(message)
+                await outgoing.send(context, reply)
             else:
                 await leads.on_message(context)
             return None
@@ -540,6 +543,8 @@ def _is_lead_turn(activity: Activity) -> bool:
         return False
     if _lead_card_data(activity) is not None:
         return True
+    if _is_personal(activity) and has_file(activity):
+        return True  # a lead's workbook (bot.framework_uploads); a partner's file is refused there
     return not _is_personal(activity) and activity.value is None
 
 

@@ -58,6 +58,7 @@ from bot.commands import (
 )
 from bot.dates import DateError, ParsedDate, format_date, parse_date
 from bot.edge import tenant_of
+from bot.framework_uploads import DownloadSettings, FrameworkUploads, has_file, upload_card_data
 from bot.lead_files import LeadFiles
 from bot.roster import RosterUnavailable, fetch_member, fetch_roster
 from bot.summary_cards import render_summary
@@ -159,6 +160,8 @@ class LeadServices:
     """Signed links to a summary's charts, when the bot has a public address."""
     uploads: UploadSettings = field(default_factory=UploadSettings)
     """How export files are put in a lead's OneDrive (bot.uploads)."""
+    downloads: DownloadSettings = field(default_factory=DownloadSettings)
+    """How a workbook a lead sends is fetched from Teams (bot.framework_uploads)."""
 
 
 class LeadCommands:
@@ -172,6 +175,13 @@ class LeadCommands:
             notify_sender=services.notify_sender,
             uploads=services.uploads,
         )
+        self._uploads = FrameworkUploads(
+            sessions=services.sessions,
+            clock=services.clock,
+            is_lead=self._is_lead,
+            downloads=services.downloads,
+            verb=LEAD_VERB,
+        )
 
     # Entry points --------------------------------------------------------------------------------
 
@@ -179,6 +189,9 @@ class LeadCommands:
         """Handle a typed command. In 1:1 chats only recognised commands are taken (False otherwise);
         in channels and group chats anything else gets help."""
         activity = context.activity
+        if has_file(activity):  # a workbook sent in the 1:1 chat (bot.framework_uploads)
+            await self._uploads.on_file(context)
+            return True
         scope = Scope.of(activity.conversation.conversation_type if activity.conversation else None)
         text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
         lead = await self._is_lead(context)
@@ -207,8 +220,11 @@ class LeadCommands:
         await self._run(context, command, scope, lead, reach_of(activity, scope=scope, lead=lead))
         return True
 
-    async def on_card(self, context: TurnContext, data: object) -> str:
-        """A lead's card button; returns a short message for the invoke response."""
+    async def on_card(self, context: TurnContext, data: object) -> str | Card:
+        """A lead's card button; returns a short message for the invoke response, or a card that
+        replaces the one pressed."""
+        if upload_card_data(data) is not None:
+            return await self._uploads.on_card(context, data)
         try:
             action = LeadAction.model_validate(data)
         except ValidationError:

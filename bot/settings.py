@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     """Salts the hashes that stand for user ids in logs."""
     shutdown_timeout: float = Field(default=10.0, gt=0, le=120)
     """Seconds in-flight turns get to finish after SIGTERM (aiohttp may take twice this)."""
+    file_download_timeout: float = Field(default=30.0, gt=0, le=300)
+    """Seconds a workbook a lead sends in Teams may take to download (bot.framework_uploads)."""
     metrics_token: SecretStr = SecretStr("")
     """When set, GET /metrics needs `Authorization: Bearer <token>`."""
     public_base_url: str = ""

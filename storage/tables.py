@@ -360,3 +360,29 @@ class FrameworkVersion(SQLModel, table=True):
         default=None, foreign_key="people.id", index=True, ondelete="SET NULL"
     )
     published_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class UploadState(StrEnum):
+    PENDING = "pending"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
+class FrameworkUpload(SQLModel, table=True):
+    """A workbook a lead sent in Teams, read and waiting for Publish or Cancel on its preview card. The
+    card carries only `token`; the framework stays here, so nothing the client sends back is trusted."""
+
+    __tablename__ = "framework_uploads"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token: str = Field(unique=True, max_length=64)
+    tenant_id: str = Field(max_length=64)
+    uploaded_by: str = Field(max_length=100)
+    """The AAD object id of the lead who sent the workbook."""
+    filename: str = Field(max_length=300)
+    framework: dict[str, Any] = Field(sa_type=JSONDocument)
+    """`frameworks.schema.Framework` as JSON, as read from the workbook."""
+    state: UploadState = Field(default=UploadState.PENDING, sa_type=sa.String(12))
+    published_version: int | None = None
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime, index=True)

@@ -57,6 +57,12 @@ class FakeConnector:
     wire: list[tuple[str, str, bytes]] = field(default_factory=list)
     """Every send, reply and update as it arrived: method, path and the body's bytes, for checking what
     Teams itself would parse."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Files a person sent in a chat, served at `download_url(name)` as Teams' download URLs serve them."""
+    stalled_files: set[str] = field(default_factory=set)
+    """Files whose download URL accepts the request and never answers."""
+    download_requests: list[dict[str, Any]] = field(default_factory=list)
+    """Each GET of a download URL: the name and the Authorization header (there should be none)."""
     _parts: dict[str, bytearray] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -176,6 +182,19 @@ class FakeConnector:
         self.uploads[name] = bytes(self._parts.pop(name))
         return web.json_response({"id": f"item-{name}", "name": name, "size": total}, status=201)
 
+    def download_url(self, name: str) -> str:
+        return f"{self.url}files/{name}"
+
+    async def _download(self, request: web.Request) -> web.StreamResponse:
+        """A pre-authenticated download URL of a file sent in a 1:1 chat."""
+        name = request.match_info["name"]
+        self.download_requests.append({"name": name, "authorization": request.headers.get("Authorization")})
+        if name in self.stalled_files:
+            await asyncio.Event().wait()  # never answers; the client's timeout ends it
+        if name not in self.files:
+            return web.json_response({"error": {"code": "itemNotFound"}}, status=404)
+        return web.Response(body=self.files[name], content_type="application/octet-stream")
+
     def cards(self) -> list[dict[str, Any]]:
         """The Adaptive Cards sent, in order."""
         return [
@@ -194,6 +213,7 @@ class FakeConnector:
         app.router.add_get("/v3/conversations/{conversation_id}/pagedmembers", self._paged_members)
         app.router.add_get("/v3/conversations/{conversation_id}/members/{member_id}", self._member)
         app.router.add_put("/uploads/{name}", self._upload)
+        app.router.add_get("/files/{name}", self._download)
         return app
 
 
