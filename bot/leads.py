@@ -63,6 +63,13 @@ from bot.lead_files import LeadFiles
 from bot.roster import RosterUnavailable, fetch_member, fetch_roster
 from bot.summary_cards import render_summary
 from bot.summary_text import WEIGHTING_TEXT
+from bot.tenant_frameworks import (
+    FrameworkChoice,
+    UsableFramework,
+    find_framework,
+    framework_choices,
+    usable_frameworks,
+)
 from bot.uploads import UploadSettings
 from dialogs import outgoing
 from dialogs.payloads import RowId
@@ -195,13 +202,17 @@ class LeadCommands:
         scope = Scope.of(activity.conversation.conversation_type if activity.conversation else None)
         text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
         lead = await self._is_lead(context)
-        frameworks = [(f.id, f.title) for f in self._s.catalogue.frameworks.values()]
+        async with transaction(self._s.sessions) as session:
+            choices = await framework_choices(
+                session, built_in=self._s.catalogue, tenant_id=tenant_of(activity)
+            )
+        frameworks = [(choice.framework_id, choice.title) for choice in choices]
         try:
             command = parse_command(text, frameworks=frameworks, now=self._s.clock(), tz=self._s.tz)
         except CommandError as exc:
             refused = refusal(exc.kind, scope, lead)
             if refused is None and exc.kind == "start" and plain_text(text) == "start":
-                await outgoing.send(context, _start_form(self._s.catalogue))  # `start` alone: the form
+                await outgoing.send(context, _start_form(choices))  # `start` alone: the form
                 return True
             await self._say(context, refused or exc.message)
             return True
@@ -247,9 +258,11 @@ class LeadCommands:
         await self._files.on_file_consent(context)
 
     async def _start_from_form(self, context: TurnContext, action: LeadAction) -> str:
-        framework = self._s.catalogue.frameworks.get(action.framework_id or "")
-        if framework is None:
+        async with transaction(self._s.sessions) as session:
+            usable = await self._find_framework(session, context, action.framework_id or "")
+        if usable is None:
             return "Choose a framework first."
+        framework = usable.framework
         closes: ParsedDate | None = None
         if action.closes:
             try:
@@ -276,7 +289,7 @@ class LeadCommands:
         if isinstance(command, HelpCommand):
             await self._say(context, help_text(scope, lead, command.topic))
         elif isinstance(command, FrameworksCommand):
-            await self._say(context, self._frameworks())
+            await self._say(context, await self._frameworks(context))
         elif isinstance(command, Clarification):
             choices = "\n".join(f"- {escape(choice.text)}" for choice in command.choices)
             await self._say(context, f"{command.question}\n\nType one of these:\n{choices}")
@@ -336,10 +349,12 @@ class LeadCommands:
     # start -----------------------------------------------------------------------------------------
 
     async def _start(self, context: TurnContext, command: StartCommand) -> None:
-        framework = self._s.catalogue.frameworks.get(command.framework_id)
-        if framework is None:
-            await self._say(context, f"I don't know the framework “{command.framework_id}”.")
+        async with transaction(self._s.sessions) as session:
+            usable = await self._find_framework(session, context, command.framework_id)
+        if usable is None:
+            await self._say(context, f"I don't know the framework “{escape(command.framework_id)}”.")
             return
+        framework = usable.framework
         try:
             members = await fetch_roster(context)  # HTTP: before any transaction
         except RosterUnavailable:
@@ -824,12 +839,29 @@ class LeadCommands:
         sender = context.activity.from_property
         return await person_for(session, teams_user_id=sender.id, name=sender.name, now=self._s.clock())
 
-    def _frameworks(self) -> str:
-        frameworks = sorted(self._s.catalogue.frameworks.values(), key=lambda f: f.title)
+    async def _find_framework(
+        self, session: AsyncSession, context: TurnContext, framework_id: str
+    ) -> UsableFramework | None:
+        return await find_framework(
+            session,
+            built_in=self._s.catalogue,
+            tenant_id=tenant_of(context.activity),
+            framework_id=framework_id,
+        )
+
+    async def _frameworks(self, context: TurnContext) -> str:
+        """The built-in frameworks and the tenant's published ones (bot.tenant_frameworks)."""
+        async with transaction(self._s.sessions) as session:
+            frameworks = await usable_frameworks(
+                session, built_in=self._s.catalogue, tenant_id=tenant_of(context.activity)
+            )
         if not frameworks:
             return "No frameworks are loaded."
         lines = ["Frameworks (start one with: start <id>):"]
-        lines += [f"- {f.id}: {escape(f.title)} ({len(f.scored_elements)} questions)" for f in frameworks]
+        for usable in frameworks:
+            f = usable.framework
+            counted = f"{len(f.scored_elements)} questions{_published(usable)}"
+            lines.append(f"- {escape(f.id)}: {escape(f.title)} ({counted})")
         return "\n".join(lines)
 
     async def _say(self, context: TurnContext, text: str) -> None:
@@ -1128,11 +1160,21 @@ def _percent(part: int, whole: int) -> str:
     return f"{round(100 * part / whole)}%" if whole else "0%"
 
 
-def _start_form(catalogue: Catalogue) -> Activity:
+def _published(usable: UsableFramework) -> str:
+    if usable.published_version is None:
+        return ""
+    replaces = ", replaces the built-in" if usable.replaces_built_in else ""
+    return f"; your own, version {usable.published_version}{replaces}"
+
+
+def _start_form(frameworks: list[FrameworkChoice]) -> Activity:
     """`start` without arguments: the same choices as a form, for leads who would rather not type."""
     choices = [
-        {"title": clip(f.title, 100), "value": f.id}
-        for f in sorted(catalogue.frameworks.values(), key=lambda f: f.title)
+        {
+            "title": clip(f.title, 88) + (" (published)" if f.published_version is not None else ""),
+            "value": f.framework_id,
+        }
+        for f in frameworks
     ]
     body = [
         _text("Start a survey", weight="bolder", size="medium"),
