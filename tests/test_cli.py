@@ -541,7 +541,9 @@ def test_a_file_with_only_whole_framework_mistakes_gets_them_all_at_once(
     def cross_checks(data: dict[str, Any]) -> None:
         elements = data["domains"][0]["elements"]
         elements.append(copy.deepcopy(elements[0]))
-        elements.append({"id": "partners", "title": "Partners", "descriptors": {"emerging": "a", "best": "b"}})
+        elements.append(
+            {"id": "partners", "title": "Partners", "descriptors": {"emerging": "a", "best": "b"}}
+        )
 
     monkeypatch.delenv("FRAMEWORKS_DIR", raising=False)
     path = _framework_file(tmp_path, "mine.yaml", cross_checks)
