@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 import traceback
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from textwrap import indent
@@ -15,6 +16,7 @@ from textwrap import indent
 import yaml
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import package as teams_package
 from bot.app import create_app, create_bot, load_catalogue, utc_now
@@ -23,14 +25,17 @@ from bot.health import MissingCredential, check_credentials, run
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.summary_text import plural
+from bot.tenant_frameworks import UsableFramework, find_framework, usable_frameworks
 from bot.terminal import Keyboard, chat_command, farewell, run_chat
 from bot.text import TextRenderer
-from frameworks.loader import check_files, load_directory
+from frameworks.loader import Catalogue, check_files, load_directory
 from frameworks.schema import Framework, LevelsScale, ScaleKind, ScoreScale, StatusScale
+from frameworks.versions import FrameworkDiff, diff
 from frameworks.workbook import WorkbookError, canonical_json, read_workbook, template, write_workbook
 from storage.backup import BackupRefused, backup_sqlite
 from storage.db import create_engine, session_factory, transaction
 from storage.errors import SurveyNotFound
+from storage.framework_versions import latest, publish, version
 from storage.leads import LeadError, Named, grant_lead, identify, list_leads, revoke_lead
 from storage.migrate import current_revision, head_revision, is_at_head, upgrade
 from storage.organisations import OrganisationError, list_domains, map_domain, unmap_domain
@@ -220,7 +225,9 @@ def _parser() -> argparse.ArgumentParser:
 
     frameworks = commands.add_parser("frameworks", help="list, show and validate assessment frameworks")
     actions = frameworks.add_subparsers(title="frameworks commands", metavar="ACTION")
-    actions.add_parser("list", help="the frameworks the bot offers").set_defaults(run=_frameworks_list)
+    listing = actions.add_parser("list", help="the frameworks the bot offers")
+    listing.add_argument("--tenant", metavar="TENANT_ID", help="with the frameworks this tenant published")
+    listing.set_defaults(run=_frameworks_list)
     show = actions.add_parser("show", help="every domain and question of one framework")
     show.add_argument("id", help="framework id, as in `frameworks list`")
     show.add_argument(
@@ -234,16 +241,21 @@ def _parser() -> argparse.ArgumentParser:
     workbook = actions.add_parser("export", help="a framework as an Excel workbook (README layout)")
     workbook.add_argument("id", help="framework id, as in `frameworks list`")
     workbook.add_argument("--out", required=True, type=Path, metavar="FILE.xlsx")
+    workbook.add_argument("--tenant", metavar="TENANT_ID", help="the framework as this tenant uses it")
+    workbook.add_argument("--version", type=_at_least(1), metavar="N", help="its published version N")
     workbook.set_defaults(run=_frameworks_export)
     bring = actions.add_parser(
         "import",
-        help="check an Excel workbook and save it as a framework file in FRAMEWORKS_DIR",
-        description="Check a framework workbook and write it as YAML into FRAMEWORKS_DIR, where the bot "
-        "loads it at start. Every problem is listed (exit status 2) and nothing is written. For now "
-        "frameworks are files: the database table of framework versions is being built (issue 15).",
+        help="check an Excel workbook and publish it for a tenant (or save it in FRAMEWORKS_DIR)",
+        description="Check a framework workbook. With --tenant, publish it in the database as the next "
+        "version of its id for that tenant's Teams (a re-import prints what changed; removing elements "
+        "needs --yes). Without --tenant, write it as YAML into FRAMEWORKS_DIR, a built-in for every "
+        "tenant once the bot restarts. Every problem is listed (exit status 2) and nothing is stored.",
     )
     bring.add_argument("file", type=Path, metavar="FILE.xlsx")
     bring.add_argument("--id", dest="new_id", help="save under this id instead of the workbook's")
+    bring.add_argument("--tenant", metavar="TENANT_ID", help="publish for this Microsoft 365 tenant")
+    bring.add_argument("--yes", action="store_true", help="publish even when elements were removed")
     bring.add_argument("--dry-run", action="store_true", help="check only; write nothing")
     bring.set_defaults(run=_frameworks_import)
     validate = actions.add_parser("validate", help="check framework YAML files and report every problem")
@@ -633,11 +645,22 @@ def _in_transaction(action, *args, **kwargs):  # type: ignore[no-untyped-def]
     return run
 
 
-def _frameworks_list(_args: argparse.Namespace) -> int:
-    catalogue = asyncio.run(load_catalogue(_settings(database=False)))
-    for framework in sorted(catalogue.frameworks.values(), key=lambda f: f.id):
-        count = len(framework.scored_elements)
-        _out(f"{framework.id:32} {framework.title} (v{framework.version}, {plural(count, 'question')})")
+def _frameworks_list(args: argparse.Namespace) -> int:
+    settings = _settings(database=args.tenant is not None)
+    catalogue = asyncio.run(load_catalogue(settings))
+    if args.tenant is None:
+        usable = [UsableFramework(f) for f in catalogue.frameworks.values()]
+    else:
+        if not _migrated(settings):
+            return 2
+        usable = _in_session(settings, usable_frameworks, built_in=catalogue, tenant_id=args.tenant)
+    for item in sorted(usable, key=lambda u: u.framework.id):
+        framework = item.framework
+        count = plural(len(framework.scored_elements), "question")
+        mark = "" if item.published_version is None else f", published version {item.published_version}"
+        mark += f" for tenant {args.tenant}" if mark else ""
+        mark += ", replaces the built-in" if item.replaces_built_in else ""
+        _out(f"{framework.id:32} {framework.title} (v{framework.version}, {count}{mark})")
     for error in catalogue.errors:
         _out(f"skipped {error}")
     return 1 if catalogue.errors else 0
@@ -660,8 +683,23 @@ def _frameworks_template(args: argparse.Namespace) -> int:
 
 
 def _frameworks_export(args: argparse.Namespace) -> int:
-    catalogue = asyncio.run(load_catalogue(_settings(database=False)))
-    framework = catalogue.get(args.id)
+    """With --tenant: the framework as that tenant uses it (its latest published version, else the
+    built-in), or the published --version N."""
+    if args.version is not None and args.tenant is None:
+        _out("--version needs --tenant: versions are numbered per tenant.")
+        return 2
+    settings = _settings(database=args.tenant is not None)
+    catalogue = asyncio.run(load_catalogue(settings))
+    if args.tenant is None:
+        framework = catalogue.get(args.id)
+    else:
+        if not _migrated(settings):
+            return 2
+        found = _in_session(settings, _tenant_framework, catalogue=catalogue, args=args)
+        if found is None and args.version is not None:
+            _out(f"Tenant {args.tenant} has no version {args.version} of {args.id!r}.")
+            return 1
+        framework = found
     if framework is None:
         _out(f"No framework {args.id!r}. Known: {', '.join(sorted(catalogue.frameworks)) or 'none'}.")
         return 1
@@ -687,6 +725,8 @@ def _frameworks_import(args: argparse.Namespace) -> int:
     except ValidationError as error:
         _out(f"✗ --id {args.new_id!r}: {error.errors()[0]['msg']}")
         return 2
+    if args.tenant is not None:
+        return _publish_workbook(args, framework)
     catalogue = asyncio.run(load_catalogue(settings))
     problems = []
     if settings.frameworks_dir is None:
@@ -711,6 +751,122 @@ def _frameworks_import(args: argparse.Namespace) -> int:
     draft.replace(target)  # the bot never loads a half-written file
     _out(f"✓ Saved {target} ({summary}). Restart the bot to offer it.")
     return 0
+
+
+TENANT_ID_MAX = 64
+"""framework_versions.tenant_id holds at most this many characters (a tenant id is a 36-character GUID)."""
+
+
+def _publish_workbook(args: argparse.Namespace, framework: Framework) -> int:
+    """`frameworks import --tenant`: the next version of the id for that tenant, after saying what changed
+    since the last one; removed elements need --yes (their trends stop)."""
+    tenant = args.tenant.strip()
+    if not tenant or len(tenant) > TENANT_ID_MAX:
+        _out(f"✗ --tenant: give the tenant's Microsoft 365 directory id (at most {TENANT_ID_MAX} characters)")
+        return 2
+    settings = _settings()
+    if not _migrated(settings):
+        return 2
+    catalogue = asyncio.run(load_catalogue(settings))
+    outcome = _in_session(
+        settings,
+        _publish_unless_refused,
+        tenant=tenant,
+        framework=framework,
+        confirmed=args.yes,
+        dry_run=args.dry_run,
+        now=utc_now(),
+    )
+    summary = f"{framework.title}, {plural(len(framework.iter_elements()), 'element')}"
+    if framework.id in catalogue.frameworks:
+        _out(f"Note: {framework.id!r} replaces the built-in framework of that id for tenant {tenant}.")
+    if outcome.previous is not None and outcome.changes is not None:
+        _out(f"Since version {outcome.previous}: {_change_counts(outcome.changes)}.")
+        for ref in outcome.changes.removed:
+            _out(f"    removed: {ref.title} ({ref.element_id}, in {ref.domain_id})")
+    if outcome.same:
+        _out(f"✓ {args.file} is the same as version {outcome.previous}: nothing published.")
+        return 0
+    if outcome.refused:
+        count = len(outcome.changes.removed if outcome.changes else [])
+        them = "it" if count == 1 else "them"
+        _out(
+            f"✗ {plural(count, 'element')} removed: surveys of the new version will not ask {them} and "
+            f"the trends of {them} stop. Nothing published; run again with --yes to publish."
+        )
+        return 2
+    if outcome.published is None:
+        would_be = f"it would be version {outcome.next}"
+        _out(f"✓ {args.file} is valid ({summary}); --dry-run: nothing published ({would_be})")
+        return 0
+    _out(f"✓ Published {framework.id} version {outcome.published} for tenant {tenant} ({summary}).")
+    return 0
+
+
+@dataclass(frozen=True)
+class _Publication:
+    """What `frameworks import --tenant` found and did."""
+
+    previous: int | None
+    changes: FrameworkDiff | None
+    same: bool = False
+    refused: bool = False
+    published: int | None = None
+
+    @property
+    def next(self) -> int:
+        return (self.previous or 0) + 1
+
+
+async def _publish_unless_refused(
+    session: AsyncSession,
+    *,
+    tenant: str,
+    framework: Framework,
+    confirmed: bool,
+    dry_run: bool,
+    now: datetime,
+) -> _Publication:
+    """Compare with the tenant's latest version and publish in the same transaction."""
+    before = await latest(session, tenant_id=tenant, framework_id=framework.id)
+    if before is None:
+        changes = None
+    else:
+        changes = diff(before.framework, framework)
+        if before.framework.model_dump(mode="json") == framework.model_dump(mode="json"):
+            return _Publication(before.version, changes, same=True)
+        if changes.removed and not confirmed:
+            return _Publication(before.version, changes, refused=True)
+    previous = before.version if before is not None else None
+    if dry_run:
+        return _Publication(previous, changes)
+    published = await publish(session, tenant_id=tenant, framework=framework, published_by_id=None, now=now)
+    return _Publication(previous, changes, published=published.version)
+
+
+def _change_counts(changes: FrameworkDiff) -> str:
+    counts = (len(changes.added), len(changes.removed), len(changes.reworded), len(changes.moved))
+    return "{} added, {} removed, {} reworded, {} moved".format(*counts)
+
+
+async def _tenant_framework(
+    session: AsyncSession, *, catalogue: Catalogue, args: argparse.Namespace
+) -> Framework | None:
+    if args.version is not None:
+        found = await version(session, tenant_id=args.tenant, framework_id=args.id, number=args.version)
+        return found.framework if found is not None else None
+    usable = await find_framework(session, built_in=catalogue, tenant_id=args.tenant, framework_id=args.id)
+    return usable.framework if usable is not None else None
+
+
+def _in_session(settings: Settings, action, /, **kwargs):  # type: ignore[no-untyped-def]
+    """`action(session, **kwargs)` in one transaction on DATABASE_URL."""
+
+    async def run(engine):  # type: ignore[no-untyped-def]
+        async with transaction(session_factory(engine)) as session:
+            return await action(session, **kwargs)
+
+    return asyncio.run(_with_engine(settings.database_url, run))
 
 
 def _frameworks_validate(args: argparse.Namespace) -> int:

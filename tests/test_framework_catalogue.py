@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from jsonschema import Draft6Validator
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.cli import main
 from frameworks.loader import load_directory
 from frameworks.schema import Framework
-from storage.db import transaction
+from frameworks.workbook import read_workbook, write_workbook
+from storage.db import create_engine, session_factory, transaction
 from storage.framework_versions import publish
+from storage.migrate import upgrade
 from storage.tables import FrameworkVersion, Survey
-from tests.conftest import FIXED_NOW, Database
+from tests.conftest import FIXED_NOW, Database, postgres_url
 from tests.fake_connector import FakeConnector, fake_connector
 from tests.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 from tests.test_lead_commands import MEMBERS, Channel, _card_data, _client, _post
@@ -147,3 +154,166 @@ async def test_a_published_framework_with_a_built_in_id_replaces_it_for_that_ten
     listed = [line for line in connector.texts()[-1].splitlines() if "audit-committee-maturity" in line]
     assert len(listed) == 1
     assert "replaces the built-in" in listed[0]
+
+
+# The command line: publish a workbook for a tenant, list and export what it published -------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli_database(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """DATABASE_URL for the command line, migrated: a SQLite file, or a PostgreSQL database of its own
+    (the command line cannot be given the per-test schema of the `database` fixture)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+        asyncio.run(_migrate(url))
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
+        return
+    server = postgres_url()
+    name = f"cli_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
+    url = f"{server.rsplit('/', 1)[0]}/{name}"
+    try:
+        asyncio.run(_migrate(url))
+        monkeypatch.setenv("DATABASE_URL", url)
+        yield url
+    finally:
+        asyncio.run(_admin(server, f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+async def _admin(url: str, statement: str) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(sa.text(statement))
+    finally:
+        await engine.dispose()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _published(url: str, tenant: str, framework_id: str) -> list[int]:
+    """The version numbers stored for a tenant's framework id."""
+
+    async def read() -> list[int]:
+        engine = create_engine(url)
+        try:
+            async with transaction(session_factory(engine)) as session:
+                query = sa.select(FrameworkVersion.version).where(
+                    FrameworkVersion.tenant_id == tenant, FrameworkVersion.framework_id == framework_id
+                )
+                return sorted((await session.execute(query)).scalars().all())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def _edited(framework: Framework, edit: Callable[[list[dict[str, Any]]], None]) -> Framework:
+    """The framework with its first domain's elements changed by `edit`."""
+    document = framework.model_dump(mode="json")
+    edit(document["domains"][0]["elements"])
+    return Framework.model_validate(document)
+
+
+def _reword_and_add(elements: list[dict[str, Any]]) -> None:
+    elements[0]["descriptors"]["basic"] = "The committee has read the guidance"
+    elements.append({**elements[1], "id": "digital-maturity", "title": "Digital maturity"})
+
+
+def test_administrator_publishes_a_workbook_for_a_tenant_then_a_second_version_with_its_changes(
+    cli_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = tmp_path / "audit.xlsx"
+    book.write_bytes(write_workbook(AUDIT))
+    assert main(["frameworks", "import", str(book), "--tenant", "t1", "--id", "anytown-matrix"]) == 0
+    first = capsys.readouterr().out
+    assert "Published anytown-matrix version 1 for tenant t1" in first
+    assert _published(cli_database, "t1", "anytown-matrix") == [1]
+
+    changed = _edited(AUDIT, _reword_and_add)
+    book.write_bytes(write_workbook(changed))
+    assert main(["frameworks", "import", str(book), "--tenant", "t1", "--id", "anytown-matrix"]) == 0
+    second = capsys.readouterr().out
+    assert "Since version 1: 1 added, 0 removed, 1 reworded, 0 moved" in second
+    assert "Published anytown-matrix version 2 for tenant t1" in second
+    assert _published(cli_database, "t1", "anytown-matrix") == [1, 2]
+    assert _published(cli_database, "t2", "anytown-matrix") == []
+
+    assert main(["frameworks", "import", str(book), "--tenant", "t1", "--id", "anytown-matrix"]) == 0
+    assert "the same as version 2: nothing published" in capsys.readouterr().out
+    assert _published(cli_database, "t1", "anytown-matrix") == [1, 2]
+
+
+def test_a_reimport_that_removes_elements_is_refused_until_confirmed(
+    cli_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = tmp_path / "audit.xlsx"
+    book.write_bytes(write_workbook(AUDIT))
+    assert main(["frameworks", "import", str(book), "--tenant", "t1"]) == 0
+    assert "replaces the built-in" in capsys.readouterr().out  # an adapted seed keeps its id and trends
+    book.write_bytes(write_workbook(_edited(AUDIT, lambda elements: elements.pop())))
+    command = ["frameworks", "import", str(book), "--tenant", "t1"]
+
+    assert main(command) == 2
+    refused = capsys.readouterr().out
+    assert "1 removed" in refused
+    assert AUDIT.domains[0].elements[-1].title in refused
+    assert "--yes" in refused
+    assert main([*command, "--yes", "--dry-run"]) == 0
+    assert "--dry-run: nothing published (it would be version 2)" in capsys.readouterr().out
+    assert _published(cli_database, "t1", AUDIT.id) == [1]
+
+    assert main([*command, "--yes"]) == 0
+    assert f"Published {AUDIT.id} version 2 for tenant t1" in capsys.readouterr().out
+    assert _published(cli_database, "t1", AUDIT.id) == [1, 2]
+
+
+def test_list_and_export_show_a_tenants_published_versions(
+    cli_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = tmp_path / "audit.xlsx"
+    book.write_bytes(write_workbook(OURS))
+    assert main(["frameworks", "import", str(book), "--tenant", "t1"]) == 0
+    book.write_bytes(write_workbook(_edited(OURS, _reword_and_add)))
+    assert main(["frameworks", "import", str(book), "--tenant", "t1"]) == 0
+    capsys.readouterr()
+
+    assert main(["frameworks", "list", "--tenant", "t1"]) == 0
+    [line] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("anytown-matrix")]
+    assert "published version 2 for tenant t1" in line
+    assert main(["frameworks", "list", "--tenant", "t2"]) == 0
+    listed = capsys.readouterr().out
+    assert "anytown-matrix" not in listed
+    assert AUDIT.id in listed
+
+    out = tmp_path / "v1.xlsx"
+    assert (
+        main(
+            ["frameworks", "export", "anytown-matrix", "--tenant", "t1", "--version", "1", "--out", str(out)]
+        )
+        == 0
+    )
+    assert read_workbook(out.read_bytes(), filename=out.name) == OURS
+    assert main(["frameworks", "export", "anytown-matrix", "--tenant", "t1", "--out", str(out)]) == 0
+    assert read_workbook(out.read_bytes(), filename=out.name) == _edited(OURS, _reword_and_add)
+    capsys.readouterr()
+    assert main(["frameworks", "export", "anytown-matrix", "--tenant", "t2", "--out", str(out)]) == 1
+    assert "No framework 'anytown-matrix'" in capsys.readouterr().out
+    assert (
+        main(
+            ["frameworks", "export", "anytown-matrix", "--tenant", "t1", "--version", "7", "--out", str(out)]
+        )
+        == 1
+    )
+    assert "version 7" in capsys.readouterr().out
+    assert main(["frameworks", "export", AUDIT.id, "--version", "1", "--out", str(out)]) == 2
+    assert "--version needs --tenant" in capsys.readouterr().out
