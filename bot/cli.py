@@ -233,6 +233,7 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument(
         "--format", choices=["text", "json"], default="text", help="json: the framework as canonical JSON"
     )
+    show.add_argument("--tenant", metavar="TENANT_ID", help="the framework as this tenant uses it")
     show.set_defaults(run=_frameworks_show)
     blank = actions.add_parser("template", help="an empty, annotated Excel workbook for a new framework")
     blank.add_argument("--kind", required=True, choices=[k.value for k in ScaleKind], help="the answer scale")
@@ -667,8 +668,16 @@ def _frameworks_list(args: argparse.Namespace) -> int:
 
 
 def _frameworks_show(args: argparse.Namespace) -> int:
-    catalogue = asyncio.run(load_catalogue(_settings(database=False)))
-    framework = catalogue.get(args.id)
+    settings = _settings(database=args.tenant is not None)
+    catalogue = asyncio.run(load_catalogue(settings))
+    if args.tenant is None:
+        framework = catalogue.get(args.id)
+    elif not _migrated(settings):
+        return 2
+    else:
+        framework = _in_session(
+            settings, _tenant_framework, catalogue=catalogue, tenant=args.tenant, framework_id=args.id
+        )
     if framework is None:
         _out(f"No framework {args.id!r}. Known: {', '.join(sorted(catalogue.frameworks)) or 'none'}.")
         return 1
@@ -695,7 +704,14 @@ def _frameworks_export(args: argparse.Namespace) -> int:
     else:
         if not _migrated(settings):
             return 2
-        found = _in_session(settings, _tenant_framework, catalogue=catalogue, args=args)
+        found = _in_session(
+            settings,
+            _tenant_framework,
+            catalogue=catalogue,
+            tenant=args.tenant,
+            framework_id=args.id,
+            number=args.version,
+        )
         if found is None and args.version is not None:
             _out(f"Tenant {args.tenant} has no version {args.version} of {args.id!r}.")
             return 1
@@ -850,12 +866,13 @@ def _change_counts(changes: FrameworkDiff) -> str:
 
 
 async def _tenant_framework(
-    session: AsyncSession, *, catalogue: Catalogue, args: argparse.Namespace
+    session: AsyncSession, *, catalogue: Catalogue, tenant: str, framework_id: str, number: int | None = None
 ) -> Framework | None:
-    if args.version is not None:
-        found = await version(session, tenant_id=args.tenant, framework_id=args.id, number=args.version)
+    """Published version `number`, or (without it) the framework the tenant's Teams uses."""
+    if number is not None:
+        found = await version(session, tenant_id=tenant, framework_id=framework_id, number=number)
         return found.framework if found is not None else None
-    usable = await find_framework(session, built_in=catalogue, tenant_id=args.tenant, framework_id=args.id)
+    usable = await find_framework(session, built_in=catalogue, tenant_id=tenant, framework_id=framework_id)
     return usable.framework if usable is not None else None
 
 

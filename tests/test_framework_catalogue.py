@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from bot.cli import main
 from frameworks.loader import load_directory
 from frameworks.schema import Framework
-from frameworks.workbook import read_workbook, write_workbook
+from frameworks.workbook import canonical_json, read_workbook, write_workbook
 from storage.db import create_engine, session_factory, transaction
 from storage.framework_versions import publish
 from storage.migrate import upgrade
@@ -317,3 +317,16 @@ def test_list_and_export_show_a_tenants_published_versions(
     assert "version 7" in capsys.readouterr().out
     assert main(["frameworks", "export", AUDIT.id, "--version", "1", "--out", str(out)]) == 2
     assert "--version needs --tenant" in capsys.readouterr().out
+
+
+def test_show_prints_the_framework_a_tenant_uses_as_canonical_json(
+    cli_database: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = tmp_path / "ours.xlsx"
+    book.write_bytes(write_workbook(OURS))
+    assert main(["frameworks", "import", str(book), "--tenant", "t1"]) == 0
+    capsys.readouterr()
+    assert main(["frameworks", "show", OURS.id, "--tenant", "t1", "--format", "json"]) == 0
+    assert capsys.readouterr().out == canonical_json(OURS) + "\n"
+    assert main(["frameworks", "show", OURS.id, "--tenant", "t2"]) == 1
+    assert f"No framework {OURS.id!r}" in capsys.readouterr().out
