@@ -192,6 +192,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 configured_leads=settings.lead_user_ids,
                 clock=app[CLOCK],
                 snapshots=snapshots,
+                catalogue=app[CATALOGUE],
             ),
             clock=app[CLOCK],
             on_outcome=lambda outcome, kind: _count_send(app[METRICS], outcome, kind),

@@ -125,6 +125,13 @@ class FrameworksCommand(_Model):
     kind: Literal["frameworks"] = "frameworks"
 
 
+class FrameworkExportCommand(_Model):
+    """A framework as its workbook, for the lead's 1:1 chat only (bot.lead_files)."""
+
+    kind: Literal["framework_export"] = "framework_export"
+    framework_id: str
+
+
 class SurveysCommand(_Model):
     kind: Literal["surveys"] = "surveys"
 
@@ -255,6 +262,7 @@ ParsedCommand = Annotated[
     | CloseCommand
     | ReopenCommand
     | FrameworksCommand
+    | FrameworkExportCommand
     | SurveysCommand
     | HelpCommand
     | GrantLeadCommand
@@ -537,6 +545,17 @@ COMMANDS: tuple[CommandSpec, ...] = (
         scopes=_ALL,
         lead_only=True,
     ),
+    CommandSpec(
+        kind="framework_export",
+        name="frameworks export",
+        syntax="frameworks export <framework>",
+        description="A framework as an Excel workbook to adapt, sent to you privately",
+        example="frameworks export place-partnership-maturity",
+        scopes=_ALL,
+        lead_only=True,
+        details="Your partnership's latest published version, else the built-in one. Send it back to me "
+        "changed, in our 1:1 chat, to publish your own version.",
+    ),
 )
 
 _SPECS: dict[str, CommandSpec] = {spec.kind: spec for spec in COMMANDS}
@@ -552,6 +571,7 @@ _COMMAND_WORDS: dict[tuple[str, ...], str] = {
     ("commands",): "help",
     ("surveys",): "surveys",
     ("frameworks",): "frameworks",
+    ("frameworks", "export"): "framework_export",
     ("status",): "status",
     ("results",): "results",
     ("start",): "start",
@@ -911,6 +931,16 @@ def _target(args: Sequence[_Token], ctx: _Context) -> SummaryTarget:
     return SummaryTarget(partnership=_limited(name, "A partnership's name"), framework_id=framework_id)
 
 
+def _framework_export(args: list[_Token], ctx: _Context) -> ParsedCommand:
+    """`frameworks export <framework>`: its id or words of its title, as `start` takes them."""
+    query = _joined(args)
+    if not query:
+        raise CommandError(
+            f"Which framework? Say frameworks export followed by one of: {_ids(ctx.frameworks)}."
+        )
+    return FrameworkExportCommand(framework_id=resolve_framework(query, ctx.frameworks))
+
+
 def _export(args: list[_Token], _ctx: _Context) -> ParsedCommand:
     """`export [survey] [csv|xlsx] [anonymised]`: the format and the option at either end, in either
     order (`export anonymised xlsx #12`, `export #12 as xlsx, anonymised`); the rest names the survey."""
@@ -956,6 +986,7 @@ _PARSERS: dict[str, Callable[[list[_Token], _Context], ParsedCommand]] = {
     "help": _help,
     "surveys": _no_arguments(SurveysCommand),
     "frameworks": _no_arguments(FrameworksCommand),
+    "framework_export": _framework_export,
     "subscriptions": _no_arguments(SubscriptionsCommand),
     "domains": _no_arguments(DomainsCommand),
     "status": _survey_only(StatusCommand),

@@ -29,16 +29,18 @@ if the person is no longer a lead by then (or the offer has expired). Comment te
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
 
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 from botbuilder.schema.teams import FileConsentCard, FileInfoCard
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.commands import ExportFormat
@@ -46,11 +48,14 @@ from bot.comment_cards import render_comments
 from bot.edge import tenant_of
 from bot.exports import export_data, export_file, export_filename
 from bot.sender import Compose
+from bot.tenant_frameworks import UsableFramework, find_framework
 from bot.text import clip
 from bot.uploads import UploadFailed, UploadSettings, upload
 from dialogs import outgoing
 from dialogs.payloads import RowId
+from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary
+from frameworks.workbook import write_workbook
 from storage.db import transaction
 from storage.errors import SurveyNotFound
 from storage.exports import AnswerExport
@@ -65,7 +70,8 @@ log = logging.getLogger(__name__)
 
 EXPORT_KIND = "lead-export"
 COMMENTS_KIND = "lead-comments"
-KINDS = (EXPORT_KIND, COMMENTS_KIND)
+FRAMEWORK_KIND = "lead-framework"
+KINDS = (EXPORT_KIND, COMMENTS_KIND, FRAMEWORK_KIND)
 FILE_CONSENT = "fileConsent/invoke"
 CONSENT_CARD = "application/vnd.microsoft.teams.card.file.consent"
 FILE_INFO_CARD = "application/vnd.microsoft.teams.card.file.info"
@@ -84,9 +90,21 @@ SURVEY_GONE = "That survey no longer exists, so there is nothing to send."
 UPLOAD_FAILED = (
     "I couldn't save the file to your OneDrive, so nothing was shared. Please try export again in a moment."
 )
+SENT_FRAMEWORK = "I've sent the workbook to you in a private chat."
+PREPARING_FRAMEWORK = (
+    "Preparing the workbook: allow it on the card that follows, and it is saved to your OneDrive."
+)
+FRAMEWORK_GONE = "That framework is no longer available, so there is nothing to send."
 NO_AAD_ID = "I can't tell who you are in your organisation's directory, so I can't send you files."
 
 Clock = Callable[[], datetime]
+
+
+class OfferKind(StrEnum):
+    """What a consent card offers: a survey's answers, or a framework's workbook."""
+
+    ANSWERS = "export"
+    FRAMEWORK = "framework"
 
 
 class ExportOffer(BaseModel):
@@ -95,13 +113,30 @@ class ExportOffer(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    offer: Literal["export"] = "export"
+    offer: Literal[OfferKind.ANSWERS] = OfferKind.ANSWERS
     survey_id: RowId
     format: ExportFormat
     anonymise: bool
     requested_by: str = Field(min_length=1, max_length=100)
     """The AAD object id of the lead who asked."""
     expires_at: AwareDatetime
+
+
+class FrameworkOffer(BaseModel):
+    """A framework workbook's accept context: which framework, in which tenant, for whom, until when.
+    Untrusted on accept like `ExportOffer`; the tenant is checked against the accepting activity's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    offer: Literal[OfferKind.FRAMEWORK] = OfferKind.FRAMEWORK
+    framework_id: str = Field(min_length=1, max_length=100)
+    tenant_id: str = Field(min_length=1, max_length=100)
+    requested_by: str = Field(min_length=1, max_length=100)
+    expires_at: AwareDatetime
+
+
+Offer = ExportOffer | FrameworkOffer
+OFFER: TypeAdapter[Offer] = TypeAdapter(Offer)
 
 
 class UploadInfo(BaseModel):
@@ -136,7 +171,15 @@ class OfferMessage(BaseModel):
     offer: ExportOffer
 
 
-def consent_activity(offer: ExportOffer, *, filename: str, size: int, description: str) -> Activity:
+class FrameworkMessage(BaseModel):
+    """A `FRAMEWORK_KIND` outbox row's payload (besides the sender's own `service_url`, `tenant_id`)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    offer: FrameworkOffer
+
+
+def consent_activity(offer: Offer, *, filename: str, size: int, description: str) -> Activity:
     """The file consent card, alone in its message. Declining hands back the same context."""
     context = offer.model_dump(mode="json")
     card = FileConsentCard(
@@ -168,6 +211,32 @@ def description(export: AnswerExport) -> str:
     )
 
 
+def framework_description(usable: UsableFramework) -> str:
+    """What the consent card says a framework workbook is (plain text)."""
+    which = (
+        f"your partnership's published version {usable.published_version}"
+        if usable.published_version is not None
+        else "the built-in version"
+    )
+    return (
+        f"“{clip(usable.framework.title, 120)}” ({usable.framework.id}) as an Excel workbook, {which}. "
+        "Change it and send it back to me in this chat to publish your own version."
+    )
+
+
+async def framework_workbook(
+    session: AsyncSession, offer: FrameworkOffer, catalogue: Catalogue
+) -> tuple[UsableFramework, bytes] | None:
+    """The framework the offer names, as the offer's tenant has it now, and its workbook (written in a
+    worker thread: openpyxl is blocking)."""
+    usable = await find_framework(
+        session, built_in=catalogue, tenant_id=offer.tenant_id, framework_id=offer.framework_id
+    )
+    if usable is None:
+        return None
+    return usable, await asyncio.to_thread(write_workbook, usable.framework)
+
+
 async def comments_activity(
     session: AsyncSession, survey_id: int, *, rules: SummaryRules, snapshots: SnapshotCache
 ) -> Activity:
@@ -191,6 +260,7 @@ class LeadFiles:
         uploads: UploadSettings | None = None,
         snapshots: SnapshotCache | None = None,
         offer_lifetime: timedelta = OFFER_LIFETIME,
+        catalogue: Catalogue | None = None,
     ) -> None:
         """`is_lead` is the lead commands' own check, so accepting a file is judged as a command is."""
         self._sessions = sessions
@@ -201,6 +271,7 @@ class LeadFiles:
         self._uploads = uploads or UploadSettings()
         self._snapshots = snapshots or SnapshotCache()
         self._offer_lifetime = offer_lifetime
+        self._catalogue = catalogue or Catalogue()
 
     # Requests --------------------------------------------------------------------------------------
 
@@ -231,6 +302,22 @@ class LeadFiles:
         await self._send_privately(context, EXPORT_KIND, survey_id, {"offer": offer.model_dump(mode="json")})
         await self._say(context, PREPARING_EXPORT if personal else SENT_EXPORT)
 
+    async def framework(self, context: TurnContext, framework_id: str, *, personal: bool) -> None:
+        """Offer a framework's workbook in the lead's 1:1 chat, through the outbox as `export` does."""
+        sender = context.activity.from_property
+        tenant_id = tenant_of(context.activity)
+        if sender is None or not sender.aad_object_id or not tenant_id:
+            await self._say(context, NO_AAD_ID)
+            return
+        offer = FrameworkOffer(
+            framework_id=framework_id,
+            tenant_id=tenant_id,
+            requested_by=sender.aad_object_id,
+            expires_at=self._clock() + self._offer_lifetime,
+        )
+        await self._send_privately(context, FRAMEWORK_KIND, None, {"offer": offer.model_dump(mode="json")})
+        await self._say(context, PREPARING_FRAMEWORK if personal else SENT_FRAMEWORK)
+
     async def comments(self, context: TurnContext, survey_id: int, *, personal: bool) -> None:
         """The survey's comment texts for the lead: here in a 1:1 chat, else in the lead's 1:1 chat."""
         if personal:
@@ -244,7 +331,7 @@ class LeadFiles:
         await self._say(context, SENT_COMMENTS)
 
     async def _send_privately(
-        self, context: TurnContext, kind: str, survey_id: int, payload: dict[str, Any]
+        self, context: TurnContext, kind: str, survey_id: int | None, payload: dict[str, Any]
     ) -> None:
         """Queue a message for the sender's 1:1 chat; the outbox creates the chat if there is none."""
         activity = context.activity
@@ -270,7 +357,7 @@ class LeadFiles:
                 now=now,
             )
         self._notify_sender()
-        log.info("%s of survey %s queued for the lead's 1:1 chat", kind, survey_id)
+        log.info("%s (survey %s) queued for the lead's 1:1 chat", kind, survey_id)
 
     # Consent ---------------------------------------------------------------------------------------
 
@@ -291,9 +378,9 @@ class LeadFiles:
             return
         try:
             if isinstance(response.context, str):  # a client may hand the context back as JSON text
-                offer: ExportOffer | None = ExportOffer.model_validate_json(response.context)
+                offer: Offer | None = OFFER.validate_json(response.context)
             else:
-                offer = ExportOffer.model_validate(response.context)
+                offer = OFFER.validate_python(response.context)
         except ValidationError:
             offer = None
         if offer is None or response.upload_info is None:
@@ -304,18 +391,23 @@ class LeadFiles:
         if refused is not None:
             await self._say(context, refused)
             return
-        await self._upload(context, offer, response.upload_info)
+        if isinstance(offer, FrameworkOffer):
+            await self._upload_framework(context, offer, response.upload_info)
+        else:
+            await self._upload(context, offer, response.upload_info)
 
-    async def _refusal(self, context: TurnContext, offer: ExportOffer) -> str | None:
+    async def _refusal(self, context: TurnContext, offer: Offer) -> str | None:
         sender = context.activity.from_property
         accepting = sender.aad_object_id if sender is not None else None
+        what = offer.offer.value
         if not accepting or normalise_aad_id(accepting) != normalise_aad_id(offer.requested_by):
-            log.warning(
-                "an export of survey %s offered to one person was accepted by another", offer.survey_id
-            )
+            log.warning("an offered %s was accepted by someone other than its lead", what)
+            return NOT_YOURS
+        if isinstance(offer, FrameworkOffer) and tenant_of(context.activity) != offer.tenant_id:
+            log.warning("an offered framework workbook was accepted from another tenant")
             return NOT_YOURS
         if not await self._is_lead(context):
-            log.info("an export of survey %s was accepted by someone no longer a lead", offer.survey_id)
+            log.info("an offered %s was accepted by someone no longer a lead", what)
             return NOT_A_LEAD
         if offer.expires_at <= self._clock():
             return EXPIRED
@@ -349,6 +441,23 @@ class LeadFiles:
         )
         await outgoing.send(context, file_info_activity(info))
 
+    async def _upload_framework(self, context: TurnContext, offer: FrameworkOffer, info: UploadInfo) -> None:
+        """The workbook written afresh from the tenant's frameworks as they are now, then uploaded."""
+        async with transaction(self._sessions) as session:
+            found = await framework_workbook(session, offer, self._catalogue)
+        if found is None:
+            await self._say(context, FRAMEWORK_GONE)
+            return
+        _, data = found
+        try:
+            await upload(info.upload_url, data, self._uploads)
+        except UploadFailed as failure:
+            log.warning("workbook of framework %s was not uploaded: %s", offer.framework_id, failure.reason)
+            await self._say(context, UPLOAD_FAILED)
+            return
+        log.info("workbook of framework %s uploaded: %d bytes", offer.framework_id, len(data))
+        await outgoing.send(context, file_info_activity(info))
+
     async def _say(self, context: TurnContext, text: str) -> None:
         await outgoing.send(context, MessageFactory.text(text))
 
@@ -360,21 +469,25 @@ def private_composer(
     configured_leads: Collection[str],
     clock: Clock,
     snapshots: SnapshotCache | None = None,
+    catalogue: Catalogue | None = None,
 ) -> Compose:
     """Builds `EXPORT_KIND` and `COMMENTS_KIND` rows when they are sent; any other row goes to
     `fallback`. Nothing is sent to someone no longer a lead, nor an offer already expired."""
     cache = snapshots or SnapshotCache()
+    built_in = catalogue or Catalogue()
 
     async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
         if message.kind not in KINDS:
             return await fallback(session, message)
-        if message.person_id is None or message.survey_id is None:
+        if message.person_id is None or (message.survey_id is None and message.kind != FRAMEWORK_KIND):
             return None
         person = await session.get(Person, message.person_id)
         if person is None or not await is_lead(session, person.aad_object_id, configured=configured_leads):
             log.info("outbox row %s: its person is no longer a lead; not sent", message.id)
             return None
-        if message.kind == COMMENTS_KIND:
+        if message.kind == FRAMEWORK_KIND:
+            return await _framework_consent(session, message, built_in, clock())
+        if message.kind == COMMENTS_KIND and message.survey_id is not None:
             return await comments_activity(session, message.survey_id, rules=rules, snapshots=cache)
         try:
             offered = OfferMessage.model_validate(message.payload)
@@ -396,6 +509,32 @@ def private_composer(
         )
 
     return compose
+
+
+async def _framework_consent(
+    session: AsyncSession, message: OutboxMessage, catalogue: Catalogue, now: datetime
+) -> Activity | None:
+    try:
+        offer = FrameworkMessage.model_validate(message.payload).offer
+    except ValidationError:
+        log.warning("outbox row %s: its framework offer is unreadable; not sent", message.id)
+        return None
+    if offer.expires_at <= now:
+        log.info("outbox row %s: its framework offer expired before it could be sent", message.id)
+        return None
+    found = await framework_workbook(session, offer, catalogue)
+    if found is None:
+        log.info(
+            "outbox row %s: framework %s is no longer available; not sent", message.id, offer.framework_id
+        )
+        return None
+    usable, data = found
+    return consent_activity(
+        offer,
+        filename=f"{offer.framework_id}.xlsx",
+        size=len(data),
+        description=framework_description(usable),
+    )
 
 
 async def _export_data(

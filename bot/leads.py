@@ -30,6 +30,7 @@ from bot.commands import (
     CommentsCommand,
     DomainsCommand,
     ExportCommand,
+    FrameworkExportCommand,
     FrameworksCommand,
     GrantLeadCommand,
     HelpCommand,
@@ -181,6 +182,7 @@ class LeadCommands:
             is_lead=self._is_lead,
             notify_sender=services.notify_sender,
             uploads=services.uploads,
+            catalogue=services.catalogue,
         )
         self._uploads = FrameworkUploads(
             sessions=services.sessions,
@@ -317,6 +319,8 @@ class LeadCommands:
             await self._subscriptions(context, reach, command)
         elif isinstance(command, ExportCommand | CommentsCommand):
             await self._private(context, reach, command, personal=scope is Scope.PERSONAL)
+        elif isinstance(command, FrameworkExportCommand):
+            await self._files.framework(context, command.framework_id, personal=scope is Scope.PERSONAL)
         else:
             log.error("no handler for the %s command", command.kind)
             await self._say(context, help_text(scope, lead))

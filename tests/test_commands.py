@@ -724,6 +724,7 @@ def test_lead_only_commands_are_the_ones_the_issue_names() -> None:
         "comments",
         "subscribe",
         "unsubscribe",
+        "frameworks export",
     }
 
 
