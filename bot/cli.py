@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import sys
@@ -316,13 +317,26 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if not _migrated(settings):  # before listening: an unusable database is explained, not served
         return 2
-    run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        shutdown_timeout=settings.shutdown_timeout,
-    )
+    try:
+        run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=settings.shutdown_timeout,
+        )
+    except OSError as error:
+        if error.errno not in _CANNOT_LISTEN:
+            raise
+        sys.stderr.write(
+            f"Cannot listen on {settings.host}:{settings.port}: {os.strerror(error.errno or 0).lower()}.\n"
+            "Stop whatever uses that address, or choose another with PORT (or HOST, or --port).\n"
+        )
+        return 2
     return 0
+
+
+_CANNOT_LISTEN = frozenset({errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES})
+"""Why a server cannot bind its address: taken, not this machine's, or a privileged port."""
 
 
 async def _with_engine(url: str, action, *, create: bool = False):  # type: ignore[no-untyped-def]

@@ -197,6 +197,37 @@ def test_a_bad_setting_from_the_real_command_prints_no_traceback(tmp_path: Path)
     assert "Traceback" not in err
 
 
+def test_colleague_starting_the_bot_on_a_port_already_taken_is_told_which_and_what_to_do(
+    data_dir: Path,
+) -> None:
+    async def run() -> tuple[int, str]:
+        taken = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+        port = taken.sockets[0].getsockname()[1]
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                *("-m", "bot", "serve", "--host", "127.0.0.1", "--port", str(port)),
+                cwd=ROOT,
+                env={**os.environ, "DATA_DIR": str(data_dir), "LOG_FORMAT": "text"},
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            async with asyncio.timeout(60):
+                _, err = await process.communicate()
+            assert process.returncode is not None
+            return process.returncode, err.decode()
+        finally:
+            taken.close()
+            await taken.wait_closed()
+
+    status, err = asyncio.run(run())
+    assert status == 2
+    assert "Traceback" not in err
+    assert "Cannot listen on 127.0.0.1:" in err
+    assert "address already in use" in err
+    assert "choose another with PORT" in err
+
+
 # Item 12: one database, wherever the command is run from -------------------------------------------------
 
 
