@@ -254,9 +254,12 @@ async def test_an_instance_killed_mid_batch_with_sends_in_flight_duplicates_only
 
     twice = {u for u in users if connector.deliveries[u] == 2}
     assert all(connector.deliveries[u] in (1, 2) for u in users)
-    assert twice == left.unrecorded_sends
+    # Every send Teams had accepted by the crash and the dead instance had not recorded goes out again;
+    # so may one still on its way at that moment (Teams accepts it just after), but only a row the dead
+    # instance held unfinished, and never more than it had in flight.
+    assert left.unrecorded_sends <= twice <= left.held_for
     assert len(twice) <= FAST.concurrency
-    assert {u for u, n in _creates(connector).items() if n > 1} == left.unstored_chats
+    assert left.unstored_chats <= {u for u, n in _creates(connector).items() if n > 1} <= left.held_for
     assert connector.texts_to(LEADS_CHANNEL) == [f"Invitations for “{TITLE}”: sent {MEMBERS}, none failed."]
 
 
