@@ -431,6 +431,15 @@ class _Reader:
     def problem(self, sheet: str, cell: str | None, message: str) -> None:
         self.problems.append(Problem(message, sheet, cell))
 
+    def _first_use(self, seen: dict[str, str], sheet: str, kind: str, value: str | None, cell: str) -> None:
+        """Remember the cell an id is first used in; a second use is a problem naming the first."""
+        if value is None:
+            return
+        if value in seen:
+            self.problem(sheet, cell, f"duplicate {kind} id {value!r} (also {seen[value]})")
+        else:
+            seen[value] = cell
+
     def read(self, book: Any, data: bytes) -> None:
         merged = _merged_ranges(data, book)
         for sheet in book.worksheets:
@@ -681,12 +690,7 @@ class _Reader:
             value = self._integer(row, C.VALUE, (*here, "value"))
             label = self._text(row, C.LABEL, (*here, "label"), required=True)
             description = self._text(row, C.DESCRIPTION, (*here, "description"))
-            if level_id is not None and level_id in ids:
-                self.problem(
-                    SCALE, row.where(C.ID), f"duplicate level id {level_id!r} (also {ids[level_id]})"
-                )
-            elif level_id is not None:
-                ids[level_id] = row.where(C.ID)
+            self._first_use(ids, SCALE, "level", level_id, row.where(C.ID))
             if value is not None:
                 if previous is not None and value <= previous[0]:
                     self.problem(
@@ -735,12 +739,7 @@ class _Reader:
         for index, row in enumerate(rows):
             here = (owner, "statuses", index)
             status_id = self._slug(row, C.ID, (*here, "id"))
-            if status_id is not None and status_id in ids:
-                self.problem(
-                    SCALE, row.where(C.ID), f"duplicate status id {status_id!r} (also {ids[status_id]})"
-                )
-            elif status_id is not None:
-                ids[status_id] = row.where(C.ID)
+            self._first_use(ids, SCALE, "status", status_id, row.where(C.ID))
             rag = str(row.value(C.RAG) or "").strip().lower()
             if rag not in {r.value for r in Rag}:
                 self.problem(SCALE, row.where(C.RAG), f"RAG must be one of {', '.join(r.value for r in Rag)}")
@@ -828,14 +827,7 @@ class _Reader:
             e_index = len(domain["elements"]) if domain is not None else 0
             loc = ("domains", d_index, "elements", e_index)
             element_id = self._slug(row, C.ELEMENT_ID, (*loc, "id"))
-            if element_id is not None and element_id in seen:
-                self.problem(
-                    ELEMENTS,
-                    row.where(C.ELEMENT_ID),
-                    f"duplicate element id {element_id!r} (also {seen[element_id]})",
-                )
-            elif element_id is not None:
-                seen[element_id] = row.where(C.ELEMENT_ID)
+            self._first_use(seen, ELEMENTS, "element", element_id, row.where(C.ELEMENT_ID))
             development = str(row.value(C.IN_DEVELOPMENT) or NO).strip().lower()
             if development not in (YES, NO):
                 self.problem(ELEMENTS, row.where(C.IN_DEVELOPMENT), "in development must be yes or no")
