@@ -234,16 +234,26 @@ def _sender(
     )
 
 
-async def _settle(sender: OutboxSender, sessions: async_sessionmaker[AsyncSession], clock: Any) -> None:
-    """Run the sender until nothing is left to send, moving its clock to each retry's time."""
-    while True:
-        if await sender.drain_once():
+async def _settle(
+    sender: OutboxSender, sessions: async_sessionmaker[AsyncSession], clock: Any, *others: OutboxSender
+) -> None:
+    """Run the senders (together) until nothing is left to send, moving their shared clock to each
+    retry's time. Bounded, so that a row that never becomes due fails the test instead of hanging it."""
+    for _ in range(10_000):
+        if any(await asyncio.gather(sender.drain_once(), *(other.drain_once() for other in others))):
             continue
         async with sessions() as session:
             due = await next_due(session)
         if due is None:
             return
+        if due <= clock():
+            async with sessions() as session:
+                held = await session.scalar(sa.select(sa.func.max(OutboxMessage.claimed_until)))
+            assert held is not None, f"a row due at {due} is never claimed"
+            assert held > clock(), f"a row due at {due} is never claimed"
+            due = held
         clock.advance_to(due)
+    raise AssertionError("the outbox never settled")
 
 
 async def _rows(db: Database, kind: str = "invite") -> list[OutboxMessage]:
@@ -351,7 +361,8 @@ async def test_a_person_who_already_chats_with_the_bot_is_messaged_in_that_chat(
     database: Database, connector: ThrottlingConnector
 ) -> None:
     fanout = await _fanout(database, connector, members=3, known=3)
-    await _settle(_sender(database.sessions, SCALED), database.sessions, SteppingClock())
+    clock = SteppingClock()
+    await _settle(_sender(database.sessions, SCALED, clock=clock), database.sessions, clock)
 
     assert connector.count("create") == 0
     assert {a["_conversation_id"] for a in connector.activities} >= {
@@ -472,8 +483,9 @@ async def test_a_sender_killed_mid_fanout_leaves_the_rest_to_the_next_one_and_no
 
     engine = database.new_engine()
     try:
-        second = _sender(session_factory(engine), SCALED, worker="second")
-        await _settle(second, session_factory(engine), SteppingClock())
+        clock = SteppingClock()
+        second = _sender(session_factory(engine), SCALED, worker="second", clock=clock)
+        await _settle(second, session_factory(engine), clock)
     finally:
         await engine.dispose()
 
@@ -509,11 +521,10 @@ async def test_two_senders_on_two_engines_never_send_the_same_invitation(
     engine = database.new_engine()
     try:
         other = session_factory(engine)
-        one = _sender(database.sessions, share, worker="one")
-        two = _sender(other, share, worker="two")
-        await asyncio.gather(
-            _settle(one, database.sessions, SteppingClock()), _settle(two, other, SteppingClock())
-        )
+        clock = SteppingClock()
+        one = _sender(database.sessions, share, worker="one", clock=clock)
+        two = _sender(other, share, worker="two", clock=clock)
+        await _settle(one, database.sessions, clock, two)
     finally:
         await engine.dispose()
 
@@ -537,12 +548,12 @@ async def test_the_lead_hears_once_how_the_invitations_went(
     engine = database.new_engine()
     try:
         other = session_factory(engine)
-        one = _sender(database.sessions, SCALED, config=SenderConfig(concurrency=1, batch=1))
-        two = _sender(other, SCALED, config=SenderConfig(concurrency=1, batch=1))
-        await asyncio.gather(
-            _settle(one, database.sessions, SteppingClock()), _settle(two, other, SteppingClock())
-        )
-        await _settle(one, database.sessions, SteppingClock())  # a later pass adds nothing
+        clock = SteppingClock()
+        config = SenderConfig(concurrency=1, batch=1)
+        one = _sender(database.sessions, SCALED, config=config, clock=clock)
+        two = _sender(other, SCALED, config=config, clock=clock)
+        await _settle(one, database.sessions, clock, two)
+        await _settle(one, database.sessions, clock)  # a later pass adds nothing
     finally:
         await engine.dispose()
 
@@ -599,7 +610,8 @@ async def test_nothing_is_sent_for_an_invitation_no_longer_needed(
             return None
         return Activity(type="message", text=f"Hello {person.teams_user_id}")
 
-    await _settle(_sender(database.sessions, SCALED, compose=compose), database.sessions, SteppingClock())
+    clock = SteppingClock()
+    await _settle(_sender(database.sessions, SCALED, compose=compose, clock=clock), database.sessions, clock)
 
     assert finished not in connector.deliveries
     assert sorted(a["text"] for a in connector.activities if a["_conversation_id"] != LEADS_CHANNEL) == [
@@ -632,7 +644,8 @@ async def test_an_invitation_with_nowhere_to_go_fails_without_a_request(
             ],
             now=FIXED_NOW,
         )
-    await _settle(_sender(database.sessions, SCALED), database.sessions, SteppingClock())
+    clock = SteppingClock()
+    await _settle(_sender(database.sessions, SCALED, clock=clock), database.sessions, clock)
 
     (row,) = await _rows(database)
     assert (row.state, row.last_error) == (OutboxState.FAILED, "no-address: no conversation or service URL")
