@@ -54,10 +54,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.adapter import create_adapter
-from bot.sender import REPORT_KIND, OutboxSender, SenderConfig, Verdict
+from bot.outbox.sender import REPORT_KIND, OutboxSender, SenderConfig, Verdict
+from bot.outbox.throttle import RateLimiter, RateLimits
 from bot.settings import Settings
-from bot.throttle import RateLimiter, RateLimits
+from bot.teams.adapter import create_adapter
 from frameworks.loader import load_directory
 from storage.conversations import save_reference
 from storage.db import create_engine, session_factory, transaction

@@ -56,8 +56,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bot.app as bot_app
-from bot.adapter import create_adapter
 from bot.settings import Settings
+from bot.teams.adapter import create_adapter
 from dialogs.survey_views import choices_for
 from frameworks.loader import load_directory
 from frameworks.schema import Framework
@@ -74,7 +74,7 @@ LOOPBACK = "127.0.0.1"
 TARGET_RATIO = 0.8
 TARGET_P95_MS = 25.0
 FAILURE_MARK = b"something went wrong"
-"""In the reply `bot.adapter` sends when a turn raises: counted as a failed turn."""
+"""In the reply `bot.teams.adapter` sends when a turn raises: counted as a failed turn."""
 QUIET_LOGGERS = (
     "bot",
     "dialogs",

@@ -18,24 +18,24 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import ServiceClientCredentialsFactory
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.adapter import create_adapter
-from bot.app_tokens import AppTokens, token_request
-from bot.cards import CardRenderer
-from bot.chart_links import ChartLinks, ChartUrls, chart_route
-from bot.edge import ACTIVITY, AUTHENTICATED, turn_middleware
-from bot.framework_uploads import DownloadSettings
-from bot.handler import Clock, SurveyBot
-from bot.health import edge_readiness, readiness
-from bot.invitations import invitation_composer
-from bot.lead_files import private_composer
-from bot.leads import LeadCommands, LeadServices, queue_due_reminders
-from bot.metrics import METRICS, Metrics, counting_errors, metrics_handler, outbox_depth
-from bot.sender import OutboxSender, Outcome, Verdict
+from bot.cards.survey import CardRenderer
+from bot.leads.chat import LeadCommands, LeadServices, queue_due_reminders
+from bot.leads.framework_uploads import DownloadSettings
+from bot.leads.lead_files import private_composer
+from bot.ops.health import edge_readiness, readiness
+from bot.ops.metrics import METRICS, Metrics, counting_errors, metrics_handler, outbox_depth
+from bot.outbox.invitations import invitation_composer
+from bot.outbox.sender import OutboxSender, Outcome, Verdict
+from bot.outbox.weekly import KIND as WEEKLY_KIND
+from bot.outbox.weekly import queue_due_summaries
+from bot.reports.chart_links import ChartLinks, ChartUrls, chart_route
 from bot.settings import Settings
-from bot.signing_keys import SigningKeys
-from bot.turns import KeyedLocks
-from bot.weekly import KIND as WEEKLY_KIND
-from bot.weekly import queue_due_summaries
+from bot.teams.adapter import create_adapter
+from bot.teams.app_tokens import AppTokens, token_request
+from bot.teams.edge import ACTIVITY, AUTHENTICATED, turn_middleware
+from bot.teams.handler import Clock, SurveyBot
+from bot.teams.signing_keys import SigningKeys
+from bot.teams.turns import KeyedLocks
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import SurveyServices
 from dialogs.views import Renderer

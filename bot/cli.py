@@ -19,16 +19,16 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import package as teams_package
 from bot.app import create_app, create_bot, load_catalogue, utc_now
-from bot.exports import export_data, export_file, export_filename
-from bot.health import MissingCredential, check_credentials, run
-from bot.logs import configure_logging
+from bot.leads.tenant_frameworks import UsableFramework, find_framework, usable_frameworks
+from bot.ops.health import MissingCredential, check_credentials, run
+from bot.ops.logs import configure_logging
+from bot.reports.exports import export_data, export_file, export_filename
+from bot.reports.summary_text import plural
+from bot.reports.text import TextRenderer
 from bot.settings import Settings
-from bot.summary_text import plural
-from bot.tenant_frameworks import UsableFramework, find_framework, usable_frameworks
+from bot.teams import package as teams_package
 from bot.terminal import Keyboard, chat_command, farewell, run_chat
-from bot.text import TextRenderer
 from frameworks.loader import Catalogue, check_files, load_directory
 from frameworks.schema import Framework, LevelsScale, ScaleKind, ScoreScale, StatusScale
 from frameworks.versions import FrameworkDiff, diff

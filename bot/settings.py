@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.addresses import secure_or_local
+from bot.teams.addresses import secure_or_local
 from frameworks.summary import THRESHOLDS, SummaryRules, Weighting
 
 DATABASE_FILE = "surveybot.db"
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(default=10.0, gt=0, le=120)
     """Seconds in-flight turns get to finish after SIGTERM (aiohttp may take twice this)."""
     file_download_timeout: float = Field(default=30.0, gt=0, le=300)
-    """Seconds a workbook a lead sends in Teams may take to download (bot.framework_uploads)."""
+    """Seconds a workbook a lead sends in Teams may take to download (bot.leads.framework_uploads)."""
     metrics_token: SecretStr = SecretStr("")
     """When set, GET /metrics needs `Authorization: Bearer <token>`."""
     public_base_url: str = ""

@@ -33,7 +33,7 @@ from botbuilder.schema import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.handler import SurveyBot
+from bot.teams.handler import SurveyBot
 from frameworks.loader import Catalogue
 from storage.db import transaction
 from storage.invitations import invite

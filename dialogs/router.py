@@ -69,7 +69,7 @@ class PartnerConversation:
         command = command_of(activity.text or "")
         commands = self._commands
         if command is Command.MY_SURVEYS and commands is not None and await commands(turn_context):
-            return  # a lead's `surveys`: the surveys they run (bot.leads); `my surveys` stays their own
+            return  # a lead's `surveys`: the surveys they run (bot.leads.chat); `my surveys` stays their own
         if command is Command.MY_SURVEYS:
             await dc.cancel_all_dialogs()
             await self._offer(turn_context, intro=None)

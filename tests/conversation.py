@@ -14,9 +14,9 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_bot
-from bot.handler import SurveyBot
+from bot.reports.text import TextRenderer
 from bot.settings import Settings
-from bot.text import TextRenderer
+from bot.teams.handler import SurveyBot
 from frameworks.loader import Catalogue, load_directory
 from frameworks.schema import Framework
 from storage.bot_state import SqlStorage

@@ -22,10 +22,10 @@ from jsonschema import Draft6Validator
 from pydantic import ValidationError
 
 from bot.app import APP_TOKENS, create_app
-from bot.app_tokens import AppTokenUnavailable, refresh_after, token_request
-from bot.health import MissingCredential, check_credentials
-from bot.sender import Verdict, classify
+from bot.ops.health import MissingCredential, check_credentials
+from bot.outbox.sender import Verdict, classify
 from bot.settings import Settings
+from bot.teams.app_tokens import AppTokenUnavailable, refresh_after, token_request
 from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector
 from tests.teams_wire import TeamsShapes, card_problems

@@ -39,10 +39,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft6Validator
 from pydantic import ValidationError
 
-from bot.adapter import CONNECTOR_CLIENTS, create_adapter
 from bot.app import create_app
 from bot.settings import Settings
-from bot.signing_keys import SigningKeys
+from bot.teams.adapter import CONNECTOR_CLIENTS, create_adapter
+from bot.teams.signing_keys import SigningKeys
 from storage.tables import BotStateRecord, ConversationReference, Person, ProcessedActivity
 from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector

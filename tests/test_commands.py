@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from jsonschema import Draft4Validator
 
-from bot.commands import (
+from bot.commands.dates import DateError, parse_date
+from bot.commands.language import (
     COMMANDS,
     MENU_DESCRIPTION_LIMIT,
     MENU_LIMIT,
@@ -57,7 +58,6 @@ from bot.commands import (
     refusal,
     spec_for,
 )
-from bot.dates import DateError, parse_date
 from dialogs.intents import command_of
 from frameworks.loader import load_directory
 from frameworks.summary import Weighting

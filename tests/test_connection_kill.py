@@ -214,7 +214,7 @@ async def test_a_pressed_answer_whose_connection_is_killed_is_not_acknowledged_a
         assert await _stored(database) == before, "nothing of the killed turn is stored"
         assert len(connector.sent) == sent, "nothing of the killed turn reached the chat"
         [error] = _loud(caplog.records)
-        assert (error.name, error.exc_info) == ("bot.handler", None), "one ERROR line, no traceback"
+        assert (error.name, error.exc_info) == ("bot.teams.handler", None), "one ERROR line, no traceback"
         assert "lost the database connection" in error.getMessage()
 
         # The pressed card was not replaced, so the partner presses the same button again: the pool
@@ -259,7 +259,7 @@ async def test_a_typed_answer_whose_connection_is_killed_is_stored_once_when_tea
         assert await _stored(database) == before, "nothing of the killed turn is stored"
         assert len(connector.sent) == sent, "nothing of the killed turn reached the chat"
         [error] = _loud(caplog.records)
-        assert (error.name, error.exc_info) == ("bot.handler", None), "one ERROR line, no traceback"
+        assert (error.name, error.exc_info) == ("bot.teams.handler", None), "one ERROR line, no traceback"
 
         caplog.clear()
         assert (await client.post("/api/messages", json=typed)).status == 201, "Teams' redelivery"

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.dates import (
+from bot.commands.dates import (
     Ambiguous,
     DateError,
     ParsedDate,

@@ -11,7 +11,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from bot.exports import export_file, export_filename, neutralise, to_csv, to_xlsx, xlsx_bytes
+from bot.reports.exports import export_file, export_filename, neutralise, to_csv, to_xlsx, xlsx_bytes
 from frameworks.schema import Framework
 from frameworks.summary import SummaryRules, SurveySummary
 from storage.answers import record_answer, record_comment, submit_response

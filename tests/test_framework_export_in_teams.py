@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft6Validator
 
-from bot.lead_files import (
+from bot.leads.lead_files import (
     CONSENT_CARD,
     FILE_INFO_CARD,
     NOT_YOURS,

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from jsonschema import Draft6Validator
 
-from bot.summary_cards import summary_card
-from bot.summary_text import summary_text
+from bot.cards.summary_cards import summary_card
+from bot.reports.summary_text import summary_text
 from frameworks.schema import Framework
 from frameworks.summary import SummaryRules
 from frameworks.versions import ElementRef, descriptor_fingerprint, diff

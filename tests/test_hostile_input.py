@@ -20,8 +20,8 @@ from jsonschema import Draft6Validator
 from sqlmodel import SQLModel
 
 from bot.app import create_app
-from bot.chart_links import ChartLinks
-from bot.logs import JsonFormatter, bound_turn, hash_id
+from bot.ops.logs import JsonFormatter, bound_turn, hash_id
+from bot.reports.chart_links import ChartLinks
 from bot.settings import Settings
 from frameworks.loader import load_directory
 from frameworks.summary import Weighting
@@ -133,7 +133,11 @@ async def test_malformed_activities_get_400_and_one_warning_each_and_change_noth
             assert len(reason) < 500, case
             assert "\ud800" not in reason, case
             [warning] = _loud(caplog.records)
-            assert (warning.levelno, warning.name, warning.exc_info) == (logging.WARNING, "bot.edge", None)
+            assert (warning.levelno, warning.name, warning.exc_info) == (
+                logging.WARNING,
+                "bot.teams.edge",
+                None,
+            )
     assert await snapshot(database) == before
     assert (connector.sent, connector.updated, connector.created) == ([], [], [])
 

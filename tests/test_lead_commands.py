@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
-from bot.leads import ROSTER_BUSY, queue_due_reminders
+from bot.leads.chat import ROSTER_BUSY, queue_due_reminders
+from bot.outbox.weekly import queue_due_summaries
 from bot.settings import Settings
-from bot.weekly import queue_due_summaries
 from frameworks.loader import load_directory
 from storage.answers import record_answer
 from storage.conversations import reference_for

@@ -20,9 +20,9 @@ from jsonschema import Draft6Validator
 from openpyxl import load_workbook
 
 from bot.app import create_app
-from bot.cards import MAX_CARD_BYTES, card_size
-from bot.comment_cards import comments_card
-from bot.lead_files import (
+from bot.cards.comment_cards import comments_card
+from bot.cards.survey import MAX_CARD_BYTES, card_size
+from bot.leads.lead_files import (
     CONSENT_CARD,
     DECLINED,
     EXPIRED,
@@ -36,7 +36,7 @@ from bot.lead_files import (
     UPLOAD_FAILED,
 )
 from bot.settings import Settings
-from bot.uploads import DEFAULT_CHUNK_BYTES, RANGE_UNIT, UploadFailed, UploadSettings, upload
+from bot.teams.uploads import DEFAULT_CHUNK_BYTES, RANGE_UNIT, UploadFailed, UploadSettings, upload
 from frameworks.loader import load_directory
 from frameworks.summary import ElementComments, LeadComments, Suppressed, SuppressionReason, SuppressionScope
 from storage.answers import record_answer
@@ -405,7 +405,7 @@ async def test_upload_failure_tells_the_lead(
     async with _client(database) as client:
         await _ask(client, connector, chats.message(f"export #{survey_id} xlsx"))
         [card] = _consent_cards(connector)
-        with caplog.at_level(logging.WARNING, logger="bot.lead_files"):
+        with caplog.at_level(logging.WARNING, logger="bot.leads.lead_files"):
             assert await _post(client, chats.consent(card)) == 200  # never a 500 for Teams to retry
         assert connector.sent_to(chat_of(LEAD))[-1]["text"] == UPLOAD_FAILED
         assert "was not uploaded: range 1 of 1 answered 503" in caplog.text

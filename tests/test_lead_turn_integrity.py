@@ -22,8 +22,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
 from bot.app import ENGINE, create_app
-from bot.handler import CLAIM_LEASE
 from bot.settings import Settings
+from bot.teams.handler import CLAIM_LEASE
 from storage.tables import Invitation, OutboxMessage, ProcessedActivity, Survey, SurveyState
 from tests.conftest import FIXED_NOW, Database
 from tests.fake_connector import FakeConnector, fake_connector

@@ -23,11 +23,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import create_app
-from bot.edge import tenant_allowed, turn_middleware
-from bot.health import MissingCredential, check_credentials, readiness, serve_until_signalled
-from bot.logs import QUIET_LOGGERS, TextFormatter, bound_turn, configure_logging, hash_id, set_turn_outcome
-from bot.metrics import Metrics, metrics_handler, outbox_depth
+from bot.ops.health import MissingCredential, check_credentials, readiness, serve_until_signalled
+from bot.ops.logs import (
+    QUIET_LOGGERS,
+    TextFormatter,
+    bound_turn,
+    configure_logging,
+    hash_id,
+    set_turn_outcome,
+)
+from bot.ops.metrics import Metrics, metrics_handler, outbox_depth
 from bot.settings import Settings
+from bot.teams.edge import tenant_allowed, turn_middleware
 from storage.db import create_engine, transaction
 from storage.migrate import upgrade
 from storage.outbox import NewMessage, enqueue, mark_failed, mark_retry
@@ -155,7 +162,7 @@ def test_an_aad_object_id_hashes_as_an_erasure_logs_it() -> None:
 
 
 def test_libraries_that_log_message_bodies_stay_quiet_at_debug(json_logs: io.StringIO) -> None:
-    assert logging.getLogger("bot.handler").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("bot.teams.handler").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("msrest.http_logger").isEnabledFor(logging.DEBUG)
     assert not logging.getLogger("sqlalchemy.engine.Engine").isEnabledFor(logging.INFO)
 
@@ -236,10 +243,10 @@ async def test_a_turn_that_failed_inside_is_counted_as_failed_though_answered_20
 async def test_errors_logged_anywhere_are_counted() -> None:
     metrics = Metrics()
     with metrics.counting_errors():
-        logging.getLogger("bot.sender").error("recording outbox row 4 failed")
-        logging.getLogger("bot.sender").warning("a warning is not an error")
-    logging.getLogger("bot.sender").error("after the app stopped: not counted")
-    assert metrics.registry.get_sample_value("surveybot_errors_total", {"logger": "bot.sender"}) == 1
+        logging.getLogger("bot.outbox.sender").error("recording outbox row 4 failed")
+        logging.getLogger("bot.outbox.sender").warning("a warning is not an error")
+    logging.getLogger("bot.outbox.sender").error("after the app stopped: not counted")
+    assert metrics.registry.get_sample_value("surveybot_errors_total", {"logger": "bot.outbox.sender"}) == 1
 
 
 async def test_metrics_show_the_outbox_waiting_and_how_overdue_it_is(database: Database) -> None:
@@ -306,7 +313,7 @@ async def test_with_an_app_id_and_no_scrape_token_metrics_are_closed_and_the_sta
         bot_token_url="http://127.0.0.1:9/botframework.com/oauth2/v2.0/token",  # nor a token
         _env_file=None,
     )
-    with caplog.at_level(logging.WARNING, logger="bot.metrics"):
+    with caplog.at_level(logging.WARNING, logger="bot.ops.metrics"):
         app = operated_app(settings)
     assert any("METRICS_TOKEN" in record.getMessage() for record in caplog.records)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:

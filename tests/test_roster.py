@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from botbuilder.core import TurnContext
 from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationReference
 
-from bot.adapter import create_adapter
-from bot.roster import Member, RetryBudget, RosterUnavailable, fetch_member, fetch_roster
 from bot.settings import Settings
+from bot.teams.adapter import create_adapter
+from bot.teams.roster import Member, RetryBudget, RosterUnavailable, fetch_member, fetch_roster
 from storage.db import transaction
 from storage.organisations import map_domain, person_organisation, set_own_organisation
 from storage.people import person_by_teams_id, upsert_person

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
+from bot.outbox.weekly import queue_due_summaries
 from bot.settings import Settings
-from bot.weekly import queue_due_summaries
 from frameworks.loader import load_directory
 from storage.answers import record_answer, submit_response
 from storage.db import transaction

@@ -24,8 +24,7 @@ from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, Con
 from jsonschema import Draft6Validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.adapter import create_adapter
-from bot.sender import (
+from bot.outbox.sender import (
     REPORT_KIND,
     SKIPPED_NOTE,
     OutboxSender,
@@ -35,8 +34,9 @@ from bot.sender import (
     parse_retry_after,
     report_text,
 )
+from bot.outbox.throttle import RateLimiter, RateLimits, Window
 from bot.settings import Settings
-from bot.throttle import RateLimiter, RateLimits, Window
+from bot.teams.adapter import create_adapter
 from storage.conversations import save_reference
 from storage.db import session_factory, transaction
 from storage.invitations import invite

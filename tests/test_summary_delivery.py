@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from jsonschema import Draft6Validator
 
 from bot.app import SENDER
-from bot.weekly import queue_due_summaries
+from bot.outbox.weekly import queue_due_summaries
 from storage.answers import record_answer
 from storage.db import transaction
 from storage.tables import Person, SummaryPost, Survey

@@ -21,10 +21,7 @@ import pytest
 from jsonschema import Draft6Validator
 from PIL import Image
 
-from bot.cards import MAX_CARD_BYTES, card_of, card_size
-from bot.chart_links import ChartLinks
-from bot.charts import Chart, distributions, domain_profile, render, summary_charts
-from bot.summary_cards import (
+from bot.cards.summary_cards import (
     DROP_ORDER,
     Detail,
     render_summary,
@@ -32,7 +29,10 @@ from bot.summary_cards import (
     summary_card,
     unchanged_card,
 )
-from bot.summary_text import SINCE_LAST_ELEMENTS, since_last_section, summary_text, unchanged_text
+from bot.cards.survey import MAX_CARD_BYTES, card_of, card_size
+from bot.reports.chart_links import ChartLinks
+from bot.reports.charts import Chart, distributions, domain_profile, render, summary_charts
+from bot.reports.summary_text import SINCE_LAST_ELEMENTS, since_last_section, summary_text, unchanged_text
 from frameworks.loader import load_directory
 from frameworks.schema import Framework, LevelsScale, ScoreScale
 from frameworks.summary import (

@@ -24,7 +24,14 @@ from referencing import Registry
 from referencing.exceptions import NoSuchResource
 
 from bot.cli import main
-from bot.package import COMMANDS_BY_SCOPE, TEMPLATE_DIR, AppDetails, BotCommand, PackageError, build_package
+from bot.teams.package import (
+    COMMANDS_BY_SCOPE,
+    TEMPLATE_DIR,
+    AppDetails,
+    BotCommand,
+    PackageError,
+    build_package,
+)
 from tests.conftest import shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,7 +326,7 @@ def test_an_it_colleague_with_only_the_installed_image_builds_the_teams_package(
             [sys.executable, *argv], cwd=elsewhere, env=env, capture_output=True, text=True, check=False
         )
 
-    where = run("-c", "import bot.package; print(bot.package.__file__)")
+    where = run("-c", "import bot.teams.package; print(bot.teams.package.__file__)")
     assert Path(where.stdout.strip()).is_relative_to(site), where.stderr  # not this checkout
     result = run("-m", "bot", *ARGV, "--out", "surveybot-teams.zip")
     assert result.returncode == 0, result.stderr

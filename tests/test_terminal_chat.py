@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 from botbuilder.core import TurnContext
 
-from bot.handler import SurveyBot
+from bot.teams.handler import SurveyBot
 from bot.terminal import Keyboard, run_chat
 from frameworks.loader import load_directory, load_framework
 from storage.db import create_engine

@@ -2,7 +2,7 @@
 
 It serves what a fan-out uses: create a 1:1 chat (`POST /v3/conversations`), send into a conversation
 (`POST …/activities`, also as a reply), the paged roster and one member. Sends and creates count
-against per-thread and per-tenant sliding windows (`bot.throttle.RateLimits`, checked here by its own
+against per-thread and per-tenant sliding windows (`bot.outbox.throttle.RateLimits`, checked here by its own
 code, not the limiter's); a request over a limit gets 429 with Retry-After, as from Teams. Every
 request's arrival time is recorded, so a test can check that none exceeded a window, and faults can
 be set per user: always 403/404, 500 n times, 429 once, or a response held past the client's timeout.
@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.throttle import RateLimits, Window
+from bot.outbox.throttle import RateLimits, Window
 
 MAX_PAGE = 500
 DEFAULT_PAGE = 200

@@ -22,7 +22,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 SKIPPED_NOTE = "skipped: nothing to send any more"
-"""What bot.sender stores on an outbox row it had nothing to send for (state sent, no activity id)."""
+"""What bot.outbox.sender stores on an outbox row it had nothing to send for (state sent, no activity id)."""
 
 _invitations = sa.table(
     "invitations",

@@ -1,0 +1,73 @@
+"""What an invitation, a reminder or a weekly summary says, built when it is sent: the survey may
+have closed, or the person finished, since the row was queued, and then nothing is sent at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from botbuilder.schema import Activity
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cards.survey import CardRenderer
+from bot.commands.dates import format_date
+from bot.outbox import weekly as weekly
+from bot.outbox.sender import Clock, Compose, compose_from_payload
+from bot.reports.chart_links import ChartUrls
+from dialogs.progress import survey_list_item
+from dialogs.views import SurveyListView
+from frameworks.summary import SummaryRules, SurveySummary
+from storage.invitations import pending_surveys_for
+from storage.surveys import SnapshotCache
+from storage.tables import OutboxMessage
+
+KINDS = ("invite", "remind")
+
+
+def invitation_composer(
+    renderer: CardRenderer,
+    snapshots: SnapshotCache,
+    *,
+    clock: Clock,
+    tz: ZoneInfo,
+    rules: SummaryRules | None = None,
+    chart_link: Callable[[SurveySummary], ChartUrls | None] = lambda _summary: None,
+) -> Compose:
+    """Invitations, reminders and weekly summaries, each built at the moment it is sent."""
+    summary_rules = rules or SummaryRules()
+
+    async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
+        if message.kind == weekly.KIND:
+            return await weekly.compose_summary(
+                session, message, rules=summary_rules, now=clock(), chart_link=chart_link
+            )
+        if message.kind not in KINDS or message.person_id is None or message.survey_id is None:
+            return await compose_from_payload(session, message)
+        now = clock()
+        pending = {p.survey.id: p for p in await pending_surveys_for(session, message.person_id, now=now)}
+        found = pending.get(message.survey_id)
+        if found is None:
+            return None  # closed, or no longer theirs
+        if message.kind == "remind" and found.submitted:
+            return None
+        survey = found.survey
+        item = survey_list_item(found, snapshots.framework(survey))
+        return renderer.survey_list(
+            SurveyListView(items=[item], intro=_intro(message.kind, survey.closes_at, tz))
+        )
+
+    return compose
+
+
+def _intro(kind: str, closes_at: datetime | None, tz: ZoneInfo) -> str:
+    closes = f" It closes {format_date(closes_at, tz)}." if closes_at else ""
+    if kind == "remind":
+        return (
+            "A reminder: your partnership is waiting for your view. Your answers so far are saved; "
+            f"it takes one question at a time.{closes}"
+        )
+    return (
+        "Your partnership lead has asked you to take part in a self-assessment. I'll ask one question at "
+        f"a time and save each answer as you go; you can stop and come back whenever you like.{closes}"
+    )

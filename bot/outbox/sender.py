@@ -1,0 +1,1061 @@
+"""The fan-out sender: delivers outbox rows to Teams within Teams' rate limits, each once.
+
+A worker claims due rows under a short lease, renews the lease of every row still in hand with one
+UPDATE each heartbeat, sends each row within the limiter, and records the outcome in its own tiny
+transaction straight after Teams answers. A 1:1 chat is stored the moment Teams creates it, so a
+retry after a crash continues it instead of creating it again. Delivery is at least once: a row is
+marked sent only after Teams accepted it, so if the process dies between Teams' answer and that
+commit (a few milliseconds), the row is sent again once its lease runs out (at most `lease` after the
+crash); and a send that timed out may have reached Teams all the same before it is retried. Cancelling
+the worker is not such a death: sends already on the wire finish and are recorded, rows not yet
+started are released. Two instances never hold the same row (`claim_due`), and a row whose lease is
+nearly over (heartbeats failing) or was lost to another instance is not started.
+
+How Teams' answers map to outcomes (`classify`):
+- accepted → sent (with the activity id);
+- 429 → the tenant's requests pause for Retry-After (seconds or an HTTP date), the row is
+  rescheduled then, and the attempt is not counted: throttling says nothing about the message;
+- 408, 412, 5xx, an error body that is not JSON (a gateway's page), connection errors and
+  timeouts → retried with exponential backoff and full jitter, failed after `max_attempts`;
+- 403 (the person blocked the bot, or it is not installed) and 404 (the person left the
+  organisation) → failed for good, as do 413 (too large) and any other 4xx.
+
+What a row carries: `person_id` and, in `payload`, `service_url` and `tenant_id` (else the person's)
+to reach someone the bot has no 1:1 chat with yet (with one, the chat is continued); or
+`conversation_reference_id` to post into a stored conversation (a channel, a group chat). The activity
+comes from `compose` (by default `payload["activity"]`, a serialised botbuilder Activity). Rows of one
+fan-out carry `fanout` (its id) and `report_to` (the conversation reference of the lead's chat), and
+may carry `title`; when the last of them is sent or failed, one `fanout-report` row is enqueued with
+the counts and the reasons for failures, never names.
+
+The SDK's outbound calls are `requests` calls in the loop's default thread pool (msrest), not aiohttp:
+errors arrive as `ErrorResponseException` (status and headers on `.response`), azure-core's
+`DeserializationError` (a non-JSON body, status unknown) or msrest's `ClientRequestError` (connection
+refused, read timeout; urllib3 retries failed connects itself, about 5 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import random
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from botbuilder.core import CloudAdapterBase, TurnContext
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationParameters,
+    ConversationReference,
+)
+from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.outbox.throttle import RateLimiter
+from storage.conversations import save_reference
+from storage.db import lost_connection, transaction
+from storage.invitations import INVITE_KIND, record_delivery
+from storage.outbox import (
+    NewMessage,
+    claim_due,
+    enqueue,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+    release,
+    renew_leases,
+)
+from storage.tables import ConversationReference as StoredReference
+from storage.tables import DeliveryState, OutboxMessage, OutboxState, Person, Survey
+
+log = logging.getLogger(__name__)
+
+RECORD_ATTEMPTS = 3
+"""Tries to record an outcome whose database connection dropped: each try gets a fresh connection."""
+
+Compose = Callable[[AsyncSession, OutboxMessage], Awaitable[Activity | None]]
+"""Builds the activity for a row; None when there is nothing to send any more (survey closed…)."""
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+REPORT_KIND = "fanout-report"
+CHANNEL = "msteams"
+_DUE = (OutboxState.PENDING, OutboxState.RETRYING)
+SKIPPED_NOTE = "skipped: nothing to send any more"
+"""A row compose declined is stored as sent without an activity id, with this note."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    concurrency: int = 8
+    """Rows being sent at once. The SDK sends from the default thread pool (min(32, CPUs + 4)
+    threads), which caps it too."""
+    batch: int = 32
+    """Rows claimed at a time (and held in memory at most)."""
+    lease: timedelta = timedelta(seconds=45)
+    """How long a claim lasts unless renewed: the most a crashed instance's rows wait for another."""
+    heartbeat: float = 15.0
+    """Seconds between renewals of the lease of every row in hand (one UPDATE for all of them)."""
+    poll_interval: float = 2.0
+    """Seconds between looks at the outbox when nothing is due."""
+    max_attempts: int = 8
+    backoff_base: float = 2.0
+    backoff_cap: float = 600.0
+    request_timeout: float = 30.0
+    max_wait: float = 30.0
+    """A row whose thread cannot send for longer than this goes back to the outbox until then,
+    rather than hold a slot (and its lease) while waiting."""
+    bot_id: str | None = None
+    """The bot's Teams id for new 1:1 chats; default `28:<app id>`."""
+
+
+# Outcomes -------------------------------------------------------------------------------------------
+
+
+class Verdict(StrEnum):
+    SENT = "sent"
+    SKIPPED = "skipped"
+    RETRY = "retry"
+    THROTTLED = "throttled"
+    DEFERRED = "deferred"
+    """Not attempted: the thread or tenant is held back longer than `max_wait`."""
+    FAILED = "failed"
+    STOPPED = "stopped"
+    """The sender stopped before sending; the row is released."""
+
+
+class Reason(StrEnum):
+    BLOCKED = "blocked"
+    GONE = "gone"
+    TOO_LARGE = "too-large"
+    REJECTED = "rejected"
+    UNREACHABLE = "unreachable"
+    NO_ADDRESS = "no-address"
+    TRANSIENT = "transient"
+    THROTTLED = "throttled"
+    DEFERRED = "deferred"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    reason: str = ""
+    detail: str = ""
+    activity_id: str | None = None
+    retry_after: float | None = None
+
+    @property
+    def error(self) -> str:
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
+
+
+_RETRIED_STATUSES = frozenset({408, 412})
+
+
+def classify(error: BaseException, *, now: datetime) -> Outcome:
+    """What a failed request means for its row (pure: the caller records it)."""
+    if isinstance(error, HttpOperationError) and getattr(error.response, "status_code", None):
+        status = int(error.response.status_code)
+        code = getattr(getattr(error.error, "error", None), "code", None)
+        detail = f"{status} {code}" if code else str(status)
+        headers = getattr(error.response, "headers", None) or {}
+        retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
+        if status == 429:
+            return Outcome(Verdict.THROTTLED, Reason.THROTTLED, detail, retry_after=retry_after)
+        if status in _RETRIED_STATUSES or status >= 500:
+            return Outcome(Verdict.RETRY, Reason.TRANSIENT, detail, retry_after=retry_after)
+        if status == 403:
+            return Outcome(Verdict.FAILED, Reason.BLOCKED, detail)
+        if status == 404:
+            return Outcome(Verdict.FAILED, Reason.GONE, detail)
+        if status == 413:
+            return Outcome(Verdict.FAILED, Reason.TOO_LARGE, detail)
+        return Outcome(Verdict.FAILED, Reason.REJECTED, detail)
+    if isinstance(error, DeserializationError):
+        return Outcome(Verdict.RETRY, Reason.TRANSIENT, "answer was not JSON")
+    if isinstance(error, ClientRequestError):
+        inner = getattr(error, "inner_exception", None)
+        return Outcome(Verdict.RETRY, Reason.TRANSIENT, type(inner or error).__name__)
+    if isinstance(error, TimeoutError):
+        return Outcome(Verdict.RETRY, Reason.TRANSIENT, "timed out")
+    return Outcome(Verdict.RETRY, Reason.TRANSIENT, type(error).__name__)
+
+
+def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
+    """Retry-After as seconds from now: either delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def backoff_seconds(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^failures))."""
+    return rng.uniform(0, min(cap, base * 2 ** min(failures, 62)))
+
+
+# Composing ------------------------------------------------------------------------------------------
+
+
+async def compose_from_payload(_session: AsyncSession, message: OutboxMessage) -> Activity | None:
+    """The serialised botbuilder Activity in `payload["activity"]`, if any."""
+    data = message.payload.get("activity")
+    return Activity.deserialize(data) if data else None
+
+
+# Reports --------------------------------------------------------------------------------------------
+
+_LABELS = {
+    "invite": "Invitations",
+    "invitation": "Invitations",
+    "remind": "Reminders",
+    "reminder": "Reminders",
+}
+_REASON_PHRASES: dict[str, tuple[str, str]] = {
+    Reason.BLOCKED: ("has blocked the bot", "have blocked the bot"),
+    Reason.GONE: ("left the organisation", "left the organisation"),
+    Reason.TOO_LARGE: ("was too large for Teams", "were too large for Teams"),
+    Reason.REJECTED: ("was refused by Teams", "were refused by Teams"),
+    Reason.NO_ADDRESS: ("had no Teams address", "had no Teams address"),
+}
+_OTHER_PHRASE = ("could not be reached", "could not be reached")
+
+
+def report_text(label: str, title: str, *, sent: int, skipped: int, failures: Counter[str]) -> str:
+    """The lead's summary of a fan-out: counts and reasons only, never names (it may go to a channel)."""
+    parts = [f"sent {sent}"]
+    if skipped:
+        parts.append(f"{skipped} no longer needed")
+    failed = sum(failures.values())
+    if not failed:
+        return f"{label} for “{title}”: {', '.join(parts)}, none failed."
+    reasons = []
+    for reason, count in sorted(failures.items(), key=lambda item: (-item[1], item[0])):
+        singular, plural = _REASON_PHRASES.get(reason, _OTHER_PHRASE)
+        reasons.append(f"{count} {singular if count == 1 else plural}")
+    return f"{label} for “{title}”: {', '.join(parts)}, {failed} failed ({', '.join(reasons)})."
+
+
+def _fanout_of(column: Any) -> Any:
+    return column["fanout"].as_string()
+
+
+async def remaining_in_fanout(session: AsyncSession, fanout: str) -> bool:
+    """Whether any row of this fan-out is still to be sent.
+
+    Portable JSON (JSON_EXTRACT on SQLite, ->> on PostgreSQL) with no index: the state filter keeps
+    it to rows not yet done, and it stops at the first. A `fanout` column with an index on
+    (fanout, state) would make it an index probe.
+    """
+    found = await session.scalar(
+        sa.select(OutboxMessage.id)
+        .where(OutboxMessage.state.in_(_DUE), _fanout_of(OutboxMessage.payload) == fanout)  # type: ignore[attr-defined]
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _report_if_done(session: AsyncSession, fanout: str, report_to: int, *, now: datetime) -> bool:
+    """Enqueue the fan-out's report if this was its last row (once: the dedupe key is unique).
+
+    Senders finishing the last rows at once must not each see the other's row as pending: on
+    PostgreSQL a per-fan-out advisory lock orders them (the later one sees the earlier's commit);
+    SQLite already runs one writer at a time.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"fanout:{fanout}"))))
+    if await remaining_in_fanout(session, fanout):
+        return False
+    in_fanout = _fanout_of(OutboxMessage.payload) == fanout
+    first = (
+        await session.execute(
+            sa.select(OutboxMessage.kind, OutboxMessage.survey_id, OutboxMessage.payload)
+            .where(in_fanout)
+            .limit(1)
+        )
+    ).first()
+    if first is None:
+        return False
+    kind, survey_id, payload = first
+    outcomes = await session.execute(
+        sa.select(OutboxMessage.state, OutboxMessage.activity_id, OutboxMessage.last_error).where(in_fanout)
+    )
+    sent = skipped = 0
+    failures: Counter[str] = Counter()
+    for state, activity_id, last_error in outcomes:
+        if state == OutboxState.FAILED:
+            failures[(last_error or "").split(":", 1)[0]] += 1
+        elif activity_id is None and last_error == SKIPPED_NOTE:
+            skipped += 1
+        else:
+            sent += 1
+    title = payload.get("title")
+    if title is None and survey_id is not None:
+        title = await session.scalar(sa.select(Survey.title).where(Survey.id == survey_id))
+    text = report_text(
+        _LABELS.get(kind, "Messages"), title or fanout, sent=sent, skipped=skipped, failures=failures
+    )
+    activity = Activity(type=ActivityTypes.message, text=text)
+    added = await enqueue(
+        session,
+        [
+            NewMessage(
+                dedupe_key=f"report:{fanout}",
+                kind=REPORT_KIND,
+                survey_id=survey_id,
+                payload={
+                    "conversation_reference_id": report_to,
+                    "report_of": fanout,
+                    "activity": activity.serialize(),
+                },
+            )
+        ],
+        now=now,
+    )
+    if added:
+        log.info("fan-out %s done: %s", fanout, text)
+    return bool(added)
+
+
+# Small updates not (yet) in storage.outbox -------------------------------------------------------------
+
+
+async def _postpone(session: AsyncSession, message_id: int, *, retry_at: datetime, error: str) -> None:
+    """Back to the queue until `retry_at` without counting an attempt (throttling, a held thread)."""
+    await session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            state=OutboxState.RETRYING,
+            next_attempt_at=retry_at,
+            last_error=error[:500],
+            claimed_by=None,
+            claimed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _mark_skipped(session: AsyncSession, message_id: int, *, now: datetime) -> None:
+    """Done without a send: state sent, no activity id, and a note saying why."""
+    await session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            state=OutboxState.SENT,
+            sent_at=now,
+            activity_id=None,
+            last_error=SKIPPED_NOTE,
+            claimed_by=None,
+            claimed_until=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Targets --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Existing:
+    """A conversation the bot already has: continue it."""
+
+    reference: ConversationReference
+    thread_key: str
+    tenant: str
+
+
+@dataclass(frozen=True)
+class _NewChat:
+    """A person the bot has never talked to: create the 1:1 chat, then send."""
+
+    service_url: str
+    tenant: str
+    user_id: str
+    person_id: int
+    thread_key: str
+
+
+@dataclass
+class _Plan:
+    id: int
+    attempts: int
+    claimed_until: datetime
+    activity: Activity | None = None
+    target: _Existing | _NewChat | None = None
+    problem: Outcome | None = None
+    fanout: str | None = None
+    report_to: int | None = None
+    kind: str = ""
+    survey_id: int | None = None
+    person_id: int | None = None
+    granted: float = 0.0
+    """When the limiter let its first request go."""
+    holding: bool = False
+    """Counted in the sender's rows in hand of its fan-out (until recorded or given up)."""
+    committing: bool = False
+
+
+@dataclass
+class _Result:
+    outcome: Outcome | None = None
+    reference: ConversationReference | None = None
+    """The new 1:1 chat, once created (kept even when the send then fails)."""
+    chat_stored: bool = False
+    """The new chat is in the database already."""
+    error: Exception | None = None
+    """What the send raised inside the turn, carried out of the adapter's pipeline, whose
+    on_turn_error would log and swallow it."""
+
+
+@dataclass
+class _AddressBook:
+    """Where a batch of rows goes, read in three queries rather than three per row."""
+
+    people: dict[int, tuple[str, str | None]]
+    """person id → (Teams user id, tenant id)"""
+    personal: dict[int, StoredReference]
+    stored: dict[int, StoredReference]
+
+    @classmethod
+    async def load(cls, session: AsyncSession, rows: list[OutboxMessage]) -> _AddressBook:
+        reference_ids = {r.payload["conversation_reference_id"] for r in rows if _stored_id(r) is not None}
+        person_ids = {r.person_id for r in rows if r.person_id is not None and _stored_id(r) is None}
+        people: dict[int, tuple[str, str | None]] = {}
+        personal: dict[int, StoredReference] = {}
+        stored: dict[int, StoredReference] = {}
+        if person_ids:
+            found = await session.execute(
+                sa.select(Person.id, Person.teams_user_id, Person.tenant_id).where(Person.id.in_(person_ids))  # type: ignore[union-attr]
+            )
+            people = {pid: (user, tenant) for pid, user, tenant in found.all()}
+            # Each person's latest 1:1 chat with the bot, for the whole batch at once.
+            chats = await session.scalars(
+                sa.select(StoredReference)
+                .where(StoredReference.person_id.in_(person_ids))  # type: ignore[union-attr]
+                .where(StoredReference.conversation_type == "personal")
+                .order_by(StoredReference.updated_at)
+            )
+            personal = {chat.person_id: chat for chat in chats if chat.person_id is not None}
+        if reference_ids:
+            found_refs = await session.scalars(
+                sa.select(StoredReference).where(StoredReference.id.in_(reference_ids))  # type: ignore[union-attr]
+            )
+            stored = {ref.id: ref for ref in found_refs if ref.id is not None}
+        return cls(people, personal, stored)
+
+    def target(self, row: OutboxMessage) -> _Existing | _NewChat | None:
+        stored_id = _stored_id(row)
+        if stored_id is not None:
+            stored = self.stored.get(stored_id)
+            return _existing(stored, None) if stored is not None else None
+        if row.person_id is None or row.person_id not in self.people:
+            return None
+        user_id, person_tenant = self.people[row.person_id]
+        chat = self.personal.get(row.person_id)
+        if chat is not None:
+            return _existing(chat, user_id)
+        service_url = row.payload.get("service_url")
+        if not service_url:
+            return None
+        tenant = row.payload.get("tenant_id") or person_tenant or ""
+        return _NewChat(service_url, tenant, user_id, row.person_id, _personal_key(user_id))
+
+
+def _stored_id(row: OutboxMessage) -> int | None:
+    return (row.payload or {}).get("conversation_reference_id")
+
+
+def _existing(stored: StoredReference, user_id: str | None) -> _Existing:
+    reference = ConversationReference.deserialize(stored.reference)
+    reference.service_url = stored.service_url
+    key = _personal_key(user_id) if user_id else stored.conversation_id
+    return _Existing(reference, key, stored.tenant_id or "")
+
+
+# The worker -----------------------------------------------------------------------------------------
+
+
+class OutboxSender:
+    """Claims due outbox rows and sends them; one per process, several processes may share a database."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        adapter: CloudAdapterBase,
+        *,
+        bot_app_id: str = "",
+        limiter: RateLimiter | None = None,
+        compose: Compose = compose_from_payload,
+        config: SenderConfig | None = None,
+        worker: str | None = None,
+        clock: Clock = utc_now,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        on_outcome: Callable[[Outcome, str], None] = lambda _outcome, _kind: None,
+    ) -> None:
+        self.config = config or SenderConfig()
+        self._on_outcome = on_outcome
+        if not 0 < 2 * self.config.heartbeat <= self.config.lease.total_seconds():
+            raise ValueError("the lease must outlast two heartbeats, so that one missed is not fatal")
+        self.worker = (worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:80]
+        self.limiter = limiter or RateLimiter()
+        self._sessions = sessions
+        self._adapter = adapter
+        self._app_id = bot_app_id
+        self._bot_id = self.config.bot_id or f"28:{bot_app_id or 'bot'}"
+        self._compose = compose
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._slots = asyncio.Semaphore(self.config.concurrency)
+        self._rows: set[asyncio.Task[None]] = set()
+        self._committing: set[asyncio.Task[None]] = set()
+        self._timed_urls: set[str] = set()
+        self._in_hand: Counter[str] = Counter()
+        """Rows of each fan-out claimed by this sender and not yet recorded."""
+        self._plans: dict[int, _Plan] = {}
+        """Every row claimed and not yet done with, whose lease the heartbeat renews."""
+        self._renew_at: datetime | None = None
+        """When the heartbeat is next due, by the sender's clock (renewing more often costs an UPDATE)."""
+        self._renewing: asyncio.Lock = asyncio.Lock()
+        self._fanout_locks: dict[str, asyncio.Lock] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # Running ---------------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """New rows were added: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def drain_once(self) -> int:
+        """Claim one batch of due rows and send them all; returns how many were claimed."""
+        started = await self._claim_and_start(self.config.batch)
+        try:
+            pending = set(started)
+            while pending:
+                _done, pending = await asyncio.wait(pending, timeout=self.config.heartbeat)
+                await self._keep_leases()
+        except asyncio.CancelledError:
+            await self.shutdown()
+            raise
+        return len(started)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until `stop` is set or the task is cancelled (both end as `shutdown`), keeping up to
+        `batch` rows in hand. Start it outside any `turn_transaction`, whose session it would join."""
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                claimed = []
+                if len(self._rows) < self.config.concurrency:
+                    claimed = await self._claim_and_start(self.config.batch - len(self._rows))
+                    if claimed and len(self._rows) < self.config.concurrency:
+                        continue  # room for more: the next claim finds none due, then we wait
+                waiters: set[asyncio.Future[Any]] = {stopped, *self._rows}
+                timers: set[asyncio.Future[Any]] = set()
+                if not claimed:
+                    timers = {
+                        asyncio.ensure_future(self._wake.wait()),
+                        asyncio.ensure_future(self._sleep(self.config.poll_interval)),
+                    }
+                await asyncio.wait(
+                    waiters | timers, timeout=self.config.heartbeat, return_when=asyncio.FIRST_COMPLETED
+                )
+                for timer in timers:
+                    timer.cancel()
+                await self._keep_leases()
+        finally:
+            stopped.cancel()
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        """Let sends already on the wire finish and be recorded; give back every other claimed row."""
+        self._stopping = True
+        for task in self._rows:
+            task.cancel()
+        await asyncio.gather(*self._rows, return_exceptions=True)
+        await asyncio.gather(*self._committing, return_exceptions=True)
+        # A row task cancelled before it ever ran did not let go of its row itself.
+        for plan in self._plans.values():
+            self._let_go(plan)
+        self._plans.clear()
+        try:
+            async with transaction(self._sessions) as session:
+                released = await release(session, worker=self.worker)
+            if released:
+                log.info("sender %s released %d rows", self.worker, released)
+        except Exception:
+            log.exception("could not release claimed rows; they return when their lease ends")
+        self._stopping = False
+
+    # Claiming and planning --------------------------------------------------------------------------
+
+    async def _claim_and_start(self, limit: int) -> list[asyncio.Task[None]]:
+        if limit <= 0 or self._stopping:
+            return []
+        now = self._clock()
+        try:
+            async with transaction(self._sessions) as session:
+                rows = await claim_due(
+                    session, worker=self.worker, now=now, lease=self.config.lease, limit=limit
+                )
+            if not rows:
+                return []
+            async with transaction(self._sessions) as session:
+                book = await _AddressBook.load(session, rows)
+                plans = [await self._plan(session, row, book) for row in rows]
+        except Exception:
+            log.exception("claiming from the outbox failed; will try again")
+            return []
+        tasks = []
+        if not self._plans:
+            self._renew_at = now + timedelta(seconds=self.config.heartbeat)
+        for plan in plans:
+            if plan.fanout is not None:
+                plan.holding = True
+                self._in_hand[plan.fanout] += 1
+            self._plans[plan.id] = plan
+            task = asyncio.create_task(self._deliver(plan), name=f"outbox-{plan.id}")
+            self._rows.add(task)
+            task.add_done_callback(self._rows.discard)
+            tasks.append(task)
+        return tasks
+
+    async def _plan(self, session: AsyncSession, row: OutboxMessage, book: _AddressBook) -> _Plan:
+        payload = row.payload or {}
+        plan = _Plan(
+            id=row.id or 0,
+            attempts=row.attempts,
+            claimed_until=row.claimed_until or self._clock(),
+            fanout=payload.get("fanout"),
+            report_to=payload.get("report_to"),
+            kind=row.kind,
+            survey_id=row.survey_id,
+            person_id=row.person_id,
+        )
+        try:
+            if row.kind == REPORT_KIND or self._compose is compose_from_payload:
+                plan.activity = await compose_from_payload(session, row)
+            else:
+                # A savepoint, so that one row's failing query leaves the batch's transaction usable.
+                async with session.begin_nested():
+                    plan.activity = await self._compose(session, row)
+        except Exception as error:
+            log.exception("composing outbox row %s failed", row.id)
+            plan.problem = Outcome(Verdict.RETRY, Reason.TRANSIENT, f"compose: {type(error).__name__}")
+            return plan
+        if plan.activity is None:
+            return plan
+        plan.target = book.target(row)
+        if plan.target is None:
+            plan.problem = Outcome(Verdict.FAILED, Reason.NO_ADDRESS, "no conversation or service URL")
+        return plan
+
+    # Leases -----------------------------------------------------------------------------------------
+
+    async def renew_leases(self) -> int:
+        """Extend the lease of every row this sender still holds, in one UPDATE; a row another
+        instance took meanwhile (its lease had run out) is no longer started here. Returns how many
+        rows are still held."""
+        async with self._renewing:
+            now = self._clock()
+            until = now + self.config.lease
+            try:
+                async with transaction(self._sessions) as session:
+                    held = await renew_leases(session, worker=self.worker, until=until)
+            except Exception as error:
+                log.warning("renewing the outbox leases failed (%s); trying again soon", type(error).__name__)
+                self._renew_at = now + timedelta(seconds=self.config.heartbeat / 3)
+                return 0
+            self._renew_at = now + timedelta(seconds=self.config.heartbeat)
+            for plan_id, plan in self._plans.items():
+                plan.claimed_until = until if plan_id in held else min(plan.claimed_until, now)
+            return len(held)
+
+    async def _keep_leases(self) -> None:
+        """Renew when a heartbeat is due by the sender's clock and it holds rows."""
+        if self._plans and self._renew_at is not None and self._clock() >= self._renew_at:
+            await self.renew_leases()
+
+    # Sending ----------------------------------------------------------------------------------------
+
+    async def _deliver(self, plan: _Plan) -> None:
+        """Wait for a slot and the limiter (cancellable), then send and record (not cancellable)."""
+        try:
+            async with self._slots:
+                if plan.problem is not None or plan.activity is None or plan.target is None:
+                    await self._commit(plan, _Result(plan.problem or Outcome(Verdict.SKIPPED)))
+                    return
+                target = plan.target
+                granted = await self.limiter.acquire(
+                    target.thread_key, target.tenant, max_wait=self.config.max_wait
+                )
+                if granted is None:
+                    await self._commit(plan, _Result(self._deferred(target)))
+                    return
+                plan.granted = granted
+                if self._stopping:
+                    return
+                await self._keep_leases()
+                left = (plan.claimed_until - self._clock()).total_seconds()
+                if left < self.config.heartbeat:
+                    log.warning("outbox row %s: lease nearly over or lost, left for a later claim", plan.id)
+                    return
+                await self._commit(plan, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivering outbox row %s failed; it returns when its lease ends", plan.id)
+        finally:
+            if not plan.committing:
+                self._let_go(plan)
+                self._plans.pop(plan.id, None)
+
+    async def _commit(self, plan: _Plan, result: _Result | None) -> None:
+        """Send (unless `result` is already known) and record, shielded from cancellation."""
+        plan.committing = True
+        task = asyncio.create_task(self._send_and_record(plan, result))
+        self._committing.add(task)
+        task.add_done_callback(self._committing.discard)
+        await asyncio.shield(task)
+
+    async def _send_and_record(self, plan: _Plan, result: _Result | None) -> None:
+        if result is None:
+            result = await self._send(plan)
+        self._on_outcome(result.outcome, plan.kind)
+        try:
+            await self._recorded(plan, result)
+        except Exception:
+            log.exception("recording outbox row %s failed; it may be sent again after its lease", plan.id)
+        finally:
+            self._let_go(plan)
+            self._plans.pop(plan.id, None)
+
+    async def _recorded(self, plan: _Plan, result: _Result) -> None:
+        """`_record`, again at once when the database connection dropped under it (the pool does not
+        hand that connection out again): a send Teams accepted and left unrecorded would be sent a
+        second time once its lease ran out."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                await self._record(plan, result)
+                return
+            except Exception as error:
+                if attempt == RECORD_ATTEMPTS or not lost_connection(error):
+                    raise
+                log.warning(
+                    "recording outbox row %s: lost the database connection; recording it again", plan.id
+                )
+
+    def _let_go(self, plan: _Plan) -> None:
+        if plan.holding and plan.fanout is not None:
+            plan.holding = False
+            self._in_hand[plan.fanout] -= 1
+            if self._in_hand[plan.fanout] <= 0:
+                del self._in_hand[plan.fanout]
+                self._fanout_locks.pop(plan.fanout, None)
+
+    async def _send(self, plan: _Plan) -> _Result:
+        target, activity = plan.target, plan.activity
+        assert target is not None
+        assert activity is not None
+        result = _Result()
+        try:
+            await self._bound_request_timeout(
+                target.service_url if isinstance(target, _NewChat) else target.reference.service_url
+            )
+            if isinstance(target, _Existing):
+                await self._continue(target, activity, result, plan.granted)
+            else:
+                await self._create_and_send(target, activity, result, plan.granted)
+        except Exception as error:
+            result.outcome = classify(error, now=self._clock())
+        if result.outcome is None:
+            result.outcome = Outcome(Verdict.RETRY, Reason.TRANSIENT, "no answer from the send")
+        if result.outcome.verdict is Verdict.THROTTLED:
+            # Teams does not say which limit was hit, so the whole tenant waits (the safe reading).
+            if result.outcome.retry_after is None:
+                result.outcome = replace(result.outcome, retry_after=self._backoff(plan) + 1)
+            self.limiter.pause(result.outcome.retry_after or 0, tenant=target.tenant)
+        return result
+
+    async def _continue(self, target: _Existing, activity: Activity, result: _Result, granted: float) -> None:
+        async def send(context: TurnContext) -> None:
+            await self._send_in_turn(context, activity, result)
+
+        try:
+            async with asyncio.timeout(self._turn_timeout):
+                await self._adapter.continue_conversation(target.reference, send, bot_app_id=self._app_id)
+        finally:
+            self.limiter.settle(target.thread_key, target.tenant, granted)
+        _raise_caught(result)
+
+    async def _create_and_send(
+        self, target: _NewChat, activity: Activity, result: _Result, granted: float
+    ) -> None:
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=self._bot_id),
+            members=[ChannelAccount(id=target.user_id)],
+            tenant_id=target.tenant or None,
+            channel_data={"tenant": {"id": target.tenant}} if target.tenant else None,
+        )
+
+        created = False
+
+        async def send(context: TurnContext) -> None:
+            nonlocal created
+            deadline.reschedule(None)
+            created = True
+            self.limiter.settle(target.thread_key, target.tenant, granted)
+            reference = TurnContext.get_conversation_reference(context.activity)
+            reference.activity_id = None
+            reference.user = ChannelAccount(id=target.user_id)
+            if reference.conversation is not None:
+                reference.conversation.conversation_type = "personal"
+            result.reference = reference
+            await self._keep_chat(target, result)
+            if self._stopping:
+                result.outcome = Outcome(Verdict.STOPPED)
+                return
+            sending = await self.limiter.acquire(
+                target.thread_key, target.tenant, max_wait=self.config.max_wait
+            )
+            if sending is None:
+                result.outcome = self._deferred(target)
+                return
+            try:
+                async with asyncio.timeout(self._turn_timeout):
+                    await self._send_in_turn(context, activity, result)
+            finally:
+                self.limiter.settle(target.thread_key, target.tenant, sending)
+
+        try:
+            async with asyncio.timeout(self._turn_timeout) as deadline:
+                await self._adapter.create_conversation(
+                    self._app_id, send, parameters, CHANNEL, target.service_url
+                )
+        finally:
+            if not created:
+                self.limiter.settle(target.thread_key, target.tenant, granted)
+        _raise_caught(result)
+
+    async def _keep_chat(self, target: _NewChat, result: _Result) -> None:
+        """Store the chat Teams just created, before sending into it: if this process dies before the
+        send is recorded, the retry continues this chat instead of creating it again. If storing
+        fails, the outcome's transaction tries again."""
+        assert result.reference is not None
+        try:
+            async with transaction(self._sessions) as session:
+                await self._remember(session, target, result.reference, now=self._clock())
+        except Exception as error:
+            log.warning("storing a new 1:1 chat failed (%s); kept with the outcome", type(error).__name__)
+            return
+        result.chat_stored = True
+
+    async def _send_in_turn(self, context: TurnContext, activity: Activity, result: _Result) -> None:
+        # A proactive turn's activity has a made-up id; without clearing it the SDK would send a reply
+        # to that id instead of a new message in the conversation.
+        context.activity.id = None
+        try:
+            response = await context.send_activity(activity)
+        except Exception as error:
+            result.error = error
+            return
+        result.outcome = Outcome(Verdict.SENT, activity_id=response.id if response else None)
+
+    @property
+    def _turn_timeout(self) -> float:
+        return self.config.request_timeout + 5
+
+    async def _bound_request_timeout(self, service_url: str) -> None:
+        """Give the connector client for this service URL our timeout (msrest's default is 100 s).
+
+        The adapter from `bot.teams.adapter` reuses one client per service URL, so setting it once holds;
+        with another adapter it only misses, and the asyncio timeout around each send still applies.
+        """
+        if service_url in self._timed_urls:
+            return
+        authentication = self._adapter.bot_framework_authentication
+        factory = authentication.create_connector_factory(self._adapter.create_claims_identity(self._app_id))
+        client = await factory.create(service_url, None)
+        client.config.connection.timeout = self.config.request_timeout
+        self._timed_urls.add(service_url)
+
+    def _deferred(self, target: _Existing | _NewChat) -> Outcome:
+        delay = self.limiter.delay(target.thread_key, target.tenant)
+        return Outcome(Verdict.DEFERRED, Reason.DEFERRED, f"held back {delay:.0f} s", retry_after=delay)
+
+    def _backoff(self, plan: _Plan) -> float:
+        return backoff_seconds(
+            plan.attempts, base=self.config.backoff_base, cap=self.config.backoff_cap, rng=self._rng
+        )
+
+    # Recording --------------------------------------------------------------------------------------
+
+    async def _record(self, plan: _Plan, result: _Result) -> None:
+        """One short transaction: the new chat if any, the outcome, and the fan-out's report if this
+        was its last row.
+
+        Whether it was is asked only by a sender's last row of that fan-out in hand: while it holds
+        others, they are not done yet. Its rows of one fan-out are recorded one at a time, so that
+        last one runs after the others have committed.
+        """
+        outcome = result.outcome
+        assert outcome is not None
+        if plan.fanout is None or plan.report_to is None:
+            await self._store(plan, result, outcome, last=False)
+            return
+        lock = self._fanout_locks.setdefault(plan.fanout, asyncio.Lock())
+        async with lock:
+            await self._store(plan, result, outcome, last=self._in_hand[plan.fanout] == 1)
+            self._let_go(plan)
+
+    async def _store(self, plan: _Plan, result: _Result, outcome: Outcome, *, last: bool) -> None:
+        now = self._clock()
+        async with transaction(self._sessions) as session:
+            if result.reference is not None and not result.chat_stored:
+                assert isinstance(plan.target, _NewChat)
+                await self._remember(session, plan.target, result.reference, now=now)
+            terminal = await self._apply(session, plan, outcome, now=now)
+            if terminal and last and plan.fanout and plan.report_to is not None:
+                await _report_if_done(session, plan.fanout, plan.report_to, now=now)
+        if outcome.verdict is Verdict.FAILED or (outcome.verdict is Verdict.RETRY and terminal):
+            log.warning("outbox row %s failed: %s", plan.id, outcome.error)
+
+    async def _apply(self, session: AsyncSession, plan: _Plan, outcome: Outcome, *, now: datetime) -> bool:
+        """Store the outcome, and an invitation's delivery state with it; True when the row is now
+        final (sent or failed)."""
+        match outcome.verdict:
+            case Verdict.SENT:
+                await mark_sent(session, plan.id, now=now, activity_id=outcome.activity_id)
+                await self._invitation(session, plan, DeliveryState.SENT, plan.attempts + 1)
+                return True
+            case Verdict.SKIPPED:
+                await _mark_skipped(session, plan.id, now=now)
+                await self._invitation(session, plan, DeliveryState.SKIPPED, plan.attempts, SKIPPED_NOTE)
+                return True
+            case Verdict.FAILED:
+                await mark_failed(session, plan.id, error=outcome.error)
+                await self._invitation(session, plan, DeliveryState.FAILED, plan.attempts + 1, outcome.error)
+                return True
+            case Verdict.THROTTLED | Verdict.DEFERRED:
+                wait = outcome.retry_after or 0.0
+                await _postpone(
+                    session,
+                    plan.id,
+                    retry_at=now + timedelta(seconds=wait),
+                    error=outcome.error,
+                )
+                await self._invitation(session, plan, DeliveryState.RETRYING, plan.attempts, outcome.error)
+                return False
+            case Verdict.RETRY:
+                if plan.attempts + 1 >= self.config.max_attempts:
+                    failed = Outcome(
+                        Verdict.FAILED,
+                        Reason.UNREACHABLE,
+                        f"{plan.attempts + 1} attempts, last {outcome.error}",
+                    )
+                    await mark_failed(session, plan.id, error=failed.error)
+                    await self._invitation(
+                        session, plan, DeliveryState.FAILED, plan.attempts + 1, failed.error
+                    )
+                    return True
+                wait = self._backoff(plan)
+                if outcome.retry_after is not None:
+                    wait = max(wait, outcome.retry_after)
+                await mark_retry(
+                    session, plan.id, error=outcome.error, retry_at=now + timedelta(seconds=wait)
+                )
+                await self._invitation(
+                    session, plan, DeliveryState.RETRYING, plan.attempts + 1, outcome.error
+                )
+                return False
+            case Verdict.STOPPED:
+                return False
+        return False
+
+    @staticmethod
+    async def _invitation(
+        session: AsyncSession, plan: _Plan, state: DeliveryState, attempts: int, error: str | None = None
+    ) -> None:
+        """An invitation row says what became of its message, in the transaction recording it."""
+        if plan.kind == INVITE_KIND and plan.survey_id is not None and plan.person_id is not None:
+            await record_delivery(
+                session,
+                survey_id=plan.survey_id,
+                person_id=plan.person_id,
+                state=state,
+                attempts=attempts,
+                error=error,
+            )
+
+    async def _remember(
+        self, session: AsyncSession, target: _NewChat, reference: ConversationReference, *, now: datetime
+    ) -> None:
+        assert reference.conversation is not None
+        await save_reference(
+            session,
+            conversation_id=reference.conversation.id,
+            service_url=target.service_url,
+            reference=reference.serialize(),
+            conversation_type="personal",
+            tenant_id=target.tenant or None,
+            bot_id=self._bot_id,
+            person_id=target.person_id,
+            now=now,
+        )
+
+
+def _raise_caught(result: _Result) -> None:
+    if result.error is not None:
+        raise result.error
+
+
+def _personal_key(user_id: str) -> str:
+    """One 1:1 chat per person and bot, so the person names the thread before its id is known."""
+    return f"personal:{user_id}"
+
+
+async def pending_rows(session: AsyncSession) -> int:
+    """Rows not yet sent or failed (for tests and the benchmark)."""
+    return int(
+        await session.scalar(
+            sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.state.in_(_DUE))  # type: ignore[attr-defined]
+        )
+        or 0
+    )
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the earliest unsent row becomes due."""
+    return await session.scalar(
+        sa.select(sa.func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.state.in_(_DUE))
+    )  # type: ignore[attr-defined]

@@ -1,0 +1,107 @@
+"""Weekly summaries: due subscriptions become outbox rows, and the summary is built when sent.
+
+Claiming a subscription and queueing its post commit together, so with several instances exactly one
+posts; the outbox then retries with backoff, and a post counts as sent only once Teams accepted it.
+After downtime, one post covers every missed week. A partnership's subscription follows its latest
+round of the framework within the channel's reach (storage.surveys.Reach), chosen when the post is
+built. Each full post is stored (`storage.summary_posts`) so the next one can say what changed since
+the channel last saw it. Posts go to the channel itself, a new post each week, never into the thread
+the subscription was typed in (storage.conversations).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+from botbuilder.schema import Activity
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.cards.summary_cards import render_summary, render_unchanged
+from bot.reports.chart_links import ChartUrls
+from frameworks.summary import SummaryRules, SurveySummary, since_last_post
+from storage.outbox import NewMessage, enqueue
+from storage.subscriptions import claim_due
+from storage.summaries import latest_round, survey_summary
+from storage.summary_posts import last_posted, record_post
+from storage.surveys import Reach
+from storage.tables import Answer, ConversationReference, OutboxMessage, Response, SummarySubscription
+
+KIND = "summary"
+
+
+async def queue_due_summaries(session: AsyncSession, *, now: datetime) -> int:
+    """Queue one post per subscription now owed; returns how many."""
+    messages = [
+        NewMessage(
+            dedupe_key=f"summary:{claim.subscription.id}:{claim.due_at.isoformat()}",
+            kind=KIND,
+            survey_id=claim.subscription.survey_id,
+            payload={
+                "conversation_reference_id": claim.subscription.conversation_reference_id,
+                "subscription_id": claim.subscription.id,
+                "since": claim.previous_last_sent_at.isoformat() if claim.previous_last_sent_at else None,
+            },
+        )
+        for claim in await claim_due(session, now=now)
+    ]
+    return await enqueue(session, messages, now=now)
+
+
+async def compose_summary(
+    session: AsyncSession,
+    message: OutboxMessage,
+    *,
+    rules: SummaryRules,
+    now: datetime,
+    chart_link: Callable[[SurveySummary], ChartUrls | None] = lambda _summary: None,
+) -> Activity | None:
+    """The summary card, or a brief "no new answers" card when nothing changed since the last post;
+    None (nothing sent) when a partnership has no round of the framework yet."""
+    payload = message.payload or {}
+    subscription_id = payload.get("subscription_id")
+    subscription = (
+        await session.get(SummarySubscription, subscription_id) if isinstance(subscription_id, int) else None
+    )
+    survey_id = message.survey_id
+    if subscription is not None:
+        rules = rules.weighted(subscription.weighting)
+        if survey_id is None and subscription.partnership_id is not None and subscription.framework_id:
+            survey_id = await latest_round(
+                session,
+                subscription.partnership_id,
+                subscription.framework_id,
+                reach=await _reach(session, subscription),
+            )
+    if survey_id is None:
+        return None
+    summary = await survey_summary(session, survey_id, rules=rules, now=now)
+    since_text = payload.get("since")
+    since = datetime.fromisoformat(since_text) if since_text else None
+    if since is not None and not await _answered_since(session, survey_id, since):
+        return render_unchanged(summary, since)
+    if subscription is not None and subscription.id is not None and message.id is not None:
+        posted = await last_posted(session, survey_id, subscription_id=subscription.id)
+        summary = since_last_post(summary, posted)
+        await record_post(
+            session, outbox_message_id=message.id, subscription_id=subscription.id, summary=summary, now=now
+        )
+    return render_summary(summary, charts=chart_link(summary))
+
+
+async def _reach(session: AsyncSession, subscription: SummarySubscription) -> Reach:
+    """A channel's post shows what a command typed in that channel may see (storage.surveys.Reach)."""
+    reference = await session.get(ConversationReference, subscription.conversation_reference_id)
+    if reference is None:
+        return Reach(tenant_id=None, place_id=None)  # sees nothing
+    return Reach(tenant_id=reference.tenant_id, place_id=reference.conversation_id)
+
+
+async def _answered_since(session: AsyncSession, survey_id: int, since: datetime) -> bool:
+    latest = await session.scalar(
+        sa.select(sa.func.max(Answer.updated_at))
+        .join(Response, Response.id == Answer.response_id)  # type: ignore[arg-type]
+        .where(Response.survey_id == survey_id)
+    )
+    return latest is not None and latest > since
