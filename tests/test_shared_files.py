@@ -21,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # One test from each place that reads shared/: the card schema (twice), the manifest schema (twice), seeds.
 READERS = [
-    "tests/test_cards.py::test_the_schema_check_names_the_path_and_reason_of_a_broken_card",
-    "tests/test_summary_rendering.py::test_every_framework_summary_card_matches_the_adaptive_cards_1_5_schema"
+    "tests/bot/cards/test_cards.py::test_the_schema_check_names_the_path_and_reason_of_a_broken_card",
+    "tests/bot/cards/test_summary_rendering.py::test_every_framework_summary_card_matches_the_adaptive_cards_1_5_schema"
     "[audit-committee-maturity]",
-    "tests/test_commands.py::test_manifest_command_lists_validate_against_the_teams_schema",
-    "tests/test_teams_package.py::test_the_manifest_is_valid_for_teams_schema_1_29",
-    "tests/test_fidelity_audit_committee_maturity.py::test_audit_committee_maturity_invents_no_text",
+    "tests/bot/commands/test_commands.py::test_manifest_command_lists_validate_against_the_teams_schema",
+    "tests/bot/teams/test_teams_package.py::test_the_manifest_is_valid_for_teams_schema_1_29",
+    "tests/frameworks/test_fidelity_audit_committee_maturity.py::test_audit_committee_maturity_invents_no_text",
 ]
 
 
