@@ -121,6 +121,14 @@ def _scrub(error: BaseException) -> None:
         error.args = (f"data exception, SQLSTATE {state}{f' ({names})' if names else ''}; value not logged",)
 
 
+Engine = AsyncEngine
+"""The database engine, as the rest of the bot names it (sqlalchemy is imported only in storage/)."""
+Session = AsyncSession
+"""A database session, the first argument of every storage function."""
+Sessions = async_sessionmaker[AsyncSession]
+"""Makes sessions: what the bot holds to open transactions (`transaction(sessions)`)."""
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
