@@ -34,9 +34,12 @@ chat: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+# The house rules: style, types (mypy, configured in pyproject.toml) and the import layers (lint-imports).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 frameworks: $(VENV)/.installed
 	$(BIN)/python -m bot frameworks list
