@@ -13,6 +13,8 @@ tell whether a number is used elsewhere.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -20,12 +22,22 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlmodel import col
 
 from frameworks.schema import Framework
 from storage.conversations import place_of
 from storage.errors import SurveyClosed, SurveyNotFound
 from storage.lru import BoundedCache
-from storage.tables import ConversationReference, Invitation, Partnership, Response, Survey, SurveyState
+from storage.tables import (
+    ConversationReference,
+    Invitation,
+    Organisation,
+    Partnership,
+    Person,
+    Response,
+    Survey,
+    SurveyState,
+)
 
 
 @dataclass(frozen=True)
@@ -309,3 +321,82 @@ async def open_surveys(session: AsyncSession, *, framework_id: str | None = None
     if framework_id is not None:
         query = query.where(Survey.framework_id == framework_id)
     return list((await session.execute(query)).scalars())
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One person invited to a survey, and how far they got."""
+
+    person_id: int
+    name: str | None
+    organisation: str | None
+    """The organisation they answer for (their response's, else their own); None: unassigned."""
+    started: bool
+    submitted: bool
+
+
+async def survey_progress(session: AsyncSession, *, survey_id: int) -> list[Progress]:
+    """Everyone invited to the survey, with how far they got (one query)."""
+    rows = await session.execute(
+        sa.select(
+            col(Invitation.person_id),
+            col(Person.name),
+            col(Organisation.name),
+            col(Response.id).is_not(None),
+            col(Response.submitted_at).is_not(None),
+        )
+        .join(Person, col(Person.id) == col(Invitation.person_id))
+        .outerjoin(
+            Response,
+            sa.and_(
+                col(Response.survey_id) == col(Invitation.survey_id),
+                col(Response.person_id) == col(Invitation.person_id),
+            ),
+        )
+        .outerjoin(
+            Organisation,
+            col(Organisation.id)
+            == sa.func.coalesce(col(Response.organisation_id), col(Person.organisation_id)),
+        )
+        .where(col(Invitation.survey_id) == survey_id)
+    )
+    return [
+        Progress(pid, name, org, bool(started), bool(done)) for pid, name, org, started, done in rows.all()
+    ]
+
+
+async def invited_people(session: AsyncSession, *, survey_id: int) -> list[int]:
+    """The person ids of everyone invited to the survey."""
+    query = sa.select(col(Invitation.person_id)).where(col(Invitation.survey_id) == survey_id)
+    return list((await session.execute(query)).scalars().all())
+
+
+async def organisation_counts(session: AsyncSession, *, person_ids: Sequence[int]) -> Counter[str | None]:
+    """How many of these people each organisation has (None: no organisation), 500 ids a query."""
+    counts: Counter[str | None] = Counter()
+    for start in range(0, len(person_ids), 500):
+        chunk = list(person_ids[start : start + 500])
+        rows = await session.execute(
+            sa.select(col(Organisation.name), sa.func.count())
+            .select_from(Person)
+            .outerjoin(Organisation, col(Organisation.id) == col(Person.organisation_id))
+            .where(col(Person.id).in_(chunk))
+            .group_by(col(Organisation.name))
+        )
+        for name, count in rows.all():
+            counts[name] += count
+    return counts
+
+
+async def survey_by_id(session: AsyncSession, *, survey_id: int) -> Survey | None:
+    """A survey by its id, whoever may see it (the caller has checked its reach), or None."""
+    return await session.get(Survey, survey_id)
+
+
+async def partnership_by_id(session: AsyncSession, *, partnership_id: int) -> Partnership | None:
+    return await session.get(Partnership, partnership_id)
+
+
+async def delete_draft(session: AsyncSession, *, survey: Survey) -> None:
+    """A draft nobody was invited to yet: cancelled, it leaves nothing behind."""
+    await session.delete(survey)

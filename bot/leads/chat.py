@@ -11,14 +11,12 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.schema import Activity
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards.summary_cards import render_summary
@@ -73,7 +71,7 @@ from bot.teams.edge import tenant_of
 from bot.teams.roster import RosterUnavailable, fetch_member, fetch_roster
 from bot.teams.uploads import UploadSettings
 from dialogs import outgoing
-from dialogs.payloads import RowId
+from dialogs.payloads import LEAD_VERB, LeadAction, parse_lead_action
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary, Weighting, since_last_post
 from storage.activities import draft_made_by, note_survey_made
@@ -93,28 +91,33 @@ from storage.organisations import (
 )
 from storage.outbox import NewMessage, enqueue, state_counts
 from storage.people import person_for
+from storage.reminders import queue_reminders
 from storage.roster import sync_roster
 from storage.subscriptions import subscribe, subscriptions_for, unsubscribe
 from storage.summaries import latest_round, partnership_frameworks, survey_summary
 from storage.summary_posts import last_posted
 from storage.surveys import (
     PlaceKind,
+    Progress,
     Reach,
     SurveyListing,
     close_survey,
     closed_on,
     create_survey,
+    delete_draft,
     find_survey,
+    invited_people,
     open_survey,
+    organisation_counts,
+    partnership_by_id,
+    survey_by_id,
     survey_listing,
+    survey_progress,
 )
 from storage.tables import (
-    Invitation,
-    Organisation,
     OutboxState,
     Partnership,
     Person,
-    Response,
     SummarySubscription,
     Survey,
     SurveyState,
@@ -122,14 +125,8 @@ from storage.tables import (
 
 log = logging.getLogger(__name__)
 
-LEAD_VERB = "lead"
-"""The `verb` of the leads' own card buttons (partners' survey buttons use `survey`)."""
-
 CLAIMED_ACTIVITY = "surveybot.claimed_activity"
 """The turn's claim key (turn_state): a command run again after a crash finds what it made."""
-
-REMIND_GAP = timedelta(hours=23)
-"""Nobody is reminded twice within a day, whether by a lead's `remind` or automatically."""
 
 UNASSIGNED = "Unassigned"
 ROSTER_BUSY = (
@@ -137,20 +134,6 @@ ROSTER_BUSY = (
     "Please try again in a minute."
 )
 NOT_CLOSING = "no closing date"
-
-
-class LeadAction(BaseModel):
-    """What a lead's cards send back: the confirmation's buttons, or the start form and its inputs."""
-
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-
-    lead: str = Field(pattern="^(confirm|cancel|start_form)$")
-    survey_id: RowId | None = None
-    framework_id: str | None = Field(default=None, max_length=80)
-    title: str | None = Field(default=None, max_length=200)
-    closes: str | None = Field(default=None, max_length=40)
-    """An Input.Date value: YYYY-MM-DD."""
-    partnership: str | None = Field(default=None, max_length=200)
 
 
 @dataclass(frozen=True)
@@ -238,9 +221,8 @@ class LeadCommands:
         replaces the one pressed."""
         if upload_card_data(data) is not None:
             return await self._uploads.on_card(context, data)
-        try:
-            action = LeadAction.model_validate(data)
-        except ValidationError:
+        action = parse_lead_action(data)
+        if action is None:
             return "I couldn't read that card's data. Type the command again."
         if not await self._is_lead(context):
             return "Only partnership leads can do that."
@@ -392,7 +374,10 @@ class LeadCommands:
             if claim and made is None:
                 await note_survey_made(session, claim, survey.id or 0)
             await invite(session, survey.id or 0, person_ids, now=now)
-            by_organisation = await _organisation_counts(session, person_ids)
+            counted = await organisation_counts(session, person_ids=person_ids)
+        by_organisation: Counter[str] = Counter()
+        for name, count in counted.items():
+            by_organisation[name or UNASSIGNED] += count
         closes = format_date(closes_at, self._s.tz) if closes_at else NOT_CLOSING
         organisations = ", ".join(f"{name} {count}" for name, count in by_organisation.most_common())
         card = _confirm_card(
@@ -420,15 +405,7 @@ class LeadCommands:
                 return "Its closing date has passed: start it again with a later date."
             await open_survey(session, survey, now=now)
             reference = await reference_for(session, context.activity.conversation.id)
-            people = (
-                (
-                    await session.execute(
-                        sa.select(Invitation.person_id).where(Invitation.survey_id == survey_id)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            people = await invited_people(session, survey_id=survey_id)
             added = await enqueue(
                 session,
                 [
@@ -454,7 +431,7 @@ class LeadCommands:
                 return "Already cancelled."
             if survey.state != SurveyState.DRAFT:
                 return f"“{survey.title}” was already started: use close to stop it."
-            await session.delete(survey)
+            await delete_draft(session, survey=survey)
         return "Cancelled: nobody was invited."
 
     def _delivery(self, context: TurnContext, survey: Survey, report_to: int | None) -> dict[str, Any]:
@@ -483,7 +460,7 @@ class LeadCommands:
             if survey is None:
                 await self._say(context, _missing(ref, reach=reach))
                 return
-            rows = await _progress(session, survey.id or 0)
+            rows = await survey_progress(session, survey_id=survey.id or 0)
             deliveries = await state_counts(session, survey_id=survey.id or 0, kind="invite")
             rates = (
                 None
@@ -510,7 +487,7 @@ class LeadCommands:
         if pending:
             lines.append(f"{pending} invitations are still being sent.")
         if rates is None:
-            by_org: dict[str, list[_Progress]] = {}
+            by_org: dict[str, list[Progress]] = {}
             for row in rows:
                 by_org.setdefault(row.organisation or UNASSIGNED, []).append(row)
             lines.append("By organisation:")
@@ -542,7 +519,7 @@ class LeadCommands:
             reference = await reference_for(session, context.activity.conversation.id)
             added, skipped = await queue_reminders(
                 session,
-                survey,
+                survey=survey,
                 now=now,
                 payload=self._delivery(context, survey, reference.id if reference else None),
             )
@@ -631,7 +608,7 @@ class LeadCommands:
                 )
             framework_id = ran[0]
         latest = await latest_round(session, partnership.id or 0, framework_id, reach=reach)
-        survey = await session.get(Survey, latest) if latest is not None else None
+        survey = await survey_by_id(session, survey_id=latest) if latest is not None else None
         if survey is None:
             return f"“{escape(partnership.name)}” has no survey of {escape(framework_id)} here."
         return _Target(survey, partnership, framework_id)
@@ -895,12 +872,14 @@ class _Target:
 
 async def _subscription_line(session: AsyncSession, subscription: SummarySubscription) -> str:
     if subscription.partnership_id is not None:
-        partnership = await session.get(Partnership, subscription.partnership_id)
+        partnership = await partnership_by_id(session, partnership_id=subscription.partnership_id)
         what = (
             f"partnership “{escape(partnership.name if partnership else '?')}”, {subscription.framework_id}"
         )
     else:
-        survey = await session.get(Survey, subscription.survey_id) if subscription.survey_id else None
+        survey = (
+            await survey_by_id(session, survey_id=subscription.survey_id) if subscription.survey_id else None
+        )
         what = f"#{subscription.survey_id} “{escape(survey.title)}”" if survey else "a survey"
     weighting = (
         f", weighted {WEIGHTING_TEXT[Weighting(subscription.weighting)]}" if subscription.weighting else ""
@@ -952,135 +931,6 @@ def _team_of(activity: Activity) -> str | None:
     channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     team = channel_data.get("team")
     return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
-
-
-@dataclass(frozen=True)
-class _Progress:
-    person_id: int
-    name: str | None
-    organisation: str | None
-    started: bool
-    submitted: bool
-
-
-async def _progress(session: AsyncSession, survey_id: int) -> list[_Progress]:
-    """Everyone invited to the survey, with how far they got (one query)."""
-    rows = await session.execute(
-        sa.select(
-            Invitation.person_id,
-            Person.name,
-            Organisation.name,
-            Response.id.is_not(None),  # type: ignore[union-attr]
-            Response.submitted_at.is_not(None),  # type: ignore[union-attr]
-        )
-        .join(Person, Person.id == Invitation.person_id)  # type: ignore[arg-type]
-        .outerjoin(
-            Response,
-            sa.and_(Response.survey_id == Invitation.survey_id, Response.person_id == Invitation.person_id),
-        )
-        .outerjoin(
-            Organisation,
-            Organisation.id == sa.func.coalesce(Response.organisation_id, Person.organisation_id),
-        )
-        .where(Invitation.survey_id == survey_id)
-    )
-    return [
-        _Progress(pid, name, org, bool(started), bool(done)) for pid, name, org, started, done in rows.all()
-    ]
-
-
-async def queue_reminders(
-    session: AsyncSession, survey: Survey, *, now: datetime, payload: dict[str, Any], automatic: bool = False
-) -> tuple[int, int]:
-    """Queue a reminder for everyone invited who has not submitted, at most one a day each.
-    Returns (queued, left alone because reminded within the day)."""
-    waiting = [row for row in await _progress(session, survey.id or 0) if not row.submitted]
-    recent = set(
-        (
-            await session.execute(
-                sa.select(Invitation.person_id).where(
-                    Invitation.survey_id == survey.id,
-                    Invitation.reminded_at > now - REMIND_GAP,  # type: ignore[operator]
-                )
-            )
-        ).scalars()
-    )
-    due = [row.person_id for row in waiting if row.person_id not in recent]
-    if not due:
-        return 0, len(waiting)
-    day = now.date().isoformat()
-    fanout = f"remind:{survey.id}:{day}" + (":auto" if automatic else "")
-    added = await enqueue(
-        session,
-        [
-            NewMessage(
-                dedupe_key=f"remind:{survey.id}:{person_id}:{day}",
-                kind="remind",
-                survey_id=survey.id,
-                person_id=person_id,
-                payload={**payload, "fanout": fanout},
-            )
-            for person_id in due
-        ],
-        now=now,
-    )
-    await session.execute(
-        sa.update(Invitation)
-        .where(Invitation.survey_id == survey.id, Invitation.person_id.in_(due))  # type: ignore[attr-defined]
-        .values(reminded_at=now, reminder_count=Invitation.reminder_count + 1)
-    )
-    return added, len(waiting) - len(due)
-
-
-async def queue_due_reminders(session: AsyncSession, *, now: datetime, before: timedelta) -> int:
-    """Automatic reminders, once per survey, `before` its close: to everyone who has not submitted
-    (and was not reminded in the last day), through the chat the survey was started in."""
-    due = (
-        (
-            await session.execute(
-                sa.select(Survey).where(
-                    Survey.state == SurveyState.OPEN,
-                    Survey.auto_reminded_at.is_(None),  # type: ignore[union-attr]
-                    Survey.closes_at > now,  # type: ignore[operator]
-                    Survey.closes_at <= now + before,  # type: ignore[operator]
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    queued = 0
-    for survey in due:
-        survey.auto_reminded_at = now
-        reference = await reference_for(session, survey.conversation_id) if survey.conversation_id else None
-        if reference is None:
-            log.warning("survey %s has no chat to remind from; automatic reminder skipped", survey.id)
-            continue
-        payload: dict[str, Any] = {
-            "service_url": reference.service_url,
-            "tenant_id": reference.tenant_id,
-            "title": survey.title,
-            "report_to": reference.id,
-        }
-        added, _ = await queue_reminders(session, survey, now=now, payload=payload, automatic=True)
-        queued += added
-    return queued
-
-
-async def _organisation_counts(session: AsyncSession, person_ids: list[int]) -> Counter[str]:
-    counts: Counter[str] = Counter()
-    for start in range(0, len(person_ids), 500):
-        chunk = person_ids[start : start + 500]
-        rows = await session.execute(
-            sa.select(Organisation.name, sa.func.count())
-            .select_from(Person)
-            .outerjoin(Organisation, Organisation.id == Person.organisation_id)  # type: ignore[arg-type]
-            .where(Person.id.in_(chunk))  # type: ignore[union-attr]
-            .group_by(Organisation.name)
-        )
-        for name, count in rows.all():
-            counts[name or UNASSIGNED] += count
-    return counts
 
 
 def _mentioned(activity: Activity) -> list[str]:

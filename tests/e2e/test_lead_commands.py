@@ -13,7 +13,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
-from bot.leads.chat import ROSTER_BUSY, queue_due_reminders
+from bot.leads.chat import ROSTER_BUSY
+from storage.reminders import queue_due_reminders
 from bot.outbox.weekly import queue_due_summaries
 from bot.settings import Settings
 from frameworks.loader import load_directory
