@@ -109,10 +109,11 @@ def check_files(paths: list[Path], loaded: Catalogue) -> list[FileCheck]:
     checks = []
     seen: dict[str, Path] = {}
     for path in paths:
+        framework: Framework | None = None
         try:
-            framework: Framework | None = load_framework(path)
+            framework = load_framework(path)
         except FrameworkFileError as exc:
-            framework, problems, framework_id = None, list(exc.problems), exc.framework_id
+            problems, framework_id = list(exc.problems), exc.framework_id
         else:
             problems, framework_id = [], framework.id
         if framework_id is not None:
@@ -149,7 +150,7 @@ def _describe(error: Any, raw: dict[str, Any]) -> str:
         else:
             parts.append(str(key))
             node = node.get(key) if isinstance(node, dict) else None
-    message = error["msg"].removeprefix("Value error, ")
+    message = str(error["msg"]).removeprefix("Value error, ")
     if not parts:  # whole-framework checks already name their YAML path in the message
         return message
     return ".".join(parts) + f": {message}"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -280,7 +280,8 @@ def problems_beyond_fields(raw: dict[str, Any]) -> list[str]:
     parts = []
     element_ids: list[str] = []
     for index, domain in enumerate(raw_domains):
-        raw_elements = domain.get("elements") if isinstance(domain.get("elements"), list) else []
+        written = domain.get("elements")
+        raw_elements: list[Any] = written if isinstance(written, list) else []
         element_ids += [str(e["id"]) for e in raw_elements if isinstance(e, dict) and "id" in e]
         elements = [
             (i, element) for i, e in enumerate(raw_elements) if (element := _valid(_ELEMENT, e)) is not None
@@ -303,6 +304,7 @@ def problems_beyond_fields(raw: dict[str, Any]) -> list[str]:
     )
 
 
+_T = TypeVar("_T")
 _SCALE: TypeAdapter[AnyScale] = TypeAdapter(Scale)
 _LEVEL: TypeAdapter[Level] = TypeAdapter(Level)
 _ELEMENT: TypeAdapter[Element] = TypeAdapter(Element)
@@ -318,14 +320,15 @@ def _scale_as_written(value: object) -> AnyScale | None:
     if kind == ScaleKind.LEVELS and isinstance(written, list):
         levels = [level for item in written if (level := _valid(_LEVEL, item)) is not None]
         return LevelsScale.model_construct(levels=levels) if len(levels) == len(written) else None
+    # Deliberately partial scales, only their kind is read: pydantic's plugin asks for every field.
     if kind == ScaleKind.SCORE:
-        return ScoreScale.model_construct()
+        return ScoreScale.model_construct()  # type: ignore[call-arg]
     if kind == ScaleKind.STATUS:
-        return StatusScale.model_construct()
+        return StatusScale.model_construct()  # type: ignore[call-arg]
     return None
 
 
-def _valid(adapter: TypeAdapter[Any], value: object) -> Any:
+def _valid(adapter: TypeAdapter[_T], value: object) -> _T | None:
     if value is None:
         return None
     try:

@@ -715,14 +715,14 @@ class _Reader:
             ends[end] = row
         scale: dict[str, Any] = {"kind": "score"}
         for end in SCORE_ENDS:
-            row = ends.get(end)
-            if row is None:
+            end_row = ends.get(end)
+            if end_row is None:
                 self.problem(
                     SCALE, None, f"the score scale{' of ' + owner if owner else ''} has no '{end}' row"
                 )
                 continue
-            scale[end] = self._integer(row, C.VALUE, (owner, end))
-            scale[f"{end}_label"] = self._text(row, C.LABEL, (owner, f"{end}_label"), required=True)
+            scale[end] = self._integer(end_row, C.VALUE, (owner, end))
+            scale[f"{end}_label"] = self._text(end_row, C.LABEL, (owner, f"{end}_label"), required=True)
         if (
             isinstance(scale.get("min"), int)
             and isinstance(scale.get("max"), int)
@@ -758,7 +758,7 @@ class _Reader:
         for index, row in enumerate(self.rows.get(DOMAINS, [])):
             loc = ("domains", index)
             domain_id = self._slug(row, C.DOMAIN_ID, (*loc, "id"))
-            domain = {
+            domain: dict[str, Any] = {
                 "id": domain_id,
                 "title": self._text(row, C.TITLE, (*loc, "title"), required=True),
                 "description": self._text(row, C.DESCRIPTION, (*loc, "description")),
@@ -823,7 +823,7 @@ class _Reader:
                 self.problem(
                     ELEMENTS, row.where(C.DOMAIN), f"domain {domain_id!r} is not on the Domains sheet"
                 )
-            d_index = list(domains).index(domain_id) if domain is not None else -1
+            d_index = list(domains).index(domain_id or "") if domain is not None else -1
             e_index = len(domain["elements"]) if domain is not None else 0
             loc = ("domains", d_index, "elements", e_index)
             element_id = self._slug(row, C.ELEMENT_ID, (*loc, "id"))
