@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards.summary_cards import render_summary
 from bot.cards.survey import Card, _text, adaptive_card, card_activity, clip, escape, execute_action
-from bot.commands.dates import DateError, ParsedDate, format_date, parse_date
-from bot.commands.language import (
+from bot.commands import (
     Clarification,
     CloseCommand,
     CommandError,
@@ -56,6 +55,7 @@ from bot.commands.language import (
     plain_text,
     refusal,
 )
+from bot.commands.dates import DateError, ParsedDate, format_date, parse_date
 from bot.leads.framework_uploads import DownloadSettings, FrameworkUploads, has_file, upload_card_data
 from bot.leads.lead_files import LeadFiles
 from bot.leads.tenant_frameworks import (

@@ -44,7 +44,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards.comment_cards import render_comments
-from bot.commands.language import ExportFormat
+from bot.commands.models import ExportFormat
 from bot.leads.tenant_frameworks import UsableFramework, find_framework
 from bot.outbox.sender import Compose
 from bot.reports.exports import export_data, export_file, export_filename

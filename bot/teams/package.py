@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.commands.language import manifest_command_lists
+from bot.commands import manifest_command_lists
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "teams_app"
 DEFAULT_OUT = Path("build/surveybot-teams.zip")

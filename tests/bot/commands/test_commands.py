@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from jsonschema import Draft4Validator
 
-from bot.commands.dates import DateError, parse_date
-from bot.commands.language import (
+from bot.commands import (
     COMMANDS,
     MENU_DESCRIPTION_LIMIT,
     MENU_LIMIT,
@@ -58,6 +57,7 @@ from bot.commands.language import (
     refusal,
     spec_for,
 )
+from bot.commands.dates import DateError, parse_date
 from dialogs.intents import command_of
 from frameworks.loader import load_directory
 from frameworks.summary import Weighting
