@@ -19,7 +19,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.app import create_app, create_bot, load_catalogue, utc_now
+from bot.app import create_app, create_bot, load_catalogue
 from bot.leads.tenant_frameworks import UsableFramework, find_framework, usable_frameworks
 from bot.ops.health import MissingCredential, check_credentials, run
 from bot.ops.logs import configure_logging
@@ -29,6 +29,7 @@ from bot.reports.text import TextRenderer
 from bot.settings import Settings
 from bot.teams import package as teams_package
 from bot.terminal import Keyboard, chat_command, farewell, run_chat
+from frameworks.clock import utc_now
 from frameworks.loader import Catalogue, check_files, load_directory
 from frameworks.schema import Framework, LevelsScale, ScaleKind, ScoreScale, StatusScale
 from frameworks.versions import FrameworkDiff, diff
