@@ -17,20 +17,23 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from storage.tables import OutboxMessage, OutboxState
+from storage.tables import OutboxKind, OutboxMessage, OutboxState
 from storage.upsert import insert
 
 _TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
 _DUE_STATES = (OutboxState.PENDING, OutboxState.RETRYING)
 ERROR_LIMIT = 500
+SKIPPED_NOTE = "skipped: nothing to send any more"
+"""The note on a row done without a send (`mark_skipped`)."""
 
 
 @dataclass(frozen=True)
 class NewMessage:
     dedupe_key: str
     """Unique per intended message, e.g. `invite:7:42`; asking again for the same key adds nothing."""
-    kind: str
+    kind: OutboxKind
     survey_id: int | None = None
     person_id: int | None = None
     payload: dict[str, Any] = field(default_factory=dict)
@@ -90,24 +93,43 @@ async def claim_due(
 
 
 async def mark_sent(
-    session: AsyncSession, message_id: int, *, now: datetime, activity_id: str | None
+    session: AsyncSession, *, message_id: int, now: datetime, activity_id: str | None
 ) -> None:
     await _finish(
         session, message_id, state=OutboxState.SENT, sent_at=now, activity_id=activity_id, last_error=None
     )
 
 
-async def mark_failed(session: AsyncSession, message_id: int, *, error: str) -> None:
+async def mark_failed(session: AsyncSession, *, message_id: int, error: str) -> None:
     """Failed for good (e.g. the person blocked the bot): never retried."""
     await _finish(session, message_id, state=OutboxState.FAILED, last_error=error[:ERROR_LIMIT])
 
 
-async def mark_retry(session: AsyncSession, message_id: int, *, error: str, retry_at: datetime) -> None:
+async def mark_retry(session: AsyncSession, *, message_id: int, error: str, retry_at: datetime) -> None:
     await _finish(
         session,
         message_id,
         state=OutboxState.RETRYING,
         attempts=OutboxMessage.attempts + 1,
+        next_attempt_at=retry_at,
+        last_error=error[:ERROR_LIMIT],
+    )
+
+
+async def mark_skipped(session: AsyncSession, *, message_id: int, now: datetime) -> None:
+    """Done without a send (compose declined: the survey closed, the person finished…): state sent,
+    no activity id, and a note saying why."""
+    await _finish(
+        session, message_id, state=OutboxState.SENT, sent_at=now, activity_id=None, last_error=SKIPPED_NOTE
+    )
+
+
+async def postpone(session: AsyncSession, *, message_id: int, retry_at: datetime, error: str) -> None:
+    """Back to the queue until `retry_at` without counting an attempt (throttling, a held thread)."""
+    await _finish(
+        session,
+        message_id,
+        state=OutboxState.RETRYING,
         next_attempt_at=retry_at,
         last_error=error[:ERROR_LIMIT],
     )
@@ -137,7 +159,7 @@ async def release(session: AsyncSession, *, worker: str) -> int:
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
-async def state_counts(session: AsyncSession, *, survey_id: int, kind: str) -> dict[OutboxState, int]:
+async def state_counts(session: AsyncSession, *, survey_id: int, kind: OutboxKind) -> dict[OutboxState, int]:
     """How many of a survey's messages of one kind are in each state (for a lead's `status`)."""
     result = await session.execute(
         sa.select(OutboxMessage.state, sa.func.count())
@@ -148,6 +170,31 @@ async def state_counts(session: AsyncSession, *, survey_id: int, kind: str) -> d
     for state, count in result.all():
         counts[OutboxState(state)] = count
     return counts
+
+
+async def count_by_state(session: AsyncSession, *, states: Iterable[OutboxState]) -> dict[str, int]:
+    """How many rows are in each of `states` (states with none are absent), keyed by the state's value."""
+    result = await session.execute(
+        sa.select(OutboxMessage.state, sa.func.count())
+        .where(col(OutboxMessage.state).in_([state.value for state in states]))
+        .group_by(OutboxMessage.state)
+    )
+    return {str(state): int(count) for state, count in result.all()}
+
+
+async def pending_rows(session: AsyncSession) -> int:
+    """Rows not yet sent or failed (for tests and the benchmark)."""
+    count = await session.scalar(
+        sa.select(sa.func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(_DUE_STATES))
+    )
+    return int(count or 0)
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the earliest row not yet sent or failed becomes (or became) due."""
+    return await session.scalar(
+        sa.select(sa.func.min(OutboxMessage.next_attempt_at)).where(col(OutboxMessage.state).in_(_DUE_STATES))
+    )
 
 
 async def _finish(session: AsyncSession, message_id: int, **values: Any) -> None:

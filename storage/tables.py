@@ -313,6 +313,20 @@ class OutboxState(StrEnum):
     """Failed permanently (bot blocked, user gone): never retried, counted in a survey's status."""
 
 
+class OutboxKind(StrEnum):
+    """What an outbox row carries; the sender builds each kind's message with that kind's composer."""
+
+    INVITE = "invite"
+    REMIND = "remind"
+    SUMMARY = "summary"
+    """A weekly summary post to a channel."""
+    FANOUT_REPORT = "fanout-report"
+    """The lead's report of how a fan-out (invitations, reminders) went."""
+    LEAD_EXPORT = "lead-export"
+    LEAD_COMMENTS = "lead-comments"
+    LEAD_FRAMEWORK = "lead-framework"
+
+
 class OutboxMessage(SQLModel, table=True):
     """One proactive message to send (an invitation, a reminder…), persisted before any send.
 
@@ -325,7 +339,7 @@ class OutboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True, max_length=200)
-    kind: str = Field(max_length=30)
+    kind: OutboxKind = Field(sa_type=sa.String(30))
     survey_id: int | None = Field(default=None, foreign_key="surveys.id", index=True, ondelete="CASCADE")
     person_id: int | None = Field(default=None, foreign_key="people.id", index=True, ondelete="CASCADE")
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)

@@ -41,7 +41,6 @@ from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 from botbuilder.schema.teams import FileConsentCard, FileInfoCard
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards.comment_cards import render_comments
 from bot.commands.models import ExportFormat
@@ -56,7 +55,7 @@ from dialogs.payloads import RowId
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary
 from frameworks.workbook import write_workbook
-from storage.db import transaction
+from storage.db import Session, Sessions, transaction
 from storage.errors import SurveyNotFound
 from storage.exports import AnswerExport
 from storage.leads import is_lead, normalise_aad_id
@@ -64,13 +63,13 @@ from storage.outbox import NewMessage, enqueue
 from storage.people import person_for
 from storage.summaries import survey_comments
 from storage.surveys import Reach, SnapshotCache, find_survey
-from storage.tables import OutboxMessage, Person
+from storage.tables import OutboxKind, OutboxMessage, Person
 
 log = logging.getLogger(__name__)
 
-EXPORT_KIND = "lead-export"
-COMMENTS_KIND = "lead-comments"
-FRAMEWORK_KIND = "lead-framework"
+EXPORT_KIND = OutboxKind.LEAD_EXPORT
+COMMENTS_KIND = OutboxKind.LEAD_COMMENTS
+FRAMEWORK_KIND = OutboxKind.LEAD_FRAMEWORK
 KINDS = (EXPORT_KIND, COMMENTS_KIND, FRAMEWORK_KIND)
 FILE_CONSENT = "fileConsent/invoke"
 CONSENT_CARD = "application/vnd.microsoft.teams.card.file.consent"
@@ -225,7 +224,7 @@ def framework_description(usable: UsableFramework) -> str:
 
 
 async def framework_workbook(
-    session: AsyncSession, offer: FrameworkOffer, catalogue: Catalogue
+    session: Session, offer: FrameworkOffer, catalogue: Catalogue
 ) -> tuple[UsableFramework, bytes] | None:
     """The framework the offer names, as the offer's tenant has it now, and its workbook (written in a
     worker thread: openpyxl is blocking)."""
@@ -238,7 +237,7 @@ async def framework_workbook(
 
 
 async def comments_activity(
-    session: AsyncSession, survey_id: int, *, rules: SummaryRules, snapshots: SnapshotCache
+    session: Session, survey_id: int, *, rules: SummaryRules, snapshots: SnapshotCache
 ) -> Activity:
     """The comments card for a lead, from the database as it is now."""
     found = await survey_comments(session, survey_id, rules=rules, cache=snapshots)
@@ -252,7 +251,7 @@ class LeadFiles:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         clock: Clock,
         rules: SummaryRules,
         is_lead: Callable[[TurnContext], Awaitable[bool]],
@@ -476,7 +475,7 @@ def private_composer(
     cache = snapshots or SnapshotCache()
     built_in = catalogue or Catalogue()
 
-    async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
+    async def compose(session: Session, message: OutboxMessage) -> Activity | None:
         if message.kind not in KINDS:
             return await fallback(session, message)
         if message.person_id is None or (message.survey_id is None and message.kind != FRAMEWORK_KIND):
@@ -512,7 +511,7 @@ def private_composer(
 
 
 async def _framework_consent(
-    session: AsyncSession, message: OutboxMessage, catalogue: Catalogue, now: datetime
+    session: Session, message: OutboxMessage, catalogue: Catalogue, now: datetime
 ) -> Activity | None:
     try:
         offer = FrameworkMessage.model_validate(message.payload).offer
@@ -538,7 +537,7 @@ async def _framework_consent(
 
 
 async def _export_data(
-    session: AsyncSession, offer: ExportOffer, rules: SummaryRules, cache: SnapshotCache, now: datetime
+    session: Session, offer: ExportOffer, rules: SummaryRules, cache: SnapshotCache, now: datetime
 ) -> tuple[AnswerExport, SurveySummary | None]:
     return await export_data(
         session,

@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.tables import OutboxMessage, OutboxState
+from storage.db import Sessions
+from storage.outbox import count_by_state, next_due
+from storage.tables import OutboxState
 
 log = logging.getLogger(__name__)
 
@@ -149,19 +149,11 @@ class OutboxDepth:
     overdue_seconds: float
 
 
-async def outbox_depth(sessions: async_sessionmaker[AsyncSession], *, now: datetime) -> OutboxDepth:
+async def outbox_depth(sessions: Sessions, *, now: datetime) -> OutboxDepth:
     """Two index queries (the outbox is indexed on state, next_attempt_at)."""
-    due = (OutboxState.PENDING.value, OutboxState.RETRYING.value)
     async with sessions() as session:
-        rows = await session.execute(
-            sa.select(OutboxMessage.state, sa.func.count())
-            .where(OutboxMessage.state.in_([state.value for state in DEPTH_STATES]))  # type: ignore[attr-defined]
-            .group_by(OutboxMessage.state)
-        )
-        counts = {str(state): int(count) for state, count in rows.all()}
-        earliest = await session.scalar(
-            sa.select(sa.func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.state.in_(due))  # type: ignore[attr-defined]
-        )
+        counts = await count_by_state(session, states=DEPTH_STATES)
+        earliest = await next_due(session)
     overdue = max(0.0, (now - earliest).total_seconds()) if earliest is not None else 0.0
     return OutboxDepth(counts, overdue)
 

@@ -8,7 +8,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from botbuilder.schema import Activity
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cards.survey import CardRenderer
 from bot.commands.dates import format_date
@@ -18,11 +17,12 @@ from bot.reports.chart_links import ChartUrls
 from dialogs.progress import survey_list_item
 from dialogs.views import SurveyListView
 from frameworks.summary import SummaryRules, SurveySummary
+from storage.db import Session
 from storage.invitations import pending_surveys_for
 from storage.surveys import SnapshotCache
-from storage.tables import OutboxMessage
+from storage.tables import OutboxKind, OutboxMessage
 
-KINDS = ("invite", "remind")
+KINDS = (OutboxKind.INVITE, OutboxKind.REMIND)
 
 
 def invitation_composer(
@@ -37,22 +37,25 @@ def invitation_composer(
     """Invitations, reminders and weekly summaries, each built at the moment it is sent."""
     summary_rules = rules or SummaryRules()
 
-    async def compose(session: AsyncSession, message: OutboxMessage) -> Activity | None:
-        if message.kind == weekly.KIND:
+    async def compose(session: Session, message: OutboxMessage) -> Activity | None:
+        if message.kind == OutboxKind.SUMMARY:
             return await weekly.compose_summary(
                 session, message, rules=summary_rules, now=clock(), chart_link=chart_link
             )
         if message.kind not in KINDS or message.person_id is None or message.survey_id is None:
             return await compose_from_payload(session, message)
         now = clock()
-        pending = {p.survey.id: p for p in await pending_surveys_for(session, message.person_id, now=now)}
+        pending = {
+            p.survey.id: p
+            for p in await pending_surveys_for(session, message.person_id, now=now, snapshots=snapshots)
+        }
         found = pending.get(message.survey_id)
         if found is None:
             return None  # closed, or no longer theirs
-        if message.kind == "remind" and found.submitted:
+        if message.kind == OutboxKind.REMIND and found.submitted:
             return None
         survey = found.survey
-        item = survey_list_item(found, snapshots.framework(survey))
+        item = survey_list_item(found)
         return renderer.survey_list(
             SurveyListView(items=[item], intro=_intro(message.kind, survey.closes_at, tz))
         )
@@ -60,9 +63,9 @@ def invitation_composer(
     return compose
 
 
-def _intro(kind: str, closes_at: datetime | None, tz: ZoneInfo) -> str:
+def _intro(kind: OutboxKind, closes_at: datetime | None, tz: ZoneInfo) -> str:
     closes = f" It closes {format_date(closes_at, tz)}." if closes_at else ""
-    if kind == "remind":
+    if kind == OutboxKind.REMIND:
         return (
             "A reminder: your partnership is waiting for your view. Your answers so far are saved; "
             f"it takes one question at a time.{closes}"

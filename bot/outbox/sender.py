@@ -51,7 +51,6 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
 
-import sqlalchemy as sa
 from botbuilder.core import CloudAdapterBase, TurnContext
 from botbuilder.schema import (
     Activity,
@@ -61,40 +60,40 @@ from botbuilder.schema import (
     ConversationReference,
 )
 from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox.throttle import RateLimiter
 from storage.conversations import save_reference
-from storage.db import lost_connection, transaction
-from storage.invitations import INVITE_KIND, record_delivery
+from storage.db import Session, Sessions, lost_connection, transaction
+from storage.invitations import record_delivery
 from storage.outbox import (
+    SKIPPED_NOTE,
     NewMessage,
     claim_due,
     enqueue,
     mark_failed,
     mark_retry,
     mark_sent,
+    mark_skipped,
+    postpone,
     release,
     renew_leases,
 )
+from storage.outbox_addresses import personal_chats, references_by_id, teams_users
+from storage.outbox_fanouts import fanout_tally, lock_fanout, remaining_in_fanout
 from storage.tables import ConversationReference as StoredReference
-from storage.tables import DeliveryState, OutboxMessage, OutboxState, Person, Survey
+from storage.tables import DeliveryState, OutboxKind, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 RECORD_ATTEMPTS = 3
 """Tries to record an outcome whose database connection dropped: each try gets a fresh connection."""
 
-Compose = Callable[[AsyncSession, OutboxMessage], Awaitable[Activity | None]]
+Compose = Callable[[Session, OutboxMessage], Awaitable[Activity | None]]
 """Builds the activity for a row; None when there is nothing to send any more (survey closed…)."""
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
-REPORT_KIND = "fanout-report"
 CHANNEL = "msteams"
-_DUE = (OutboxState.PENDING, OutboxState.RETRYING)
-SKIPPED_NOTE = "skipped: nothing to send any more"
-"""A row compose declined is stored as sent without an activity id, with this note."""
 
 
 def utc_now() -> datetime:
@@ -222,7 +221,7 @@ def backoff_seconds(failures: int, *, base: float, cap: float, rng: random.Rando
 # Composing ------------------------------------------------------------------------------------------
 
 
-async def compose_from_payload(_session: AsyncSession, message: OutboxMessage) -> Activity | None:
+async def compose_from_payload(_session: Session, message: OutboxMessage) -> Activity | None:
     """The serialised botbuilder Activity in `payload["activity"]`, if any."""
     data = message.payload.get("activity")
     return Activity.deserialize(data) if data else None
@@ -230,12 +229,7 @@ async def compose_from_payload(_session: AsyncSession, message: OutboxMessage) -
 
 # Reports --------------------------------------------------------------------------------------------
 
-_LABELS = {
-    "invite": "Invitations",
-    "invitation": "Invitations",
-    "remind": "Reminders",
-    "reminder": "Reminders",
-}
+_LABELS = {OutboxKind.INVITE: "Invitations", OutboxKind.REMIND: "Reminders"}
 _REASON_PHRASES: dict[str, tuple[str, str]] = {
     Reason.BLOCKED: ("has blocked the bot", "have blocked the bot"),
     Reason.GONE: ("left the organisation", "left the organisation"),
@@ -261,64 +255,25 @@ def report_text(label: str, title: str, *, sent: int, skipped: int, failures: Co
     return f"{label} for “{title}”: {', '.join(parts)}, {failed} failed ({', '.join(reasons)})."
 
 
-def _fanout_of(column: Any) -> Any:
-    return column["fanout"].as_string()
-
-
-async def remaining_in_fanout(session: AsyncSession, fanout: str) -> bool:
-    """Whether any row of this fan-out is still to be sent.
-
-    Portable JSON (JSON_EXTRACT on SQLite, ->> on PostgreSQL) with no index: the state filter keeps
-    it to rows not yet done, and it stops at the first. A `fanout` column with an index on
-    (fanout, state) would make it an index probe.
-    """
-    found = await session.scalar(
-        sa.select(OutboxMessage.id)
-        .where(OutboxMessage.state.in_(_DUE), _fanout_of(OutboxMessage.payload) == fanout)  # type: ignore[attr-defined]
-        .limit(1)
-    )
-    return found is not None
-
-
-async def _report_if_done(session: AsyncSession, fanout: str, report_to: int, *, now: datetime) -> bool:
+async def _report_if_done(session: Session, fanout: str, report_to: int, *, now: datetime) -> bool:
     """Enqueue the fan-out's report if this was its last row (once: the dedupe key is unique).
 
-    Senders finishing the last rows at once must not each see the other's row as pending: on
-    PostgreSQL a per-fan-out advisory lock orders them (the later one sees the earlier's commit);
-    SQLite already runs one writer at a time.
+    Senders finishing the last rows at once must not each see the other's row as pending: the
+    per-fan-out lock orders them (the later one sees the earlier's commit).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"fanout:{fanout}"))))
-    if await remaining_in_fanout(session, fanout):
+    await lock_fanout(session, fanout=fanout)
+    if await remaining_in_fanout(session, fanout=fanout):
         return False
-    in_fanout = _fanout_of(OutboxMessage.payload) == fanout
-    first = (
-        await session.execute(
-            sa.select(OutboxMessage.kind, OutboxMessage.survey_id, OutboxMessage.payload)
-            .where(in_fanout)
-            .limit(1)
-        )
-    ).first()
-    if first is None:
+    tally = await fanout_tally(session, fanout=fanout)
+    if tally is None:
         return False
-    kind, survey_id, payload = first
-    outcomes = await session.execute(
-        sa.select(OutboxMessage.state, OutboxMessage.activity_id, OutboxMessage.last_error).where(in_fanout)
-    )
-    sent = skipped = 0
-    failures: Counter[str] = Counter()
-    for state, activity_id, last_error in outcomes:
-        if state == OutboxState.FAILED:
-            failures[(last_error or "").split(":", 1)[0]] += 1
-        elif activity_id is None and last_error == SKIPPED_NOTE:
-            skipped += 1
-        else:
-            sent += 1
-    title = payload.get("title")
-    if title is None and survey_id is not None:
-        title = await session.scalar(sa.select(Survey.title).where(Survey.id == survey_id))
+    kind, survey_id = tally.kind, tally.survey_id
     text = report_text(
-        _LABELS.get(kind, "Messages"), title or fanout, sent=sent, skipped=skipped, failures=failures
+        _LABELS.get(kind, "Messages"),
+        tally.title or fanout,
+        sent=tally.sent,
+        skipped=tally.skipped,
+        failures=tally.failures,
     )
     activity = Activity(type=ActivityTypes.message, text=text)
     added = await enqueue(
@@ -326,7 +281,7 @@ async def _report_if_done(session: AsyncSession, fanout: str, report_to: int, *,
         [
             NewMessage(
                 dedupe_key=f"report:{fanout}",
-                kind=REPORT_KIND,
+                kind=OutboxKind.FANOUT_REPORT,
                 survey_id=survey_id,
                 payload={
                     "conversation_reference_id": report_to,
@@ -340,42 +295,6 @@ async def _report_if_done(session: AsyncSession, fanout: str, report_to: int, *,
     if added:
         log.info("fan-out %s done: %s", fanout, text)
     return bool(added)
-
-
-# Small updates not (yet) in storage.outbox -------------------------------------------------------------
-
-
-async def _postpone(session: AsyncSession, message_id: int, *, retry_at: datetime, error: str) -> None:
-    """Back to the queue until `retry_at` without counting an attempt (throttling, a held thread)."""
-    await session.execute(
-        sa.update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(
-            state=OutboxState.RETRYING,
-            next_attempt_at=retry_at,
-            last_error=error[:500],
-            claimed_by=None,
-            claimed_until=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def _mark_skipped(session: AsyncSession, message_id: int, *, now: datetime) -> None:
-    """Done without a send: state sent, no activity id, and a note saying why."""
-    await session.execute(
-        sa.update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
-        .values(
-            state=OutboxState.SENT,
-            sent_at=now,
-            activity_id=None,
-            last_error=SKIPPED_NOTE,
-            claimed_by=None,
-            claimed_until=None,
-        )
-        .execution_options(synchronize_session=False)
-    )
 
 
 # Targets --------------------------------------------------------------------------------------------
@@ -406,12 +325,12 @@ class _Plan:
     id: int
     attempts: int
     claimed_until: datetime
+    kind: OutboxKind
     activity: Activity | None = None
     target: _Existing | _NewChat | None = None
     problem: Outcome | None = None
     fanout: str | None = None
     report_to: int | None = None
-    kind: str = ""
     survey_id: int | None = None
     person_id: int | None = None
     granted: float = 0.0
@@ -443,31 +362,14 @@ class _AddressBook:
     stored: dict[int, StoredReference]
 
     @classmethod
-    async def load(cls, session: AsyncSession, rows: list[OutboxMessage]) -> _AddressBook:
+    async def load(cls, session: Session, rows: list[OutboxMessage]) -> _AddressBook:
         reference_ids = {r.payload["conversation_reference_id"] for r in rows if _stored_id(r) is not None}
         person_ids = {r.person_id for r in rows if r.person_id is not None and _stored_id(r) is None}
-        people: dict[int, tuple[str, str | None]] = {}
-        personal: dict[int, StoredReference] = {}
-        stored: dict[int, StoredReference] = {}
-        if person_ids:
-            found = await session.execute(
-                sa.select(Person.id, Person.teams_user_id, Person.tenant_id).where(Person.id.in_(person_ids))  # type: ignore[union-attr]
-            )
-            people = {pid: (user, tenant) for pid, user, tenant in found.all()}
-            # Each person's latest 1:1 chat with the bot, for the whole batch at once.
-            chats = await session.scalars(
-                sa.select(StoredReference)
-                .where(StoredReference.person_id.in_(person_ids))  # type: ignore[union-attr]
-                .where(StoredReference.conversation_type == "personal")
-                .order_by(StoredReference.updated_at)
-            )
-            personal = {chat.person_id: chat for chat in chats if chat.person_id is not None}
-        if reference_ids:
-            found_refs = await session.scalars(
-                sa.select(StoredReference).where(StoredReference.id.in_(reference_ids))  # type: ignore[union-attr]
-            )
-            stored = {ref.id: ref for ref in found_refs if ref.id is not None}
-        return cls(people, personal, stored)
+        return cls(
+            people=await teams_users(session, person_ids=person_ids),
+            personal=await personal_chats(session, person_ids=person_ids),
+            stored=await references_by_id(session, ids=reference_ids),
+        )
 
     def target(self, row: OutboxMessage) -> _Existing | _NewChat | None:
         stored_id = _stored_id(row)
@@ -506,7 +408,7 @@ class OutboxSender:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         adapter: CloudAdapterBase,
         *,
         bot_app_id: str = "",
@@ -517,7 +419,7 @@ class OutboxSender:
         clock: Clock = utc_now,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
-        on_outcome: Callable[[Outcome, str], None] = lambda _outcome, _kind: None,
+        on_outcome: Callable[[Outcome, OutboxKind], None] = lambda _outcome, _kind: None,
     ) -> None:
         self.config = config or SenderConfig()
         self._on_outcome = on_outcome
@@ -649,7 +551,7 @@ class OutboxSender:
             tasks.append(task)
         return tasks
 
-    async def _plan(self, session: AsyncSession, row: OutboxMessage, book: _AddressBook) -> _Plan:
+    async def _plan(self, session: Session, row: OutboxMessage, book: _AddressBook) -> _Plan:
         payload = row.payload or {}
         plan = _Plan(
             id=row.id or 0,
@@ -662,7 +564,7 @@ class OutboxSender:
             person_id=row.person_id,
         )
         try:
-            if row.kind == REPORT_KIND or self._compose is compose_from_payload:
+            if row.kind == OutboxKind.FANOUT_REPORT or self._compose is compose_from_payload:
                 plan.activity = await compose_from_payload(session, row)
             else:
                 # A savepoint, so that one row's failing query leaves the batch's transaction usable.
@@ -950,27 +852,27 @@ class OutboxSender:
         if outcome.verdict is Verdict.FAILED or (outcome.verdict is Verdict.RETRY and terminal):
             log.warning("outbox row %s failed: %s", plan.id, outcome.error)
 
-    async def _apply(self, session: AsyncSession, plan: _Plan, outcome: Outcome, *, now: datetime) -> bool:
+    async def _apply(self, session: Session, plan: _Plan, outcome: Outcome, *, now: datetime) -> bool:
         """Store the outcome, and an invitation's delivery state with it; True when the row is now
         final (sent or failed)."""
         match outcome.verdict:
             case Verdict.SENT:
-                await mark_sent(session, plan.id, now=now, activity_id=outcome.activity_id)
+                await mark_sent(session, message_id=plan.id, now=now, activity_id=outcome.activity_id)
                 await self._invitation(session, plan, DeliveryState.SENT, plan.attempts + 1)
                 return True
             case Verdict.SKIPPED:
-                await _mark_skipped(session, plan.id, now=now)
+                await mark_skipped(session, message_id=plan.id, now=now)
                 await self._invitation(session, plan, DeliveryState.SKIPPED, plan.attempts, SKIPPED_NOTE)
                 return True
             case Verdict.FAILED:
-                await mark_failed(session, plan.id, error=outcome.error)
+                await mark_failed(session, message_id=plan.id, error=outcome.error)
                 await self._invitation(session, plan, DeliveryState.FAILED, plan.attempts + 1, outcome.error)
                 return True
             case Verdict.THROTTLED | Verdict.DEFERRED:
                 wait = outcome.retry_after or 0.0
-                await _postpone(
+                await postpone(
                     session,
-                    plan.id,
+                    message_id=plan.id,
                     retry_at=now + timedelta(seconds=wait),
                     error=outcome.error,
                 )
@@ -983,7 +885,7 @@ class OutboxSender:
                         Reason.UNREACHABLE,
                         f"{plan.attempts + 1} attempts, last {outcome.error}",
                     )
-                    await mark_failed(session, plan.id, error=failed.error)
+                    await mark_failed(session, message_id=plan.id, error=failed.error)
                     await self._invitation(
                         session, plan, DeliveryState.FAILED, plan.attempts + 1, failed.error
                     )
@@ -992,7 +894,7 @@ class OutboxSender:
                 if outcome.retry_after is not None:
                     wait = max(wait, outcome.retry_after)
                 await mark_retry(
-                    session, plan.id, error=outcome.error, retry_at=now + timedelta(seconds=wait)
+                    session, message_id=plan.id, error=outcome.error, retry_at=now + timedelta(seconds=wait)
                 )
                 await self._invitation(
                     session, plan, DeliveryState.RETRYING, plan.attempts + 1, outcome.error
@@ -1004,10 +906,10 @@ class OutboxSender:
 
     @staticmethod
     async def _invitation(
-        session: AsyncSession, plan: _Plan, state: DeliveryState, attempts: int, error: str | None = None
+        session: Session, plan: _Plan, state: DeliveryState, attempts: int, error: str | None = None
     ) -> None:
         """An invitation row says what became of its message, in the transaction recording it."""
-        if plan.kind == INVITE_KIND and plan.survey_id is not None and plan.person_id is not None:
+        if plan.kind == OutboxKind.INVITE and plan.survey_id is not None and plan.person_id is not None:
             await record_delivery(
                 session,
                 survey_id=plan.survey_id,
@@ -1018,7 +920,7 @@ class OutboxSender:
             )
 
     async def _remember(
-        self, session: AsyncSession, target: _NewChat, reference: ConversationReference, *, now: datetime
+        self, session: Session, target: _NewChat, reference: ConversationReference, *, now: datetime
     ) -> None:
         assert reference.conversation is not None
         await save_reference(
@@ -1042,20 +944,3 @@ def _raise_caught(result: _Result) -> None:
 def _personal_key(user_id: str) -> str:
     """One 1:1 chat per person and bot, so the person names the thread before its id is known."""
     return f"personal:{user_id}"
-
-
-async def pending_rows(session: AsyncSession) -> int:
-    """Rows not yet sent or failed (for tests and the benchmark)."""
-    return int(
-        await session.scalar(
-            sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.state.in_(_DUE))  # type: ignore[attr-defined]
-        )
-        or 0
-    )
-
-
-async def next_due(session: AsyncSession) -> datetime | None:
-    """When the earliest unsent row becomes due."""
-    return await session.scalar(
-        sa.select(sa.func.min(OutboxMessage.next_attempt_at)).where(OutboxMessage.state.in_(_DUE))
-    )  # type: ignore[attr-defined]

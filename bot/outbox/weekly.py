@@ -14,29 +14,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import sqlalchemy as sa
 from botbuilder.schema import Activity
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cards.summary_cards import render_summary, render_unchanged
 from bot.reports.chart_links import ChartUrls
 from frameworks.summary import SummaryRules, SurveySummary, since_last_post
+from storage.db import Session
 from storage.outbox import NewMessage, enqueue
+from storage.outbox_summaries import answered_since, subscription_by_id, subscription_reach
 from storage.subscriptions import claim_due
 from storage.summaries import latest_round, survey_summary
 from storage.summary_posts import last_posted, record_post
-from storage.surveys import Reach
-from storage.tables import Answer, ConversationReference, OutboxMessage, Response, SummarySubscription
+from storage.tables import OutboxKind, OutboxMessage
 
-KIND = "summary"
+KIND = OutboxKind.SUMMARY
 
 
-async def queue_due_summaries(session: AsyncSession, *, now: datetime) -> int:
+async def queue_due_summaries(session: Session, *, now: datetime) -> int:
     """Queue one post per subscription now owed; returns how many."""
     messages = [
         NewMessage(
             dedupe_key=f"summary:{claim.subscription.id}:{claim.due_at.isoformat()}",
-            kind=KIND,
+            kind=OutboxKind.SUMMARY,
             survey_id=claim.subscription.survey_id,
             payload={
                 "conversation_reference_id": claim.subscription.conversation_reference_id,
@@ -50,7 +49,7 @@ async def queue_due_summaries(session: AsyncSession, *, now: datetime) -> int:
 
 
 async def compose_summary(
-    session: AsyncSession,
+    session: Session,
     message: OutboxMessage,
     *,
     rules: SummaryRules,
@@ -62,7 +61,9 @@ async def compose_summary(
     payload = message.payload or {}
     subscription_id = payload.get("subscription_id")
     subscription = (
-        await session.get(SummarySubscription, subscription_id) if isinstance(subscription_id, int) else None
+        await subscription_by_id(session, subscription_id=subscription_id)
+        if isinstance(subscription_id, int)
+        else None
     )
     survey_id = message.survey_id
     if subscription is not None:
@@ -72,14 +73,14 @@ async def compose_summary(
                 session,
                 subscription.partnership_id,
                 subscription.framework_id,
-                reach=await _reach(session, subscription),
+                reach=await subscription_reach(session, subscription=subscription),
             )
     if survey_id is None:
         return None
     summary = await survey_summary(session, survey_id, rules=rules, now=now)
     since_text = payload.get("since")
     since = datetime.fromisoformat(since_text) if since_text else None
-    if since is not None and not await _answered_since(session, survey_id, since):
+    if since is not None and not await answered_since(session, survey_id=survey_id, since=since):
         return render_unchanged(summary, since)
     if subscription is not None and subscription.id is not None and message.id is not None:
         posted = await last_posted(session, survey_id, subscription_id=subscription.id)
@@ -88,20 +89,3 @@ async def compose_summary(
             session, outbox_message_id=message.id, subscription_id=subscription.id, summary=summary, now=now
         )
     return render_summary(summary, charts=chart_link(summary))
-
-
-async def _reach(session: AsyncSession, subscription: SummarySubscription) -> Reach:
-    """A channel's post shows what a command typed in that channel may see (storage.surveys.Reach)."""
-    reference = await session.get(ConversationReference, subscription.conversation_reference_id)
-    if reference is None:
-        return Reach(tenant_id=None, place_id=None)  # sees nothing
-    return Reach(tenant_id=reference.tenant_id, place_id=reference.conversation_id)
-
-
-async def _answered_since(session: AsyncSession, survey_id: int, since: datetime) -> bool:
-    latest = await session.scalar(
-        sa.select(sa.func.max(Answer.updated_at))
-        .join(Response, Response.id == Answer.response_id)  # type: ignore[arg-type]
-        .where(Response.survey_id == survey_id)
-    )
-    return latest is not None and latest > since

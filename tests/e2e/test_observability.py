@@ -257,8 +257,10 @@ async def test_metrics_show_the_outbox_waiting_and_how_overdue_it_is(database: D
             now=FIXED_NOW - timedelta(minutes=10),
         )
         ids = list(await session.scalars(sa.select(OutboxMessage.id).order_by(OutboxMessage.id)))
-        await mark_failed(session, ids[0], error="blocked: 403")
-        await mark_retry(session, ids[1], error="transient: 503", retry_at=FIXED_NOW + timedelta(minutes=5))
+        await mark_failed(session, message_id=ids[0], error="blocked: 403")
+        await mark_retry(
+            session, message_id=ids[1], error="transient: 503", retry_at=FIXED_NOW + timedelta(minutes=5)
+        )
     metrics = Metrics()
     metrics.send_outcome("throttled", "throttled")
     metrics.scheduler_run("deadlines", ok=False)

@@ -20,7 +20,7 @@ from storage.outbox import (
 )
 from storage.people import upsert_person
 from storage.surveys import create_survey
-from storage.tables import OutboxMessage, OutboxState
+from storage.tables import OutboxKind, OutboxMessage, OutboxState
 from tests.conftest import Database
 from tests.storage.test_answers_storage import MATRIX
 
@@ -29,7 +29,8 @@ LEASE = timedelta(minutes=2)
 
 def _invites(count: int, survey: int = 1) -> list[NewMessage]:
     return [
-        NewMessage(dedupe_key=f"invite:{survey}:{n}", kind="invite", payload={"n": n}) for n in range(count)
+        NewMessage(dedupe_key=f"invite:{survey}:{n}", kind=OutboxKind.INVITE, payload={"n": n})
+        for n in range(count)
     ]
 
 
@@ -41,7 +42,7 @@ async def _claim(db: Database, worker: str, now: datetime, limit: int = 100) -> 
 async def test_asking_twice_to_invite_someone_adds_one_message(database: Database, now: datetime) -> None:
     async with transaction(database.sessions) as session:
         person = await upsert_person(session, teams_user_id="29:amina", now=now)
-        first = NewMessage(dedupe_key=f"invite:7:{person.id}", kind="invite", person_id=person.id)
+        first = NewMessage(dedupe_key=f"invite:7:{person.id}", kind=OutboxKind.INVITE, person_id=person.id)
         assert await enqueue(session, [first, first], now=now) == 1
         assert await enqueue(session, [first], now=now) == 0
         assert (
@@ -81,7 +82,7 @@ async def test_two_instances_claiming_at_once_never_share_a_message(
                     batch = await claim_due(session, worker=worker, now=now, lease=LEASE, limit=7)
                     for message in batch:
                         await mark_sent(
-                            session, message.id or 0, now=now, activity_id=f"{worker}-{message.id}"
+                            session, message_id=message.id or 0, now=now, activity_id=f"{worker}-{message.id}"
                         )
                 if not batch:
                     return got
@@ -115,23 +116,26 @@ async def test_outcomes_retry_later_fail_for_good_or_count_as_sent(database: Dat
         survey = await create_survey(session, MATRIX, now=now)
         messages = [
             NewMessage(
-                dedupe_key=f"invite:{survey.id}:{n}", kind="invite", survey_id=survey.id, person_id=person.id
+                dedupe_key=f"invite:{survey.id}:{n}",
+                kind=OutboxKind.INVITE,
+                survey_id=survey.id,
+                person_id=person.id,
             )
             for n in range(3)
         ]
         await enqueue(session, messages, now=now)
     sent, throttled, blocked = await _claim(database, "a", now)
     async with transaction(database.sessions) as session:
-        await mark_sent(session, sent, now=now, activity_id="1:abc")
+        await mark_sent(session, message_id=sent, now=now, activity_id="1:abc")
         await mark_retry(
-            session, throttled, error="429 Too Many Requests", retry_at=now + timedelta(seconds=30)
+            session, message_id=throttled, error="429 Too Many Requests", retry_at=now + timedelta(seconds=30)
         )
-        await mark_failed(session, blocked, error="403 MessageWritesBlocked " + "x" * 1000)
+        await mark_failed(session, message_id=blocked, error="403 MessageWritesBlocked " + "x" * 1000)
     assert await _claim(database, "b", now + timedelta(seconds=29)) == []
     assert await _claim(database, "b", now + timedelta(seconds=30)) == [throttled]
     async with transaction(database.sessions) as session:
         rows = {m.id: m for m in (await session.execute(sa.select(OutboxMessage))).scalars()}
-        counts = await state_counts(session, survey_id=survey.id or 0, kind="invite")
+        counts = await state_counts(session, survey_id=survey.id or 0, kind=OutboxKind.INVITE)
     assert (rows[sent].state, rows[sent].activity_id, rows[sent].sent_at) == (OutboxState.SENT, "1:abc", now)
     assert (rows[throttled].state, rows[throttled].attempts) == (OutboxState.RETRYING, 1)
     assert rows[blocked].state == OutboxState.FAILED
@@ -147,6 +151,6 @@ async def test_a_sender_shutting_down_hands_its_messages_back_at_once(
         await enqueue(session, _invites(4), now=now)
     held = await _claim(database, "leaving", now)
     async with transaction(database.sessions) as session:
-        await mark_sent(session, held[0], now=now, activity_id=None)
+        await mark_sent(session, message_id=held[0], now=now, activity_id=None)
         assert await release(session, worker="leaving") == 3
     assert sorted(await _claim(database, "staying", now)) == sorted(held[1:])

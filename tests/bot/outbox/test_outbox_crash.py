@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.outbox.sender import OutboxSender, SenderConfig
 from storage.db import session_factory
 from storage.tables import ConversationReference as StoredReference
-from storage.tables import OutboxMessage, OutboxState, Person
+from storage.tables import OutboxKind, OutboxMessage, OutboxState, Person
 from tests.bot.outbox.test_sender import FAST, LEADS_CHANNEL, SCALED, TITLE, SteppingClock, _fanout, _sender
 from tests.conftest import FIXED_NOW, Database
 from tests.fakes.throttling_connector import ThrottlingConnector
@@ -156,7 +156,9 @@ async def _kill_during_fanout(
 
     async with database.sessions() as session:
         users = dict((await session.execute(sa.select(Person.id, Person.teams_user_id))).all())
-        rows = list(await session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "invite")))
+        rows = list(
+            await session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.INVITE))
+        )
         chats = set(
             await session.scalars(
                 sa.select(StoredReference.person_id).where(StoredReference.conversation_type == "personal")

@@ -25,12 +25,9 @@ from jsonschema import Draft6Validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.outbox.sender import (
-    REPORT_KIND,
-    SKIPPED_NOTE,
     OutboxSender,
     SenderConfig,
     backoff_seconds,
-    next_due,
     parse_retry_after,
     report_text,
 )
@@ -41,10 +38,10 @@ from storage.conversations import save_reference
 from storage.db import session_factory, transaction
 from storage.invitations import invite
 from storage.migrate import downgrade, upgrade
-from storage.outbox import NewMessage, claim_due, enqueue
+from storage.outbox import SKIPPED_NOTE, NewMessage, claim_due, enqueue, next_due
 from storage.surveys import create_survey
 from storage.tables import ConversationReference as StoredReference
-from storage.tables import Invitation, OutboxMessage, OutboxState, Person
+from storage.tables import Invitation, OutboxKind, OutboxMessage, OutboxState, Person
 from tests.bot.cards.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 from tests.conftest import FIXED_NOW, Database
 from tests.e2e.test_lead_commands import CHANNEL_ID, MEMBERS, Channel, _card_data, _client, _post
@@ -182,7 +179,7 @@ async def _fanout(
             [
                 NewMessage(
                     dedupe_key=f"{key}:{ids[user]}",
-                    kind="invite",
+                    kind=OutboxKind.INVITE,
                     survey_id=survey.id,
                     person_id=ids[user],
                     payload={
@@ -261,7 +258,7 @@ async def _settle(
     raise AssertionError("the outbox never settled")
 
 
-async def _rows(db: Database, kind: str = "invite") -> list[OutboxMessage]:
+async def _rows(db: Database, kind: OutboxKind = OutboxKind.INVITE) -> list[OutboxMessage]:
     async with db.sessions() as session:
         return list(await session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == kind)))
 
@@ -565,7 +562,7 @@ async def test_the_lead_hears_once_how_the_invitations_went(
     assert connector.texts_to(LEADS_CHANNEL) == [
         f"Invitations for “{TITLE}”: sent 5, 3 failed (2 have blocked the bot, 1 left the organisation)."
     ]
-    (report,) = await _rows(database, REPORT_KIND)
+    (report,) = await _rows(database, OutboxKind.FANOUT_REPORT)
     assert report.state == OutboxState.SENT
     assert report.dedupe_key == f"report:{fanout.key}"
 
@@ -642,7 +639,7 @@ async def test_an_invitation_with_nowhere_to_go_fails_without_a_request(
             [
                 NewMessage(
                     dedupe_key="invite:x:1",
-                    kind="invite",
+                    kind=OutboxKind.INVITE,
                     person_id=person_id,
                     payload={"activity": _invitation()},
                 )
@@ -747,11 +744,15 @@ async def test_migrating_tells_existing_invitations_what_became_of_their_message
         await enqueue(
             session,
             [
-                NewMessage(f"invite:{survey.id}:{ids[u]}", "invite", survey.id, ids[u])
+                NewMessage(f"invite:{survey.id}:{ids[u]}", OutboxKind.INVITE, survey.id, ids[u])
                 for u in users
                 if u != "29:queued"
             ]
-            + [NewMessage(f"remind:{survey.id}:{ids['29:queued']}", "remind", survey.id, ids["29:queued"])],
+            + [
+                NewMessage(
+                    f"remind:{survey.id}:{ids['29:queued']}", OutboxKind.REMIND, survey.id, ids["29:queued"]
+                )
+            ],
             now=FIXED_NOW,
         )
         for user, values in outcomes.items():
