@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dialogs.views import SurveyListItem
-from frameworks.schema import Framework
 from storage.invitations import PendingSurvey
 
 
-def survey_list_item(pending: PendingSurvey, framework: Framework) -> SurveyListItem:
+def survey_list_item(pending: PendingSurvey) -> SurveyListItem:
     """A survey as the list shows it: answered scored questions of all scored ones, as the review and
     `stop` count them (an unscored question's comment, or a comment alone, answers nothing)."""
-    scored = {element.id for _, element in framework.scored_elements}
+    scored = {element.id for _, element in pending.framework.scored_elements}
     return SurveyListItem(
-        survey_id=pending.survey.id or 0,
+        survey_id=pending.survey.id,
         title=pending.survey.title,
         answered=len(pending.chosen & scored),
         total=len(scored),

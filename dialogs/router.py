@@ -18,8 +18,7 @@ from dialogs.progress import survey_list_item
 from dialogs.survey_dialog import INVOKE_MESSAGE, SURVEY_DIALOG, SurveyDialog, SurveyServices, card_data
 from dialogs.views import SurveyListView
 from storage.db import transaction
-from storage.invitations import PendingSurvey, pending_surveys_for
-from storage.people import person_for
+from storage.invitations import PendingSurvey, pending_surveys_of_sender
 
 NO_SURVEYS = (
     "You're not part of an open survey at the moment. When a partnership lead starts one for your team, "
@@ -116,8 +115,13 @@ class PartnerConversation:
         sender = turn_context.activity.from_property
         now = self._services.clock()
         async with transaction(self._services.sessions) as session:
-            person = await person_for(session, teams_user_id=sender.id, name=sender.name, now=now)
-            return await pending_surveys_for(session, person.id or 0, now=now)
+            return await pending_surveys_of_sender(
+                session,
+                teams_user_id=sender.id,
+                name=sender.name,
+                now=now,
+                snapshots=self._services.snapshots,
+            )
 
     async def _offer(
         self, turn_context: TurnContext, intro: str | None, pending: list[PendingSurvey] | None = None
@@ -128,7 +132,7 @@ class PartnerConversation:
         if not pending:
             await outgoing.send(turn_context, renderer.text(NO_SURVEYS))
             return
-        items = [survey_list_item(p, self._services.snapshots.framework(p.survey)) for p in pending]
+        items = [survey_list_item(p) for p in pending]
         await outgoing.send(turn_context, renderer.survey_list(SurveyListView(items=items, intro=intro)))
 
 

@@ -16,7 +16,6 @@ from botbuilder.core import TurnContext
 from botbuilder.dialogs import Dialog, DialogContext, DialogInstance, DialogTurnResult
 from botbuilder.schema import Activity, ActivityTypes, ResourceResponse
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dialogs import outgoing
 from dialogs.intents import (
@@ -57,13 +56,11 @@ from dialogs.views import Renderer
 from dialogs.wording import answered_phrase, quoted
 from frameworks.schema import Framework
 from frameworks.scoring import InvalidAnswer
-from storage.answers import load_response, record_answer, record_comment, submit_response
-from storage.db import transaction
+from storage.answer_sheets import AnswerSheet, open_answer_sheet
+from storage.db import Session, Sessions, transaction
+from storage.details import StoredAnswer, SurveyDetails
 from storage.errors import CommentTooLong, NotInvited, ResponseLocked, SurveyNotFound
-from storage.invitations import invitation_for
-from storage.people import person_for
-from storage.surveys import SnapshotCache, is_accepting_answers
-from storage.tables import Answer, Person, Response, Survey
+from storage.surveys import SnapshotCache
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +81,7 @@ HELP = (
 
 @dataclass(frozen=True)
 class SurveyServices:
-    sessions: async_sessionmaker[AsyncSession]
+    sessions: Sessions
     renderer: Renderer
     clock: Callable[[], datetime]
     tz: tzinfo
@@ -115,19 +112,26 @@ review back there when there is no such question (the survey was finished)."""
 class _Turn:
     """What one turn has loaded: enough to validate input and build the next view."""
 
-    session: AsyncSession
-    survey: Survey
-    framework: Framework
-    person: Person
-    response: Response | None
-    answers: dict[str, Answer]
+    sheet: AnswerSheet
     context: TurnContext
     confirming: bool = False
     """The previous turn asked whether to submit with questions unanswered."""
 
     @property
+    def survey(self) -> SurveyDetails:
+        return self.sheet.survey
+
+    @property
+    def framework(self) -> Framework:
+        return self.sheet.framework
+
+    @property
+    def answers(self) -> dict[str, StoredAnswer]:
+        return self.sheet.answers
+
+    @property
     def submitted(self) -> bool:
-        return self.response is not None and self.response.submitted_at is not None
+        return self.sheet.submitted
 
 
 class SurveyDialog(Dialog):
@@ -176,7 +180,7 @@ class SurveyDialog(Dialog):
             async with transaction(self._s.sessions) as session:
                 turn = await self._load(session, dc.context, dc.active_dialog.state)
                 turn.confirming = bool(dc.active_dialog.state.pop("confirm_submit", False))
-                if not is_accepting_answers(turn.survey, self._s.clock()):
+                if not turn.sheet.accepting_answers(self._s.clock()):
                     outbox.append(self._closed(turn.survey))
                     ended = True
                 else:
@@ -204,17 +208,23 @@ class SurveyDialog(Dialog):
             return await dc.end_dialog()
         return Dialog.end_of_turn
 
-    async def _load(self, session: AsyncSession, context: TurnContext, state: dict[str, Any]) -> _Turn:
-        survey, framework = await self._s.snapshots.survey(session, int(state["survey_id"]))
+    async def _load(self, session: Session, context: TurnContext, state: dict[str, Any]) -> _Turn:
         sender = context.activity.from_property
-        person = await person_for(session, teams_user_id=sender.id, name=sender.name, now=self._s.clock())
-        response, answers = await load_response(session, survey, person)
-        if response is None and state.get("invited") != survey.id:
+        sheet = await open_answer_sheet(
+            session,
+            survey_id=int(state["survey_id"]),
+            teams_user_id=sender.id,
+            name=sender.name,
+            now=self._s.clock(),
+            snapshots=self._s.snapshots,
+        )
+        survey_id = sheet.survey.id
+        if not sheet.started and state.get("invited") != survey_id:
             # Checked once per survey and remembered: the common turn pays no extra query.
-            if await invitation_for(session, survey.id or 0, person.id or 0) is None:
-                raise NotInvited(survey.id or 0)
-            state["invited"] = survey.id
-        return _Turn(session, survey, framework, person, response, answers, context)
+            if not await sheet.invited():
+                raise NotInvited(survey_id)
+            state["invited"] = survey_id
+        return _Turn(sheet, context)
 
     # inputs ----------------------------------------------------------------------------------------
 
@@ -365,7 +375,7 @@ class SurveyDialog(Dialog):
         self, dc: DialogContext, turn: _Turn, element_id: str, action: CardAction, *, stale: bool
     ) -> _Result:
         state = dc.active_dialog.state
-        previous = _snapshot(turn.answers.get(element_id))  # the ORM row is refreshed in place below
+        previous = _snapshot(turn.answers.get(element_id))
         now = self._s.clock()
         # Skip on an answered question (after back or change N) keeps the answer, as the bot says.
         keep = action.action is CardActionKind.SKIP and previous is not None and previous[0] is not None
@@ -375,31 +385,12 @@ class SurveyDialog(Dialog):
             elif action.action is CardActionKind.COMMENT or keep:
                 if not action.comment:
                     return self._again(state, turn, note="The comment box was empty: nothing to save.")
-                answer = await record_comment(
-                    turn.session,
-                    turn.survey,
-                    turn.person,
-                    element_id,
-                    action.comment,
-                    now=now,
-                    framework=turn.framework,
-                )
+                answer = await turn.sheet.record_comment(element_id, action.comment, now=now)
             else:
                 value = action.value if action.action is CardActionKind.ANSWER else None
                 if action.action is CardActionKind.ANSWER and value is None:
                     return self._again(state, turn, note="Choose one of the options first, then save.")
-                answer = await record_answer(
-                    turn.session,
-                    turn.survey,
-                    turn.person,
-                    element_id,
-                    value,
-                    now=now,
-                    comment=action.comment,
-                    lock_after_submit=turn.survey.lock_after_submit,
-                    response=turn.response,
-                    framework=turn.framework,
-                )
+                answer = await turn.sheet.record_answer(element_id, value, now=now, comment=action.comment)
                 self._s.on_answer()
         except (InvalidAnswer, CommentTooLong) as exc:
             message = exc.message if isinstance(exc, InvalidAnswer) else _too_long(exc, action.comment or "")
@@ -471,15 +462,7 @@ class SurveyDialog(Dialog):
     async def _keep_comment(self, turn: _Turn, element_id: str, comment: str) -> None:
         """A comment typed before leaving is saved (if it can't be, it is not worth failing the pause for)."""
         try:
-            answer = await record_comment(
-                turn.session,
-                turn.survey,
-                turn.person,
-                element_id,
-                comment,
-                now=self._s.clock(),
-                framework=turn.framework,
-            )
+            answer = await turn.sheet.record_comment(element_id, comment, now=self._s.clock())
         except CommentTooLong:
             return
         turn.answers[element_id] = answer
@@ -620,10 +603,10 @@ class SurveyDialog(Dialog):
         return check if check is not None else await self._submit(dc, turn)
 
     async def _submit(self, dc: DialogContext, turn: _Turn) -> _Result:
-        response = await submit_response(turn.session, turn.survey, turn.person, now=self._s.clock())
+        response_id = await turn.sheet.submit(now=self._s.clock())
         review = review_view(turn.survey, turn.framework, turn.answers, submitted=True)
         _invoke_message(dc.context, "Submitted. Thank you!")
-        log.info("response %s submitted for survey %s", response.id, turn.survey.id)
+        log.info("response %s submitted for survey %s", response_id, turn.survey.id)
         view = submitted_view(turn.survey, review, tz=self._s.tz)
         return _Result([self._s.renderer.submitted(view)], ended=True)
 
@@ -692,7 +675,7 @@ class SurveyDialog(Dialog):
         position = element_ids(turn.framework).index(state["element_id"]) + 1
         return f"We're still on question {position}."
 
-    def _closed(self, survey: Survey) -> Activity:
+    def _closed(self, survey: SurveyDetails) -> Activity:
         return self._s.renderer.text(
             f"{quoted(survey.title)} is closed, so answers can no longer be given or changed. "
             "Everything you answered before it closed has been kept."
@@ -777,11 +760,11 @@ def _typed(
 ) -> CardAction:
     """A typed reply in the same shape as a card's, so both go down one path."""
     return CardAction(
-        action=kind, survey_id=turn.survey.id or 0, element_id=element_id, value=value, comment=comment
+        action=kind, survey_id=turn.survey.id, element_id=element_id, value=value, comment=comment
     )
 
 
-def _snapshot(answer: Answer | None) -> tuple[str | None, bool, str | None] | None:
+def _snapshot(answer: StoredAnswer | None) -> tuple[str | None, bool, str | None] | None:
     return None if answer is None else (answer.value, answer.skipped, answer.comment)
 
 
@@ -795,13 +778,13 @@ def _hint_for(turn: _Turn, state: dict[str, Any]) -> str:
     return hint.hint if isinstance(hint, Unrecognised) else ""
 
 
-def _kept_note(turn: _Turn, element_id: str, answer: Answer) -> str:
+def _kept_note(turn: _Turn, element_id: str, answer: StoredAnswer) -> str:
     found = turn.framework.element(element_id)
     title = found[1].title if found else element_id
     return f"Kept your answer to {quoted(title)}: {label_of(turn.framework, element_id, answer.value)}."
 
 
-def _saved_note(turn: _Turn, element_id: str, answer: Answer) -> str:
+def _saved_note(turn: _Turn, element_id: str, answer: StoredAnswer) -> str:
     found = turn.framework.element(element_id)
     title = found[1].title if found else element_id
     if answer.skipped:

@@ -21,7 +21,7 @@ from dialogs.views import (
     SubmittedView,
 )
 from frameworks.schema import Domain, Element, Framework, LevelsScale, ScoreScale, StatusScale
-from storage.tables import Answer, Survey
+from storage.details import StoredAnswer, SurveyDetails
 
 UNANSWERED_WITHOUT_ASKING = 3
 """Submitting with more scored questions unanswered than this asks first (with any, when answers lock
@@ -60,14 +60,16 @@ def position_of(framework: Framework, element_id: str) -> int:
     return element_ids(framework).index(element_id) + 1
 
 
-def is_done(element: Element, answer: Answer | None) -> bool:
+def is_done(element: Element, answer: StoredAnswer | None) -> bool:
     """Answered or skipped; an unscored element is done once seen (a row exists)."""
     if answer is None:
         return False
     return element.in_development or answer.value is not None or answer.skipped
 
 
-def next_element(framework: Framework, answers: dict[str, Answer], after: str | None = None) -> str | None:
+def next_element(
+    framework: Framework, answers: dict[str, StoredAnswer], after: str | None = None
+) -> str | None:
     """The first element not yet done after `after` (wrapping round), or None when all are done."""
     elements = [element for _, element in framework.iter_elements()]
     start = 0
@@ -79,7 +81,7 @@ def next_element(framework: Framework, answers: dict[str, Answer], after: str | 
     return None
 
 
-def domain_progress(framework: Framework, answers: dict[str, Answer]) -> list[DomainProgress]:
+def domain_progress(framework: Framework, answers: dict[str, StoredAnswer]) -> list[DomainProgress]:
     """The domains that have questions, numbered as `domain N` takes them, with their scored counts."""
     progress = []
     for domain in (d for d in framework.domains if d.elements):
@@ -103,28 +105,30 @@ def domain_of(framework: Framework, element_id: str) -> str | None:
     return found[0].id if found else None
 
 
-def first_open_in(framework: Framework, answers: dict[str, Answer], domain_id: str) -> str | None:
+def first_open_in(framework: Framework, answers: dict[str, StoredAnswer], domain_id: str) -> str | None:
     """The domain's first question not yet answered or skipped, or None when all are."""
     domain = next((d for d in framework.domains if d.id == domain_id), None)
     elements = domain.elements if domain else []
     return next((e.id for e in elements if not is_done(e, answers.get(e.id))), None)
 
 
-def domains_view(survey: Survey, framework: Framework, answers: dict[str, Answer]) -> DomainsView:
+def domains_view(
+    survey: SurveyDetails, framework: Framework, answers: dict[str, StoredAnswer]
+) -> DomainsView:
     return DomainsView(
-        survey_id=survey.id or 0, survey_title=survey.title, domains=domain_progress(framework, answers)
+        survey_id=survey.id, survey_title=survey.title, domains=domain_progress(framework, answers)
     )
 
 
 def submit_check_view(
-    survey: Survey, framework: Framework, answers: dict[str, Answer], review: ReviewView
+    survey: SurveyDetails, framework: Framework, answers: dict[str, StoredAnswer], review: ReviewView
 ) -> SubmitCheckView | None:
     """What to ask before submitting, or None when few enough are unanswered to submit at once."""
     limit = 0 if survey.lock_after_submit else UNANSWERED_WITHOUT_ASKING
     if review.unanswered <= limit:
         return None
     return SubmitCheckView(
-        survey_id=survey.id or 0,
+        survey_id=survey.id,
         survey_title=survey.title,
         unanswered=review.unanswered,
         total=review.total,
@@ -152,10 +156,10 @@ def label_of(framework: Framework, element_id: str, value: str | None) -> str | 
 
 
 def question_view(
-    survey: Survey,
+    survey: SurveyDetails,
     framework: Framework,
     element_id: str,
-    answers: dict[str, Answer],
+    answers: dict[str, StoredAnswer],
     *,
     note: str | None = None,
 ) -> QuestionView:
@@ -164,7 +168,7 @@ def question_view(
     answer = answers.get(element_id)
     position = position_of(framework, element_id)
     return QuestionView(
-        survey_id=survey.id or 0,
+        survey_id=survey.id,
         survey_title=survey.title,
         element_id=element.id,
         domain_title=domain.title,
@@ -189,7 +193,12 @@ def question_view(
 
 
 def answered_view(
-    survey: Survey, framework: Framework, element_id: str, answer: Answer, *, note: str | None = None
+    survey: SurveyDetails,
+    framework: Framework,
+    element_id: str,
+    answer: StoredAnswer,
+    *,
+    note: str | None = None,
 ) -> AnsweredView:
     _, element = _find(framework, element_id)
     return AnsweredView(
@@ -205,7 +214,7 @@ def answered_view(
 
 
 def review_view(
-    survey: Survey, framework: Framework, answers: dict[str, Answer], *, submitted: bool
+    survey: SurveyDetails, framework: Framework, answers: dict[str, StoredAnswer], *, submitted: bool
 ) -> ReviewView:
     sections = []
     for domain in framework.domains:
@@ -216,7 +225,7 @@ def review_view(
     answered = sum(1 for e in scored if (a := answers.get(e.id)) is not None and a.value is not None)
     skipped = sum(1 for e in scored if (a := answers.get(e.id)) is not None and a.skipped)
     return ReviewView(
-        survey_id=survey.id or 0,
+        survey_id=survey.id,
         survey_title=survey.title,
         sections=sections,
         answered=answered,
@@ -227,7 +236,7 @@ def review_view(
     )
 
 
-def _review_item(framework: Framework, element: Element, answer: Answer | None) -> ReviewItem:
+def _review_item(framework: Framework, element: Element, answer: StoredAnswer | None) -> ReviewItem:
     return ReviewItem(
         element_id=element.id,
         title=element.title,
@@ -238,7 +247,7 @@ def _review_item(framework: Framework, element: Element, answer: Answer | None) 
     )
 
 
-def submitted_view(survey: Survey, review: ReviewView, *, tz: tzinfo) -> SubmittedView:
+def submitted_view(survey: SurveyDetails, review: ReviewView, *, tz: tzinfo) -> SubmittedView:
     if survey.closes_at is not None:
         when = survey.closes_at.astimezone(tz).strftime("%-d %B %Y")
         note = (

@@ -9,6 +9,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from frameworks.schema import Framework
+from storage.details import SurveyDetails
+from storage.people import person_for
+from storage.surveys import SnapshotCache
 from storage.tables import Answer, DeliveryState, Invitation, Response, Survey, SurveyState
 from storage.upsert import insert
 
@@ -66,7 +70,9 @@ async def invitation_for(session: AsyncSession, survey_id: int, person_id: int) 
 
 @dataclass(frozen=True)
 class PendingSurvey:
-    survey: Survey
+    survey: SurveyDetails
+    framework: Framework
+    """The survey's framework snapshot (parsed once per process by the SnapshotCache)."""
     answered: int
     """Elements with an answer or a skip recorded."""
     submitted: bool
@@ -74,8 +80,11 @@ class PendingSurvey:
     """Elements with an answer given (not skipped): what `N of M answered` counts, among scored ones."""
 
 
-async def pending_surveys_for(session: AsyncSession, person_id: int, *, now: datetime) -> list[PendingSurvey]:
-    """Open surveys this person is invited to or has started, oldest first, with how far they got."""
+async def pending_surveys_for(
+    session: AsyncSession, person_id: int, *, now: datetime, snapshots: SnapshotCache | None = None
+) -> list[PendingSurvey]:
+    """Open surveys this person is invited to or has started, oldest first, with how far they got.
+    Pass the bot's `snapshots` so each framework is parsed once per process, not once per call."""
     answered = (
         sa.select(sa.func.count(Answer.id))  # type: ignore[arg-type]
         .where(Answer.response_id == Response.id)
@@ -94,12 +103,34 @@ async def pending_surveys_for(session: AsyncSession, person_id: int, *, now: dat
     )
     rows = (await session.execute(query)).all()
     chosen = await _chosen_elements(session, person_id, [s.id for s, _, _ in rows if s.id is not None])
-    return [
-        PendingSurvey(
-            survey=s, answered=int(n), submitted=sub is not None, chosen=chosen.get(s.id or 0, frozenset())
+    cache = snapshots or SnapshotCache()
+    pending = []
+    for survey, answered_count, submitted_at in rows:
+        details = SurveyDetails.of(survey)
+        pending.append(
+            PendingSurvey(
+                survey=details,
+                framework=cache.framework(survey),
+                answered=int(answered_count),
+                submitted=submitted_at is not None,
+                chosen=chosen.get(details.id, frozenset()),
+            )
         )
-        for s, n, sub in rows
-    ]
+    return pending
+
+
+async def pending_surveys_of_sender(
+    session: AsyncSession,
+    *,
+    teams_user_id: str,
+    name: str | None,
+    now: datetime,
+    snapshots: SnapshotCache | None = None,
+) -> list[PendingSurvey]:
+    """pending_surveys_for the person writing in Teams (their row is created on first contact)."""
+    person = await person_for(session, teams_user_id=teams_user_id, name=name, now=now)
+    assert person.id is not None, "a stored person has an id"
+    return await pending_surveys_for(session, person.id, now=now, snapshots=snapshots)
 
 
 async def _chosen_elements(

@@ -1,0 +1,48 @@
+"""Frozen copies of rows for the conversation: dialogs/ reads these, never an ORM row, so nothing it
+holds can be changed behind its back or lazily load from a closed session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from storage.tables import Answer, Survey
+
+__all__ = ["StoredAnswer", "SurveyDetails"]
+
+
+@dataclass(frozen=True)
+class SurveyDetails:
+    """What a partner's conversation shows of a survey."""
+
+    id: int
+    title: str
+    closes_at: datetime | None
+    lock_after_submit: bool
+
+    @classmethod
+    def of(cls, survey: Survey) -> SurveyDetails:
+        assert survey.id is not None, "a stored survey has an id"
+        return cls(
+            id=survey.id,
+            title=survey.title,
+            closes_at=survey.closes_at,
+            lock_after_submit=survey.lock_after_submit,
+        )
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """One person's answer to one question as stored: a value, a skip, or a comment alone."""
+
+    element_id: str
+    value: str | None
+    """Canonical token (a level id, a score such as '-2', a status id); None when skipped or comment only."""
+    skipped: bool
+    comment: str | None
+
+    @classmethod
+    def of(cls, answer: Answer) -> StoredAnswer:
+        return cls(
+            element_id=answer.element_id, value=answer.value, skipped=answer.skipped, comment=answer.comment
+        )
