@@ -32,8 +32,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.cards import card_size
 from bot.cards.summary_cards import summary_card
-from bot.cards.survey import card_size
 from bot.reports.charts import domain_profile, render
 from bot.reports.summary_text import summary_text
 from frameworks.schema import Framework

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 from frameworks.schema import Element, Framework, LevelsScale, ScoreScale, StatusScale
 
+COMMENT_LIMIT = 4000
+"""The longest comment a person may leave on a question: generous for evidence, well under what an
+Adaptive Card can echo back (the card's comment box says so, storage refuses longer)."""
+
 
 class InvalidAnswer(ValueError):
     """A value the element's scale does not allow; the message is written for the person answering."""

@@ -8,16 +8,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from frameworks.schema import Framework
-from frameworks.scoring import AnswerValue, interpret, locate
+from frameworks.scoring import COMMENT_LIMIT, AnswerValue, interpret, locate
 from storage.errors import CommentTooLong, ResponseLocked
 from storage.surveys import framework_of, require_open
 from storage.tables import Answer, Invitation, Person, Response, Survey
 from storage.upsert import insert
-
-COMMENT_LIMIT = 4000
-"""Generous for evidence, well under what an Adaptive Card can echo back."""
 
 
 async def ensure_response(
@@ -38,7 +36,7 @@ async def ensure_response(
     )
     result = await session.execute(
         sa.select(Response)
-        .where(Response.survey_id == survey.id, Response.person_id == person.id)
+        .where(col(Response.survey_id) == survey.id, col(Response.person_id) == person.id)
         .execution_options(populate_existing=True)
     )
     return result.scalar_one()
@@ -137,7 +135,7 @@ async def _upsert_answer(
 async def _answer(session: AsyncSession, response_id: int | None, element_id: str) -> Answer | None:
     result = await session.execute(
         sa.select(Answer)
-        .where(Answer.response_id == response_id, Answer.element_id == element_id)
+        .where(col(Answer.response_id) == response_id, col(Answer.element_id) == element_id)
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
@@ -158,20 +156,22 @@ async def load_response(
     """The person's response to the survey (None before their first answer) and its answers by element."""
     response = (
         await session.execute(
-            sa.select(Response).where(Response.survey_id == survey.id, Response.person_id == person.id)
+            sa.select(Response).where(
+                col(Response.survey_id) == survey.id, col(Response.person_id) == person.id
+            )
         )
     ).scalar_one_or_none()
     if response is None:
         return None, {}
-    answers = await session.scalars(sa.select(Answer).where(Answer.response_id == response.id))
+    answers = await session.scalars(sa.select(Answer).where(col(Answer.response_id) == response.id))
     return response, {answer.element_id: answer for answer in answers}
 
 
 async def answers_of(session: AsyncSession, survey: Survey, person: Person) -> dict[str, Answer]:
     result = await session.execute(
         sa.select(Answer)
-        .join(Response, Response.id == Answer.response_id)  # type: ignore[arg-type]
-        .where(Response.survey_id == survey.id, Response.person_id == person.id)
+        .join(Response, col(Response.id) == col(Answer.response_id))
+        .where(col(Response.survey_id) == survey.id, col(Response.person_id) == person.id)
     )
     return {answer.element_id: answer for answer in result.scalars()}
 
@@ -226,9 +226,9 @@ async def submit_response(
     await session.execute(
         sa.update(Invitation)
         .where(
-            Invitation.survey_id == survey.id,
-            Invitation.person_id == person.id,
-            Invitation.completed_at.is_(None),  # type: ignore[union-attr]
+            col(Invitation.survey_id) == survey.id,
+            col(Invitation.person_id) == person.id,
+            col(Invitation.completed_at).is_(None),
         )
         .values(completed_at=now)
     )

@@ -17,15 +17,15 @@ from collections.abc import Mapping
 
 from botbuilder.schema import Activity
 
-from bot.cards.survey import (
+from bot.cards.blocks import (
     MAX_CARD_BYTES,
     Card,
-    _said,
-    _text,
     adaptive_card,
     card_activity,
     card_size,
     escape,
+    said_block,
+    text_block,
 )
 from bot.reports.summary_text import plural
 from bot.reports.text import clip
@@ -44,21 +44,21 @@ def comments_card(
     """The card (see the module docstring); `domain_titles` maps domain ids to their titles."""
     total = sum(len(element.comments) for element in comments.elements)
     header = [
-        _text("Comments (only you can see this)", size="small", isSubtle=True),
-        _said(comments.title, size="large", weight="bolder", style="heading", spacing="none"),
+        text_block("Comments (only you can see this)", size="small", isSubtle=True),
+        said_block(comments.title, size="large", weight="bolder", style="heading", spacing="none"),
     ]
     footer = [
-        _text(escape(rule.message), size="small", isSubtle=True, separator=True)
+        text_block(escape(rule.message), size="small", isSubtle=True, separator=True)
         for rule in comments.suppressed
     ]
     fallback = (
         f"Comments on {comments.title}: {plural(total, 'comment')}. Open this chat in Teams to read them."
     )
     if not total:
-        header.append(_text("No comments to show.", spacing="small"))
+        header.append(text_block("No comments to show.", spacing="small"))
         return adaptive_card(header + footer, fallback)
     header.append(
-        _text(
+        text_block(
             f"{plural(total, 'comment')} on {plural(len(comments.elements), 'question')}, unattributed and "
             "in alphabetical order.",
             isSubtle=True,
@@ -69,7 +69,7 @@ def comments_card(
     if shortened:
         footer.insert(
             0,
-            _text(
+            text_block(
                 f"Comments longer than {COMMENT_SHOWN:,} characters are shortened here. {EXPORT_HINT}",
                 size="small",
                 isSubtle=True,
@@ -116,20 +116,23 @@ def _blocks(
             domain = element.domain_id
             title = domain_titles.get(domain, domain)
             blocks.append(
-                (_said(clip(title, TITLE_SHOWN), weight="bolder", separator=True, spacing="medium"), None)
+                (
+                    said_block(clip(title, TITLE_SHOWN), weight="bolder", separator=True, spacing="medium"),
+                    None,
+                )
             )
         heading = f"{escape(clip(element.title, TITLE_SHOWN))} · {plural(len(element.comments), 'comment')}"
-        blocks.append((_text(heading, weight="bolder", spacing="small"), None))
+        blocks.append((text_block(heading, weight="bolder", spacing="small"), None))
         for comment in element.comments:
             shown = clip(comment, COMMENT_SHOWN)
             shortened = shortened or len(" ".join(comment.split())) > COMMENT_SHOWN
-            blocks.append((_text(f"• {escape(shown)}", spacing="small"), element.element_id))
+            blocks.append((text_block(f"• {escape(shown)}", spacing="small"), element.element_id))
     return blocks, shortened
 
 
 def _left_out(comments: int, questions: int) -> Card:
     where = f" on {plural(questions, 'question')}" if questions else ""
-    return _text(
+    return text_block(
         f"{plural(comments, 'more comment')}{where} did not fit in one Teams message. {EXPORT_HINT}",
         isSubtle=True,
         separator=True,

@@ -19,15 +19,15 @@ from typing import Any
 
 from botbuilder.schema import Activity
 
-from bot.cards.survey import (
+from bot.cards.blocks import (
     MAX_CARD_BYTES,
     Card,
-    _said,
-    _text,
     adaptive_card,
     card_activity,
     card_size,
     escape,
+    said_block,
+    text_block,
 )
 from bot.reports.chart_links import ChartUrls
 from bot.reports.summary_text import (
@@ -147,10 +147,10 @@ def unchanged_card(summary: SurveySummary, since: datetime | None = None) -> Car
     """The weekly post when nobody has answered since the last one: a few lines, not the whole summary."""
     when = f"since {day(since)}" if since is not None else "since the last summary"
     body = [
-        _said(summary.title, weight="bolder", style="heading"),
-        _text(f"No new answers {when}.", spacing="small"),
-        _text(f"Responses: {responses(summary)}.", isSubtle=True, spacing="small"),
-        _text("Type **results** to see the summary again.", isSubtle=True, spacing="small"),
+        said_block(summary.title, weight="bolder", style="heading"),
+        text_block(f"No new answers {when}.", spacing="small"),
+        text_block(f"Responses: {responses(summary)}.", isSubtle=True, spacing="small"),
+        text_block("Type **results** to see the summary again.", isSubtle=True, spacing="small"),
     ]
     return adaptive_card(body, f"{summary.title}: no new answers {when}.")
 
@@ -174,9 +174,9 @@ def _header(summary: SurveySummary) -> list[Card]:
         if previous:
             facts.append({"title": "Compared with", "value": previous})
     return [
-        _text("Results", size="small", isSubtle=True),
-        _said(summary.title, size="large", weight="bolder", style="heading", spacing="none"),
-        _text(subtitle(summary, CARD), isSubtle=True, spacing="none"),
+        text_block("Results", size="small", isSubtle=True),
+        said_block(summary.title, size="large", weight="bolder", style="heading", spacing="none"),
+        text_block(subtitle(summary, CARD), isSubtle=True, spacing="none"),
         {"type": "FactSet", "facts": facts, "spacing": "small"},
     ]
 
@@ -185,7 +185,9 @@ def _headline_card(summary: SurveySummary) -> Card:
     """The last resort, always small: who responded, and where the detail is."""
     body = [
         *_header(summary),
-        _text(f"This summary is too long for one Teams message. {MORE_HINT}", isSubtle=True, separator=True),
+        text_block(
+            f"This summary is too long for one Teams message. {MORE_HINT}", isSubtle=True, separator=True
+        ),
     ]
     return adaptive_card(body, _fallback(summary))
 
@@ -206,13 +208,13 @@ def _summary_card(
     if summary.changes is not None:
         legend += f" Trend: {TREND_LEGEND}."
     body += [
-        _text("Domains", weight="bolder", separator=True, spacing="medium"),
-        _text(legend, size="small", isSubtle=True, spacing="none"),
+        text_block("Domains", weight="bolder", separator=True, spacing="medium"),
+        text_block(legend, size="small", isSubtle=True, spacing="none"),
         _domain_table(summary, domain_rows),
     ]
     if domain_rows is not None and domain_rows < len(summary.domains):
         more = len(summary.domains) - domain_rows
-        body.append(_text(f"… and {plural(more, 'more domain')}.", isSubtle=True, spacing="small"))
+        body.append(text_block(f"… and {plural(more, 'more domain')}.", isSubtle=True, spacing="small"))
     since = since_last_section(summary, CARD)
     if since is not None:
         body += [_heading(since[0]), _bullets(since[1])]
@@ -227,11 +229,11 @@ def _summary_card(
         body += _rates(summary)
     if charts is not None and charts.distributions and Detail.CHART_LINKS not in left_out:
         links = " · ".join(f"[{CARD.said(title)}]({url})" for title, url in charts.distributions)
-        body += [_heading("How the answers spread, by domain"), _text(links, spacing="small")]
+        body += [_heading("How the answers spread, by domain"), text_block(links, spacing="small")]
     comments = comment_count(summary)
     if comments:
         body.append(
-            _text(
+            text_block(
                 f"💬 {plural(comments, 'comment')}: a lead reads them by saying **comments** in a private "
                 "chat with me, never in the channel.",
                 isSubtle=True,
@@ -240,7 +242,7 @@ def _summary_card(
         )
     if left_out:
         names = ", ".join(detail.value for detail in left_out)
-        body.append(_text(f"Left out to fit one Teams message: {names}. {MORE_HINT}", separator=True))
+        body.append(text_block(f"Left out to fit one Teams message: {names}. {MORE_HINT}", separator=True))
     body += _notes(summary)
     card = adaptive_card(body, _fallback(summary))
     if charts is not None:
@@ -257,16 +259,16 @@ def _domain_table(summary: SurveySummary, rows: int | None) -> Card:
     with_trend = summary.changes is not None
     header = ["Domain", lead_column(summary), "Split", *(["Trend"] if with_trend else [])]
     table_rows = [
-        {"type": "TableRow", "cells": [_cell([_text(name, weight="bolder")]) for name in header]},
+        {"type": "TableRow", "cells": [_cell([text_block(name, weight="bolder")]) for name in header]},
     ]
     for domain in summary.domains[:rows]:
         cells = [
-            _cell([_text(CARD.said(domain.title))]),
+            _cell([text_block(CARD.said(domain.title))]),
             _cell(_lead_items(domain)),
-            _cell([_text(split_text(domain))]),
+            _cell([text_block(split_text(domain))]),
         ]
         if with_trend:
-            cells.append(_cell([_text(trends.get(domain.domain_id) or "–")]))
+            cells.append(_cell([text_block(trends.get(domain.domain_id) or "–")]))
         table_rows.append({"type": "TableRow", "cells": cells})
     widths = [3, 2, 1, 1] if with_trend else [3, 2, 1]
     return {
@@ -282,26 +284,26 @@ def _domain_table(summary: SurveySummary, rows: int | None) -> Card:
 def _lead_items(domain: DomainSummary) -> list[Card]:
     lead = figure(domain.scale, domain.headline)
     if lead is None or domain.headline is None:
-        return [_text("–", isSubtle=True)]
+        return [text_block("–", isSubtle=True)]
     mark = (
         status_mark(domain.scale, domain.headline.status) + " "
         if domain.scale.kind is ScaleKind.STATUS
         else ""
     )
-    items = [_text(f"{mark}**{CARD.said(lead)}**")]
+    items = [text_block(f"{mark}**{CARD.said(lead)}**")]
     extra = secondary(domain.scale, domain.headline)
     if extra:
-        items.append(_text(extra, size="small", isSubtle=True, spacing="none"))
+        items.append(text_block(extra, size="small", isSubtle=True, spacing="none"))
     return items
 
 
 def _bullets(lines: list[str], **style: Any) -> Card:
     """Our lines (already escaped where they carry others' words) as one list, one paragraph each."""
-    return _text("\n\n".join(f"• {line}" for line in lines), spacing="small", **style)
+    return text_block("\n\n".join(f"• {line}" for line in lines), spacing="small", **style)
 
 
 def _heading(text: str) -> Card:
-    return _text(text, weight="bolder", separator=True, spacing="medium")
+    return text_block(text, weight="bolder", separator=True, spacing="medium")
 
 
 def _highlights(summary: SurveySummary) -> list[Card]:
@@ -333,7 +335,9 @@ def _statuses(summary: SurveySummary, *, titles: bool) -> list[Card]:
         ]
         return [*body, {"type": "FactSet", "facts": facts, "spacing": "small"}]
     for risk in overview.at_risk:
-        body.append(_text(f"**{CARD.said(risk.label)}** · {len(risk.elements)} at risk", spacing="small"))
+        body.append(
+            text_block(f"**{CARD.said(risk.label)}** · {len(risk.elements)} at risk", spacing="small")
+        )
         body.append(
             _bullets(
                 [
@@ -361,7 +365,7 @@ def _elements(summary: SurveySummary) -> list[Card]:
             for element in domain.elements
         ]
         body += [
-            _text(CARD.said(domain.title), weight="bolder", spacing="small"),
+            text_block(CARD.said(domain.title), weight="bolder", spacing="small"),
             {"type": "FactSet", "facts": facts, "spacing": "small"},
         ]
     return body
@@ -381,13 +385,17 @@ def _organisations(summary: SurveySummary) -> list[Card]:
         if not facts:
             continue
         body += [
-            _text(CARD.said(domain.title), weight="bolder", spacing="small"),
+            text_block(CARD.said(domain.title), weight="bolder", spacing="small"),
             {"type": "FactSet", "facts": facts, "spacing": "small"},
         ]
-        body += [_said(note, size="small", isSubtle=True, spacing="none") for note in domain.notes]
+        body += [said_block(note, size="small", isSubtle=True, spacing="none") for note in domain.notes]
     if body:
         detail = WEIGHTING_DETAIL[summary.weighting]
-        body = [_heading("By organisation"), _text(f"Medians: {detail}.", size="small", isSubtle=True), *body]
+        body = [
+            _heading("By organisation"),
+            text_block(f"Medians: {detail}.", size="small", isSubtle=True),
+            *body,
+        ]
     return body
 
 

@@ -19,8 +19,8 @@ from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.schema import Activity
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cards import Card, adaptive_card, card_activity, escape, execute_action, text_block
 from bot.cards.summary_cards import render_summary
-from bot.cards.survey import Card, _text, adaptive_card, card_activity, clip, escape, execute_action
 from bot.commands import (
     Clarification,
     CloseCommand,
@@ -67,6 +67,7 @@ from bot.leads.tenant_frameworks import (
 )
 from bot.reports.chart_links import ChartUrls
 from bot.reports.summary_text import WEIGHTING_TEXT
+from bot.reports.text import clip
 from bot.teams.edge import tenant_of
 from bot.teams.roster import RosterUnavailable, fetch_member, fetch_roster
 from bot.teams.uploads import UploadSettings
@@ -1031,7 +1032,7 @@ def _start_form(frameworks: list[FrameworkChoice]) -> Activity:
         for f in frameworks
     ]
     body = [
-        _text("Start a survey", weight="bolder", size="medium"),
+        text_block("Start a survey", weight="bolder", size="medium"),
         {
             "type": "Input.ChoiceSet",
             "id": "framework_id",
@@ -1064,7 +1065,7 @@ def _confirm_card(
         return execute_action(label, LEAD_VERB, {"lead": lead, "survey_id": survey_id}, style=style)
 
     body = [
-        _text("Start this survey?", weight="bolder", size="medium"),
+        text_block("Start this survey?", weight="bolder", size="medium"),
         {
             "type": "FactSet",
             "facts": [
@@ -1075,9 +1076,11 @@ def _confirm_card(
                 {"title": "Closes", "value": closes},
             ],
         },
-        _text("Each person gets a 1:1 invitation from me. Nothing is sent until you confirm.", isSubtle=True),
+        text_block(
+            "Each person gets a 1:1 invitation from me. Nothing is sent until you confirm.", isSubtle=True
+        ),
     ]
     if unassigned:
-        body.insert(2, _text(_unassigned_hint(unassigned), isSubtle=True))
+        body.insert(2, text_block(_unassigned_hint(unassigned), isSubtle=True))
     actions = [button("Send invitations", "confirm", "positive"), button("Cancel", "cancel")]
     return card_activity(adaptive_card(body, f"Start {title}? Type start again to change it.", actions))

@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
-from bot.cards.survey import Card, _text, adaptive_card, card_activity, clip, escape, execute_action
+from bot.cards import Card, adaptive_card, card_activity, escape, execute_action, text_block
+from bot.reports.text import clip
 from bot.teams.addresses import secure_or_local
 from bot.teams.edge import tenant_of
 from dialogs import outgoing
@@ -367,7 +368,7 @@ def preview_card(
     if len(domains) > DOMAINS_SHOWN:
         domain_lines.append(f"and {len(domains) - DOMAINS_SHOWN} more domains")
     body: list[Card] = [
-        _text("Preview: " + escape(clip(framework.title, 200)), weight="bolder", size="medium"),
+        text_block("Preview: " + escape(clip(framework.title, 200)), weight="bolder", size="medium"),
         {
             "type": "FactSet",
             "facts": [
@@ -377,16 +378,16 @@ def preview_card(
                 {"title": "Questions", "value": str(len(framework.iter_elements()))},
             ],
         },
-        _text("**Domains**"),
-        *(_text(escape(line), spacing="none") for line in domain_lines),
+        text_block("**Domains**"),
+        *(text_block(escape(line), spacing="none") for line in domain_lines),
     ]
     sample = next(iter(framework.scored_elements), None) or next(iter(framework.iter_elements()), None)
     if sample is not None:
         domain, element = sample
-        body.append(_text("**Example question**", separator=True))
-        body.append(_text(escape(clip(element.title, 300)), weight="bolder"))
+        body.append(text_block("**Example question**", separator=True))
+        body.append(text_block(escape(clip(element.title, 300)), weight="bolder"))
         if element.text:
-            body.append(_text(escape(clip(element.text, DESCRIPTOR_LIMIT))))
+            body.append(text_block(escape(clip(element.text, DESCRIPTOR_LIMIT))))
         scale = framework.scale_for(domain)
         if isinstance(scale, LevelsScale):
             facts = [
@@ -399,8 +400,8 @@ def preview_card(
             ]
             if facts:
                 body.append({"type": "FactSet", "facts": facts})
-    body.append(_text("**What changes**", separator=True))
-    body += [_text(escape(line), spacing="none") for line in _changes_lines(previous, changes)]
+    body.append(text_block("**What changes**", separator=True))
+    body += [text_block(escape(line), spacing="none") for line in _changes_lines(previous, changes)]
     actions = [
         execute_action("Publish", verb, {"lead": PUBLISH, "upload": token}, style="positive"),
         execute_action("Cancel", verb, {"lead": CANCEL, "upload": token}),
@@ -414,14 +415,14 @@ def removal_card(framework: Framework, *, token: str, verb: str, changes: Framew
     """The second confirmation before a version that drops questions is published."""
     removed = changes.removed
     body = [
-        _text("Publish without these questions?", weight="bolder", size="medium"),
-        _text(
+        text_block("Publish without these questions?", weight="bolder", size="medium"),
+        text_block(
             escape(
                 f"{_count(len(removed), 'question')} removed from {clip(framework.title, 200)}: "
                 f"{_names(removed)}."
             )
         ),
-        _text(
+        text_block(
             "Past surveys keep their answers to them, but new surveys won't ask them "
             "and trends leave them out.",
             isSubtle=True,
@@ -442,7 +443,7 @@ def _published_card(framework: Framework, version: int) -> Card:
 
 def _closed_card(line: str) -> Card:
     """A read-only card: what happened, and no buttons left to press."""
-    return adaptive_card([_text(escape(line), weight="bolder")], line)
+    return adaptive_card([text_block(escape(line), weight="bolder")], line)
 
 
 def upload_card_data(value: object) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ from msrest.serialization import Model
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.cards.survey import card_activity
+from bot.cards import card_activity
 from bot.leads.chat import CLAIMED_ACTIVITY, LEAD_VERB, LeadCommands
 from bot.leads.framework_uploads import has_file
 from bot.leads.lead_files import FILE_CONSENT

@@ -24,8 +24,8 @@ from bot.ops.logs import JsonFormatter, bound_turn, hash_id
 from bot.reports.chart_links import ChartLinks
 from bot.settings import Settings
 from frameworks.loader import load_directory
+from frameworks.scoring import COMMENT_LIMIT
 from frameworks.summary import Weighting
-from storage.answers import COMMENT_LIMIT
 from storage.db import transaction
 from storage.people import upsert_person
 from storage.tables import Answer, Person, Survey

@@ -20,8 +20,8 @@ from jsonschema import Draft6Validator
 from openpyxl import load_workbook
 
 from bot.app import create_app
+from bot.cards import MAX_CARD_BYTES, card_size
 from bot.cards.comment_cards import comments_card
-from bot.cards.survey import MAX_CARD_BYTES, card_size
 from bot.leads.lead_files import (
     CONSENT_CARD,
     DECLINED,

@@ -16,7 +16,7 @@ import pytest
 from botbuilder.schema import Activity, ActivityTypes
 from jsonschema import Draft6Validator, ValidationError
 
-from bot.cards.survey import MAX_CARD_BYTES, CardRenderer, card_of, card_size, escape
+from bot.cards import MAX_CARD_BYTES, CardRenderer, card_of, card_size, escape
 from bot.reports.text import TextRenderer
 from dialogs.payloads import ACTION_VERB, CardAction, CardActionKind
 from dialogs.survey_views import (

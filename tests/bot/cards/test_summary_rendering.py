@@ -21,6 +21,7 @@ import pytest
 from jsonschema import Draft6Validator
 from PIL import Image
 
+from bot.cards import MAX_CARD_BYTES, card_of, card_size
 from bot.cards.summary_cards import (
     DROP_ORDER,
     Detail,
@@ -29,7 +30,6 @@ from bot.cards.summary_cards import (
     summary_card,
     unchanged_card,
 )
-from bot.cards.survey import MAX_CARD_BYTES, card_of, card_size
 from bot.reports.chart_links import ChartLinks
 from bot.reports.charts import Chart, distributions, domain_profile, render, summary_charts
 from bot.reports.summary_text import SINCE_LAST_ELEMENTS, since_last_section, summary_text, unchanged_text
