@@ -41,14 +41,14 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards import card_activity
-from bot.leads.chat import CLAIMED_ACTIVITY, LEAD_VERB, LeadCommands
+from bot.leads.chat import CLAIMED_ACTIVITY, LeadCommands
 from bot.leads.framework_uploads import has_file
 from bot.leads.lead_files import FILE_CONSENT
 from bot.ops.logs import clip, set_turn_outcome
 from bot.teams.edge import tenant_of
 from bot.teams.turns import KeyedLocks
 from dialogs import outgoing
-from dialogs.payloads import invoke_action_data
+from dialogs.payloads import invoke_press, submit_press
 from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.loader import Catalogue
@@ -247,10 +247,12 @@ class SurveyBot(ActivityHandler):
         async def command(context: TurnContext) -> InvokeResponse | None:
             activity = context.activity
             if activity.type == ActivityTypes.invoke:
-                message = await leads.on_card(context, invoke_action_data(activity.value))
+                press = invoke_press(activity.value)
+                message = await leads.on_card(context, None if press is None else press.data)
                 return _invoke_reply(MESSAGE_RESPONSE if isinstance(message, str) else CARD_RESPONSE, message)
-            if _lead_card_data(activity) is not None:
-                message = await leads.on_card(context, activity.value)
+            submitted = submit_press(activity.value)
+            if submitted is not None:
+                message = await leads.on_card(context, submitted.data)
                 reply = MessageFactory.text(message) if isinstance(message, str) else card_activity(message)
                 await outgoing.send(context, reply)
             else:
@@ -345,9 +347,8 @@ class SurveyBot(ActivityHandler):
         if activity.type != ActivityTypes.invoke:
             return None
         if activity.name == "adaptiveCard/action":
-            value = activity.value if isinstance(activity.value, dict) else {}
-            action = value.get("action")
-            if isinstance(action, dict) and action.get("type") == "Action.Execute":
+            press = invoke_press(activity.value)
+            if press is not None and press.is_execute:
                 return None
             log.info("adaptiveCard/action without an Action.Execute refused")
             return _invoke_error(400, "BadRequest", "Expected an Action.Execute with data.")
@@ -536,12 +537,11 @@ def _failure(error: BaseException) -> str:
 def _is_lead_turn(activity: Activity) -> bool:
     """Channel and group-chat messages are commands; a lead's card button can be clicked anywhere."""
     if activity.type == ActivityTypes.invoke and activity.name == "adaptiveCard/action":
-        value = activity.value if isinstance(activity.value, dict) else {}
-        action = value.get("action")
-        return isinstance(action, dict) and action.get("verb") == LEAD_VERB
+        press = invoke_press(activity.value)
+        return press is not None and press.by_lead
     if activity.type != ActivityTypes.message:
         return False
-    if _lead_card_data(activity) is not None:
+    if submit_press(activity.value) is not None:
         return True
     if _is_personal(activity) and has_file(activity):
         return True  # a lead's workbook (bot.leads.framework_uploads); a partner's file is refused there
@@ -550,12 +550,6 @@ def _is_lead_turn(activity: Activity) -> bool:
 
 def _is_file_consent(activity: Activity) -> bool:
     return activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT
-
-
-def _lead_card_data(activity: Activity) -> object | None:
-    """The Action.Submit fallback of a lead's card: a message whose value carries `lead`."""
-    value = activity.value
-    return value if isinstance(value, dict) and "lead" in value and "action" not in value else None
 
 
 def _claim_key(activity: Activity) -> str | None:
