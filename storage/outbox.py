@@ -48,6 +48,7 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], *, now:
             "survey_id": m.survey_id,
             "person_id": m.person_id,
             "payload": m.payload,
+            "fanout": m.payload.get("fanout"),
             "state": OutboxState.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
@@ -120,7 +121,13 @@ async def mark_skipped(session: AsyncSession, *, message_id: int, now: datetime)
     """Done without a send (compose declined: the survey closed, the person finished…): state sent,
     no activity id, and a note saying why."""
     await _finish(
-        session, message_id, state=OutboxState.SENT, sent_at=now, activity_id=None, last_error=SKIPPED_NOTE
+        session,
+        message_id,
+        state=OutboxState.SENT,
+        sent_at=now,
+        activity_id=None,
+        last_error=SKIPPED_NOTE,
+        skipped=True,
     )
 
 

@@ -1,6 +1,7 @@
 """A fan-out's rows together: whether any is still to be sent, and how they went (for the lead's report).
 
-Rows of one fan-out carry its id in `payload["fanout"]`. Senders finishing its last rows at once take
+Rows of one fan-out carry its id in the indexed `fanout` column (`ix_outbox_fanout`, with the state).
+Senders finishing its last rows at once take
 `lock_fanout` first, so that the later one sees the earlier's commit.
 """
 
@@ -8,13 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.outbox import SKIPPED_NOTE
 from storage.tables import OutboxKind, OutboxMessage, OutboxState, Survey
 
 _DUE_STATES = (OutboxState.PENDING, OutboxState.RETRYING)
@@ -34,10 +33,6 @@ class FanoutTally:
     """Failed rows by reason (the part of `last_error` before its colon)."""
 
 
-def _fanout_of(column: Any) -> Any:
-    return column["fanout"].as_string()
-
-
 async def lock_fanout(session: AsyncSession, *, fanout: str) -> None:
     """On PostgreSQL, a per-fan-out advisory lock until the transaction ends; SQLite already runs one
     writer at a time."""
@@ -46,14 +41,10 @@ async def lock_fanout(session: AsyncSession, *, fanout: str) -> None:
 
 
 async def remaining_in_fanout(session: AsyncSession, *, fanout: str) -> bool:
-    """Whether any row of this fan-out is still to be sent.
-
-    Portable JSON (JSON_EXTRACT on SQLite, ->> on PostgreSQL) with no index: the state filter keeps
-    it to rows not yet done, and it stops at the first.
-    """
+    """Whether any row of this fan-out is still to be sent (an index probe on (fanout, state))."""
     found = await session.scalar(
         sa.select(OutboxMessage.id)
-        .where(col(OutboxMessage.state).in_(_DUE_STATES), _fanout_of(OutboxMessage.payload) == fanout)
+        .where(OutboxMessage.fanout == fanout, col(OutboxMessage.state).in_(_DUE_STATES))
         .limit(1)
     )
     return found is not None
@@ -61,7 +52,7 @@ async def remaining_in_fanout(session: AsyncSession, *, fanout: str) -> bool:
 
 async def fanout_tally(session: AsyncSession, *, fanout: str) -> FanoutTally | None:
     """Counts of the fan-out's rows by outcome; None when it has no rows."""
-    in_fanout = _fanout_of(OutboxMessage.payload) == fanout
+    in_fanout = OutboxMessage.fanout == fanout
     first = (
         await session.execute(
             sa.select(OutboxMessage.kind, OutboxMessage.survey_id, OutboxMessage.payload)
@@ -73,14 +64,14 @@ async def fanout_tally(session: AsyncSession, *, fanout: str) -> FanoutTally | N
         return None
     kind, survey_id, payload = first
     outcomes = await session.execute(
-        sa.select(OutboxMessage.state, OutboxMessage.activity_id, OutboxMessage.last_error).where(in_fanout)
+        sa.select(OutboxMessage.state, OutboxMessage.skipped, OutboxMessage.last_error).where(in_fanout)
     )
     sent = skipped = 0
     failures: Counter[str] = Counter()
-    for state, activity_id, last_error in outcomes:
+    for state, was_skipped, last_error in outcomes:
         if state == OutboxState.FAILED:
             failures[(last_error or "").split(":", 1)[0]] += 1
-        elif activity_id is None and last_error == SKIPPED_NOTE:
+        elif was_skipped:
             skipped += 1
         else:
             sent += 1

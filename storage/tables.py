@@ -335,7 +335,10 @@ class OutboxMessage(SQLModel, table=True):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (sa.Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+        sa.Index("ix_outbox_fanout", "fanout", "state"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True, max_length=200)
@@ -343,6 +346,8 @@ class OutboxMessage(SQLModel, table=True):
     survey_id: int | None = Field(default=None, foreign_key="surveys.id", index=True, ondelete="CASCADE")
     person_id: int | None = Field(default=None, foreign_key="people.id", index=True, ondelete="CASCADE")
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONDocument)
+    fanout: str | None = Field(default=None, max_length=200)
+    """The fan-out this row belongs to (copied from `payload["fanout"]`): its report counts its rows."""
     state: OutboxState = Field(default=OutboxState.PENDING, sa_type=sa.String(12))
     attempts: int = 0
     next_attempt_at: datetime = Field(sa_type=UTCDateTime)
@@ -350,6 +355,8 @@ class OutboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = _when()
     last_error: str | None = Field(default=None, max_length=500)
     activity_id: str | None = Field(default=None, max_length=200)
+    skipped: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    """Done without a send (state sent): there was nothing to send any more (survey closed…)."""
     created_at: datetime = _created()
     sent_at: datetime | None = _when()
 

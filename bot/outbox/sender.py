@@ -557,7 +557,7 @@ class OutboxSender:
             id=row.id or 0,
             attempts=row.attempts,
             claimed_until=row.claimed_until or self._clock(),
-            fanout=payload.get("fanout"),
+            fanout=row.fanout,
             report_to=payload.get("report_to"),
             kind=row.kind,
             survey_id=row.survey_id,

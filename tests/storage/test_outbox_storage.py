@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from storage.db import session_factory, transaction
+from storage.migrate import downgrade, upgrade
 from storage.outbox import (
+    SKIPPED_NOTE,
     NewMessage,
     claim_due,
     enqueue,
@@ -154,3 +156,51 @@ async def test_a_sender_shutting_down_hands_its_messages_back_at_once(
         await mark_sent(session, message_id=held[0], now=now, activity_id=None)
         assert await release(session, worker="leaving") == 3
     assert sorted(await _claim(database, "staying", now)) == sorted(held[1:])
+
+
+async def test_migration_0013_fills_fanout_and_skipped_from_the_rows_already_there(
+    database: Database,
+) -> None:
+    await downgrade(database.engine, "0012")
+    before = sa.table(
+        "outbox",
+        *(
+            sa.column(column.name, column.type)
+            for column in OutboxMessage.__table__.columns  # type: ignore[attr-defined]
+            if column.name not in ("fanout", "skipped")
+        ),
+    )
+    now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    rows = {
+        "in-fanout": {"payload": {"fanout": "invite:7"}, "state": "pending", "last_error": None},
+        "skipped": {"payload": {"fanout": "invite:7"}, "state": "sent", "last_error": SKIPPED_NOTE},
+        "sent": {"payload": {}, "state": "sent", "last_error": None, "activity_id": "a-1"},
+    }
+    async with transaction(database.sessions) as session:
+        await session.execute(
+            before.insert(),
+            [
+                {
+                    "dedupe_key": key,
+                    "kind": OutboxKind.INVITE,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "activity_id": None,
+                    **values,
+                }
+                for key, values in rows.items()
+            ],
+        )
+    await upgrade(database.engine)
+    async with database.sessions() as session:
+        found = (
+            await session.execute(
+                sa.select(OutboxMessage.dedupe_key, OutboxMessage.fanout, OutboxMessage.skipped)
+            )
+        ).all()
+    assert sorted(found) == [
+        ("in-fanout", "invite:7", False),
+        ("sent", None, False),
+        ("skipped", "invite:7", True),
+    ]

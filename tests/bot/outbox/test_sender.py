@@ -723,6 +723,17 @@ async def test_an_invitation_says_retrying_while_teams_fails_then_sent_or_skippe
     assert (await _delivery(database))[flaky] == ("sent", 2, None)
 
 
+_OUTBOX_0008 = sa.table(
+    "outbox",
+    *(
+        sa.column(column.name, column.type)
+        for column in OutboxMessage.__table__.columns  # type: ignore[attr-defined]
+        if column.name not in ("fanout", "skipped")
+    ),
+)
+"""The outbox before migration 0013 (no fanout or skipped column)."""
+
+
 async def test_migrating_tells_existing_invitations_what_became_of_their_messages(database: Database) -> None:
     await downgrade(database.engine, "0008")
     users = ["29:sent", "29:failed", "29:retrying", "29:skipped", "29:queued", "29:uninvited"]
@@ -741,19 +752,24 @@ async def test_migrating_tells_existing_invitations_what_became_of_their_message
             await session.flush()
             ids[user] = person.id
         await invite(session, survey.id or 0, [ids[u] for u in users[:-1]], now=FIXED_NOW)
-        await enqueue(
-            session,
+        # Rows as the sender of schema 0008 added them (the outbox had no fanout or skipped column yet).
+        await session.execute(
+            _OUTBOX_0008.insert(),
             [
-                NewMessage(f"invite:{survey.id}:{ids[u]}", OutboxKind.INVITE, survey.id, ids[u])
+                {
+                    "dedupe_key": f"{kind}:{survey.id}:{ids[u]}",
+                    "kind": kind,
+                    "survey_id": survey.id,
+                    "person_id": ids[u],
+                    "payload": {},
+                    "state": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": FIXED_NOW,
+                    "created_at": FIXED_NOW,
+                }
                 for u in users
-                if u != "29:queued"
-            ]
-            + [
-                NewMessage(
-                    f"remind:{survey.id}:{ids['29:queued']}", OutboxKind.REMIND, survey.id, ids["29:queued"]
-                )
+                for kind in [OutboxKind.REMIND if u == "29:queued" else OutboxKind.INVITE]
             ],
-            now=FIXED_NOW,
         )
         for user, values in outcomes.items():
             await session.execute(
