@@ -27,7 +27,6 @@ import aiohttp
 from botbuilder.core import MessageFactory, TurnContext
 from botbuilder.schema import Activity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from yarl import URL
 
 from bot.cards import Card, adaptive_card, card_activity, escape, execute_action, text_block
@@ -38,7 +37,7 @@ from dialogs import outgoing
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
 from frameworks.versions import ElementRef, FrameworkDiff, diff
 from frameworks.workbook import MAX_FILE_BYTES, WorkbookError, read_workbook
-from storage.db import transaction
+from storage.db import Session, Sessions, transaction
 from storage.framework_uploads import (
     Published,
     Refused,
@@ -193,7 +192,7 @@ class FrameworkUploads:
     def __init__(
         self,
         *,
-        sessions: async_sessionmaker[AsyncSession],
+        sessions: Sessions,
         clock: Callable[[], datetime],
         is_lead: Callable[[TurnContext], Awaitable[bool]],
         downloads: DownloadSettings,
@@ -292,7 +291,7 @@ class FrameworkUploads:
             return await self._refused(session, outcome, upload.framework, action.upload, tenant)
 
     async def _refused(
-        self, session: AsyncSession, refused: Refused, framework: Framework, token: str, tenant: str
+        self, session: Session, refused: Refused, framework: Framework, token: str, tenant: str
     ) -> str | Card:
         if refused is Refused.PUBLISHED:
             upload = await find_upload(session, token=token, tenant_id=tenant)

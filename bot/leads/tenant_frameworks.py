@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from frameworks.loader import Catalogue
 from frameworks.schema import Framework
+from storage.db import Session
 from storage.framework_versions import latest, listing
 
 
@@ -38,7 +37,7 @@ class UsableFramework:
 
 
 async def framework_choices(
-    session: AsyncSession, *, built_in: Catalogue, tenant_id: str | None
+    session: Session, *, built_in: Catalogue, tenant_id: str | None
 ) -> list[FrameworkChoice]:
     """Every framework this tenant can start, by title (one indexed read; no documents loaded)."""
     choices = {
@@ -55,7 +54,7 @@ async def framework_choices(
 
 
 async def find_framework(
-    session: AsyncSession, *, built_in: Catalogue, tenant_id: str | None, framework_id: str
+    session: Session, *, built_in: Catalogue, tenant_id: str | None, framework_id: str
 ) -> UsableFramework | None:
     """The framework `start <id>` uses in this tenant: its latest published version, else the built-in."""
     if tenant_id is not None:
@@ -68,7 +67,7 @@ async def find_framework(
 
 
 async def usable_frameworks(
-    session: AsyncSession, *, built_in: Catalogue, tenant_id: str | None
+    session: Session, *, built_in: Catalogue, tenant_id: str | None
 ) -> list[UsableFramework]:
     """Every framework this tenant can start, with its document (for listings that count questions)."""
     found = []

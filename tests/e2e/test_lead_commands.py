@@ -13,8 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
-from bot.leads.chat import ROSTER_BUSY
-from storage.reminders import queue_due_reminders
+from bot.leads.turn import ROSTER_BUSY
 from bot.outbox.weekly import queue_due_summaries
 from bot.settings import Settings
 from frameworks.loader import load_directory
@@ -22,6 +21,7 @@ from storage.answers import record_answer
 from storage.conversations import reference_for
 from storage.db import transaction
 from storage.organisations import map_domain, person_organisation
+from storage.reminders import queue_due_reminders
 from storage.surveys import close_due_surveys
 from storage.tables import Invitation, OutboxMessage, Person, Survey, SurveyState
 from tests.bot.cards.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)

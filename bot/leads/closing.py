@@ -1,0 +1,69 @@
+"""An open survey's course: `remind` those who have not submitted, `close` it now, `reopen` it."""
+
+from __future__ import annotations
+
+from bot.cards import escape
+from bot.commands import CloseCommand, RemindCommand, ReopenCommand, format_date
+from bot.leads.targets import missing, survey_keywords
+from bot.leads.turn import NOT_CLOSING, LeadTurn
+from storage.conversations import reference_for
+from storage.db import transaction
+from storage.reminders import queue_reminders
+from storage.surveys import close_survey, find_survey, open_survey
+from storage.tables import SurveyState
+
+
+async def remind(turn: LeadTurn, command: RemindCommand) -> None:
+    """Queue a reminder for everyone who has not submitted (nobody twice within a day)."""
+    now = turn.now()
+    async with transaction(turn.services.sessions) as session:
+        survey = await find_survey(
+            session, reach=turn.reach, states=(SurveyState.OPEN,), **survey_keywords(command.survey)
+        )
+        if survey is None:
+            await turn.say(missing(command.survey, SurveyState.OPEN, reach=turn.reach))
+            return
+        reference = await reference_for(session, turn.conversation_id)
+        added, skipped = await queue_reminders(
+            session,
+            survey=survey,
+            now=now,
+            payload=turn.delivery(survey, reference.id if reference else None),
+        )
+    turn.services.notify_sender()
+    note = f" ({skipped} were reminded in the last day and are left alone)" if skipped else ""
+    await turn.say(f"Reminding {added} people who have not submitted “{escape(survey.title)}”{note}.")
+
+
+async def close(turn: LeadTurn, command: CloseCommand) -> None:
+    async with transaction(turn.services.sessions) as session:
+        survey = await find_survey(
+            session, reach=turn.reach, states=(SurveyState.OPEN,), **survey_keywords(command.survey)
+        )
+        if survey is None:
+            await turn.say(missing(command.survey, SurveyState.OPEN, reach=turn.reach))
+            return
+        await close_survey(session, survey, now=turn.now())
+    await turn.say(f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken.")
+
+
+async def reopen(turn: LeadTurn, command: ReopenCommand) -> None:
+    """Open a closed survey again; a closing date already passed needs a new one."""
+    now = turn.now()
+    async with transaction(turn.services.sessions) as session:
+        survey = await find_survey(
+            session, reach=turn.reach, states=(SurveyState.CLOSED,), **survey_keywords(command.survey)
+        )
+        if survey is None:
+            await turn.say(missing(command.survey, SurveyState.CLOSED, reach=turn.reach))
+            return
+        if command.closes is not None:
+            survey.closes_at = command.closes.at
+        elif survey.closes_at is not None and survey.closes_at <= now:
+            await turn.say(
+                "Its closing date has passed: say when it should close, e.g. reopen closes Friday."
+            )
+            return
+        await open_survey(session, survey, now=now)
+    closes = format_date(survey.closes_at, turn.services.tz) if survey.closes_at else NOT_CLOSING
+    await turn.say(f"Reopened “{escape(survey.title)}” ({closes}).")

@@ -1,0 +1,139 @@
+"""People and organisations: `grant lead` and `revoke lead` (by AAD object id, never by name),
+`my organisation`, and the email domains that stand for organisations."""
+
+from __future__ import annotations
+
+import logging
+
+from botbuilder.schema import Activity
+
+from bot.cards import escape
+from bot.commands import (
+    DomainsCommand,
+    GrantLeadCommand,
+    MapDomainCommand,
+    MyOrganisationCommand,
+    RevokeLeadCommand,
+    UnmapDomainCommand,
+)
+from bot.leads.turn import ROSTER_BUSY, LeadTurn
+from bot.teams.roster import RosterUnavailable, fetch_member
+from storage.db import transaction
+from storage.leads import LeadError, grant_lead, revoke_lead
+from storage.organisations import (
+    OrganisationError,
+    list_domains,
+    map_domain,
+    person_organisation,
+    set_own_organisation,
+    unmap_domain,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def lead_roles(turn: LeadTurn, command: GrantLeadCommand | RevokeLeadCommand) -> None:
+    """`grant lead` / `revoke lead` for the people mentioned, looked up in the roster by AAD object id."""
+    mentions = _mentioned(turn.activity)
+    if not mentions:
+        await turn.say("Mention the person, e.g. grant lead @Amina Khan.")
+        return
+    try:
+        members = [await fetch_member(turn.context, user_id) for user_id in mentions]
+    except RosterUnavailable:
+        log.warning("lead roles: a member could not be looked up", exc_info=True)
+        await turn.say(ROSTER_BUSY)
+        return
+    lines = []
+    async with transaction(turn.services.sessions) as session:
+        granter = await turn.sender(session)
+        for member in members:
+            if member is None or not member.aad_object_id:
+                lines.append("I couldn't find one of those people in this team or chat.")
+                continue
+            name = escape(member.name or "They")
+            try:
+                if isinstance(command, GrantLeadCommand):
+                    new = await grant_lead(
+                        session,
+                        member.aad_object_id,
+                        now=turn.now(),
+                        configured=turn.services.configured_leads,
+                        name=member.name,
+                        granted_by_id=granter.id,
+                    )
+                    lines.append(f"{name} is now a lead." if new else f"{name} was already a lead.")
+                else:
+                    gone = await revoke_lead(
+                        session,
+                        member.aad_object_id,
+                        configured=turn.services.configured_leads,
+                        name=member.name,
+                    )
+                    lines.append(f"{name} is no longer a lead." if gone else f"{name} was not a lead.")
+            except LeadError as exc:
+                lines.append(exc.message)
+    await turn.say("\n".join(lines))
+
+
+async def my_organisation(turn: LeadTurn, command: MyOrganisationCommand) -> None:
+    """The organisation the person answers for: shown, or set by its name."""
+    async with transaction(turn.services.sessions) as session:
+        person = await turn.sender(session)
+        if command.name is None:
+            organisation, _source = await person_organisation(session, person.id or 0)
+            name = organisation.name if organisation else None
+            await turn.say(
+                f"You answer for {escape(name)}."
+                if name
+                else "You have no organisation yet (unassigned). Say: my organisation <name>.",
+            )
+            return
+        try:
+            organisation = await set_own_organisation(session, person.id or 0, command.name, now=turn.now())
+        except OrganisationError as exc:
+            await turn.say(str(exc))
+            return
+    await turn.say(f"Thanks: you answer for {escape(organisation.name)} from now on.")
+
+
+async def domains(turn: LeadTurn, command: MapDomainCommand | UnmapDomainCommand | DomainsCommand) -> None:
+    """Email domains standing for organisations: map one, forget one, or list them."""
+    async with transaction(turn.services.sessions) as session:
+        try:
+            if isinstance(command, MapDomainCommand):
+                mapped = await map_domain(session, command.domain, command.organisation, now=turn.now())
+                message = (
+                    f"People with @{mapped.domain} addresses answer for "
+                    f"{escape(mapped.organisation.name)} ({mapped.people_assigned} assigned now)."
+                )
+            elif isinstance(command, UnmapDomainCommand):
+                gone = await unmap_domain(session, command.domain)
+                message = f"Forgot {command.domain}." if gone else f"{command.domain} was not mapped."
+            else:
+                mappings = await list_domains(session)
+                message = (
+                    "\n".join(
+                        ["Email domains:"]
+                        + [f"- {m.domain} → {escape(m.organisation_name)}" for m in mappings]
+                    )
+                    if mappings
+                    else 'No email domains are mapped yet: map domain <domain> to "<organisation>".'
+                )
+        except OrganisationError as exc:
+            message = str(exc)
+    await turn.say(message)
+
+
+def _mentioned(activity: Activity) -> list[str]:
+    """Teams user ids of the people mentioned (not the bot), in order, each once."""
+    bot_id = activity.recipient.id if activity.recipient else None
+    ids: list[str] = []
+    for entity in activity.entities or []:
+        if entity.type != "mention":
+            continue
+        mentioned = (entity.additional_properties or {}).get("mentioned")
+        who = mentioned.get("id") if isinstance(mentioned, dict) else None
+        if isinstance(who, str) and who and who != bot_id and who not in ids:
+            ids.append(who)
+    return ids
