@@ -7,7 +7,7 @@
 
 The outbox holds one invitation per person, none of whom has a chat with the bot yet (`--known` gives
 a share of them one), so each invitation is two requests: create the 1:1 chat, then send. The
-`OutboxSender` sends them to the throttling fake Bot Connector (tests/throttling_connector.py), which
+`OutboxSender` sends them to the throttling fake Bot Connector (tests/fakes/throttling_connector.py), which
 enforces Teams' limits itself — 50 requests a second per tenant, and per thread 7/1 s, 8/2 s, 60/30 s,
 1800/3600 s — and answers 429 to anything over them. When the last invitation is done the sender
 enqueues the lead's report, and the run ends when that report reaches the leads' channel.
@@ -54,8 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.outbox.sender import REPORT_KIND, OutboxSender, SenderConfig, Verdict
-from bot.outbox.throttle import RateLimiter, RateLimits
+from bot.outbox import OutboxSender, RateLimiter, RateLimits, SenderConfig, Verdict
 from bot.settings import Settings
 from bot.teams.adapter import create_adapter
 from frameworks.loader import load_directory
@@ -64,8 +63,8 @@ from storage.db import create_engine, session_factory, transaction
 from storage.migrate import upgrade
 from storage.outbox import NewMessage, enqueue
 from storage.surveys import create_survey
-from storage.tables import OutboxMessage, OutboxState, Person
-from tests.throttling_connector import ThrottlingConnector
+from storage.tables import OutboxKind, OutboxMessage, OutboxState, Person
+from tests.fakes.throttling_connector import ThrottlingConnector
 
 log = logging.getLogger("fanout")
 
@@ -224,7 +223,7 @@ async def fill_outbox(engine: AsyncEngine, service_url: str, users: list[str], k
                 [
                     NewMessage(
                         dedupe_key=f"{fanout}:{ids[u]}",
-                        kind="invite",
+                        kind=OutboxKind.INVITE,
                         survey_id=survey.id,
                         person_id=ids[u],
                         payload={
@@ -245,7 +244,7 @@ async def fill_outbox(engine: AsyncEngine, service_url: str, users: list[str], k
 async def report_sent(engine: AsyncEngine) -> bool:
     async with engine.connect() as connection:
         state = await connection.scalar(
-            sa.select(OutboxMessage.state).where(OutboxMessage.kind == REPORT_KIND)
+            sa.select(OutboxMessage.state).where(OutboxMessage.kind == OutboxKind.FANOUT_REPORT)
         )
     return state == OutboxState.SENT
 
@@ -254,7 +253,7 @@ async def outbox_states(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as connection:
         rows = await connection.execute(
             sa.select(OutboxMessage.state, sa.func.count())
-            .where(OutboxMessage.kind == "invite")
+            .where(OutboxMessage.kind == OutboxKind.INVITE)
             .group_by(OutboxMessage.state)
         )
         return {str(state): int(n) for state, n in rows}

@@ -45,7 +45,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 from bot.cards.comment_cards import render_comments
 from bot.commands.models import ExportFormat
 from bot.leads.tenant_frameworks import UsableFramework, find_framework
-from bot.outbox.sender import Compose
+from bot.outbox.composers import Compose
 from bot.reports.exports import export_data, export_file, export_filename
 from bot.reports.text import clip
 from bot.teams.edge import tenant_of

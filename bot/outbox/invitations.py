@@ -12,10 +12,11 @@ from botbuilder.schema import Activity
 from bot.cards.survey import CardRenderer
 from bot.commands.dates import format_date
 from bot.outbox import weekly as weekly
-from bot.outbox.sender import Clock, Compose, compose_from_payload
+from bot.outbox.composers import Compose, compose_from_payload
 from bot.reports.chart_links import ChartUrls
 from dialogs.progress import survey_list_item
 from dialogs.views import SurveyListView
+from frameworks.clock import Clock
 from frameworks.summary import SummaryRules, SurveySummary
 from storage.db import Session
 from storage.invitations import pending_surveys_for

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import random
 import socket
@@ -46,30 +45,29 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from enum import StrEnum
+from datetime import datetime, timedelta
 from typing import Any
 
 from botbuilder.core import CloudAdapterBase, TurnContext
 from botbuilder.schema import (
     Activity,
-    ActivityTypes,
     ChannelAccount,
     ConversationParameters,
     ConversationReference,
 )
-from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
 
+from bot.outbox.addresses import AddressBook, Existing, NewChat
+from bot.outbox.composers import Compose, compose_from_payload
+from bot.outbox.policy import Outcome, Reason, Verdict, backoff_seconds, classify
+from bot.outbox.report import report_if_done
 from bot.outbox.throttle import RateLimiter
+from frameworks.clock import Clock, utc_now
 from storage.conversations import save_reference
 from storage.db import Session, Sessions, lost_connection, transaction
 from storage.invitations import record_delivery
 from storage.outbox import (
     SKIPPED_NOTE,
-    NewMessage,
     claim_due,
-    enqueue,
     mark_failed,
     mark_retry,
     mark_sent,
@@ -78,9 +76,6 @@ from storage.outbox import (
     release,
     renew_leases,
 )
-from storage.outbox_addresses import personal_chats, references_by_id, teams_users
-from storage.outbox_fanouts import fanout_tally, lock_fanout, remaining_in_fanout
-from storage.tables import ConversationReference as StoredReference
 from storage.tables import DeliveryState, OutboxKind, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -88,16 +83,9 @@ log = logging.getLogger(__name__)
 RECORD_ATTEMPTS = 3
 """Tries to record an outcome whose database connection dropped: each try gets a fresh connection."""
 
-Compose = Callable[[Session, OutboxMessage], Awaitable[Activity | None]]
-"""Builds the activity for a row; None when there is nothing to send any more (survey closed…)."""
-Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 
 CHANNEL = "msteams"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -124,202 +112,6 @@ class SenderConfig:
     """The bot's Teams id for new 1:1 chats; default `28:<app id>`."""
 
 
-# Outcomes -------------------------------------------------------------------------------------------
-
-
-class Verdict(StrEnum):
-    SENT = "sent"
-    SKIPPED = "skipped"
-    RETRY = "retry"
-    THROTTLED = "throttled"
-    DEFERRED = "deferred"
-    """Not attempted: the thread or tenant is held back longer than `max_wait`."""
-    FAILED = "failed"
-    STOPPED = "stopped"
-    """The sender stopped before sending; the row is released."""
-
-
-class Reason(StrEnum):
-    BLOCKED = "blocked"
-    GONE = "gone"
-    TOO_LARGE = "too-large"
-    REJECTED = "rejected"
-    UNREACHABLE = "unreachable"
-    NO_ADDRESS = "no-address"
-    TRANSIENT = "transient"
-    THROTTLED = "throttled"
-    DEFERRED = "deferred"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    verdict: Verdict
-    reason: str = ""
-    detail: str = ""
-    activity_id: str | None = None
-    retry_after: float | None = None
-
-    @property
-    def error(self) -> str:
-        return f"{self.reason}: {self.detail}" if self.detail else self.reason
-
-
-_RETRIED_STATUSES = frozenset({408, 412})
-
-
-def classify(error: BaseException, *, now: datetime) -> Outcome:
-    """What a failed request means for its row (pure: the caller records it)."""
-    if isinstance(error, HttpOperationError) and getattr(error.response, "status_code", None):
-        status = int(error.response.status_code)
-        code = getattr(getattr(error.error, "error", None), "code", None)
-        detail = f"{status} {code}" if code else str(status)
-        headers = getattr(error.response, "headers", None) or {}
-        retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
-        if status == 429:
-            return Outcome(Verdict.THROTTLED, Reason.THROTTLED, detail, retry_after=retry_after)
-        if status in _RETRIED_STATUSES or status >= 500:
-            return Outcome(Verdict.RETRY, Reason.TRANSIENT, detail, retry_after=retry_after)
-        if status == 403:
-            return Outcome(Verdict.FAILED, Reason.BLOCKED, detail)
-        if status == 404:
-            return Outcome(Verdict.FAILED, Reason.GONE, detail)
-        if status == 413:
-            return Outcome(Verdict.FAILED, Reason.TOO_LARGE, detail)
-        return Outcome(Verdict.FAILED, Reason.REJECTED, detail)
-    if isinstance(error, DeserializationError):
-        return Outcome(Verdict.RETRY, Reason.TRANSIENT, "answer was not JSON")
-    if isinstance(error, ClientRequestError):
-        inner = getattr(error, "inner_exception", None)
-        return Outcome(Verdict.RETRY, Reason.TRANSIENT, type(inner or error).__name__)
-    if isinstance(error, TimeoutError):
-        return Outcome(Verdict.RETRY, Reason.TRANSIENT, "timed out")
-    return Outcome(Verdict.RETRY, Reason.TRANSIENT, type(error).__name__)
-
-
-def parse_retry_after(value: str | None, *, now: datetime) -> float | None:
-    """Retry-After as seconds from now: either delta-seconds or an HTTP date (RFC 9110)."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def backoff_seconds(failures: int, *, base: float, cap: float, rng: random.Random) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^failures))."""
-    return rng.uniform(0, min(cap, base * 2 ** min(failures, 62)))
-
-
-# Composing ------------------------------------------------------------------------------------------
-
-
-async def compose_from_payload(_session: Session, message: OutboxMessage) -> Activity | None:
-    """The serialised botbuilder Activity in `payload["activity"]`, if any."""
-    data = message.payload.get("activity")
-    return Activity.deserialize(data) if data else None
-
-
-# Reports --------------------------------------------------------------------------------------------
-
-_LABELS = {OutboxKind.INVITE: "Invitations", OutboxKind.REMIND: "Reminders"}
-_REASON_PHRASES: dict[str, tuple[str, str]] = {
-    Reason.BLOCKED: ("has blocked the bot", "have blocked the bot"),
-    Reason.GONE: ("left the organisation", "left the organisation"),
-    Reason.TOO_LARGE: ("was too large for Teams", "were too large for Teams"),
-    Reason.REJECTED: ("was refused by Teams", "were refused by Teams"),
-    Reason.NO_ADDRESS: ("had no Teams address", "had no Teams address"),
-}
-_OTHER_PHRASE = ("could not be reached", "could not be reached")
-
-
-def report_text(label: str, title: str, *, sent: int, skipped: int, failures: Counter[str]) -> str:
-    """The lead's summary of a fan-out: counts and reasons only, never names (it may go to a channel)."""
-    parts = [f"sent {sent}"]
-    if skipped:
-        parts.append(f"{skipped} no longer needed")
-    failed = sum(failures.values())
-    if not failed:
-        return f"{label} for “{title}”: {', '.join(parts)}, none failed."
-    reasons = []
-    for reason, count in sorted(failures.items(), key=lambda item: (-item[1], item[0])):
-        singular, plural = _REASON_PHRASES.get(reason, _OTHER_PHRASE)
-        reasons.append(f"{count} {singular if count == 1 else plural}")
-    return f"{label} for “{title}”: {', '.join(parts)}, {failed} failed ({', '.join(reasons)})."
-
-
-async def _report_if_done(session: Session, fanout: str, report_to: int, *, now: datetime) -> bool:
-    """Enqueue the fan-out's report if this was its last row (once: the dedupe key is unique).
-
-    Senders finishing the last rows at once must not each see the other's row as pending: the
-    per-fan-out lock orders them (the later one sees the earlier's commit).
-    """
-    await lock_fanout(session, fanout=fanout)
-    if await remaining_in_fanout(session, fanout=fanout):
-        return False
-    tally = await fanout_tally(session, fanout=fanout)
-    if tally is None:
-        return False
-    kind, survey_id = tally.kind, tally.survey_id
-    text = report_text(
-        _LABELS.get(kind, "Messages"),
-        tally.title or fanout,
-        sent=tally.sent,
-        skipped=tally.skipped,
-        failures=tally.failures,
-    )
-    activity = Activity(type=ActivityTypes.message, text=text)
-    added = await enqueue(
-        session,
-        [
-            NewMessage(
-                dedupe_key=f"report:{fanout}",
-                kind=OutboxKind.FANOUT_REPORT,
-                survey_id=survey_id,
-                payload={
-                    "conversation_reference_id": report_to,
-                    "report_of": fanout,
-                    "activity": activity.serialize(),
-                },
-            )
-        ],
-        now=now,
-    )
-    if added:
-        log.info("fan-out %s done: %s", fanout, text)
-    return bool(added)
-
-
-# Targets --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Existing:
-    """A conversation the bot already has: continue it."""
-
-    reference: ConversationReference
-    thread_key: str
-    tenant: str
-
-
-@dataclass(frozen=True)
-class _NewChat:
-    """A person the bot has never talked to: create the 1:1 chat, then send."""
-
-    service_url: str
-    tenant: str
-    user_id: str
-    person_id: int
-    thread_key: str
-
-
 @dataclass
 class _Plan:
     id: int
@@ -327,7 +119,7 @@ class _Plan:
     claimed_until: datetime
     kind: OutboxKind
     activity: Activity | None = None
-    target: _Existing | _NewChat | None = None
+    target: Existing | NewChat | None = None
     problem: Outcome | None = None
     fanout: str | None = None
     report_to: int | None = None
@@ -350,54 +142,6 @@ class _Result:
     error: Exception | None = None
     """What the send raised inside the turn, carried out of the adapter's pipeline, whose
     on_turn_error would log and swallow it."""
-
-
-@dataclass
-class _AddressBook:
-    """Where a batch of rows goes, read in three queries rather than three per row."""
-
-    people: dict[int, tuple[str, str | None]]
-    """person id → (Teams user id, tenant id)"""
-    personal: dict[int, StoredReference]
-    stored: dict[int, StoredReference]
-
-    @classmethod
-    async def load(cls, session: Session, rows: list[OutboxMessage]) -> _AddressBook:
-        reference_ids = {r.payload["conversation_reference_id"] for r in rows if _stored_id(r) is not None}
-        person_ids = {r.person_id for r in rows if r.person_id is not None and _stored_id(r) is None}
-        return cls(
-            people=await teams_users(session, person_ids=person_ids),
-            personal=await personal_chats(session, person_ids=person_ids),
-            stored=await references_by_id(session, ids=reference_ids),
-        )
-
-    def target(self, row: OutboxMessage) -> _Existing | _NewChat | None:
-        stored_id = _stored_id(row)
-        if stored_id is not None:
-            stored = self.stored.get(stored_id)
-            return _existing(stored, None) if stored is not None else None
-        if row.person_id is None or row.person_id not in self.people:
-            return None
-        user_id, person_tenant = self.people[row.person_id]
-        chat = self.personal.get(row.person_id)
-        if chat is not None:
-            return _existing(chat, user_id)
-        service_url = row.payload.get("service_url")
-        if not service_url:
-            return None
-        tenant = row.payload.get("tenant_id") or person_tenant or ""
-        return _NewChat(service_url, tenant, user_id, row.person_id, _personal_key(user_id))
-
-
-def _stored_id(row: OutboxMessage) -> int | None:
-    return (row.payload or {}).get("conversation_reference_id")
-
-
-def _existing(stored: StoredReference, user_id: str | None) -> _Existing:
-    reference = ConversationReference.deserialize(stored.reference)
-    reference.service_url = stored.service_url
-    key = _personal_key(user_id) if user_id else stored.conversation_id
-    return _Existing(reference, key, stored.tenant_id or "")
 
 
 # The worker -----------------------------------------------------------------------------------------
@@ -532,7 +276,7 @@ class OutboxSender:
             if not rows:
                 return []
             async with transaction(self._sessions) as session:
-                book = await _AddressBook.load(session, rows)
+                book = await AddressBook.load(session, rows)
                 plans = [await self._plan(session, row, book) for row in rows]
         except Exception:
             log.exception("claiming from the outbox failed; will try again")
@@ -551,7 +295,7 @@ class OutboxSender:
             tasks.append(task)
         return tasks
 
-    async def _plan(self, session: Session, row: OutboxMessage, book: _AddressBook) -> _Plan:
+    async def _plan(self, session: Session, row: OutboxMessage, book: AddressBook) -> _Plan:
         payload = row.payload or {}
         plan = _Plan(
             id=row.id or 0,
@@ -691,9 +435,9 @@ class OutboxSender:
         result = _Result()
         try:
             await self._bound_request_timeout(
-                target.service_url if isinstance(target, _NewChat) else target.reference.service_url
+                target.service_url if isinstance(target, NewChat) else target.reference.service_url
             )
-            if isinstance(target, _Existing):
+            if isinstance(target, Existing):
                 await self._continue(target, activity, result, plan.granted)
             else:
                 await self._create_and_send(target, activity, result, plan.granted)
@@ -708,7 +452,7 @@ class OutboxSender:
             self.limiter.pause(result.outcome.retry_after or 0, tenant=target.tenant)
         return result
 
-    async def _continue(self, target: _Existing, activity: Activity, result: _Result, granted: float) -> None:
+    async def _continue(self, target: Existing, activity: Activity, result: _Result, granted: float) -> None:
         async def send(context: TurnContext) -> None:
             await self._send_in_turn(context, activity, result)
 
@@ -720,7 +464,7 @@ class OutboxSender:
         _raise_caught(result)
 
     async def _create_and_send(
-        self, target: _NewChat, activity: Activity, result: _Result, granted: float
+        self, target: NewChat, activity: Activity, result: _Result, granted: float
     ) -> None:
         parameters = ConversationParameters(
             is_group=False,
@@ -769,7 +513,7 @@ class OutboxSender:
                 self.limiter.settle(target.thread_key, target.tenant, granted)
         _raise_caught(result)
 
-    async def _keep_chat(self, target: _NewChat, result: _Result) -> None:
+    async def _keep_chat(self, target: NewChat, result: _Result) -> None:
         """Store the chat Teams just created, before sending into it: if this process dies before the
         send is recorded, the retry continues this chat instead of creating it again. If storing
         fails, the outcome's transaction tries again."""
@@ -811,7 +555,7 @@ class OutboxSender:
         client.config.connection.timeout = self.config.request_timeout
         self._timed_urls.add(service_url)
 
-    def _deferred(self, target: _Existing | _NewChat) -> Outcome:
+    def _deferred(self, target: Existing | NewChat) -> Outcome:
         delay = self.limiter.delay(target.thread_key, target.tenant)
         return Outcome(Verdict.DEFERRED, Reason.DEFERRED, f"held back {delay:.0f} s", retry_after=delay)
 
@@ -844,11 +588,11 @@ class OutboxSender:
         now = self._clock()
         async with transaction(self._sessions) as session:
             if result.reference is not None and not result.chat_stored:
-                assert isinstance(plan.target, _NewChat)
+                assert isinstance(plan.target, NewChat)
                 await self._remember(session, plan.target, result.reference, now=now)
             terminal = await self._apply(session, plan, outcome, now=now)
             if terminal and last and plan.fanout and plan.report_to is not None:
-                await _report_if_done(session, plan.fanout, plan.report_to, now=now)
+                await report_if_done(session, plan.fanout, plan.report_to, now=now)
         if outcome.verdict is Verdict.FAILED or (outcome.verdict is Verdict.RETRY and terminal):
             log.warning("outbox row %s failed: %s", plan.id, outcome.error)
 
@@ -920,7 +664,7 @@ class OutboxSender:
             )
 
     async def _remember(
-        self, session: Session, target: _NewChat, reference: ConversationReference, *, now: datetime
+        self, session: Session, target: NewChat, reference: ConversationReference, *, now: datetime
     ) -> None:
         assert reference.conversation is not None
         await save_reference(
@@ -939,8 +683,3 @@ class OutboxSender:
 def _raise_caught(result: _Result) -> None:
     if result.error is not None:
         raise result.error
-
-
-def _personal_key(user_id: str) -> str:
-    """One 1:1 chat per person and bot, so the person names the thread before its id is known."""
-    return f"personal:{user_id}"

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from bot.app import APP_TOKENS, create_app
 from bot.ops.health import MissingCredential, check_credentials
-from bot.outbox.sender import Verdict, classify
+from bot.outbox import Verdict, classify
 from bot.settings import Settings
 from bot.teams.app_tokens import AppTokenUnavailable, refresh_after, token_request
 from tests.bot.cards.test_cards import card_schema  # noqa: F401 (a fixture)

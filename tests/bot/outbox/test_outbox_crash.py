@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.outbox.sender import OutboxSender, SenderConfig
+from bot.outbox import OutboxSender, SenderConfig
 from storage.db import session_factory
 from storage.tables import ConversationReference as StoredReference
 from storage.tables import OutboxKind, OutboxMessage, OutboxState, Person

@@ -24,14 +24,16 @@ from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, Con
 from jsonschema import Draft6Validator
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.outbox.sender import (
+from bot.outbox import (
     OutboxSender,
+    RateLimiter,
+    RateLimits,
     SenderConfig,
+    Window,
     backoff_seconds,
     parse_retry_after,
     report_text,
 )
-from bot.outbox.throttle import RateLimiter, RateLimits, Window
 from bot.settings import Settings
 from bot.teams.adapter import create_adapter
 from storage.conversations import save_reference
