@@ -290,6 +290,7 @@ async def connector() -> AsyncIterator[ThrottlingConnector]:
         yield fake
 
 
+@pytest.mark.slow
 async def test_a_thousand_member_fanout_invites_everyone_reachable_once_within_the_limits(
     database: Database, connector: ThrottlingConnector
 ) -> None:
