@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import ProcessedActivity, Survey, SurveyState
 from storage.upsert import insert
@@ -101,8 +102,8 @@ async def draft_made_by(session: AsyncSession, key: str) -> Survey | None:
     """The draft a `start` made for this activity in an earlier, unfinished delivery (still a draft)."""
     result = await session.execute(
         sa.select(Survey)
-        .join(_TABLE, _TABLE.c.made_survey_id == Survey.id)  # type: ignore[arg-type]
-        .where(_TABLE.c.key == key, Survey.state == SurveyState.DRAFT)  # type: ignore[arg-type]
+        .join(_TABLE, _TABLE.c.made_survey_id == col(Survey.id))
+        .where(_TABLE.c.key == key, col(Survey.state) == SurveyState.DRAFT)
     )
     return result.scalar_one_or_none()
 

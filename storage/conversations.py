@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import ConversationReference
 from storage.upsert import insert
@@ -74,7 +75,7 @@ async def reference_for(session: AsyncSession, conversation_id: str) -> Conversa
     """The reference of the channel or chat a conversation (or any thread of it) belongs to."""
     result = await session.execute(
         sa.select(ConversationReference)
-        .where(ConversationReference.conversation_id == place_of(conversation_id))
+        .where(col(ConversationReference.conversation_id) == place_of(conversation_id))
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()

@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from frameworks.schema import Framework, LevelsScale, StatusScale
-from frameworks.summary import UNASSIGNED, SummaryRules, is_answer
+from frameworks.summary import UNASSIGNED, SummaryRules, SurveySummary, is_answer
+from storage.summaries import survey_summary
 from storage.surveys import SnapshotCache
 from storage.tables import Answer, Organisation, Person, Response
 
@@ -132,6 +133,25 @@ async def export_rows(
         hidden_organisations=len(organisations - shown) if anonymise else 0,
         rows=rows,
     )
+
+
+async def export_data(
+    session: AsyncSession,
+    *,
+    survey_id: int,
+    with_summary: bool,
+    anonymise: bool,
+    rules: SummaryRules,
+    now: datetime,
+    cache: SnapshotCache | None = None,
+) -> tuple[AnswerExport, SurveySummary | None]:
+    """What an export file is written from: the answer rows and, for a workbook (`with_summary`), the
+    summary its first sheet mirrors. Raises SurveyNotFound."""
+    export = await export_rows(session, survey_id, anonymise=anonymise, rules=rules, cache=cache)
+    summary = None
+    if with_summary:
+        summary = await survey_summary(session, survey_id, rules=rules, now=now, cache=cache)
+    return export, summary
 
 
 def _named_organisations(found: list[sa.Row[Any]], k: int) -> set[int | None]:

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from frameworks.schema import Framework
 from storage.framework_versions import publish
@@ -82,7 +83,7 @@ async def keep_upload(
 async def find_upload(session: AsyncSession, *, token: str, tenant_id: str) -> PendingUpload | None:
     """The upload with this token in this tenant, whatever its state; None for another tenant's."""
     query = sa.select(FrameworkUpload).where(
-        FrameworkUpload.token == token, FrameworkUpload.tenant_id == tenant_id
+        col(FrameworkUpload.token) == token, col(FrameworkUpload.tenant_id) == tenant_id
     )
     row = (await session.execute(query)).scalar_one_or_none()
     if row is None:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from frameworks.schema import Framework
 from storage.tables import FrameworkVersion
@@ -98,8 +99,10 @@ async def latest(session: AsyncSession, *, tenant_id: str, framework_id: str) ->
     """The newest version of a framework id in this tenant; None when the tenant never published it."""
     query = (
         sa.select(FrameworkVersion)
-        .where(FrameworkVersion.tenant_id == tenant_id, FrameworkVersion.framework_id == framework_id)
-        .order_by(FrameworkVersion.version.desc())  # type: ignore[attr-defined]
+        .where(
+            col(FrameworkVersion.tenant_id) == tenant_id, col(FrameworkVersion.framework_id) == framework_id
+        )
+        .order_by(col(FrameworkVersion.version).desc())
         .limit(1)
     )
     row = (await session.execute(query)).scalar_one_or_none()
@@ -111,9 +114,9 @@ async def version(
 ) -> PublishedFramework | None:
     """One version of a framework id in this tenant; None when there is no such version here."""
     query = sa.select(FrameworkVersion).where(
-        FrameworkVersion.tenant_id == tenant_id,
-        FrameworkVersion.framework_id == framework_id,
-        FrameworkVersion.version == number,
+        col(FrameworkVersion.tenant_id) == tenant_id,
+        col(FrameworkVersion.framework_id) == framework_id,
+        col(FrameworkVersion.version) == number,
     )
     row = (await session.execute(query)).scalar_one_or_none()
     return _published(row) if row is not None else None

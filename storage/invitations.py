@@ -8,6 +8,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from frameworks.schema import Framework
 from storage.details import SurveyDetails
@@ -51,7 +52,7 @@ async def record_delivery(
     outcome, so the two never disagree."""
     await session.execute(
         sa.update(Invitation)
-        .where(Invitation.survey_id == survey_id, Invitation.person_id == person_id)
+        .where(col(Invitation.survey_id) == survey_id, col(Invitation.person_id) == person_id)
         .values(
             delivery_state=state,
             delivery_attempts=attempts,
@@ -63,7 +64,9 @@ async def record_delivery(
 
 async def invitation_for(session: AsyncSession, survey_id: int, person_id: int) -> Invitation | None:
     result = await session.execute(
-        sa.select(Invitation).where(Invitation.survey_id == survey_id, Invitation.person_id == person_id)
+        sa.select(Invitation).where(
+            col(Invitation.survey_id) == survey_id, col(Invitation.person_id) == person_id
+        )
     )
     return result.scalar_one_or_none()
 
@@ -86,20 +89,22 @@ async def pending_surveys_for(
     """Open surveys this person is invited to or has started, oldest first, with how far they got.
     Pass the bot's `snapshots` so each framework is parsed once per process, not once per call."""
     answered = (
-        sa.select(sa.func.count(Answer.id))  # type: ignore[arg-type]
-        .where(Answer.response_id == Response.id)
+        sa.select(sa.func.count(col(Answer.id)))
+        .where(col(Answer.response_id) == col(Response.id))
         .correlate(Response)
         .scalar_subquery()
     )
-    invited = sa.select(Invitation.survey_id).where(Invitation.person_id == person_id)
-    started = sa.select(Response.survey_id).where(Response.person_id == person_id)
+    invited = sa.select(col(Invitation.survey_id)).where(col(Invitation.person_id) == person_id)
+    started = sa.select(col(Response.survey_id)).where(col(Response.person_id) == person_id)
     query = (
-        sa.select(Survey, sa.func.coalesce(answered, 0), Response.submitted_at)
-        .outerjoin(Response, sa.and_(Response.survey_id == Survey.id, Response.person_id == person_id))
-        .where(Survey.state == SurveyState.OPEN)
-        .where(sa.or_(Survey.closes_at.is_(None), Survey.closes_at > now))  # type: ignore[union-attr]
-        .where(sa.or_(Survey.id.in_(invited), Survey.id.in_(started)))  # type: ignore[union-attr]
-        .order_by(Survey.created_at, Survey.id)
+        sa.select(Survey, sa.func.coalesce(answered, 0), col(Response.submitted_at))
+        .outerjoin(
+            Response, sa.and_(col(Response.survey_id) == col(Survey.id), col(Response.person_id) == person_id)
+        )
+        .where(col(Survey.state) == SurveyState.OPEN)
+        .where(sa.or_(col(Survey.closes_at).is_(None), col(Survey.closes_at) > now))
+        .where(sa.or_(col(Survey.id).in_(invited), col(Survey.id).in_(started)))
+        .order_by(col(Survey.created_at), col(Survey.id))
     )
     rows = (await session.execute(query)).all()
     chosen = await _chosen_elements(session, person_id, [s.id for s, _, _ in rows if s.id is not None])
@@ -140,10 +145,10 @@ async def _chosen_elements(
     if not survey_ids:
         return {}
     query = (
-        sa.select(Response.survey_id, Answer.element_id)
-        .join(Response, Response.id == Answer.response_id)  # type: ignore[arg-type]
-        .where(Response.person_id == person_id, Response.survey_id.in_(survey_ids))  # type: ignore[attr-defined]
-        .where(Answer.value.is_not(None))  # type: ignore[union-attr]
+        sa.select(col(Response.survey_id), col(Answer.element_id))
+        .join(Response, col(Response.id) == col(Answer.response_id))
+        .where(col(Response.person_id) == person_id, col(Response.survey_id).in_(survey_ids))
+        .where(col(Answer.value).is_not(None))
     )
     found: dict[int, set[str]] = {}
     for survey_id, element_id in (await session.execute(query)).all():

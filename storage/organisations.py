@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import (
     Organisation,
@@ -219,8 +220,8 @@ async def organisation_named(session: AsyncSession, name: str) -> Organisation |
     cleaned = " ".join(name.split())
     result = await session.execute(
         sa.select(Organisation)
-        .where(sa.func.lower(Organisation.name) == cleaned.lower())
-        .order_by(Organisation.id)
+        .where(sa.func.lower(col(Organisation.name)) == cleaned.lower())
+        .order_by(col(Organisation.id))
         .limit(1)
     )
     return result.scalar_one_or_none()
@@ -248,7 +249,7 @@ async def find_or_create_organisation(
     organisation = (
         await session.execute(
             sa.select(Organisation)
-            .where(Organisation.name == cleaned)
+            .where(col(Organisation.name) == cleaned)
             .execution_options(populate_existing=True)
         )
     ).scalar_one()
@@ -280,7 +281,7 @@ async def _ensure_named(session: AsyncSession, model: type[Named], name: str, ki
     table = model.__table__  # type: ignore[attr-defined]
     statement = insert(session, table).values(name=name, kind=kind)
     await session.execute(statement.on_conflict_do_nothing(index_elements=[table.c.name]))
-    return (await session.execute(sa.select(model).where(model.name == name))).scalar_one()
+    return (await session.execute(sa.select(model).where(col(model.name) == name))).scalar_one()
 
 
 async def find_partnerships(session: AsyncSession, name: str) -> list[Partnership]:
@@ -289,7 +290,7 @@ async def find_partnerships(session: AsyncSession, name: str) -> list[Partnershi
     wanted = " ".join(name.split()).casefold()
     if not wanted:
         return []
-    rows = list(await session.scalars(sa.select(Partnership).order_by(Partnership.name)))
+    rows = list(await session.scalars(sa.select(Partnership).order_by(col(Partnership.name))))
     exact = [p for p in rows if p.name.casefold() == wanted]
     return exact or [p for p in rows if wanted in p.name.casefold()]
 
@@ -306,9 +307,9 @@ async def add_member(session: AsyncSession, partnership: Partnership, organisati
 async def partnership_members(session: AsyncSession, partnership_id: int) -> list[Organisation]:
     result = await session.execute(
         sa.select(Organisation)
-        .join(PartnershipMember, PartnershipMember.organisation_id == Organisation.id)  # type: ignore[arg-type]
-        .where(PartnershipMember.partnership_id == partnership_id)
-        .order_by(Organisation.name)
+        .join(PartnershipMember, col(PartnershipMember.organisation_id) == col(Organisation.id))
+        .where(col(PartnershipMember.partnership_id) == partnership_id)
+        .order_by(col(Organisation.name))
     )
     return list(result.scalars())
 
@@ -336,9 +337,9 @@ async def map_domain(
     table = OrganisationDomain.__table__  # type: ignore[attr-defined]
     previous = (
         await session.execute(
-            sa.select(Organisation.name)
-            .join(OrganisationDomain, OrganisationDomain.organisation_id == Organisation.id)  # type: ignore[arg-type]
-            .where(OrganisationDomain.domain == domain)
+            sa.select(col(Organisation.name))
+            .join(OrganisationDomain, col(OrganisationDomain.organisation_id) == col(Organisation.id))
+            .where(col(OrganisationDomain.domain) == domain)
         )
     ).scalar_one_or_none()
     await session.execute(
@@ -374,9 +375,11 @@ async def unmap_domain(session: AsyncSession, domain: str) -> bool:
 
 async def list_domains(session: AsyncSession) -> list[DomainMapping]:
     result = await session.execute(
-        sa.select(OrganisationDomain.domain, OrganisationDomain.organisation_id, Organisation.name)
-        .join(Organisation, Organisation.id == OrganisationDomain.organisation_id)  # type: ignore[arg-type]
-        .order_by(Organisation.name, OrganisationDomain.domain)
+        sa.select(
+            col(OrganisationDomain.domain), col(OrganisationDomain.organisation_id), col(Organisation.name)
+        )
+        .join(Organisation, col(Organisation.id) == col(OrganisationDomain.organisation_id))
+        .order_by(col(Organisation.name), col(OrganisationDomain.domain))
     )
     return [DomainMapping(domain, organisation_id, name) for domain, organisation_id, name in result]
 
@@ -388,24 +391,26 @@ async def organisation_for_email(session: AsyncSession, email: str | None) -> Or
         return None
     candidates = candidate_domains(domain)
     rows = await session.execute(
-        sa.select(OrganisationDomain.domain, Organisation)
-        .join(Organisation, Organisation.id == OrganisationDomain.organisation_id)  # type: ignore[arg-type]
-        .where(OrganisationDomain.domain.in_(candidates))  # type: ignore[attr-defined]
+        sa.select(col(OrganisationDomain.domain), Organisation)
+        .join(Organisation, col(Organisation.id) == col(OrganisationDomain.organisation_id))
+        .where(col(OrganisationDomain.domain).in_(candidates))
     )
     found = {mapped: organisation for mapped, organisation in rows}
     return next((found[d] for d in candidates if d in found), None)
 
 
 async def _domain_mapping(session: AsyncSession) -> dict[str, int]:
-    rows = await session.execute(sa.select(OrganisationDomain.domain, OrganisationDomain.organisation_id))
+    rows = await session.execute(
+        sa.select(col(OrganisationDomain.domain), col(OrganisationDomain.organisation_id))
+    )
     return {domain: organisation_id for domain, organisation_id in rows}
 
 
 async def _people_under(session: AsyncSession, domain: str) -> list[int]:
     """People with an address at this domain or one of its subdomains (domains hold no LIKE wildcards)."""
-    email = sa.func.lower(Person.email)
+    email = sa.func.lower(col(Person.email))
     result = await session.execute(
-        sa.select(Person.id).where(sa.or_(email.like(f"%@{domain}"), email.like(f"%.{domain}")))
+        sa.select(col(Person.id)).where(sa.or_(email.like(f"%@{domain}"), email.like(f"%.{domain}")))
     )
     return list(result.scalars())
 
@@ -425,11 +430,16 @@ async def assign_from_domains(session: AsyncSession, person_ids: Iterable[int]) 
     moves: dict[tuple[int | None, OrganisationSource | None], list[int]] = defaultdict(list)
     for chunk in _chunks(ids):
         rows = await session.execute(
-            sa.select(Person.id, Person.email, Person.organisation_id, Person.organisation_source).where(
-                Person.id.in_(chunk),  # type: ignore[union-attr]
+            sa.select(
+                col(Person.id),
+                col(Person.email),
+                col(Person.organisation_id),
+                col(Person.organisation_source),
+            ).where(
+                col(Person.id).in_(chunk),
                 sa.or_(
-                    Person.organisation_source.is_(None),  # type: ignore[union-attr]
-                    Person.organisation_source != OrganisationSource.SELF,
+                    col(Person.organisation_source).is_(None),
+                    col(Person.organisation_source) != OrganisationSource.SELF,
                 ),
             )
         )
@@ -441,7 +451,7 @@ async def assign_from_domains(session: AsyncSession, person_ids: Iterable[int]) 
         for chunk in _chunks(moving):
             await session.execute(
                 sa.update(Person)
-                .where(Person.id.in_(chunk))  # type: ignore[union-attr]
+                .where(col(Person.id).in_(chunk))
                 .values(organisation_id=organisation_id, organisation_source=source)
             )
     return sum(len(moving) for moving in moves.values())
@@ -471,10 +481,10 @@ async def person_organisation(
     """The organisation a person answers for and where it came from; (None, None) when unassigned."""
     row = (
         await session.execute(
-            sa.select(Organisation, Person.organisation_source)
+            sa.select(Organisation, col(Person.organisation_source))
             .select_from(Person)
-            .outerjoin(Organisation, Organisation.id == Person.organisation_id)  # type: ignore[arg-type]
-            .where(Person.id == person_id)
+            .outerjoin(Organisation, col(Organisation.id) == col(Person.organisation_id))
+            .where(col(Person.id) == person_id)
         )
     ).one_or_none()
     if row is None or row[0] is None:
@@ -488,7 +498,7 @@ async def _set(
 ) -> None:
     await session.execute(
         sa.update(Person)
-        .where(Person.id == person_id)  # type: ignore[arg-type]
+        .where(col(Person.id) == person_id)
         .values(organisation_id=organisation_id, organisation_source=source)
     )
 

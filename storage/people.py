@@ -6,6 +6,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.tables import Person
 from storage.upsert import insert
@@ -51,7 +52,7 @@ async def upsert_person(
 async def person_by_teams_id(session: AsyncSession, teams_user_id: str) -> Person | None:
     result = await session.execute(
         sa.select(Person)
-        .where(Person.teams_user_id == teams_user_id)
+        .where(col(Person.teams_user_id) == teams_user_id)
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
@@ -66,13 +67,15 @@ async def person_for(session: AsyncSession, *, teams_user_id: str, name: str | N
 
 
 async def person_by_aad_id(session: AsyncSession, aad_object_id: str) -> Person | None:
-    result = await session.execute(sa.select(Person).where(Person.aad_object_id == aad_object_id))
+    result = await session.execute(sa.select(Person).where(col(Person.aad_object_id) == aad_object_id))
     return result.scalar_one_or_none()
 
 
 async def people_by_address(session: AsyncSession, address: str) -> list[Person]:
     """Everyone whose email (or UPN, where Teams gave no email) is this address, in any letter case."""
     result = await session.execute(
-        sa.select(Person).where(sa.func.lower(Person.email) == address.strip().lower()).order_by(Person.id)  # type: ignore[arg-type]
+        sa.select(Person)
+        .where(sa.func.lower(col(Person.email)) == address.strip().lower())
+        .order_by(col(Person.id))
     )
     return list(result.scalars())

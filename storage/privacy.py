@@ -62,6 +62,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
+from sqlmodel import col
 
 from frameworks.schema import Framework, LevelsScale, StatusScale
 from frameworks.summary import SummaryRules
@@ -212,9 +213,9 @@ async def find_person(session: AsyncSession, user_id: str) -> Person | None:
     """The person with this AAD object id or, failing that, this Teams user id; never an anonymous row."""
     query = (
         sa.select(Person)
-        .where(sa.or_(_same_aad(Person.aad_object_id, user_id), Person.teams_user_id == user_id))
-        .where(sa.not_(_is_tombstone(Person.teams_user_id)))
-        .order_by(sa.case((_same_aad(Person.aad_object_id, user_id), 0), else_=1))
+        .where(sa.or_(_same_aad(col(Person.aad_object_id), user_id), col(Person.teams_user_id) == user_id))
+        .where(sa.not_(_is_tombstone(col(Person.teams_user_id))))
+        .order_by(sa.case((_same_aad(col(Person.aad_object_id), user_id), 0), else_=1))
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
@@ -321,7 +322,9 @@ async def _export_responses(session: AsyncSession, person_id: int | None) -> lis
     surveys = {
         survey.id: survey
         for survey in (
-            await session.execute(sa.select(Survey).where(Survey.id.in_([r["survey_id"] for r in responses])))  # type: ignore[union-attr]
+            await session.execute(
+                sa.select(Survey).where(col(Survey.id).in_([r["survey_id"] for r in responses]))
+            )
         ).scalars()
     }
     answers = await _rows(
@@ -528,8 +531,8 @@ async def _fates(
     )
     query = (
         sa.select(_responses.c.id, _responses.c.person_id, group_size, Survey)
-        .join(Survey, Survey.id == _responses.c.survey_id)  # type: ignore[arg-type]
-        .options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
+        .join(Survey, col(Survey.id) == _responses.c.survey_id)
+        .options(defer(col(Survey.framework_snapshot)))
         .where(condition)
         .order_by(_responses.c.id)
     )
@@ -691,9 +694,7 @@ async def purge_expired(
         await session.execute(
             sa.delete(table).where(table.c.survey_id.in_(expired), table.c.person_id.in_(real))
         )
-    people = (
-        await session.execute(sa.select(Person).where(Person.id.in_(plan.people)))  # type: ignore[union-attr]
-    ).scalars()
+    people = (await session.execute(sa.select(Person).where(col(Person.id).in_(plan.people)))).scalars()
     await _forget(session, list(people), plan.bot_state_keys)
     if plan.responses or plan.people or plan.invitations_deleted or plan.outbox:
         log.info(
@@ -730,7 +731,7 @@ async def _unlinked_people(session: AsyncSession, cutoff: datetime, expired: sa.
     recent = sa.exists().where(_references.c.person_id == _people.c.id, _references.c.updated_at > cutoff)
     query = (
         sa.select(Person)
-        .where(Person.updated_at <= cutoff, sa.not_(recent), *[sa.not_(link) for link in links])
-        .order_by(Person.id)
+        .where(col(Person.updated_at) <= cutoff, sa.not_(recent), *[sa.not_(link) for link in links])
+        .order_by(col(Person.id))
     )
     return list((await session.execute(query)).scalars())

@@ -45,7 +45,7 @@ def _missing_sqlite_file(url: str) -> Path | None:
         return None
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
-    path = Path(parsed.database)  # type: ignore[arg-type]
+    path = Path(parsed.database)
     return None if path.exists() else path.absolute()
 
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage.organisations import assign_from_domains
 from storage.people import stored_name
@@ -110,8 +111,8 @@ async def _claim_aad_ids(session: AsyncSession, members: Sequence[Member]) -> di
     holders: dict[str, tuple[int, str]] = {}
     for chunk in _chunks(list(wanted.values())):
         rows = await session.execute(
-            sa.select(Person.aad_object_id, Person.id, Person.teams_user_id).where(
-                Person.aad_object_id.in_(chunk)  # type: ignore[union-attr]
+            sa.select(col(Person.aad_object_id), col(Person.id), col(Person.teams_user_id)).where(
+                col(Person.aad_object_id).in_(chunk)
             )
         )
         holders.update((aad, (person_id, teams_user_id)) for aad, person_id, teams_user_id in rows)
@@ -122,7 +123,9 @@ async def _claim_aad_ids(session: AsyncSession, members: Sequence[Member]) -> di
         return wanted
     taken: set[str] = set()
     for chunk in _chunks(list(moved)):
-        rows = await session.execute(sa.select(Person.teams_user_id).where(Person.teams_user_id.in_(chunk)))  # type: ignore[attr-defined]
+        rows = await session.execute(
+            sa.select(col(Person.teams_user_id)).where(col(Person.teams_user_id).in_(chunk))
+        )
         taken.update(rows.scalars())
     table = Person.__table__  # type: ignore[attr-defined]
     for teams_id, aad in moved.items():

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col
 
 from frameworks.schedule import latest_due
 from frameworks.summary import Weighting
@@ -25,7 +26,7 @@ from storage.tables import ConversationReference, SummarySubscription
 
 log = logging.getLogger(__name__)
 
-_ACTIVE = SummarySubscription.active.is_(True)  # type: ignore[attr-defined]
+_ACTIVE = col(SummarySubscription.active).is_(True)
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,10 @@ def _target(
     framework_id: str | None,
 ) -> list[sa.ColumnElement[bool]]:
     return [
-        SummarySubscription.conversation_reference_id == conversation_reference_id,  # type: ignore[list-item]
-        SummarySubscription.survey_id.is_not_distinct_from(survey_id),  # type: ignore[union-attr]
-        SummarySubscription.partnership_id.is_not_distinct_from(partnership_id),  # type: ignore[union-attr]
-        SummarySubscription.framework_id.is_not_distinct_from(framework_id),  # type: ignore[union-attr]
+        col(SummarySubscription.conversation_reference_id) == conversation_reference_id,
+        col(SummarySubscription.survey_id).is_not_distinct_from(survey_id),
+        col(SummarySubscription.partnership_id).is_not_distinct_from(partnership_id),
+        col(SummarySubscription.framework_id).is_not_distinct_from(framework_id),
     ]
 
 
@@ -84,15 +85,15 @@ async def subscribe(
         # Two people subscribing the same channel at once: serialise on the channel's row so the
         # second finds the first's subscription (SQLite's single writer does this already).
         await session.execute(
-            sa.select(ConversationReference.id)
-            .where(ConversationReference.id == conversation_reference_id)
+            sa.select(col(ConversationReference.id))
+            .where(col(ConversationReference.id) == conversation_reference_id)
             .with_for_update()
         )
     existing = (
         await session.scalars(
             sa.select(SummarySubscription)
             .where(*_target(conversation_reference_id, survey_id, partnership_id, framework_id))
-            .order_by(SummarySubscription.active.desc(), SummarySubscription.id)  # type: ignore[attr-defined]
+            .order_by(col(SummarySubscription.active).desc(), col(SummarySubscription.id))
             .limit(1)
             .execution_options(populate_existing=True)
         )
@@ -142,8 +143,8 @@ async def subscriptions_for(
     """A conversation's active subscriptions, oldest first."""
     result = await session.scalars(
         sa.select(SummarySubscription)
-        .where(SummarySubscription.conversation_reference_id == conversation_reference_id, _ACTIVE)
-        .order_by(SummarySubscription.id)
+        .where(col(SummarySubscription.conversation_reference_id) == conversation_reference_id, _ACTIVE)
+        .order_by(col(SummarySubscription.id))
         .execution_options(populate_existing=True)
     )
     return list(result)
@@ -154,7 +155,7 @@ async def claim_due(session: AsyncSession, *, now: datetime) -> list[SummaryClai
     candidates = await session.scalars(
         sa.select(SummarySubscription)
         .where(_ACTIVE)
-        .order_by(SummarySubscription.id)
+        .order_by(col(SummarySubscription.id))
         .execution_options(populate_existing=True)
     )
     claims: list[SummaryClaim] = []
@@ -171,11 +172,11 @@ async def claim_due(session: AsyncSession, *, now: datetime) -> list[SummaryClai
         result = await session.execute(
             sa.update(SummarySubscription)
             .where(
-                SummarySubscription.id == subscription.id,
+                col(SummarySubscription.id) == subscription.id,
                 _ACTIVE,
                 sa.or_(
-                    SummarySubscription.last_sent_at.is_(None),  # type: ignore[union-attr]
-                    SummarySubscription.last_sent_at < due,  # type: ignore[operator]
+                    col(SummarySubscription.last_sent_at).is_(None),
+                    col(SummarySubscription.last_sent_at) < due,
                 ),
             )
             .values(last_sent_at=due)
@@ -193,7 +194,7 @@ async def release(
     """Give back a claim whose post failed: the subscription is owed again at the next tick."""
     await session.execute(
         sa.update(SummarySubscription)
-        .where(SummarySubscription.id == subscription_id)
+        .where(col(SummarySubscription.id) == subscription_id)
         .values(last_sent_at=previous_last_sent_at)
         .execution_options(synchronize_session=False)
     )

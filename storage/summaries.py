@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from frameworks.summary import (
     AnswerCount,
@@ -162,8 +163,8 @@ async def organisations_by_id(session: AsyncSession, ids: Collection[int]) -> di
     if not ids:
         return {}
     result = await session.execute(
-        sa.select(Organisation.id, Organisation.name, Organisation.kind).where(
-            Organisation.id.in_(list(ids))  # type: ignore[union-attr]
+        sa.select(col(Organisation.id), col(Organisation.name), col(Organisation.kind)).where(
+            col(Organisation.id).in_(list(ids))
         )
     )
     return {org_id: OrganisationInfo(org_id, name, kind) for org_id, name, kind in result}
@@ -264,8 +265,8 @@ async def survey_data(
     partnerships: dict[int, str] = {}
     if partnership_ids:
         result = await session.execute(
-            sa.select(Partnership.id, Partnership.name).where(
-                Partnership.id.in_(list(partnership_ids))  # type: ignore[union-attr]
+            sa.select(col(Partnership.id), col(Partnership.name)).where(
+                col(Partnership.id).in_(list(partnership_ids))
             )
         )
         partnerships = {pid: name for pid, name in result}

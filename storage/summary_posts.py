@@ -11,6 +11,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from frameworks.summary import SurveySummary
 from storage.tables import OutboxMessage, OutboxState, SummaryPost, SummarySubscription
@@ -26,7 +27,7 @@ async def record_post(
 ) -> None:
     """Keep the summary an outbox row is about to post (replacing an earlier attempt's)."""
     existing = await session.scalar(
-        sa.select(SummaryPost).where(SummaryPost.outbox_message_id == outbox_message_id)
+        sa.select(SummaryPost).where(col(SummaryPost.outbox_message_id) == outbox_message_id)
     )
     post = existing or SummaryPost(
         outbox_message_id=outbox_message_id,
@@ -51,18 +52,18 @@ async def last_posted(
     """The latest summary of a survey that Teams accepted for a subscription, or for any subscription
     of a conversation (what its members last saw)."""
     query = (
-        sa.select(SummaryPost.summary)
-        .join(OutboxMessage, OutboxMessage.id == SummaryPost.outbox_message_id)  # type: ignore[arg-type]
-        .where(SummaryPost.survey_id == survey_id, OutboxMessage.state == OutboxState.SENT)
-        .order_by(OutboxMessage.sent_at.desc(), SummaryPost.id.desc())  # type: ignore[union-attr]
+        sa.select(col(SummaryPost.summary))
+        .join(OutboxMessage, col(OutboxMessage.id) == col(SummaryPost.outbox_message_id))
+        .where(col(SummaryPost.survey_id) == survey_id, col(OutboxMessage.state) == OutboxState.SENT)
+        .order_by(col(OutboxMessage.sent_at).desc(), col(SummaryPost.id).desc())
         .limit(1)
     )
     if subscription_id is not None:
-        query = query.where(SummaryPost.subscription_id == subscription_id)
+        query = query.where(col(SummaryPost.subscription_id) == subscription_id)
     if conversation_reference_id is not None:
         query = query.join(
             SummarySubscription,
-            SummarySubscription.id == SummaryPost.subscription_id,  # type: ignore[arg-type]
-        ).where(SummarySubscription.conversation_reference_id == conversation_reference_id)
+            col(SummarySubscription.id) == col(SummaryPost.subscription_id),
+        ).where(col(SummarySubscription.conversation_reference_id) == conversation_reference_id)
     body = await session.scalar(query)
     return SurveySummary.model_validate_json(body) if body is not None else None
