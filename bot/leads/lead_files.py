@@ -46,7 +46,7 @@ from bot.cards.comment_cards import render_comments
 from bot.commands.models import ExportFormat
 from bot.leads.tenant_frameworks import UsableFramework, find_framework
 from bot.outbox.composers import Compose
-from bot.reports.exports import export_data, export_file, export_filename
+from bot.reports.exports import export_file, export_filename
 from bot.reports.text import clip
 from bot.teams.edge import tenant_of
 from bot.teams.uploads import UploadFailed, UploadSettings, upload
@@ -57,7 +57,7 @@ from frameworks.summary import SummaryRules, SurveySummary
 from frameworks.workbook import write_workbook
 from storage.db import Session, Sessions, transaction
 from storage.errors import SurveyNotFound
-from storage.exports import AnswerExport
+from storage.exports import AnswerExport, export_data
 from storage.leads import is_lead, normalise_aad_id
 from storage.outbox import NewMessage, enqueue
 from storage.people import person_for
@@ -541,8 +541,8 @@ async def _export_data(
 ) -> tuple[AnswerExport, SurveySummary | None]:
     return await export_data(
         session,
-        offer.survey_id,
-        offer.format.value,
+        survey_id=offer.survey_id,
+        with_summary=offer.format == ExportFormat.XLSX,
         anonymise=offer.anonymise,
         rules=rules,
         now=now,

@@ -4,7 +4,8 @@ CSV is UTF-8 with a byte-order mark, so Excel reads names and comments correctly
 a formula: text beginning with = + - @ (or a tab or carriage return) gets a leading apostrophe, as
 OWASP advises for CSV injection; plain numbers such as '-2' are left alone. In the workbook every text
 cell is written as text, never as a formula, so it shows exactly as typed with no apostrophe needed.
-Times are UTC. `export_rows` (storage.exports) decides what an anonymised export may hold.
+Times are UTC. `export_rows` (storage.exports) decides what an anonymised export may hold, and
+`storage.exports.export_data` loads what a file is written from; this module only renders it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.reports.summary_text import (
     PLAIN,
@@ -45,16 +45,12 @@ from bot.reports.summary_text import (
     subtitle,
     weighting,
 )
-from frameworks.summary import SummaryRules, SurveySummary
-from storage.exports import AnswerExport, ExportRow, export_rows
-from storage.summaries import survey_summary
-from storage.surveys import SnapshotCache
+from frameworks.summary import SurveySummary
+from storage.exports import AnswerExport, ExportRow
 
 __all__ = [
-    "export_data",
     "export_file",
     "export_filename",
-    "export_rows",
     "neutralise",
     "to_csv",
     "to_xlsx",
@@ -182,25 +178,6 @@ def xlsx_bytes(export: AnswerExport, summary: SurveySummary | None = None) -> by
 async def to_xlsx(export: AnswerExport, summary: SurveySummary | None = None) -> bytes:
     """`xlsx_bytes` in a worker thread: 128 outcomes answered by 200 people take some seconds to write."""
     return await asyncio.to_thread(xlsx_bytes, export, summary)
-
-
-async def export_data(
-    session: AsyncSession,
-    survey_id: int,
-    extension: Literal["csv", "xlsx"],
-    *,
-    anonymise: bool,
-    rules: SummaryRules,
-    now: datetime,
-    cache: SnapshotCache | None = None,
-) -> tuple[AnswerExport, SurveySummary | None]:
-    """What an export file is written from: the answer rows and, for a workbook, the summary its
-    first sheet mirrors. Raises SurveyNotFound."""
-    export = await export_rows(session, survey_id, anonymise=anonymise, rules=rules, cache=cache)
-    summary = None
-    if extension == "xlsx":
-        summary = await survey_summary(session, survey_id, rules=rules, now=now, cache=cache)
-    return export, summary
 
 
 async def export_file(
