@@ -168,12 +168,12 @@ def _profile_panel(
 
     series = [Series(PARTNERSHIP, [value(d.headline) for d in domains], _PARTNERSHIP_COLOUR)]
     for key in chosen:
-        values = []
+        shares: list[float | None] = []
         for domain in domains:
             found = next((o for o in domain.organisations if o.organisation_id == key), None)
-            values.append(value(found) if found is not None else None)
-        if any(v is not None for v in values):
-            series.append(Series(_label(names[key], 36), values, colours[key]))
+            shares.append(value(found) if found is not None else None)
+        if any(v is not None for v in shares):
+            series.append(Series(_label(names[key], 36), shares, colours[key]))
     categories = [_label(d.title) for d in domains]
     if scale.kind is ScaleKind.STATUS:
         return Panel(

@@ -353,9 +353,9 @@ def since_last_section(summary: SurveySummary, style: Style = PLAIN) -> tuple[st
         lines.append(f"{plural(len(elements), 'question')} moved: {up} ▲, {len(elements) - up} ▼.")
         element_scales = {e.element_id: d.scale for d in summary.domains for e in d.elements}
         biggest = sorted(elements, key=lambda c: (-abs(c.shift), c.element_id))[:SINCE_LAST_ELEMENTS]
-        for change in biggest:
-            what = change_text(element_scales[change.element_id], change, style)
-            lines.append(f"{trend(change)} {style.said(change.title)}: {what}")
+        for element_change in biggest:
+            what = change_text(element_scales[element_change.element_id], element_change, style)
+            lines.append(f"{trend(element_change)} {style.said(element_change.title)}: {what}")
     elif not moved and before is not None:
         lines.append("No domain or question moved.")
     if changes.basis is not summary.weighting:

@@ -255,7 +255,7 @@ def _choice_lines(view: QuestionView) -> list[str]:
         if current is not None:
             lines.append(f"Your current answer: {current.label}")
         return lines
-    lines: list[str] = []
+    lines = []
     for choice in view.choices:
         mark = "  ← your current answer" if choice.value == view.current_value else ""
         if view.kind == "status":
