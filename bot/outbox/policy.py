@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
-from msrest.exceptions import ClientRequestError, DeserializationError, HttpOperationError
+from azure.core.exceptions import DeserializationError
+from msrest.exceptions import ClientRequestError, HttpOperationError
 
 
 class Verdict(StrEnum):

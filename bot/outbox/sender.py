@@ -28,10 +28,7 @@ fan-out carry `fanout` (its id) and `report_to` (the conversation reference of t
 may carry `title`; when the last of them is sent or failed, one `fanout-report` row is enqueued with
 the counts and the reasons for failures, never names.
 
-The SDK's outbound calls are `requests` calls in the loop's default thread pool (msrest), not aiohttp:
-errors arrive as `ErrorResponseException` (status and headers on `.response`), azure-core's
-`DeserializationError` (a non-JSON body, status unknown) or msrest's `ClientRequestError` (connection
-refused, read timeout; urllib3 retries failed connects itself, about 5 s).
+The Teams calls are in `bot.outbox.delivery`, the recording in `bot.outbox.recorder`.
 """
 
 from __future__ import annotations
@@ -42,106 +39,30 @@ import os
 import random
 import socket
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from botbuilder.core import CloudAdapterBase, TurnContext
-from botbuilder.schema import (
-    Activity,
-    ChannelAccount,
-    ConversationParameters,
-    ConversationReference,
-)
+from botbuilder.core import CloudAdapterBase
 
-from bot.outbox.addresses import AddressBook, Existing, NewChat
+from bot.outbox.addresses import AddressBook
 from bot.outbox.composers import Compose, compose_from_payload
-from bot.outbox.policy import Outcome, Reason, Verdict, backoff_seconds, classify
-from bot.outbox.report import report_if_done
+from bot.outbox.config import SenderConfig
+from bot.outbox.delivery import TeamsDelivery
+from bot.outbox.plans import InHand, Plan, SendResult
+from bot.outbox.policy import Outcome, Reason, Verdict
+from bot.outbox.recorder import OutboxRecorder
 from bot.outbox.throttle import RateLimiter
 from frameworks.clock import Clock, utc_now
-from storage.conversations import save_reference
-from storage.db import Session, Sessions, lost_connection, transaction
-from storage.invitations import record_delivery
-from storage.outbox import (
-    SKIPPED_NOTE,
-    claim_due,
-    mark_failed,
-    mark_retry,
-    mark_sent,
-    mark_skipped,
-    postpone,
-    release,
-    renew_leases,
-)
-from storage.tables import DeliveryState, OutboxKind, OutboxMessage
+from storage.db import Session, Sessions, transaction
+from storage.outbox import claim_due, release, renew_leases
+from storage.tables import OutboxKind, OutboxMessage
+
+__all__ = ["OutboxSender", "SenderConfig", "Sleep"]
 
 log = logging.getLogger(__name__)
 
-RECORD_ATTEMPTS = 3
-"""Tries to record an outcome whose database connection dropped: each try gets a fresh connection."""
-
 Sleep = Callable[[float], Awaitable[None]]
-
-CHANNEL = "msteams"
-
-
-@dataclass(frozen=True)
-class SenderConfig:
-    concurrency: int = 8
-    """Rows being sent at once. The SDK sends from the default thread pool (min(32, CPUs + 4)
-    threads), which caps it too."""
-    batch: int = 32
-    """Rows claimed at a time (and held in memory at most)."""
-    lease: timedelta = timedelta(seconds=45)
-    """How long a claim lasts unless renewed: the most a crashed instance's rows wait for another."""
-    heartbeat: float = 15.0
-    """Seconds between renewals of the lease of every row in hand (one UPDATE for all of them)."""
-    poll_interval: float = 2.0
-    """Seconds between looks at the outbox when nothing is due."""
-    max_attempts: int = 8
-    backoff_base: float = 2.0
-    backoff_cap: float = 600.0
-    request_timeout: float = 30.0
-    max_wait: float = 30.0
-    """A row whose thread cannot send for longer than this goes back to the outbox until then,
-    rather than hold a slot (and its lease) while waiting."""
-    bot_id: str | None = None
-    """The bot's Teams id for new 1:1 chats; default `28:<app id>`."""
-
-
-@dataclass
-class _Plan:
-    id: int
-    attempts: int
-    claimed_until: datetime
-    kind: OutboxKind
-    activity: Activity | None = None
-    target: Existing | NewChat | None = None
-    problem: Outcome | None = None
-    fanout: str | None = None
-    report_to: int | None = None
-    survey_id: int | None = None
-    person_id: int | None = None
-    granted: float = 0.0
-    """When the limiter let its first request go."""
-    holding: bool = False
-    """Counted in the sender's rows in hand of its fan-out (until recorded or given up)."""
-    committing: bool = False
-
-
-@dataclass
-class _Result:
-    outcome: Outcome | None = None
-    reference: ConversationReference | None = None
-    """The new 1:1 chat, once created (kept even when the send then fails)."""
-    chat_stored: bool = False
-    """The new chat is in the database already."""
-    error: Exception | None = None
-    """What the send raised inside the turn, carried out of the adapter's pipeline, whose
-    on_turn_error would log and swallow it."""
 
 
 # The worker -----------------------------------------------------------------------------------------
@@ -172,25 +93,36 @@ class OutboxSender:
         self.worker = (worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:80]
         self.limiter = limiter or RateLimiter()
         self._sessions = sessions
-        self._adapter = adapter
-        self._app_id = bot_app_id
-        self._bot_id = self.config.bot_id or f"28:{bot_app_id or 'bot'}"
         self._compose = compose
         self._clock = clock
         self._sleep = sleep
-        self._rng = rng or random.Random()
         self._slots = asyncio.Semaphore(self.config.concurrency)
         self._rows: set[asyncio.Task[None]] = set()
         self._committing: set[asyncio.Task[None]] = set()
-        self._timed_urls: set[str] = set()
-        self._in_hand: Counter[str] = Counter()
+        self._in_hand = InHand()
         """Rows of each fan-out claimed by this sender and not yet recorded."""
-        self._plans: dict[int, _Plan] = {}
+        bot_id = self.config.bot_id or f"28:{bot_app_id or 'bot'}"
+        shared_rng = rng or random.Random()
+        self._recorder = OutboxRecorder(
+            sessions, config=self.config, bot_id=bot_id, clock=clock, rng=shared_rng, in_hand=self._in_hand
+        )
+        self._delivery = TeamsDelivery(
+            adapter,
+            sessions=sessions,
+            recorder=self._recorder,
+            limiter=self.limiter,
+            config=self.config,
+            app_id=bot_app_id,
+            bot_id=bot_id,
+            clock=clock,
+            rng=shared_rng,
+            stopping=lambda: self._stopping,
+        )
+        self._plans: dict[int, Plan] = {}
         """Every row claimed and not yet done with, whose lease the heartbeat renews."""
         self._renew_at: datetime | None = None
         """When the heartbeat is next due, by the sender's clock (renewing more often costs an UPDATE)."""
         self._renewing: asyncio.Lock = asyncio.Lock()
-        self._fanout_locks: dict[str, asyncio.Lock] = {}
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -251,7 +183,7 @@ class OutboxSender:
         await asyncio.gather(*self._committing, return_exceptions=True)
         # A row task cancelled before it ever ran did not let go of its row itself.
         for plan in self._plans.values():
-            self._let_go(plan)
+            self._in_hand.let_go(plan)
         self._plans.clear()
         try:
             async with transaction(self._sessions) as session:
@@ -285,9 +217,7 @@ class OutboxSender:
         if not self._plans:
             self._renew_at = now + timedelta(seconds=self.config.heartbeat)
         for plan in plans:
-            if plan.fanout is not None:
-                plan.holding = True
-                self._in_hand[plan.fanout] += 1
+            self._in_hand.hold(plan)
             self._plans[plan.id] = plan
             task = asyncio.create_task(self._deliver(plan), name=f"outbox-{plan.id}")
             self._rows.add(task)
@@ -295,9 +225,9 @@ class OutboxSender:
             tasks.append(task)
         return tasks
 
-    async def _plan(self, session: Session, row: OutboxMessage, book: AddressBook) -> _Plan:
+    async def _plan(self, session: Session, row: OutboxMessage, book: AddressBook) -> Plan:
         payload = row.payload or {}
-        plan = _Plan(
+        plan = Plan(
             id=row.id or 0,
             attempts=row.attempts,
             claimed_until=row.claimed_until or self._clock(),
@@ -353,19 +283,19 @@ class OutboxSender:
 
     # Sending ----------------------------------------------------------------------------------------
 
-    async def _deliver(self, plan: _Plan) -> None:
+    async def _deliver(self, plan: Plan) -> None:
         """Wait for a slot and the limiter (cancellable), then send and record (not cancellable)."""
         try:
             async with self._slots:
                 if plan.problem is not None or plan.activity is None or plan.target is None:
-                    await self._commit(plan, _Result(plan.problem or Outcome(Verdict.SKIPPED)))
+                    await self._commit(plan, SendResult(plan.problem or Outcome(Verdict.SKIPPED)))
                     return
                 target = plan.target
                 granted = await self.limiter.acquire(
                     target.thread_key, target.tenant, max_wait=self.config.max_wait
                 )
                 if granted is None:
-                    await self._commit(plan, _Result(self._deferred(target)))
+                    await self._commit(plan, SendResult(self._delivery.deferred(target)))
                     return
                 plan.granted = granted
                 if self._stopping:
@@ -382,10 +312,10 @@ class OutboxSender:
             log.exception("delivering outbox row %s failed; it returns when its lease ends", plan.id)
         finally:
             if not plan.committing:
-                self._let_go(plan)
+                self._in_hand.let_go(plan)
                 self._plans.pop(plan.id, None)
 
-    async def _commit(self, plan: _Plan, result: _Result | None) -> None:
+    async def _commit(self, plan: Plan, result: SendResult | None) -> None:
         """Send (unless `result` is already known) and record, shielded from cancellation."""
         plan.committing = True
         task = asyncio.create_task(self._send_and_record(plan, result))
@@ -393,293 +323,15 @@ class OutboxSender:
         task.add_done_callback(self._committing.discard)
         await asyncio.shield(task)
 
-    async def _send_and_record(self, plan: _Plan, result: _Result | None) -> None:
+    async def _send_and_record(self, plan: Plan, result: SendResult | None) -> None:
         if result is None:
-            result = await self._send(plan)
+            result = await self._delivery.send(plan)
+        assert result.outcome is not None
         self._on_outcome(result.outcome, plan.kind)
         try:
-            await self._recorded(plan, result)
+            await self._recorder.record(plan, result)
         except Exception:
             log.exception("recording outbox row %s failed; it may be sent again after its lease", plan.id)
         finally:
-            self._let_go(plan)
+            self._in_hand.let_go(plan)
             self._plans.pop(plan.id, None)
-
-    async def _recorded(self, plan: _Plan, result: _Result) -> None:
-        """`_record`, again at once when the database connection dropped under it (the pool does not
-        hand that connection out again): a send Teams accepted and left unrecorded would be sent a
-        second time once its lease ran out."""
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
-            try:
-                await self._record(plan, result)
-                return
-            except Exception as error:
-                if attempt == RECORD_ATTEMPTS or not lost_connection(error):
-                    raise
-                log.warning(
-                    "recording outbox row %s: lost the database connection; recording it again", plan.id
-                )
-
-    def _let_go(self, plan: _Plan) -> None:
-        if plan.holding and plan.fanout is not None:
-            plan.holding = False
-            self._in_hand[plan.fanout] -= 1
-            if self._in_hand[plan.fanout] <= 0:
-                del self._in_hand[plan.fanout]
-                self._fanout_locks.pop(plan.fanout, None)
-
-    async def _send(self, plan: _Plan) -> _Result:
-        target, activity = plan.target, plan.activity
-        assert target is not None
-        assert activity is not None
-        result = _Result()
-        try:
-            await self._bound_request_timeout(
-                target.service_url if isinstance(target, NewChat) else target.reference.service_url
-            )
-            if isinstance(target, Existing):
-                await self._continue(target, activity, result, plan.granted)
-            else:
-                await self._create_and_send(target, activity, result, plan.granted)
-        except Exception as error:
-            result.outcome = classify(error, now=self._clock())
-        if result.outcome is None:
-            result.outcome = Outcome(Verdict.RETRY, Reason.TRANSIENT, "no answer from the send")
-        if result.outcome.verdict is Verdict.THROTTLED:
-            # Teams does not say which limit was hit, so the whole tenant waits (the safe reading).
-            if result.outcome.retry_after is None:
-                result.outcome = replace(result.outcome, retry_after=self._backoff(plan) + 1)
-            self.limiter.pause(result.outcome.retry_after or 0, tenant=target.tenant)
-        return result
-
-    async def _continue(self, target: Existing, activity: Activity, result: _Result, granted: float) -> None:
-        async def send(context: TurnContext) -> None:
-            await self._send_in_turn(context, activity, result)
-
-        try:
-            async with asyncio.timeout(self._turn_timeout):
-                await self._adapter.continue_conversation(target.reference, send, bot_app_id=self._app_id)
-        finally:
-            self.limiter.settle(target.thread_key, target.tenant, granted)
-        _raise_caught(result)
-
-    async def _create_and_send(
-        self, target: NewChat, activity: Activity, result: _Result, granted: float
-    ) -> None:
-        parameters = ConversationParameters(
-            is_group=False,
-            bot=ChannelAccount(id=self._bot_id),
-            members=[ChannelAccount(id=target.user_id)],
-            tenant_id=target.tenant or None,
-            channel_data={"tenant": {"id": target.tenant}} if target.tenant else None,
-        )
-
-        created = False
-
-        async def send(context: TurnContext) -> None:
-            nonlocal created
-            deadline.reschedule(None)
-            created = True
-            self.limiter.settle(target.thread_key, target.tenant, granted)
-            reference = TurnContext.get_conversation_reference(context.activity)
-            reference.activity_id = None
-            reference.user = ChannelAccount(id=target.user_id)
-            if reference.conversation is not None:
-                reference.conversation.conversation_type = "personal"
-            result.reference = reference
-            await self._keep_chat(target, result)
-            if self._stopping:
-                result.outcome = Outcome(Verdict.STOPPED)
-                return
-            sending = await self.limiter.acquire(
-                target.thread_key, target.tenant, max_wait=self.config.max_wait
-            )
-            if sending is None:
-                result.outcome = self._deferred(target)
-                return
-            try:
-                async with asyncio.timeout(self._turn_timeout):
-                    await self._send_in_turn(context, activity, result)
-            finally:
-                self.limiter.settle(target.thread_key, target.tenant, sending)
-
-        try:
-            async with asyncio.timeout(self._turn_timeout) as deadline:
-                await self._adapter.create_conversation(
-                    self._app_id, send, parameters, CHANNEL, target.service_url
-                )
-        finally:
-            if not created:
-                self.limiter.settle(target.thread_key, target.tenant, granted)
-        _raise_caught(result)
-
-    async def _keep_chat(self, target: NewChat, result: _Result) -> None:
-        """Store the chat Teams just created, before sending into it: if this process dies before the
-        send is recorded, the retry continues this chat instead of creating it again. If storing
-        fails, the outcome's transaction tries again."""
-        assert result.reference is not None
-        try:
-            async with transaction(self._sessions) as session:
-                await self._remember(session, target, result.reference, now=self._clock())
-        except Exception as error:
-            log.warning("storing a new 1:1 chat failed (%s); kept with the outcome", type(error).__name__)
-            return
-        result.chat_stored = True
-
-    async def _send_in_turn(self, context: TurnContext, activity: Activity, result: _Result) -> None:
-        # A proactive turn's activity has a made-up id; without clearing it the SDK would send a reply
-        # to that id instead of a new message in the conversation.
-        context.activity.id = None
-        try:
-            response = await context.send_activity(activity)
-        except Exception as error:
-            result.error = error
-            return
-        result.outcome = Outcome(Verdict.SENT, activity_id=response.id if response else None)
-
-    @property
-    def _turn_timeout(self) -> float:
-        return self.config.request_timeout + 5
-
-    async def _bound_request_timeout(self, service_url: str) -> None:
-        """Give the connector client for this service URL our timeout (msrest's default is 100 s).
-
-        The adapter from `bot.teams.adapter` reuses one client per service URL, so setting it once holds;
-        with another adapter it only misses, and the asyncio timeout around each send still applies.
-        """
-        if service_url in self._timed_urls:
-            return
-        authentication = self._adapter.bot_framework_authentication
-        factory = authentication.create_connector_factory(self._adapter.create_claims_identity(self._app_id))
-        client = await factory.create(service_url, None)
-        client.config.connection.timeout = self.config.request_timeout
-        self._timed_urls.add(service_url)
-
-    def _deferred(self, target: Existing | NewChat) -> Outcome:
-        delay = self.limiter.delay(target.thread_key, target.tenant)
-        return Outcome(Verdict.DEFERRED, Reason.DEFERRED, f"held back {delay:.0f} s", retry_after=delay)
-
-    def _backoff(self, plan: _Plan) -> float:
-        return backoff_seconds(
-            plan.attempts, base=self.config.backoff_base, cap=self.config.backoff_cap, rng=self._rng
-        )
-
-    # Recording --------------------------------------------------------------------------------------
-
-    async def _record(self, plan: _Plan, result: _Result) -> None:
-        """One short transaction: the new chat if any, the outcome, and the fan-out's report if this
-        was its last row.
-
-        Whether it was is asked only by a sender's last row of that fan-out in hand: while it holds
-        others, they are not done yet. Its rows of one fan-out are recorded one at a time, so that
-        last one runs after the others have committed.
-        """
-        outcome = result.outcome
-        assert outcome is not None
-        if plan.fanout is None or plan.report_to is None:
-            await self._store(plan, result, outcome, last=False)
-            return
-        lock = self._fanout_locks.setdefault(plan.fanout, asyncio.Lock())
-        async with lock:
-            await self._store(plan, result, outcome, last=self._in_hand[plan.fanout] == 1)
-            self._let_go(plan)
-
-    async def _store(self, plan: _Plan, result: _Result, outcome: Outcome, *, last: bool) -> None:
-        now = self._clock()
-        async with transaction(self._sessions) as session:
-            if result.reference is not None and not result.chat_stored:
-                assert isinstance(plan.target, NewChat)
-                await self._remember(session, plan.target, result.reference, now=now)
-            terminal = await self._apply(session, plan, outcome, now=now)
-            if terminal and last and plan.fanout and plan.report_to is not None:
-                await report_if_done(session, plan.fanout, plan.report_to, now=now)
-        if outcome.verdict is Verdict.FAILED or (outcome.verdict is Verdict.RETRY and terminal):
-            log.warning("outbox row %s failed: %s", plan.id, outcome.error)
-
-    async def _apply(self, session: Session, plan: _Plan, outcome: Outcome, *, now: datetime) -> bool:
-        """Store the outcome, and an invitation's delivery state with it; True when the row is now
-        final (sent or failed)."""
-        match outcome.verdict:
-            case Verdict.SENT:
-                await mark_sent(session, message_id=plan.id, now=now, activity_id=outcome.activity_id)
-                await self._invitation(session, plan, DeliveryState.SENT, plan.attempts + 1)
-                return True
-            case Verdict.SKIPPED:
-                await mark_skipped(session, message_id=plan.id, now=now)
-                await self._invitation(session, plan, DeliveryState.SKIPPED, plan.attempts, SKIPPED_NOTE)
-                return True
-            case Verdict.FAILED:
-                await mark_failed(session, message_id=plan.id, error=outcome.error)
-                await self._invitation(session, plan, DeliveryState.FAILED, plan.attempts + 1, outcome.error)
-                return True
-            case Verdict.THROTTLED | Verdict.DEFERRED:
-                wait = outcome.retry_after or 0.0
-                await postpone(
-                    session,
-                    message_id=plan.id,
-                    retry_at=now + timedelta(seconds=wait),
-                    error=outcome.error,
-                )
-                await self._invitation(session, plan, DeliveryState.RETRYING, plan.attempts, outcome.error)
-                return False
-            case Verdict.RETRY:
-                if plan.attempts + 1 >= self.config.max_attempts:
-                    failed = Outcome(
-                        Verdict.FAILED,
-                        Reason.UNREACHABLE,
-                        f"{plan.attempts + 1} attempts, last {outcome.error}",
-                    )
-                    await mark_failed(session, message_id=plan.id, error=failed.error)
-                    await self._invitation(
-                        session, plan, DeliveryState.FAILED, plan.attempts + 1, failed.error
-                    )
-                    return True
-                wait = self._backoff(plan)
-                if outcome.retry_after is not None:
-                    wait = max(wait, outcome.retry_after)
-                await mark_retry(
-                    session, message_id=plan.id, error=outcome.error, retry_at=now + timedelta(seconds=wait)
-                )
-                await self._invitation(
-                    session, plan, DeliveryState.RETRYING, plan.attempts + 1, outcome.error
-                )
-                return False
-            case Verdict.STOPPED:
-                return False
-        return False
-
-    @staticmethod
-    async def _invitation(
-        session: Session, plan: _Plan, state: DeliveryState, attempts: int, error: str | None = None
-    ) -> None:
-        """An invitation row says what became of its message, in the transaction recording it."""
-        if plan.kind == OutboxKind.INVITE and plan.survey_id is not None and plan.person_id is not None:
-            await record_delivery(
-                session,
-                survey_id=plan.survey_id,
-                person_id=plan.person_id,
-                state=state,
-                attempts=attempts,
-                error=error,
-            )
-
-    async def _remember(
-        self, session: Session, target: NewChat, reference: ConversationReference, *, now: datetime
-    ) -> None:
-        assert reference.conversation is not None
-        await save_reference(
-            session,
-            conversation_id=reference.conversation.id,
-            service_url=target.service_url,
-            reference=reference.serialize(),
-            conversation_type="personal",
-            tenant_id=target.tenant or None,
-            bot_id=self._bot_id,
-            person_id=target.person_id,
-            now=now,
-        )
-
-
-def _raise_caught(result: _Result) -> None:
-    if result.error is not None:
-        raise result.error

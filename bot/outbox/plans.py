@@ -1,0 +1,80 @@
+"""What the sender knows about a row it claimed (its plan), what a send attempt came to, and which rows
+of each fan-out it still holds: shared by the worker, the Teams delivery and the recorder."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from botbuilder.schema import Activity, ConversationReference
+
+from bot.outbox.addresses import Existing, NewChat
+from bot.outbox.policy import Outcome
+from storage.tables import OutboxKind
+
+
+@dataclass
+class Plan:
+    id: int
+    attempts: int
+    claimed_until: datetime
+    kind: OutboxKind
+    activity: Activity | None = None
+    target: Existing | NewChat | None = None
+    problem: Outcome | None = None
+    fanout: str | None = None
+    report_to: int | None = None
+    survey_id: int | None = None
+    person_id: int | None = None
+    granted: float = 0.0
+    """When the limiter let its first request go."""
+    holding: bool = False
+    """Counted in the sender's rows in hand of its fan-out (until recorded or given up)."""
+    committing: bool = False
+
+
+@dataclass
+class SendResult:
+    outcome: Outcome | None = None
+    reference: ConversationReference | None = None
+    """The new 1:1 chat, once created (kept even when the send then fails)."""
+    chat_stored: bool = False
+    """The new chat is in the database already."""
+    error: Exception | None = None
+    """What the send raised inside the turn, carried out of the adapter's pipeline, whose
+    on_turn_error would log and swallow it."""
+
+    def raise_caught(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+class InHand:
+    """The rows of each fan-out a sender claimed and has not yet recorded, and the lock under which
+    they are recorded one at a time (so the last one knows the others have committed)."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def hold(self, plan: Plan) -> None:
+        if plan.fanout is not None:
+            plan.holding = True
+            self._counts[plan.fanout] += 1
+
+    def let_go(self, plan: Plan) -> None:
+        if plan.holding and plan.fanout is not None:
+            plan.holding = False
+            self._counts[plan.fanout] -= 1
+            if self._counts[plan.fanout] <= 0:
+                del self._counts[plan.fanout]
+                self._locks.pop(plan.fanout, None)
+
+    def lock(self, fanout: str) -> asyncio.Lock:
+        return self._locks.setdefault(fanout, asyncio.Lock())
+
+    def is_last(self, fanout: str) -> bool:
+        """Only this row of the fan-out is still held here."""
+        return self._counts[fanout] == 1
