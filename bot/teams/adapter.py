@@ -31,8 +31,8 @@ from bot.ops.logs import set_turn_outcome
 from bot.settings import Settings
 from bot.teams.app_tokens import AppTokens
 from bot.teams.channel_auth import ChannelAuthentication
-from bot.teams.handler import RepliesNotSent, TurnUnfinished
 from bot.teams.signing_keys import SigningKeys
+from bot.teams.unfinished import RepliesNotSent, TurnUnfinished
 from storage.lru import BoundedCache
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,92 @@
+"""What a claimed turn owes Teams and how it is paid: replies and an invoke's answer are kept with the
+activity's claim in the turn's transaction, sent only after the commit, then marked sent. A redelivery
+sends what its first delivery kept and never confirmed sent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import ConversationState, TurnContext
+from botbuilder.schema import ActivityTypes, InvokeResponse
+from pydantic import BaseModel
+
+from bot.ops.logs import set_turn_outcome
+from bot.teams.invokes import UniversalActionResponse, answer_invoke, send_invoke_message
+from bot.teams.unfinished import RepliesNotSent
+from dialogs import outgoing
+from storage.activities import owed_replies, replies_sent
+from storage.bot_state import EtagConflict
+from storage.db import Session, Sessions, turn_transaction
+
+__all__ = ["KeptReplies", "deliver", "failure", "redelivered", "still_owed"]
+
+log = logging.getLogger(__name__)
+
+
+async def redelivered(turn_context: TurnContext) -> None:
+    """A redelivery with nothing left to do: logged, and a press told it was already received."""
+    set_turn_outcome("duplicate")
+    log.info("redelivered activity %s ignored", turn_context.activity.id)
+    if turn_context.activity.type == ActivityTypes.invoke:
+        await send_invoke_message(turn_context, "Already received.")
+
+
+class KeptReplies(BaseModel):
+    """What a claimed turn owes Teams, kept with its claim until sent: its replies and, for an
+    `adaptiveCard/action`, the answer's body (always sent with HTTP 200)."""
+
+    replies: list[outgoing.HeldReply]
+    invoke: dict[str, Any] | None = None
+
+    def owes_anything(self) -> bool:
+        return bool(self.replies) or self.invoke is not None
+
+
+async def still_owed(session: Session, turn_context: TurnContext, key: str) -> KeptReplies | None:
+    """A redelivery: queue again what its first delivery kept and never confirmed sent."""
+    stored = await owed_replies(session, key)
+    if stored is None:
+        return None
+    kept = KeptReplies.model_validate_json(stored)
+    outgoing.hold_again(turn_context, kept.replies)
+    set_turn_outcome("duplicate")
+    log.info(
+        "redelivered activity %s: sending the replies its first delivery did not", turn_context.activity.id
+    )
+    return kept
+
+
+def failure(error: BaseException) -> str:
+    """What failed a send, for one log line: the error's kind and the HTTP status, no details."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return f"{type(error).__name__} {status}" if status is not None else type(error).__name__
+
+
+async def deliver(
+    turn_context: TurnContext,
+    key: str | None,
+    kept: KeptReplies,
+    *,
+    sessions: Sessions,
+    state: ConversationState,
+) -> None:
+    """After the commit: answer the invoke, send the replies, then mark them sent (and keep a sent
+    card's id, if sending taught the conversation one)."""
+    if kept.invoke is not None:
+        body = UniversalActionResponse.deserialize(kept.invoke)
+        await answer_invoke(turn_context, InvokeResponse(status=200, body=body))
+    try:
+        await outgoing.flush(turn_context)
+    except Exception as error:
+        if key is None or not kept.owes_anything():
+            raise
+        raise RepliesNotSent(failure(error)) from error
+    async with turn_transaction(sessions) as session:
+        if key is not None and kept.owes_anything():
+            await replies_sent(session, key)
+        try:
+            await state.save_changes(turn_context)
+        except EtagConflict:
+            log.info("conversation moved on before a sent card's id was saved")
