@@ -3,6 +3,8 @@ the signed chart links."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 from botbuilder.core import serializer_helper
 from botbuilder.schema import Activity
@@ -10,9 +12,13 @@ from botbuilder.schema import Activity
 from bot.app_keys import ADAPTER, BOT, CLOCK, ENGINE, SESSIONS
 from bot.ops.health import EdgeCheck, readiness
 from bot.ops.metrics import Metrics, metrics_handler, outbox_depth
-from bot.reports.chart_links import ChartLinks, chart_route
+from bot.reports.chart_links import ChartLinks, SummaryLoader, chart_route
 from bot.settings import Settings
 from bot.teams.edge import ACTIVITY, AUTHENTICATED
+from frameworks.summary import SummaryRules, SurveySummary
+from storage.db import transaction
+from storage.errors import SurveyNotFound
+from storage.summaries import survey_summary
 
 __all__ = ["MAX_ACTIVITY_BYTES", "add_routes", "chart_links", "healthz", "messages"]
 
@@ -28,7 +34,7 @@ def add_routes(app: web.Application, *, settings: Settings, metrics: Metrics, ed
     app.router.add_get("/readyz", readiness(lambda: app.get(ENGINE), edge=edge))
     links = chart_links(settings)
     if links is not None:
-        route = chart_route(links, lambda: app[SESSIONS], settings.summary_rules, app[CLOCK])
+        route = chart_route(links, _summary_loader(app), settings.summary_rules, app[CLOCK])
         app.router.add_get("/charts/{survey_id}/{name}", route)
     app.router.add_get(
         "/metrics",
@@ -39,6 +45,19 @@ def add_routes(app: web.Application, *, settings: Settings, metrics: Metrics, ed
             open_without_token=settings.local_mode,
         ),
     )
+
+
+def _summary_loader(app: web.Application) -> SummaryLoader:
+    """A chart's summary, read in its own transaction when the link is fetched."""
+
+    async def load(survey_id: int, rules: SummaryRules, now: datetime) -> SurveySummary | None:
+        try:
+            async with transaction(app[SESSIONS]) as session:
+                return await survey_summary(session, survey_id, rules=rules, now=now)
+        except SurveyNotFound:
+            return None
+
+    return load
 
 
 def chart_links(settings: Settings) -> ChartLinks | None:

@@ -2,7 +2,7 @@
 
 Teams fetches a card's images itself, so the link is the only credential: an HMAC over the survey and
 the expiry time, with a key from the environment. The chart is drawn from the same k-anonymous
-summary as the card, at request time.
+summary as the card, at request time, loaded by the caller's `SummaryLoader` (which owns the transaction).
 """
 
 from __future__ import annotations
@@ -11,19 +11,15 @@ import hashlib
 import hmac
 import re
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.reports.charts import Chart, distributions, domain_profile, render_async
 from dialogs.payloads import MAX_ROW_ID
 from frameworks.summary import SummaryRules, SurveySummary, Weighting
-from storage.db import transaction
-from storage.errors import SurveyNotFound
-from storage.summaries import survey_summary
 
 NO_SUCH_CHART = "There is no such chart."
 LIFETIME = timedelta(days=28)
@@ -32,6 +28,10 @@ LIFETIME = timedelta(days=28)
 PROFILE = "domain-profile.png"
 _DISTRIBUTION = re.compile(r"distribution-(?P<domain>.+)-\d+\.png")
 """`bot.reports.charts.distributions` names its pages so: the domain id, then the page number."""
+
+SummaryLoader = Callable[[int, SummaryRules, datetime], Awaitable[SurveySummary | None]]
+"""(survey id, rules, now) to the survey's summary, read in a transaction of its own; None when there is
+no such survey."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +88,10 @@ class ChartLinks:
 
 def chart_route(
     links: ChartLinks,
-    sessions: Callable[[], async_sessionmaker[AsyncSession]],
+    load_summary: SummaryLoader,
     rules: SummaryRules,
     clock: Callable[[], datetime],
-) -> Callable[[web.Request], object]:
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """`GET /charts/{survey_id}/{name}`: one chart of the survey's summary, as the link's weighting
     drew it, redrawn from the current answers."""
 
@@ -108,11 +108,9 @@ def chart_route(
             raise web.HTTPNotFound(text=NO_SUCH_CHART)
         if not links.valid(survey_id, name, weighting, expires, request.query.get("sig", ""), now=clock()):
             raise web.HTTPForbidden(text="This chart link is not valid or has expired.")
-        try:
-            async with transaction(sessions()) as session:
-                summary = await survey_summary(session, survey_id, rules=chosen, now=clock())
-        except SurveyNotFound:
-            raise web.HTTPNotFound() from None
+        summary = await load_summary(survey_id, chosen, clock())
+        if summary is None:
+            raise web.HTTPNotFound()
         drawn = next((c for c in _charts(summary) if c.name == name), None)
         if drawn is None:  # nothing to draw yet, everything below k, or a domain that has gone
             raise web.HTTPNotFound(text="No chart: too few answers to show.")
