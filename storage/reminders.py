@@ -14,7 +14,7 @@ from sqlmodel import col
 from storage.conversations import reference_for
 from storage.outbox import NewMessage, enqueue
 from storage.surveys import survey_progress
-from storage.tables import Invitation, Survey, SurveyState
+from storage.tables import Invitation, OutboxKind, Survey, SurveyState
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ async def queue_reminders(
         [
             NewMessage(
                 dedupe_key=f"remind:{survey.id}:{person_id}:{day}",
-                kind="remind",
+                kind=OutboxKind.REMIND,
                 survey_id=survey.id,
                 person_id=person_id,
                 payload={**payload, "fanout": fanout},

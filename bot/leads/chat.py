@@ -13,8 +13,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from botbuilder.core import TurnContext
-
 from bot.cards import Card, escape
 from bot.commands import (
     COMMANDS,
@@ -50,12 +48,11 @@ from bot.commands import (
     refusal,
 )
 from bot.leads import closing, files, roles, starting, subscriptions, tracking
-from bot.leads.framework_uploads import FrameworkUploads, has_file, upload_card_data
+from bot.leads.conversation import CLAIMED_ACTIVITY, Incoming, LeadConversation
+from bot.leads.framework_uploads import FrameworkUploads, upload_card_data
 from bot.leads.lead_files import LeadFiles
-from bot.leads.starting import CLAIMED_ACTIVITY
 from bot.leads.tenant_frameworks import framework_choices
 from bot.leads.turn import LeadServices, LeadTurn, reach_of
-from bot.teams.edge import tenant_of
 from dialogs.payloads import LEAD_VERB, parse_lead_action
 from storage.db import transaction
 from storage.leads import is_lead
@@ -130,20 +127,20 @@ class LeadCommands:
             verb=LEAD_VERB,
         )
 
-    async def on_message(self, context: TurnContext) -> bool:
+    async def on_message(self, chat: LeadConversation) -> bool:
         """Handle a typed command. In 1:1 chats only recognised commands are taken (False otherwise);
         in channels and group chats anything else gets help."""
-        activity = context.activity
-        if has_file(activity):  # a workbook sent in the 1:1 chat (bot.leads.framework_uploads)
-            await self._uploads.on_file(context)
+        incoming = chat.incoming
+        if incoming.file_sent:  # a workbook sent in the 1:1 chat (bot.leads.framework_uploads)
+            await self._uploads.on_file(chat)
             return True
-        scope = Scope.of(activity.conversation.conversation_type if activity.conversation else None)
-        text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
-        lead = await self._is_lead(context)
-        turn = self._turn(context, scope, lead)
+        scope = Scope.of(incoming.conversation_kind)
+        text = chat.typed_text()
+        lead = await self._is_lead(incoming)
+        turn = self._turn(chat, scope, lead)
         async with transaction(self._s.sessions) as session:
             choices = await framework_choices(
-                session, built_in=self._s.catalogue, tenant_id=tenant_of(activity)
+                session, built_in=self._s.catalogue, tenant_id=incoming.tenant_id
             )
         frameworks = [(choice.framework_id, choice.title) for choice in choices]
         try:
@@ -151,7 +148,7 @@ class LeadCommands:
         except CommandError as exc:
             refused = refusal(exc.kind, scope, lead)
             if refused is None and exc.kind == "start" and plain_text(text) == "start":
-                await turn.send(starting.start_form(choices))  # `start` alone: the form
+                await turn.send_card(starting.start_form(choices))  # `start` alone: the form
                 return True
             await turn.say(refused or exc.message)
             return True
@@ -170,19 +167,18 @@ class LeadCommands:
         await USE_CASES[type(command)](turn, command)
         return True
 
-    async def on_card(self, context: TurnContext, data: object) -> str | Card:
+    async def on_card(self, chat: LeadConversation, data: object) -> str | Card:
         """A lead's card button; returns a short message for the invoke response, or a card that
         replaces the one pressed."""
         if upload_card_data(data) is not None:
-            return await self._uploads.on_card(context, data)
+            return await self._uploads.on_card(chat, data)
         action = parse_lead_action(data)
         if action is None:
             return "I couldn't read that card's data. Type the command again."
-        if not await self._is_lead(context):
+        if not await self._is_lead(chat.incoming):
             return "Only partnership leads can do that."
-        activity = context.activity
-        scope = Scope.of(activity.conversation.conversation_type if activity.conversation else None)
-        turn = self._turn(context, scope, lead=True)
+        scope = Scope.of(chat.incoming.conversation_kind)
+        turn = self._turn(chat, scope, lead=True)
         if action.lead == "start_form":
             return await starting.start_from_form(turn, action)
         if action.survey_id is None:
@@ -191,19 +187,17 @@ class LeadCommands:
             return await starting.cancel(turn, action.survey_id)
         return await starting.confirm(turn, action.survey_id)
 
-    async def on_file_consent(self, context: TurnContext) -> None:
+    async def on_file_consent(self, chat: LeadConversation) -> None:
         """A lead allowed or declined an export file (bot.leads.lead_files); the caller answers the invoke."""
-        await self._files.on_file_consent(context)
+        await self._files.on_file_consent(chat)
 
-    def _turn(self, context: TurnContext, scope: Scope, lead: bool) -> LeadTurn:
-        reach = reach_of(context.activity, scope=scope, lead=lead)
-        return LeadTurn(
-            context=context, services=self._s, files=self._files, scope=scope, lead=lead, reach=reach
-        )
+    def _turn(self, chat: LeadConversation, scope: Scope, lead: bool) -> LeadTurn:
+        reach = reach_of(chat.incoming, scope=scope, lead=lead)
+        return LeadTurn(chat=chat, services=self._s, files=self._files, scope=scope, lead=lead, reach=reach)
 
-    async def _is_lead(self, context: TurnContext) -> bool:
+    async def _is_lead(self, incoming: Incoming) -> bool:
         """The one permission check: the sender's AAD object id among the leads (settings or granted)."""
-        sender = context.activity.from_property
+        sender = incoming.sender
         async with transaction(self._s.sessions) as session:
             return await is_lead(
                 session, sender.aad_object_id if sender else None, configured=self._s.configured_leads

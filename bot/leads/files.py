@@ -15,7 +15,7 @@ async def export(turn: LeadTurn, command: ExportCommand) -> None:
     survey_id = await _survey_id(turn, command)
     if survey_id is not None:
         await turn.files.export(
-            turn.context,
+            turn.chat,
             survey_id,
             file_format=command.format,
             anonymise=command.anonymise,
@@ -26,11 +26,11 @@ async def export(turn: LeadTurn, command: ExportCommand) -> None:
 async def comments(turn: LeadTurn, command: CommentsCommand) -> None:
     survey_id = await _survey_id(turn, command)
     if survey_id is not None:
-        await turn.files.comments(turn.context, survey_id, personal=turn.personal)
+        await turn.files.comments(turn.chat, survey_id, personal=turn.personal)
 
 
 async def framework_export(turn: LeadTurn, command: FrameworkExportCommand) -> None:
-    await turn.files.framework(turn.context, command.framework_id, personal=turn.personal)
+    await turn.files.framework(turn.chat, command.framework_id, personal=turn.personal)
 
 
 async def _survey_id(turn: LeadTurn, command: ExportCommand | CommentsCommand) -> int | None:

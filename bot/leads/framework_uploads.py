@@ -20,20 +20,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import PurePosixPath
 from typing import Any
 
 import aiohttp
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.schema import Activity
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
-from bot.cards import Card, adaptive_card, card_activity, escape, execute_action, text_block
+from bot.cards import Card, adaptive_card, escape, execute_action, text_block
+from bot.leads.conversation import Incoming, LeadConversation, sender_of
 from bot.reports.text import clip
 from bot.teams.addresses import secure_or_local
-from bot.teams.edge import tenant_of
-from dialogs import outgoing
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
 from frameworks.versions import ElementRef, FrameworkDiff, diff
 from frameworks.workbook import MAX_FILE_BYTES, WorkbookError, read_workbook
@@ -52,7 +48,6 @@ from storage.tables import UploadState
 
 log = logging.getLogger(__name__)
 
-FILE_DOWNLOAD_INFO = "application/vnd.microsoft.teams.file.download.info"
 UPLOAD_LIFETIME = timedelta(days=1)
 """How long a preview card can be published from."""
 PROBLEMS_SHOWN = 15
@@ -94,48 +89,6 @@ class DownloadSettings:
     """Seconds the whole download may take, redirects included."""
     max_bytes: int = MAX_FILE_BYTES
     max_redirects: int = 3
-
-
-class _DownloadContent(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    download_url: str = Field(alias="downloadUrl", min_length=1, max_length=4000)
-    file_type: str = Field(default="", alias="fileType", max_length=40)
-
-
-class SentFile(BaseModel):
-    """A file attachment as Teams delivers it in personal scope (download info)."""
-
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-    name: str = Field(default="workbook.xlsx", min_length=1, max_length=300)
-    content: _DownloadContent
-
-    @property
-    def is_workbook(self) -> bool:
-        suffix = PurePosixPath(self.name.lower()).suffix
-        return suffix == ".xlsx" or (not suffix and self.content.file_type.lower() == "xlsx")
-
-
-def has_file(activity: Activity) -> bool:
-    """Whether a message carries a file a person sent (of any kind, readable or not)."""
-    return any(
-        getattr(attachment, "content_type", None) == FILE_DOWNLOAD_INFO
-        for attachment in activity.attachments or []
-    )
-
-
-def sent_file(activity: Activity) -> SentFile | None:
-    for attachment in activity.attachments or []:
-        if attachment.content_type != FILE_DOWNLOAD_INFO:
-            continue
-        try:
-            return SentFile.model_validate(
-                {"name": attachment.name or "workbook.xlsx", "content": attachment.content}
-            )
-        except ValidationError:
-            return None
-    return None
 
 
 async def download(url: str, settings: DownloadSettings) -> bytes:
@@ -194,7 +147,7 @@ class FrameworkUploads:
         *,
         sessions: Sessions,
         clock: Callable[[], datetime],
-        is_lead: Callable[[TurnContext], Awaitable[bool]],
+        is_lead: Callable[[Incoming], Awaitable[bool]],
         downloads: DownloadSettings,
         verb: str,
     ) -> None:
@@ -205,31 +158,31 @@ class FrameworkUploads:
         self._downloads = downloads
         self._verb = verb
 
-    async def on_file(self, context: TurnContext) -> None:
+    async def on_file(self, chat: LeadConversation) -> None:
         """A file in a 1:1 chat: a lead's workbook becomes problems or a preview card."""
-        activity = context.activity
-        if not await self._is_lead(context):
-            await _say(context, NOT_A_LEAD)
+        incoming = chat.incoming
+        if not await self._is_lead(incoming):
+            await chat.say(NOT_A_LEAD)
             return
-        file = sent_file(activity)
+        file = incoming.file
         if file is None or not file.is_workbook:
-            await _say(context, NOT_A_WORKBOOK)
+            await chat.say(NOT_A_WORKBOOK)
             return
-        tenant = tenant_of(activity)
-        sender = activity.from_property
+        tenant = incoming.tenant_id
+        sender = incoming.sender
         if not tenant or sender is None or not sender.aad_object_id:
-            await _say(context, NO_TENANT)
+            await chat.say(NO_TENANT)
             return
         try:
             data = await download(file.content.download_url, self._downloads)
         except DownloadFailed as failed:
             log.info("framework workbook not downloaded: %s", failed.reason)
-            await _say(context, failed.message)
+            await chat.say(failed.message)
             return
         try:
             framework = await asyncio.to_thread(read_workbook, data, filename=file.name)
         except WorkbookError as error:
-            await _say(context, _problems(file.name, [str(p) for p in error.problems]))
+            await chat.say(_problems(file.name, [str(p) for p in error.problems]))
             return
         now = self._clock()
         async with transaction(self._sessions) as session:
@@ -251,17 +204,17 @@ class FrameworkUploads:
             previous=before.version if before else None,
             changes=changes,
         )
-        await outgoing.send(context, card_activity(card))
+        await chat.send_card(card)
 
-    async def on_card(self, context: TurnContext, data: object) -> str | Card:
+    async def on_card(self, chat: LeadConversation, data: object) -> str | Card:
         """Publish or Cancel on a preview card: a card that replaces it, or a short message."""
         try:
             action = UploadAction.model_validate(data)
         except ValidationError:
             return "I couldn't read that card's data. Send the workbook again."
-        if not await self._is_lead(context):
+        if not await self._is_lead(chat.incoming):
             return ONLY_LEADS
-        tenant = tenant_of(context.activity) or ""
+        tenant = chat.incoming.tenant_id or ""
         now = self._clock()
         async with transaction(self._sessions) as session:
             upload = await find_upload(session, token=action.upload, tenant_id=tenant)
@@ -280,8 +233,8 @@ class FrameworkUploads:
             pending = upload.state is UploadState.PENDING
             if pending and changes is not None and changes.removed and action.lead != PUBLISH_REMOVING:
                 return removal_card(upload.framework, token=action.upload, verb=self._verb, changes=changes)
-            sender = context.activity.from_property
-            person = await person_for(session, teams_user_id=sender.id, name=sender.name, now=now)
+            sender = sender_of(chat.incoming)
+            person = await person_for(session, teams_user_id=sender.teams_user_id, name=sender.name, now=now)
             outcome = await publish_upload(
                 session, token=action.upload, tenant_id=tenant, published_by_id=person.id, now=now
             )
@@ -302,10 +255,6 @@ class FrameworkUploads:
         if refused is Refused.EXPIRED:
             return EXPIRED
         return GONE
-
-
-async def _say(context: TurnContext, text: str) -> None:
-    await outgoing.send(context, MessageFactory.text(text))
 
 
 def _problems(filename: str, problems: list[str]) -> str:

@@ -34,24 +34,29 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.schema import Activity, ActivityTypes, Attachment
-from botbuilder.schema.teams import FileConsentCard, FileInfoCard
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
-from bot.cards.comment_cards import render_comments
+from bot.cards import Card
+from bot.cards.comment_cards import comments_card
 from bot.commands.models import ExportFormat
+from bot.leads.conversation import Incoming, LeadConversation, sender_of
+from bot.leads.offers import (
+    OFFER,
+    ExportOffer,
+    FileConsentResponse,
+    FileOffer,
+    FrameworkMessage,
+    FrameworkOffer,
+    Offer,
+    OfferMessage,
+    UploadInfo,
+)
 from bot.leads.tenant_frameworks import UsableFramework, find_framework
-from bot.outbox.composers import Compose
 from bot.reports.exports import export_file, export_filename
 from bot.reports.text import clip
-from bot.teams.edge import tenant_of
 from bot.teams.uploads import UploadFailed, UploadSettings, upload
-from dialogs import outgoing
-from dialogs.payloads import RowId
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary
 from frameworks.workbook import write_workbook
@@ -99,104 +104,6 @@ NO_AAD_ID = "I can't tell who you are in your organisation's directory, so I can
 Clock = Callable[[], datetime]
 
 
-class OfferKind(StrEnum):
-    """What a consent card offers: a survey's answers, or a framework's workbook."""
-
-    ANSWERS = "export"
-    FRAMEWORK = "framework"
-
-
-class ExportOffer(BaseModel):
-    """The consent card's accept context: what to export, for whom, until when. Read back as untrusted
-    input (unknown keys refused) and checked again on accept."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    offer: Literal[OfferKind.ANSWERS] = OfferKind.ANSWERS
-    survey_id: RowId
-    format: ExportFormat
-    anonymise: bool
-    requested_by: str = Field(min_length=1, max_length=100)
-    """The AAD object id of the lead who asked."""
-    expires_at: AwareDatetime
-
-
-class FrameworkOffer(BaseModel):
-    """A framework workbook's accept context: which framework, in which tenant, for whom, until when.
-    Untrusted on accept like `ExportOffer`; the tenant is checked against the accepting activity's."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    offer: Literal[OfferKind.FRAMEWORK] = OfferKind.FRAMEWORK
-    framework_id: str = Field(min_length=1, max_length=100)
-    tenant_id: str = Field(min_length=1, max_length=100)
-    requested_by: str = Field(min_length=1, max_length=100)
-    expires_at: AwareDatetime
-
-
-Offer = ExportOffer | FrameworkOffer
-OFFER: TypeAdapter[Offer] = TypeAdapter(Offer)
-
-
-class UploadInfo(BaseModel):
-    """Where Teams wants the file (`uploadUrl`, a OneDrive upload session) and how it then names it."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    name: str = Field(min_length=1, max_length=400)
-    upload_url: str = Field(alias="uploadUrl", min_length=1, max_length=4000)
-    content_url: str = Field(alias="contentUrl", min_length=1, max_length=4000)
-    unique_id: str = Field(alias="uniqueId", min_length=1, max_length=200)
-    file_type: str = Field(default="", alias="fileType", max_length=40)
-
-
-class FileConsentResponse(BaseModel):
-    """The value of a `fileConsent/invoke`: the person's choice, our context back, and the upload URL."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    type: str | None = None
-    """`fileUpload`."""
-    action: Literal["accept", "decline"]
-    context: Any = None
-    upload_info: UploadInfo | None = Field(default=None, alias="uploadInfo")
-
-
-class OfferMessage(BaseModel):
-    """An `EXPORT_KIND` outbox row's payload (besides the sender's own `service_url`, `tenant_id`)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    offer: ExportOffer
-
-
-class FrameworkMessage(BaseModel):
-    """A `FRAMEWORK_KIND` outbox row's payload (besides the sender's own `service_url`, `tenant_id`)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    offer: FrameworkOffer
-
-
-def consent_activity(offer: Offer, *, filename: str, size: int, description: str) -> Activity:
-    """The file consent card, alone in its message. Declining hands back the same context."""
-    context = offer.model_dump(mode="json")
-    card = FileConsentCard(
-        description=description, size_in_bytes=size, accept_context=context, decline_context=context
-    )
-    attachment = Attachment(content_type=CONSENT_CARD, name=filename, content=card.serialize())
-    return Activity(type=ActivityTypes.message, attachments=[attachment])
-
-
-def file_info_activity(info: UploadInfo) -> Activity:
-    """The card Teams shows for a file now in the person's OneDrive: it opens the file."""
-    card = FileInfoCard(unique_id=info.unique_id, file_type=info.file_type)
-    attachment = Attachment(
-        content_type=FILE_INFO_CARD, name=info.name, content_url=info.content_url, content=card.serialize()
-    )
-    return Activity(type=ActivityTypes.message, attachments=[attachment])
-
-
 def description(export: AnswerExport) -> str:
     """What the consent card says the file is (plain text: Teams shows it as written)."""
     what = (
@@ -236,13 +143,13 @@ async def framework_workbook(
     return usable, await asyncio.to_thread(write_workbook, usable.framework)
 
 
-async def comments_activity(
+async def lead_comments_card(
     session: Session, survey_id: int, *, rules: SummaryRules, snapshots: SnapshotCache
-) -> Activity:
+) -> Card:
     """The comments card for a lead, from the database as it is now."""
     found = await survey_comments(session, survey_id, rules=rules, cache=snapshots)
     _, framework = await snapshots.survey(session, survey_id)
-    return render_comments(found, {domain.id: domain.title for domain in framework.domains})
+    return comments_card(found, {domain.id: domain.title for domain in framework.domains})
 
 
 class LeadFiles:
@@ -254,7 +161,7 @@ class LeadFiles:
         sessions: Sessions,
         clock: Clock,
         rules: SummaryRules,
-        is_lead: Callable[[TurnContext], Awaitable[bool]],
+        is_lead: Callable[[Incoming], Awaitable[bool]],
         notify_sender: Callable[[], None],
         uploads: UploadSettings | None = None,
         snapshots: SnapshotCache | None = None,
@@ -276,7 +183,7 @@ class LeadFiles:
 
     async def export(
         self,
-        context: TurnContext,
+        chat: LeadConversation,
         survey_id: int,
         *,
         file_format: ExportFormat,
@@ -287,9 +194,9 @@ class LeadFiles:
         card shows the file's size, so the file is written when the card is built, by the sender, never
         inside a chat turn (whose transaction may hold the database's write lock). It is written again
         on accept."""
-        sender = context.activity.from_property
+        sender = chat.incoming.sender
         if sender is None or not sender.aad_object_id:
-            await self._say(context, NO_AAD_ID)
+            await chat.say(NO_AAD_ID)
             return
         offer = ExportOffer(
             survey_id=survey_id,
@@ -298,15 +205,17 @@ class LeadFiles:
             requested_by=sender.aad_object_id,
             expires_at=self._clock() + self._offer_lifetime,
         )
-        await self._send_privately(context, EXPORT_KIND, survey_id, {"offer": offer.model_dump(mode="json")})
-        await self._say(context, PREPARING_EXPORT if personal else SENT_EXPORT)
+        await self._send_privately(
+            chat.incoming, EXPORT_KIND, survey_id, {"offer": offer.model_dump(mode="json")}
+        )
+        await chat.say(PREPARING_EXPORT if personal else SENT_EXPORT)
 
-    async def framework(self, context: TurnContext, framework_id: str, *, personal: bool) -> None:
+    async def framework(self, chat: LeadConversation, framework_id: str, *, personal: bool) -> None:
         """Offer a framework's workbook in the lead's 1:1 chat, through the outbox as `export` does."""
-        sender = context.activity.from_property
-        tenant_id = tenant_of(context.activity)
+        sender = chat.incoming.sender
+        tenant_id = chat.incoming.tenant_id
         if sender is None or not sender.aad_object_id or not tenant_id:
-            await self._say(context, NO_AAD_ID)
+            await chat.say(NO_AAD_ID)
             return
         offer = FrameworkOffer(
             framework_id=framework_id,
@@ -314,42 +223,43 @@ class LeadFiles:
             requested_by=sender.aad_object_id,
             expires_at=self._clock() + self._offer_lifetime,
         )
-        await self._send_privately(context, FRAMEWORK_KIND, None, {"offer": offer.model_dump(mode="json")})
-        await self._say(context, PREPARING_FRAMEWORK if personal else SENT_FRAMEWORK)
+        await self._send_privately(
+            chat.incoming, FRAMEWORK_KIND, None, {"offer": offer.model_dump(mode="json")}
+        )
+        await chat.say(PREPARING_FRAMEWORK if personal else SENT_FRAMEWORK)
 
-    async def comments(self, context: TurnContext, survey_id: int, *, personal: bool) -> None:
+    async def comments(self, chat: LeadConversation, survey_id: int, *, personal: bool) -> None:
         """The survey's comment texts for the lead: here in a 1:1 chat, else in the lead's 1:1 chat."""
         if personal:
             async with transaction(self._sessions) as session:
-                card = await comments_activity(
+                card = await lead_comments_card(
                     session, survey_id, rules=self._rules, snapshots=self._snapshots
                 )
-            await outgoing.send(context, card)
+            await chat.send_card(card)
             return
-        await self._send_privately(context, COMMENTS_KIND, survey_id, {})
-        await self._say(context, SENT_COMMENTS)
+        await self._send_privately(chat.incoming, COMMENTS_KIND, survey_id, {})
+        await chat.say(SENT_COMMENTS)
 
     async def _send_privately(
-        self, context: TurnContext, kind: str, survey_id: int | None, payload: dict[str, Any]
+        self, incoming: Incoming, kind: OutboxKind, survey_id: int | None, payload: dict[str, Any]
     ) -> None:
         """Queue a message for the sender's 1:1 chat; the outbox creates the chat if there is none."""
-        activity = context.activity
-        sender = activity.from_property
+        sender = sender_of(incoming)
         now = self._clock()
         async with transaction(self._sessions) as session:
-            person = await person_for(session, teams_user_id=sender.id, name=sender.name, now=now)
+            person = await person_for(session, teams_user_id=sender.teams_user_id, name=sender.name, now=now)
             await enqueue(
                 session,
                 [
                     NewMessage(
-                        dedupe_key=_dedupe_key(kind, person.id or 0, activity, now),
+                        dedupe_key=_dedupe_key(kind, person.id or 0, incoming, now),
                         kind=kind,
                         survey_id=survey_id,
                         person_id=person.id,
                         payload={
                             **payload,
-                            "service_url": activity.service_url,
-                            "tenant_id": tenant_of(activity),
+                            "service_url": incoming.service_url,
+                            "tenant_id": incoming.tenant_id,
                         },
                     )
                 ],
@@ -360,20 +270,19 @@ class LeadFiles:
 
     # Consent ---------------------------------------------------------------------------------------
 
-    async def on_file_consent(self, context: TurnContext) -> None:
+    async def on_file_consent(self, chat: LeadConversation) -> None:
         """A `fileConsent/invoke`: upload on a valid acceptance, and tell the person what happened.
 
         The caller answers the invoke (200) and has claimed its activity id already."""
-        activity = context.activity
         try:
-            response = FileConsentResponse.model_validate(activity.value)
+            response = FileConsentResponse.model_validate(chat.incoming.value)
         except ValidationError:
             log.info("file consent with an unreadable value; nothing uploaded")
-            await self._say(context, UNREADABLE)
+            await chat.say(UNREADABLE)
             return
         if response.action == "decline":
             log.info("file consent declined")
-            await self._say(context, DECLINED)
+            await chat.say(DECLINED)
             return
         try:
             if isinstance(response.context, str):  # a client may hand the context back as JSON text
@@ -384,52 +293,52 @@ class LeadFiles:
             offer = None
         if offer is None or response.upload_info is None:
             log.info("file consent accepted with an unreadable context; nothing uploaded")
-            await self._say(context, UNREADABLE)
+            await chat.say(UNREADABLE)
             return
-        refused = await self._refusal(context, offer)
+        refused = await self._refusal(chat.incoming, offer)
         if refused is not None:
-            await self._say(context, refused)
+            await chat.say(refused)
             return
         if isinstance(offer, FrameworkOffer):
-            await self._upload_framework(context, offer, response.upload_info)
+            await self._upload_framework(chat, offer, response.upload_info)
         else:
-            await self._upload(context, offer, response.upload_info)
+            await self._upload(chat, offer, response.upload_info)
 
-    async def _refusal(self, context: TurnContext, offer: Offer) -> str | None:
-        sender = context.activity.from_property
+    async def _refusal(self, incoming: Incoming, offer: Offer) -> str | None:
+        sender = incoming.sender
         accepting = sender.aad_object_id if sender is not None else None
         what = offer.offer.value
         if not accepting or normalise_aad_id(accepting) != normalise_aad_id(offer.requested_by):
             log.warning("an offered %s was accepted by someone other than its lead", what)
             return NOT_YOURS
-        if isinstance(offer, FrameworkOffer) and tenant_of(context.activity) != offer.tenant_id:
+        if isinstance(offer, FrameworkOffer) and incoming.tenant_id != offer.tenant_id:
             log.warning("an offered framework workbook was accepted from another tenant")
             return NOT_YOURS
-        if not await self._is_lead(context):
+        if not await self._is_lead(incoming):
             log.info("an offered %s was accepted by someone no longer a lead", what)
             return NOT_A_LEAD
         if offer.expires_at <= self._clock():
             return EXPIRED
         return None
 
-    async def _upload(self, context: TurnContext, offer: ExportOffer, info: UploadInfo) -> None:
+    async def _upload(self, chat: LeadConversation, offer: ExportOffer, info: UploadInfo) -> None:
         now = self._clock()
         # The context names a survey and comes from the client: only one within the lead's reach.
-        reach = Reach(tenant_id=tenant_of(context.activity), place_id=None, lead=True)
+        reach = Reach(tenant_id=chat.incoming.tenant_id, place_id=None, lead=True)
         try:
             async with transaction(self._sessions) as session:
                 if await find_survey(session, reach=reach, number=offer.survey_id) is None:
                     raise SurveyNotFound(offer.survey_id)
                 export, summary = await _export_data(session, offer, self._rules, self._snapshots, now)
         except SurveyNotFound:
-            await self._say(context, SURVEY_GONE)
+            await chat.say(SURVEY_GONE)
             return
         data = await export_file(export, offer.format.value, summary)
         try:
             await upload(info.upload_url, data, self._uploads)
         except UploadFailed as failure:
             log.warning("export of survey %s was not uploaded: %s", offer.survey_id, failure.reason)
-            await self._say(context, UPLOAD_FAILED)
+            await chat.say(UPLOAD_FAILED)
             return
         log.info(
             "export of survey %s uploaded: %d bytes, %s%s",
@@ -438,81 +347,74 @@ class LeadFiles:
             offer.format.value,
             ", anonymised" if offer.anonymise else "",
         )
-        await outgoing.send(context, file_info_activity(info))
+        await chat.send_file_info(info)
 
-    async def _upload_framework(self, context: TurnContext, offer: FrameworkOffer, info: UploadInfo) -> None:
+    async def _upload_framework(
+        self, chat: LeadConversation, offer: FrameworkOffer, info: UploadInfo
+    ) -> None:
         """The workbook written afresh from the tenant's frameworks as they are now, then uploaded."""
         async with transaction(self._sessions) as session:
             found = await framework_workbook(session, offer, self._catalogue)
         if found is None:
-            await self._say(context, FRAMEWORK_GONE)
+            await chat.say(FRAMEWORK_GONE)
             return
         _, data = found
         try:
             await upload(info.upload_url, data, self._uploads)
         except UploadFailed as failure:
             log.warning("workbook of framework %s was not uploaded: %s", offer.framework_id, failure.reason)
-            await self._say(context, UPLOAD_FAILED)
+            await chat.say(UPLOAD_FAILED)
             return
         log.info("workbook of framework %s uploaded: %d bytes", offer.framework_id, len(data))
-        await outgoing.send(context, file_info_activity(info))
-
-    async def _say(self, context: TurnContext, text: str) -> None:
-        await outgoing.send(context, MessageFactory.text(text))
+        await chat.send_file_info(info)
 
 
-def private_composer(
-    fallback: Compose,
+async def private_message(
+    session: Session,
+    message: OutboxMessage,
     *,
     rules: SummaryRules,
     configured_leads: Collection[str],
     clock: Clock,
-    snapshots: SnapshotCache | None = None,
-    catalogue: Catalogue | None = None,
-) -> Compose:
-    """Builds `EXPORT_KIND` and `COMMENTS_KIND` rows when they are sent; any other row goes to
-    `fallback`. Nothing is sent to someone no longer a lead, nor an offer already expired."""
-    cache = snapshots or SnapshotCache()
-    built_in = catalogue or Catalogue()
-
-    async def compose(session: Session, message: OutboxMessage) -> Activity | None:
-        if message.kind not in KINDS:
-            return await fallback(session, message)
-        if message.person_id is None or (message.survey_id is None and message.kind != FRAMEWORK_KIND):
-            return None
-        person = await session.get(Person, message.person_id)
-        if person is None or not await is_lead(session, person.aad_object_id, configured=configured_leads):
-            log.info("outbox row %s: its person is no longer a lead; not sent", message.id)
-            return None
-        if message.kind == FRAMEWORK_KIND:
-            return await _framework_consent(session, message, built_in, clock())
-        if message.kind == COMMENTS_KIND and message.survey_id is not None:
-            return await comments_activity(session, message.survey_id, rules=rules, snapshots=cache)
-        try:
-            offered = OfferMessage.model_validate(message.payload)
-        except ValidationError:
-            log.warning("outbox row %s: its export offer is unreadable; not sent", message.id)
-            return None
-        offer = offered.offer
-        now = clock()
-        if offer.expires_at <= now:
-            log.info("outbox row %s: its export offer expired before it could be sent", message.id)
-            return None
-        export, summary = await _export_data(session, offer, rules, cache, now)
-        data = await export_file(export, offer.format.value, summary)
-        return consent_activity(
-            offer,
-            filename=export_filename(export, offer.format.value, now.date()),
-            size=len(data),
-            description=description(export),
-        )
-
-    return compose
+    snapshots: SnapshotCache,
+    catalogue: Catalogue,
+) -> FileOffer | Card | None:
+    """What a row of `KINDS` carries, built when it is sent (a consent card's content, or the comments
+    card): nothing for someone no longer a lead, nor for an offer already expired. The outbox's
+    composer (bot.teams.lead_turns) turns it into a message."""
+    if message.person_id is None or (message.survey_id is None and message.kind != FRAMEWORK_KIND):
+        return None
+    person = await session.get(Person, message.person_id)
+    if person is None or not await is_lead(session, person.aad_object_id, configured=configured_leads):
+        log.info("outbox row %s: its person is no longer a lead; not sent", message.id)
+        return None
+    if message.kind == FRAMEWORK_KIND:
+        return await _framework_consent(session, message, catalogue, clock())
+    if message.kind == COMMENTS_KIND and message.survey_id is not None:
+        return await lead_comments_card(session, message.survey_id, rules=rules, snapshots=snapshots)
+    try:
+        offered = OfferMessage.model_validate(message.payload)
+    except ValidationError:
+        log.warning("outbox row %s: its export offer is unreadable; not sent", message.id)
+        return None
+    offer = offered.offer
+    now = clock()
+    if offer.expires_at <= now:
+        log.info("outbox row %s: its export offer expired before it could be sent", message.id)
+        return None
+    export, summary = await _export_data(session, offer, rules, snapshots, now)
+    data = await export_file(export, offer.format.value, summary)
+    return FileOffer(
+        offer,
+        filename=export_filename(export, offer.format.value, now.date()),
+        size=len(data),
+        description=description(export),
+    )
 
 
 async def _framework_consent(
     session: Session, message: OutboxMessage, catalogue: Catalogue, now: datetime
-) -> Activity | None:
+) -> FileOffer | None:
     try:
         offer = FrameworkMessage.model_validate(message.payload).offer
     except ValidationError:
@@ -528,7 +430,7 @@ async def _framework_consent(
         )
         return None
     usable, data = found
-    return consent_activity(
+    return FileOffer(
         offer,
         filename=f"{offer.framework_id}.xlsx",
         size=len(data),
@@ -550,9 +452,9 @@ async def _export_data(
     )
 
 
-def _dedupe_key(kind: str, person_id: int, activity: Activity, now: datetime) -> str:
+def _dedupe_key(kind: str, person_id: int, incoming: Incoming, now: datetime) -> str:
     """One row per request: the request's activity (Teams' retries carry the same id, and are
     dropped by the handler's claim before this), else the moment."""
-    conversation = activity.conversation.id if activity.conversation else ""
-    source = f"{conversation}|{activity.id}" if activity.id else now.isoformat()
+    conversation = incoming.conversation_id if incoming.conversation_id is not None else ""
+    source = f"{conversation}|{incoming.activity_id}" if incoming.activity_id else now.isoformat()
     return f"{kind}:{person_id}:{hashlib.sha256(source.encode()).hexdigest()[:32]}"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from botbuilder.schema import Activity
-
 from bot.cards import escape
 from bot.commands import (
     DomainsCommand,
@@ -17,7 +15,7 @@ from bot.commands import (
     UnmapDomainCommand,
 )
 from bot.leads.turn import ROSTER_BUSY, LeadTurn
-from bot.teams.roster import RosterUnavailable, fetch_member
+from bot.teams.roster import RosterUnavailable
 from storage.db import transaction
 from storage.leads import LeadError, grant_lead, revoke_lead
 from storage.organisations import (
@@ -34,12 +32,12 @@ log = logging.getLogger(__name__)
 
 async def lead_roles(turn: LeadTurn, command: GrantLeadCommand | RevokeLeadCommand) -> None:
     """`grant lead` / `revoke lead` for the people mentioned, looked up in the roster by AAD object id."""
-    mentions = _mentioned(turn.activity)
+    mentions = turn.incoming.mentioned
     if not mentions:
         await turn.say("Mention the person, e.g. grant lead @Amina Khan.")
         return
     try:
-        members = [await fetch_member(turn.context, user_id) for user_id in mentions]
+        members = [await turn.chat.member(user_id) for user_id in mentions]
     except RosterUnavailable:
         log.warning("lead roles: a member could not be looked up", exc_info=True)
         await turn.say(ROSTER_BUSY)
@@ -123,17 +121,3 @@ async def domains(turn: LeadTurn, command: MapDomainCommand | UnmapDomainCommand
         except OrganisationError as exc:
             message = str(exc)
     await turn.say(message)
-
-
-def _mentioned(activity: Activity) -> list[str]:
-    """Teams user ids of the people mentioned (not the bot), in order, each once."""
-    bot_id = activity.recipient.id if activity.recipient else None
-    ids: list[str] = []
-    for entity in activity.entities or []:
-        if entity.type != "mention":
-            continue
-        mentioned = (entity.additional_properties or {}).get("mentioned")
-        who = mentioned.get("id") if isinstance(mentioned, dict) else None
-        if isinstance(who, str) and who and who != bot_id and who not in ids:
-            ids.append(who)
-    return ids

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from botbuilder.schema import Activity
-
-from bot.cards import Card, adaptive_card, card_activity, escape, execute_action, text_block
+from bot.cards import Card, adaptive_card, escape, execute_action, text_block
 from bot.commands import DateError, ParsedDate, StartCommand, format_date, parse_date
 from bot.leads.tenant_frameworks import FrameworkChoice, find_framework
 from bot.leads.turn import NOT_CLOSING, ROSTER_BUSY, LeadTurn
 from bot.reports.text import clip
-from bot.teams.roster import RosterUnavailable, fetch_roster
+from bot.teams.roster import RosterUnavailable
 from dialogs.payloads import LEAD_VERB, LeadAction
 from frameworks.summary import UNASSIGNED
 from storage.activities import draft_made_by, note_survey_made
@@ -35,12 +33,9 @@ from storage.surveys import (
     open_survey,
     organisation_counts,
 )
-from storage.tables import SurveyState
+from storage.tables import OutboxKind, SurveyState
 
 log = logging.getLogger(__name__)
-
-CLAIMED_ACTIVITY = "surveybot.claimed_activity"
-"""The turn's claim key (turn_state): a command run again after a crash finds what it made."""
 
 
 async def start(turn: LeadTurn, command: StartCommand) -> None:
@@ -55,14 +50,14 @@ async def start(turn: LeadTurn, command: StartCommand) -> None:
         return
     framework = usable.framework
     try:
-        members = await fetch_roster(turn.context)  # HTTP: before any transaction
+        members = await turn.chat.roster()  # HTTP: before any transaction
     except RosterUnavailable:
         log.warning("start: the roster could not be fetched", exc_info=True)
         await turn.say(ROSTER_BUSY)
         return
     now = turn.now()
     closes_at = command.closes.at if command.closes else None
-    claim: str | None = turn.context.turn_state.get(CLAIMED_ACTIVITY)
+    claim = turn.incoming.claim
     async with transaction(services.sessions) as session:
         lead = await turn.sender(session)
         partnership = await ensure_partnership(session, command.partnership) if command.partnership else None
@@ -79,7 +74,7 @@ async def start(turn: LeadTurn, command: StartCommand) -> None:
             state=SurveyState.DRAFT,
             conversation_id=turn.conversation_id,
             tenant_id=turn.tenant_id,
-            team_id=_team_of(turn.activity),
+            team_id=turn.incoming.team_id,
         )
         if claim and made is None:
             await note_survey_made(session, claim, survey.id or 0)
@@ -99,7 +94,7 @@ async def start(turn: LeadTurn, command: StartCommand) -> None:
         unassigned=by_organisation[UNASSIGNED],
         closes=closes,
     )
-    await turn.send(card)
+    await turn.send_card(card)
 
 
 async def start_from_form(turn: LeadTurn, action: LeadAction) -> str:
@@ -156,7 +151,7 @@ async def confirm(turn: LeadTurn, survey_id: int) -> str:
             [
                 NewMessage(
                     dedupe_key=f"invite:{survey_id}:{person_id}",
-                    kind="invite",
+                    kind=OutboxKind.INVITE,
                     survey_id=survey_id,
                     person_id=person_id,
                     payload=turn.delivery(survey, reference.id if reference else None),
@@ -182,12 +177,6 @@ async def cancel(turn: LeadTurn, survey_id: int) -> str:
     return "Cancelled: nobody was invited."
 
 
-def _team_of(activity: Activity) -> str | None:
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    team = channel_data.get("team")
-    return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
-
-
 def _unassigned_hint(unassigned: int) -> str:
     """How people get an organisation, for the start card: results are broken down by it."""
     who = "1 person has" if unassigned == 1 else f"{unassigned} people have"
@@ -198,7 +187,7 @@ def _unassigned_hint(unassigned: int) -> str:
     )
 
 
-def start_form(frameworks: list[FrameworkChoice]) -> Activity:
+def start_form(frameworks: list[FrameworkChoice]) -> Card:
     """`start` without arguments: the same choices as a form, for leads who would rather not type."""
     choices = [
         {
@@ -224,7 +213,7 @@ def start_form(frameworks: list[FrameworkChoice]) -> Activity:
     ]
     fallback = 'Start a survey: type start <framework> [closes <date>] [title "<text>"].'
     next_step = execute_action("Next", LEAD_VERB, {"lead": "start_form"}, style="positive")
-    return card_activity(adaptive_card(body, fallback, [next_step]))
+    return adaptive_card(body, fallback, [next_step])
 
 
 def _confirm_card(
@@ -236,7 +225,7 @@ def _confirm_card(
     organisations: str,
     unassigned: int,
     closes: str,
-) -> Activity:
+) -> Card:
     def button(label: str, lead: str, style: str | None = None) -> Card:
         return execute_action(label, LEAD_VERB, {"lead": lead, "survey_id": survey_id}, style=style)
 
@@ -259,4 +248,4 @@ def _confirm_card(
     if unassigned:
         body.insert(2, text_block(_unassigned_hint(unassigned), isSubtle=True))
     actions = [button("Send invitations", "confirm", "positive"), button("Cancel", "cancel")]
-    return card_activity(adaptive_card(body, f"Start {title}? Type start again to change it.", actions))
+    return adaptive_card(body, f"Start {title}? Type start again to change it.", actions)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bot.cards import escape, render_summary
+from bot.cards import escape, summary_card
 from bot.commands import FrameworksCommand, ResultsCommand, StatusCommand, SurveysCommand, format_date
 from bot.leads.targets import missing, summary_target, survey_keywords
 from bot.leads.tenant_frameworks import UsableFramework, usable_frameworks
@@ -23,7 +23,7 @@ from storage.surveys import (
     survey_listing,
     survey_progress,
 )
-from storage.tables import OutboxState, Survey, SurveyState
+from storage.tables import OutboxKind, OutboxState, Survey, SurveyState
 
 
 async def status(turn: LeadTurn, command: StatusCommand) -> None:
@@ -38,7 +38,7 @@ async def status(turn: LeadTurn, command: StatusCommand) -> None:
             await turn.say(missing(command.survey, reach=turn.reach))
             return
         rows = await survey_progress(session, survey_id=survey.id or 0)
-        deliveries = await state_counts(session, survey_id=survey.id or 0, kind="invite")
+        deliveries = await state_counts(session, survey_id=survey.id or 0, kind=OutboxKind.INVITE)
         rates = (
             None
             if privately
@@ -103,7 +103,7 @@ async def results(turn: LeadTurn, command: ResultsCommand) -> None:
         if reference is not None and reference.id is not None:
             posted = await last_posted(session, survey_id, conversation_reference_id=reference.id)
             summary = since_last_post(summary, posted)
-    await turn.send(render_summary(summary, charts=services.chart_link(summary)))
+    await turn.send_card(summary_card(summary, charts=services.chart_link(summary)))
 
 
 async def surveys(turn: LeadTurn, _command: SurveysCommand) -> None:

@@ -13,16 +13,13 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from botbuilder.core import MessageFactory, TurnContext
-from botbuilder.schema import Activity
-
+from bot.cards import Card
 from bot.commands import Scope
+from bot.leads.conversation import Incoming, LeadConversation, sender_of
 from bot.leads.framework_uploads import DownloadSettings
 from bot.leads.lead_files import LeadFiles
 from bot.reports.chart_links import ChartUrls
-from bot.teams.edge import tenant_of
 from bot.teams.uploads import UploadSettings
-from dialogs import outgoing
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary
 from storage.conversations import place_of
@@ -60,7 +57,7 @@ class LeadServices:
 class LeadTurn:
     """One command being carried out: decided once per activity, passed to the use case."""
 
-    context: TurnContext
+    chat: LeadConversation
     services: LeadServices
     files: LeadFiles
     scope: Scope
@@ -69,8 +66,8 @@ class LeadTurn:
     reach: Reach
 
     @property
-    def activity(self) -> Activity:
-        return self.context.activity
+    def incoming(self) -> Incoming:
+        return self.chat.incoming
 
     @property
     def personal(self) -> bool:
@@ -79,27 +76,25 @@ class LeadTurn:
 
     @property
     def tenant_id(self) -> str | None:
-        return tenant_of(self.activity)
+        return self.incoming.tenant_id
 
     @property
     def conversation_id(self) -> str:
-        return str(self.activity.conversation.id)
+        return str(self.incoming.conversation_id)
 
     def now(self) -> datetime:
         return self.services.clock()
 
     async def sender(self, session: Session) -> Person:
         """The person who typed the command, as stored (created on first sight)."""
-        sender = self.activity.from_property
-        return await person_for(session, teams_user_id=sender.id, name=sender.name, now=self.now())
+        sender = sender_of(self.incoming)
+        return await person_for(session, teams_user_id=sender.teams_user_id, name=sender.name, now=self.now())
 
     def delivery(self, survey: Survey, report_to: int | None) -> dict[str, Any]:
         """The outbox payload of an invitation or reminder sent from this chat."""
-        activity = self.activity
-        tenant = activity.conversation.tenant_id if activity.conversation else None
         payload: dict[str, Any] = {
-            "service_url": activity.service_url,
-            "tenant_id": tenant,
+            "service_url": self.incoming.service_url,
+            "tenant_id": self.incoming.conversation_tenant_id,
             "fanout": f"invite:{survey.id}",
             "title": survey.title,
         }
@@ -108,18 +103,18 @@ class LeadTurn:
         return payload
 
     async def say(self, text: str) -> None:
-        await outgoing.send(self.context, MessageFactory.text(text))
+        await self.chat.say(text)
 
-    async def send(self, activity: Activity) -> None:
-        await outgoing.send(self.context, activity)
+    async def send_card(self, card: Card) -> None:
+        await self.chat.send_card(card)
 
 
-def reach_of(activity: Activity, *, scope: Scope, lead: bool) -> Reach:
+def reach_of(incoming: Incoming, *, scope: Scope, lead: bool) -> Reach:
     """Which surveys a command typed here by this person may see (storage.surveys.Reach): decided
     once per activity, passed to every lookup."""
-    conversation = activity.conversation
-    place = None if scope is Scope.PERSONAL or conversation is None else place_of(conversation.id)
-    return Reach(tenant_id=tenant_of(activity), place_id=place, lead=lead)
+    conversation_id = incoming.conversation_id
+    place = None if scope is Scope.PERSONAL or conversation_id is None else place_of(conversation_id)
+    return Reach(tenant_id=incoming.tenant_id, place_id=place, lead=lead)
 
 
 NOT_CLOSING = "no closing date"

@@ -17,7 +17,7 @@ from jsonschema import Draft6Validator
 from openpyxl import load_workbook
 
 from bot.app import create_app
-from bot.leads.framework_uploads import FILE_DOWNLOAD_INFO
+from bot.leads.conversation import FILE_DOWNLOAD_INFO
 from bot.settings import Settings
 from frameworks.loader import load_directory
 from frameworks.schema import Framework
