@@ -352,7 +352,7 @@ async def test_erasing_someone_keeps_a_closed_rounds_scores_with_no_identity_com
         leads = await list_leads(session, configured=[])
     assert [(lead.aad_object_id, lead.granted_by) for lead in leads] == [("aad-chen", None)]
 
-    logged = [record.getMessage() for record in caplog.records if record.name == "storage.privacy"]
+    logged = [record.getMessage() for record in caplog.records if record.name == "storage.privacy.erasure"]
     assert logged == [
         f"privacy: erased subject {plan.subject}: 1 responses anonymised, 0 deleted, 1 invitations deleted, "
         "1 conversation references, 2 outbox messages, 2 bot state records, 1 other records"
