@@ -31,11 +31,11 @@ from botbuilder.schema import (
     ConversationReference,
     ResourceResponse,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.teams.handler import SurveyBot
+from frameworks.clock import Clock
 from frameworks.loader import Catalogue
-from storage.db import transaction
+from storage.db import Sessions, transaction
 from storage.invitations import invite
 from storage.people import upsert_person
 from storage.surveys import create_survey, open_surveys
@@ -190,7 +190,7 @@ class Keyboard:
 
 
 async def prepare_trial(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: Sessions,
     catalogue: Catalogue,
     *,
     framework_id: str,
@@ -216,9 +216,9 @@ async def prepare_trial(
 
 async def run_chat(
     bot: SurveyBot,
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: Sessions,
     catalogue: Catalogue,
-    clock: Callable[[], datetime],
+    clock: Clock,
     *,
     name: str,
     framework_id: str | None,

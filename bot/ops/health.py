@@ -22,14 +22,13 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ops.logs import AccessLog
 from bot.settings import Settings
 from bot.teams.app_tokens import AppTokens, TokenSetupError, token_request
 from bot.teams.signing_keys import SigningKeys
+from storage.db import Engine, ping
 from storage.migrate import current_revision, head_revision
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ def edge_readiness(keys: SigningKeys | None, tokens: AppTokens | None) -> EdgeCh
 
 
 def readiness(
-    engine: Callable[[], AsyncEngine | None],
+    engine: Callable[[], Engine | None],
     *,
     timeout: float = READINESS_TIMEOUT,
     edge: EdgeCheck = lambda: None,
@@ -108,8 +107,7 @@ def readiness(
             head.append(await asyncio.to_thread(head_revision))  # reads the migration scripts once
         try:
             async with asyncio.timeout(timeout):
-                async with current.connect() as connection:
-                    await connection.execute(sa.text("SELECT 1"))
+                await ping(current)
                 revision = await current_revision(current)
         except TimeoutError:
             return _not_ready(f"the database did not answer within {timeout:g} s")

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -33,6 +32,7 @@ from bot.teams.app_tokens import AppTokens
 from bot.teams.channel_auth import ChannelAuthentication
 from bot.teams.signing_keys import SigningKeys
 from bot.teams.unfinished import RepliesNotSent, TurnUnfinished
+from frameworks.clock import Clock, utc_now
 from storage.lru import BoundedCache
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def create_adapter(
     settings: Settings,
     *,
     keys: SigningKeys | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
     credentials: ServiceClientCredentialsFactory | None = None,
     tokens: AppTokens | None = None,
 ) -> CloudAdapter:

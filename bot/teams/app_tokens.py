@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from bot.settings import Settings
 from bot.teams.addresses import secure_or_local
 from bot.teams.background_refresh import BackgroundRefresh
+from frameworks.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ class AppTokens:
         self,
         request: TokenRequest,
         *,
-        clock: Callable[[], datetime],
+        clock: Clock,
         timeout: aiohttp.ClientTimeout = FETCH_TIMEOUT,
         startup_wait: float = STARTUP_WAIT,
         retry_first: float = RETRY_FIRST,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +34,7 @@ from botframework.connector.auth import (
 from botframework.connector.skills import BotFrameworkClient
 
 from bot.teams.signing_keys import SigningKeys
+from frameworks.clock import Clock
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class ChannelAuthentication(BotFrameworkAuthentication):
         *,
         app_id: str,
         keys: SigningKeys | None,
-        clock: Callable[[], datetime],
+        clock: Clock,
     ) -> None:
         self._inner = inner
         self._app_id = app_id
