@@ -33,9 +33,9 @@ from bot.leads.chat import LeadCommands, LeadServices
 from bot.leads.framework_uploads import DownloadSettings
 from bot.ops.health import edge_readiness
 from bot.ops.metrics import METRICS, Metrics, counting_errors
+from bot.outbox import OutboxSender, Outcome, Verdict, compose_from_payload
 from bot.outbox.invitations import invitation_composer
-from bot.outbox.sender import OutboxSender, Outcome, Verdict
-from bot.outbox.weekly import KIND as WEEKLY_KIND
+from bot.outbox.weekly import summary_composer
 from bot.reports.chart_links import ChartUrls
 from bot.routes import MAX_ACTIVITY_BYTES, add_routes, chart_links
 from bot.settings import Settings
@@ -56,6 +56,7 @@ from storage.bot_state import SqlStorage
 from storage.db import Sessions, create_engine, session_factory
 from storage.migrate import is_at_head
 from storage.surveys import SnapshotCache
+from storage.tables import OutboxKind
 
 __all__ = [
     "ADAPTER",
@@ -153,25 +154,30 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         renderer = CardRenderer()
         snapshots = SnapshotCache()
         tz = ZoneInfo(settings.time_zone)
+        invitations = invitation_composer(renderer, snapshots, clock=app[CLOCK], tz=tz)
+        summaries = summary_composer(
+            rules=settings.summary_rules, clock=app[CLOCK], chart_link=_chart_link(settings, app[CLOCK])
+        )
+        lead_files = private_composer(
+            compose_from_payload,
+            rules=settings.summary_rules,
+            configured_leads=settings.lead_user_ids,
+            clock=app[CLOCK],
+            snapshots=snapshots,
+            catalogue=app[CATALOGUE],
+        )
         sender = OutboxSender(
             app[SESSIONS],
             app[ADAPTER],
             bot_app_id=settings.microsoft_app_id,
-            compose=private_composer(
-                invitation_composer(
-                    renderer,
-                    snapshots,
-                    clock=app[CLOCK],
-                    tz=tz,
-                    rules=settings.summary_rules,
-                    chart_link=_chart_link(settings, app[CLOCK]),
-                ),
-                rules=settings.summary_rules,
-                configured_leads=settings.lead_user_ids,
-                clock=app[CLOCK],
-                snapshots=snapshots,
-                catalogue=app[CATALOGUE],
-            ),
+            composers={
+                OutboxKind.INVITE: invitations,
+                OutboxKind.REMIND: invitations,
+                OutboxKind.SUMMARY: summaries,
+                OutboxKind.LEAD_EXPORT: lead_files,
+                OutboxKind.LEAD_COMMENTS: lead_files,
+                OutboxKind.LEAD_FRAMEWORK: lead_files,
+            },
             clock=app[CLOCK],
             on_outcome=lambda outcome, kind: _count_send(app[METRICS], outcome, kind),
         )
@@ -262,5 +268,5 @@ async def connector_pool(app: web.Application) -> AsyncIterator[None]:
 
 def _count_send(metrics: Metrics, outcome: Outcome, kind: str) -> None:
     metrics.send_outcome(outcome.verdict, outcome.reason)
-    if kind == WEEKLY_KIND and outcome.verdict == Verdict.SENT:
+    if kind == OutboxKind.SUMMARY and outcome.verdict == Verdict.SENT:
         metrics.summary_posted()

@@ -1,16 +1,23 @@
-"""What the sender sends for a row: each outbox kind's composer builds its activity when the row is sent."""
+"""What the sender sends for a row: each outbox kind's composer builds its activity when the row is sent.
+
+The sender picks a row's composer from a table keyed by its kind (`Composers`); a kind without one is
+sent as its payload says (`compose_from_payload`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from botbuilder.schema import Activity
 
 from storage.db import Session
-from storage.tables import OutboxMessage
+from storage.tables import OutboxKind, OutboxMessage
 
 Compose = Callable[[Session, OutboxMessage], Awaitable[Activity | None]]
 """Builds the activity for a row; None when there is nothing to send any more (survey closed…)."""
+
+Composers = Mapping[OutboxKind, Compose]
+"""Each kind's composer."""
 
 
 async def compose_from_payload(_session: Session, message: OutboxMessage) -> Activity | None:

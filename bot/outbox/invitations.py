@@ -1,9 +1,8 @@
-"""What an invitation, a reminder or a weekly summary says, built when it is sent: the survey may
-have closed, or the person finished, since the row was queued, and then nothing is sent at all."""
+"""What an invitation or a reminder says, built when it is sent: the survey may have closed, or the
+person finished, since the row was queued, and then nothing is sent at all."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -11,13 +10,10 @@ from botbuilder.schema import Activity
 
 from bot.cards.survey import CardRenderer
 from bot.commands.dates import format_date
-from bot.outbox import weekly as weekly
 from bot.outbox.composers import Compose, compose_from_payload
-from bot.reports.chart_links import ChartUrls
 from dialogs.progress import survey_list_item
 from dialogs.views import SurveyListView
 from frameworks.clock import Clock
-from frameworks.summary import SummaryRules, SurveySummary
 from storage.db import Session
 from storage.invitations import pending_surveys_for
 from storage.surveys import SnapshotCache
@@ -27,22 +23,11 @@ KINDS = (OutboxKind.INVITE, OutboxKind.REMIND)
 
 
 def invitation_composer(
-    renderer: CardRenderer,
-    snapshots: SnapshotCache,
-    *,
-    clock: Clock,
-    tz: ZoneInfo,
-    rules: SummaryRules | None = None,
-    chart_link: Callable[[SurveySummary], ChartUrls | None] = lambda _summary: None,
+    renderer: CardRenderer, snapshots: SnapshotCache, *, clock: Clock, tz: ZoneInfo
 ) -> Compose:
-    """Invitations, reminders and weekly summaries, each built at the moment it is sent."""
-    summary_rules = rules or SummaryRules()
+    """Invitations and reminders (`KINDS`), each built at the moment it is sent."""
 
     async def compose(session: Session, message: OutboxMessage) -> Activity | None:
-        if message.kind == OutboxKind.SUMMARY:
-            return await weekly.compose_summary(
-                session, message, rules=summary_rules, now=clock(), chart_link=chart_link
-            )
         if message.kind not in KINDS or message.person_id is None or message.survey_id is None:
             return await compose_from_payload(session, message)
         now = clock()

@@ -23,10 +23,11 @@ How Teams' answers map to outcomes (`classify`):
 What a row carries: `person_id` and, in `payload`, `service_url` and `tenant_id` (else the person's)
 to reach someone the bot has no 1:1 chat with yet (with one, the chat is continued); or
 `conversation_reference_id` to post into a stored conversation (a channel, a group chat). The activity
-comes from `compose` (by default `payload["activity"]`, a serialised botbuilder Activity). Rows of one
-fan-out carry `fanout` (its id) and `report_to` (the conversation reference of the lead's chat), and
-may carry `title`; when the last of them is sent or failed, one `fanout-report` row is enqueued with
-the counts and the reasons for failures, never names.
+comes from the composer of the row's kind (`composers`), else from `fallback` (by default
+`payload["activity"]`, a serialised botbuilder Activity). Rows of one fan-out carry `fanout` (its id)
+and `report_to` (the conversation reference of the lead's chat), and may carry `title`; when the last
+of them is sent or failed, one `fanout-report` row is enqueued with the counts and the reasons for
+failures, never names.
 
 The Teams calls are in `bot.outbox.delivery`, the recording in `bot.outbox.recorder`.
 """
@@ -46,7 +47,7 @@ from typing import Any
 from botbuilder.core import CloudAdapterBase
 
 from bot.outbox.addresses import AddressBook
-from bot.outbox.composers import Compose, compose_from_payload
+from bot.outbox.composers import Compose, Composers, compose_from_payload
 from bot.outbox.config import SenderConfig
 from bot.outbox.delivery import TeamsDelivery
 from bot.outbox.plans import InHand, Plan, SendResult
@@ -78,7 +79,8 @@ class OutboxSender:
         *,
         bot_app_id: str = "",
         limiter: RateLimiter | None = None,
-        compose: Compose = compose_from_payload,
+        composers: Composers | None = None,
+        fallback: Compose = compose_from_payload,
         config: SenderConfig | None = None,
         worker: str | None = None,
         clock: Clock = utc_now,
@@ -93,7 +95,9 @@ class OutboxSender:
         self.worker = (worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:80]
         self.limiter = limiter or RateLimiter()
         self._sessions = sessions
-        self._compose = compose
+        self._composers: Composers = composers or {}
+        """Each kind's composer; a kind without one is composed by `fallback`."""
+        self._fallback = fallback
         self._clock = clock
         self._sleep = sleep
         self._slots = asyncio.Semaphore(self.config.concurrency)
@@ -238,12 +242,13 @@ class OutboxSender:
             person_id=row.person_id,
         )
         try:
-            if row.kind == OutboxKind.FANOUT_REPORT or self._compose is compose_from_payload:
+            compose = self._composers.get(row.kind, self._fallback)
+            if row.kind == OutboxKind.FANOUT_REPORT or compose is compose_from_payload:
                 plan.activity = await compose_from_payload(session, row)
             else:
                 # A savepoint, so that one row's failing query leaves the batch's transaction usable.
                 async with session.begin_nested():
-                    plan.activity = await self._compose(session, row)
+                    plan.activity = await compose(session, row)
         except Exception as error:
             log.exception("composing outbox row %s failed", row.id)
             plan.problem = Outcome(Verdict.RETRY, Reason.TRANSIENT, f"compose: {type(error).__name__}")

@@ -17,7 +17,9 @@ from datetime import datetime
 from botbuilder.schema import Activity
 
 from bot.cards.summary_cards import render_summary, render_unchanged
+from bot.outbox.composers import Compose
 from bot.reports.chart_links import ChartUrls
+from frameworks.clock import Clock
 from frameworks.summary import SummaryRules, SurveySummary, since_last_post
 from storage.db import Session
 from storage.outbox import NewMessage, enqueue
@@ -26,8 +28,6 @@ from storage.subscriptions import claim_due
 from storage.summaries import latest_round, survey_summary
 from storage.summary_posts import last_posted, record_post
 from storage.tables import OutboxKind, OutboxMessage
-
-KIND = OutboxKind.SUMMARY
 
 
 async def queue_due_summaries(session: Session, *, now: datetime) -> int:
@@ -46,6 +46,20 @@ async def queue_due_summaries(session: Session, *, now: datetime) -> int:
         for claim in await claim_due(session, now=now)
     ]
     return await enqueue(session, messages, now=now)
+
+
+def summary_composer(
+    *,
+    rules: SummaryRules,
+    clock: Clock,
+    chart_link: Callable[[SurveySummary], ChartUrls | None] = lambda _summary: None,
+) -> Compose:
+    """Weekly summary posts (OutboxKind.SUMMARY), each built at the moment it is sent."""
+
+    async def compose(session: Session, message: OutboxMessage) -> Activity | None:
+        return await compose_summary(session, message, rules=rules, now=clock(), chart_link=chart_link)
+
+    return compose
 
 
 async def compose_summary(

@@ -616,7 +616,7 @@ async def test_nothing_is_sent_for_an_invitation_no_longer_needed(
         return Activity(type="message", text=f"Hello {person.teams_user_id}")
 
     clock = SteppingClock()
-    await _settle(_sender(database.sessions, SCALED, compose=compose, clock=clock), database.sessions, clock)
+    await _settle(_sender(database.sessions, SCALED, fallback=compose, clock=clock), database.sessions, clock)
 
     assert finished not in connector.deliveries
     assert sorted(a["text"] for a in connector.activities if a["_conversation_id"] != LEADS_CHANNEL) == [
@@ -713,7 +713,7 @@ async def test_an_invitation_says_retrying_while_teams_fails_then_sent_or_skippe
         )
 
     clock = SteppingClock()
-    sender = _sender(database.sessions, SCALED, clock=clock, compose=compose)
+    sender = _sender(database.sessions, SCALED, clock=clock, fallback=compose)
     assert (await _delivery(database))[flaky] == ("pending", 0, None)
     await sender.drain_once()
 
