@@ -20,6 +20,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from storage.people import people_by_address, stored_name
 from storage.tables import LeadGrant, Person
@@ -92,7 +93,7 @@ async def identify(session: AsyncSession, who: str, *, granted_ok: bool = False)
     if AAD_OBJECT_ID.fullmatch(typed):
         key = normalise_aad_id(typed)
         found = await session.execute(
-            sa.select(Person.name).where(sa.func.lower(Person.aad_object_id) == key)  # type: ignore[arg-type]
+            sa.select(col(Person.name)).where(sa.func.lower(col(Person.aad_object_id)) == key)
         )
         return Named(key, found.scalar_one_or_none())
     if granted_ok:
@@ -138,7 +139,9 @@ async def is_lead(session: AsyncSession, aad_object_id: str | None, *, configure
     key = normalise_aad_id(aad_object_id)
     if key in _configured(configured):
         return True
-    found = await session.execute(sa.select(LeadGrant.aad_object_id).where(LeadGrant.aad_object_id == key))
+    found = await session.execute(
+        sa.select(col(LeadGrant.aad_object_id)).where(col(LeadGrant.aad_object_id) == key)
+    )
     return found.first() is not None
 
 
@@ -180,13 +183,13 @@ async def revoke_lead(
     # Lock every grant (PostgreSQL; SQLite writers are serialised anyway): two leads revoking each other
     # at once must not both see the other still there.
     granted = set(
-        (await session.execute(sa.select(LeadGrant.aad_object_id).with_for_update())).scalars()  # type: ignore[call-overload]
+        (await session.execute(sa.select(col(LeadGrant.aad_object_id)).with_for_update())).scalars()
     )
     if key not in granted:
         return False
     if not leads_by_settings and granted == {key}:
         raise LastLead(name)
-    await session.execute(sa.delete(LeadGrant).where(LeadGrant.aad_object_id == key))  # type: ignore[arg-type]
+    await session.execute(sa.delete(LeadGrant).where(col(LeadGrant.aad_object_id) == key))
     return True
 
 
@@ -194,9 +197,9 @@ async def list_leads(session: AsyncSession, *, configured: Collection[str]) -> l
     """Settings leads and granted leads, by name (people not yet seen by the bot last)."""
     granter = aliased(Person)
     rows = await session.execute(
-        sa.select(LeadGrant, Person.name, granter.name)
-        .outerjoin(Person, Person.aad_object_id == LeadGrant.aad_object_id)  # type: ignore[arg-type]
-        .outerjoin(granter, granter.id == LeadGrant.granted_by_id)  # type: ignore[arg-type]
+        sa.select(LeadGrant, col(Person.name), col(granter.name))
+        .outerjoin(Person, col(Person.aad_object_id) == col(LeadGrant.aad_object_id))
+        .outerjoin(granter, col(granter.id) == col(LeadGrant.granted_by_id))
     )
     leads: dict[str, Lead] = {}
     for grant, current_name, granted_by in rows:
@@ -211,9 +214,11 @@ async def list_leads(session: AsyncSession, *, configured: Collection[str]) -> l
     names: dict[str, str | None] = {}
     if settings_ids:
         found = await session.execute(
-            sa.select(Person.aad_object_id, Person.name).where(Person.aad_object_id.in_(settings_ids))  # type: ignore[union-attr]
+            sa.select(col(Person.aad_object_id), col(Person.name)).where(
+                col(Person.aad_object_id).in_(settings_ids)
+            )
         )
-        names = {normalise_aad_id(aad): person_name for aad, person_name in found}
+        names = {normalise_aad_id(aad): person_name for aad, person_name in found if aad is not None}
     for key in settings_ids:
         leads[key] = Lead(aad_object_id=key, name=names.get(key), source=LeadSource.SETTINGS)
     return sorted(

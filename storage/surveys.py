@@ -51,9 +51,9 @@ class Reach:
 
     def surveys(self) -> sa.ColumnElement[bool]:
         """The condition a survey row must meet to be seen from here."""
-        tenant = Survey.tenant_id.is_not_distinct_from(self.tenant_id)  # type: ignore[union-attr]
+        tenant = col(Survey.tenant_id).is_not_distinct_from(self.tenant_id)
         if self.place_id is not None:
-            return sa.and_(tenant, Survey.conversation_id == self.place_id)
+            return sa.and_(tenant, col(Survey.conversation_id) == self.place_id)
         return tenant if self.lead else sa.false()
 
 
@@ -68,14 +68,14 @@ async def find_survey(
 ) -> Survey | None:
     """The survey a command means, within reach: by number, by words of its title, else the latest
     started where the command was typed (none in a 1:1 chat). None when there is no such survey here."""
-    query = sa.select(Survey).where(reach.surveys(), Survey.state.in_(states))  # type: ignore[attr-defined]
+    query = sa.select(Survey).where(reach.surveys(), col(Survey.state).in_(states))
     if number is not None:
-        query = query.where(Survey.id == number)
+        query = query.where(col(Survey.id) == number)
     elif fragment:
-        query = query.where(Survey.title.ilike(f"%{_like(fragment)}%", escape="\\"))  # type: ignore[attr-defined]
+        query = query.where(col(Survey.title).ilike(f"%{_like(fragment)}%", escape="\\"))
     elif reach.place_id is None:
         return None
-    query = query.order_by(Survey.created_at.desc(), Survey.id.desc()).limit(1)  # type: ignore[attr-defined, union-attr]
+    query = query.order_by(col(Survey.created_at).desc(), col(Survey.id).desc()).limit(1)
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
@@ -113,13 +113,18 @@ async def survey_listing(
     command line, run by whoever runs the bot). Two queries whatever the number of surveys."""
     query = (
         sa.select(
-            Survey, Partnership.name, ConversationReference.conversation_type, ConversationReference.reference
+            Survey,
+            col(Partnership.name),
+            col(ConversationReference.conversation_type),
+            col(ConversationReference.reference),
         )
         .options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
-        .outerjoin(Partnership, Partnership.id == Survey.partnership_id)  # type: ignore[arg-type]
-        .outerjoin(ConversationReference, ConversationReference.conversation_id == Survey.conversation_id)  # type: ignore[arg-type]
-        .where(Survey.state != SurveyState.DRAFT)
-        .order_by(Survey.created_at.desc(), Survey.id.desc())  # type: ignore[attr-defined, union-attr]
+        .outerjoin(Partnership, col(Partnership.id) == col(Survey.partnership_id))
+        .outerjoin(
+            ConversationReference, col(ConversationReference.conversation_id) == col(Survey.conversation_id)
+        )
+        .where(col(Survey.state) != SurveyState.DRAFT)
+        .order_by(col(Survey.created_at).desc(), col(Survey.id).desc())
         .limit(limit)
     )
     if reach is not None:
@@ -149,17 +154,20 @@ async def _progress_counts(session: AsyncSession, survey_ids: list[int]) -> dict
         return {}
     result = await session.execute(
         sa.select(
-            Invitation.survey_id,
-            sa.func.count(Invitation.id),
-            sa.func.count(Response.id),
-            sa.func.count(Response.submitted_at),
+            col(Invitation.survey_id),
+            sa.func.count(col(Invitation.id)),
+            sa.func.count(col(Response.id)),
+            sa.func.count(col(Response.submitted_at)),
         )
         .outerjoin(
             Response,
-            sa.and_(Response.survey_id == Invitation.survey_id, Response.person_id == Invitation.person_id),
+            sa.and_(
+                col(Response.survey_id) == col(Invitation.survey_id),
+                col(Response.person_id) == col(Invitation.person_id),
+            ),
         )
-        .where(Invitation.survey_id.in_(survey_ids))  # type: ignore[attr-defined]
-        .group_by(Invitation.survey_id)
+        .where(col(Invitation.survey_id).in_(survey_ids))
+        .group_by(col(Invitation.survey_id))
     )
     return {
         survey_id: (invited, started, submitted) for survey_id, invited, started, submitted in result.all()
@@ -251,11 +259,13 @@ class SnapshotCache:
         if framework is None:
             survey = await get_survey(session, survey_id)
             return survey, self.framework(survey)
-        query = sa.select(Survey).where(Survey.id == survey_id).options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
-        survey = (await session.execute(query)).scalar_one_or_none()
-        if survey is None:
+        query = (
+            sa.select(Survey).where(col(Survey.id) == survey_id).options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
+        )
+        found = (await session.execute(query)).scalar_one_or_none()
+        if found is None:
             raise SurveyNotFound(survey_id)
-        return survey, framework
+        return found, framework
 
     def framework(self, survey: Survey) -> Framework:
         """The framework of a survey already loaded with its snapshot, parsed once per process."""
@@ -267,7 +277,7 @@ class SnapshotCache:
 
 
 def is_accepting_answers(survey: Survey, now: datetime) -> bool:
-    if survey.state is not SurveyState.OPEN and survey.state != SurveyState.OPEN.value:
+    if survey.state != SurveyState.OPEN:  # a StrEnum: equal to its value as loaded raw too
         return False
     return survey.closes_at is None or now < survey.closes_at
 
@@ -309,17 +319,25 @@ async def close_due_surveys(session: AsyncSession, *, now: datetime) -> list[int
     """Close every open survey whose deadline has passed; returns their ids."""
     result = await session.execute(
         sa.update(Survey)
-        .where(Survey.state == SurveyState.OPEN, Survey.closes_at.is_not(None), Survey.closes_at <= now)  # type: ignore[union-attr]
+        .where(
+            col(Survey.state) == SurveyState.OPEN,
+            col(Survey.closes_at).is_not(None),
+            col(Survey.closes_at) <= now,
+        )
         .values(state=SurveyState.CLOSED, closed_at=now)
-        .returning(Survey.id)
+        .returning(col(Survey.id))
     )
-    return [row[0] for row in result]
+    return [survey_id for (survey_id,) in result if survey_id is not None]
 
 
 async def open_surveys(session: AsyncSession, *, framework_id: str | None = None) -> list[Survey]:
-    query = sa.select(Survey).where(Survey.state == SurveyState.OPEN).order_by(Survey.created_at, Survey.id)
+    query = (
+        sa.select(Survey)
+        .where(col(Survey.state) == SurveyState.OPEN)
+        .order_by(col(Survey.created_at), col(Survey.id))
+    )
     if framework_id is not None:
-        query = query.where(Survey.framework_id == framework_id)
+        query = query.where(col(Survey.framework_id) == framework_id)
     return list((await session.execute(query)).scalars())
 
 

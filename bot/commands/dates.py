@@ -180,8 +180,12 @@ def format_date(when: datetime, tz: ZoneInfo) -> str:
     )
 
 
+_PLAIN = str.maketrans("’‘,\u00a0", "''  ")
+"""Curly quotes as straight ones, commas and no-break spaces as spaces."""
+
+
 def _clean(text: str) -> str:
-    text = text.translate(str.maketrans({"’": "'", "‘": "'", ",": " ", "\u00a0": " "}))
+    text = text.translate(_PLAIN)
     text = " ".join(text.casefold().split()).rstrip(".!? ")
     text = re.sub(r"\b([ap])\.m\b\.?", r"\1m", text)
     text = re.sub(r"(\d{4}-\d{1,2}-\d{1,2})t(?=\d)", r"\1 ", text)
