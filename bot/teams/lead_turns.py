@@ -15,12 +15,13 @@ from pydantic import ValidationError
 from bot.cards import Card, card_activity
 from bot.leads.chat import LeadCommands
 from bot.leads.conversation import CLAIMED_ACTIVITY, FILE_DOWNLOAD_INFO, Incoming, Sender, SentFile
-from bot.leads.lead_files import CONSENT_CARD, FILE_INFO_CARD, KINDS, Clock, private_message
+from bot.leads.lead_files import CONSENT_CARD, FILE_INFO_CARD, KINDS, private_message
 from bot.leads.offers import FileOffer, UploadInfo
 from bot.outbox.composers import Compose
 from bot.teams.edge import tenant_of
 from bot.teams.roster import fetch_member, fetch_roster
 from dialogs import outgoing
+from frameworks.clock import Clock
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules
 from storage.db import Session
