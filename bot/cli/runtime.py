@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeAlias, TypeVar
 
 from bot.ops.logs import configure_logging
 from bot.settings import Settings
 from frameworks.clock import utc_now
-from storage.db import create_engine, session_factory, transaction
+from storage.db import Engine, Session, create_engine, session_factory, transaction
 from storage.migrate import is_at_head
 from storage.reachability import display_url, require_sqlite_file
 
@@ -28,7 +30,9 @@ __all__ = [
     "with_engine",
 ]
 
-Commands = argparse._SubParsersAction
+T = TypeVar("T")
+
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 """The `add_subparsers()` object each command group adds its parsers to."""
 
 
@@ -44,7 +48,7 @@ def at_least(minimum: int) -> Callable[[str], int]:
 
 
 def command_settings(*, database: bool = True) -> Settings:
-    """The settings (a mistake in them is explained by `_explaining_failures`), logging configured; a
+    """The settings (a mistake in them is explained by `bot.cli.main`), logging configured; a
     command that uses the database says which one on stderr."""
     settings = Settings()
     configure_logging(
@@ -63,7 +67,7 @@ def out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-async def with_engine(url: str, action, *, create: bool = False):  # type: ignore[no-untyped-def]
+async def with_engine(url: str, action: Callable[[Engine], Awaitable[T]], *, create: bool = False) -> T:
     """Run `action(engine)`; a SQLite file that does not exist is created only when `create` is set."""
     if not create:
         await asyncio.to_thread(require_sqlite_file, url)
@@ -81,30 +85,32 @@ def migrated(settings: Settings) -> bool:
     return False
 
 
-def no_clock(action):  # type: ignore[no-untyped-def]
-    """A storage function that takes no `now`, for `_in_transaction` (which passes one)."""
+def no_clock(action: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """A storage function that takes no `now`, for `in_transaction` (which passes one)."""
 
-    async def run(session, *args, now, **kwargs):  # type: ignore[no-untyped-def]
+    async def run(session: Session, *args: Any, now: datetime, **kwargs: Any) -> T:
         return await action(session, *args, **kwargs)
 
     return run
 
 
-def in_transaction(action, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """A storage function for `_with_engine`, run in one transaction (rolled back if it fails) at the
+def in_transaction(
+    action: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+) -> Callable[[Engine], Awaitable[T]]:
+    """A storage function for `with_engine`, run in one transaction (rolled back if it fails) at the
     current time."""
 
-    async def run(engine):  # type: ignore[no-untyped-def]
+    async def run(engine: Engine) -> T:
         async with transaction(session_factory(engine)) as session:
             return await action(session, *args, now=utc_now(), **kwargs)
 
     return run
 
 
-def in_session(settings: Settings, action, /, **kwargs):  # type: ignore[no-untyped-def]
+def in_session(settings: Settings, action: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
     """`action(session, **kwargs)` in one transaction on DATABASE_URL."""
 
-    async def run(engine):  # type: ignore[no-untyped-def]
+    async def run(engine: Engine) -> T:
         async with transaction(session_factory(engine)) as session:
             return await action(session, **kwargs)
 

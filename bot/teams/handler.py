@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, InvokeResponse
 
-from bot.cards.survey import card_activity
+from bot.cards import card_activity
 from bot.leads.chat import LeadCommands
 from bot.leads.lead_files import FILE_CONSENT
 from bot.ops.logs import set_turn_outcome
