@@ -70,20 +70,20 @@ async def claim_due(
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due rows for `worker` until `now + lease`, oldest first."""
     due = (
-        sa.select(OutboxMessage.id)
+        sa.select(col(OutboxMessage.id))
         .where(
-            OutboxMessage.state.in_(_DUE_STATES),  # type: ignore[attr-defined]
-            OutboxMessage.next_attempt_at <= now,
-            sa.or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until <= now),  # type: ignore[union-attr]
+            col(OutboxMessage.state).in_(_DUE_STATES),
+            col(OutboxMessage.next_attempt_at) <= now,
+            sa.or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now),
         )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     statement = (
         sa.update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due.scalar_subquery()))  # type: ignore[union-attr]
+        .where(col(OutboxMessage.id).in_(due.scalar_subquery()))
         .values(claimed_by=worker, claimed_until=now + lease)
         .returning(OutboxMessage)
     )
@@ -148,19 +148,19 @@ async def renew_leases(session: AsyncSession, *, worker: str, until: datetime) -
     that is done, is not among them."""
     result = await session.execute(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.claimed_by == worker, OutboxMessage.state.in_(_DUE_STATES))  # type: ignore[attr-defined]
+        .where(col(OutboxMessage.claimed_by) == worker, col(OutboxMessage.state).in_(_DUE_STATES))
         .values(claimed_until=until)
-        .returning(OutboxMessage.id)
+        .returning(col(OutboxMessage.id))
         .execution_options(synchronize_session=False)
     )
-    return set(result.scalars())
+    return {message_id for message_id in result.scalars() if message_id is not None}
 
 
 async def release(session: AsyncSession, *, worker: str) -> int:
     """Give back every row this worker still holds (graceful shutdown): others may send them at once."""
     result = await session.execute(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.claimed_by == worker, OutboxMessage.state.in_(_DUE_STATES))  # type: ignore[attr-defined]
+        .where(col(OutboxMessage.claimed_by) == worker, col(OutboxMessage.state).in_(_DUE_STATES))
         .values(claimed_by=None, claimed_until=None)
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
@@ -169,9 +169,9 @@ async def release(session: AsyncSession, *, worker: str) -> int:
 async def state_counts(session: AsyncSession, *, survey_id: int, kind: OutboxKind) -> dict[OutboxState, int]:
     """How many of a survey's messages of one kind are in each state (for a lead's `status`)."""
     result = await session.execute(
-        sa.select(OutboxMessage.state, sa.func.count())
-        .where(OutboxMessage.survey_id == survey_id, OutboxMessage.kind == kind)
-        .group_by(OutboxMessage.state)
+        sa.select(col(OutboxMessage.state), sa.func.count())
+        .where(col(OutboxMessage.survey_id) == survey_id, col(OutboxMessage.kind) == kind)
+        .group_by(col(OutboxMessage.state))
     )
     counts = dict.fromkeys(OutboxState, 0)
     for state, count in result.all():
@@ -182,9 +182,9 @@ async def state_counts(session: AsyncSession, *, survey_id: int, kind: OutboxKin
 async def count_by_state(session: AsyncSession, *, states: Iterable[OutboxState]) -> dict[str, int]:
     """How many rows are in each of `states` (states with none are absent), keyed by the state's value."""
     result = await session.execute(
-        sa.select(OutboxMessage.state, sa.func.count())
+        sa.select(col(OutboxMessage.state), sa.func.count())
         .where(col(OutboxMessage.state).in_([state.value for state in states]))
-        .group_by(OutboxMessage.state)
+        .group_by(col(OutboxMessage.state))
     )
     return {str(state): int(count) for state, count in result.all()}
 
@@ -208,7 +208,7 @@ async def _finish(session: AsyncSession, message_id: int, **values: Any) -> None
     """Record an outcome and release the claim."""
     await session.execute(
         sa.update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
+        .where(col(OutboxMessage.id) == message_id)
         .values(claimed_by=None, claimed_until=None, **values)
         .execution_options(synchronize_session=False)
     )

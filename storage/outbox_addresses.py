@@ -18,9 +18,11 @@ async def teams_users(
     if not person_ids:
         return {}
     found = await session.execute(
-        sa.select(Person.id, Person.teams_user_id, Person.tenant_id).where(col(Person.id).in_(person_ids))
+        sa.select(col(Person.id), col(Person.teams_user_id), col(Person.tenant_id)).where(
+            col(Person.id).in_(person_ids)
+        )
     )
-    return {pid: (user, tenant) for pid, user, tenant in found.all()}
+    return {pid: (user, tenant) for pid, user, tenant in found.all() if pid is not None}
 
 
 async def personal_chats(
@@ -32,7 +34,7 @@ async def personal_chats(
     chats = await session.scalars(
         sa.select(ConversationReference)
         .where(col(ConversationReference.person_id).in_(person_ids))
-        .where(ConversationReference.conversation_type == "personal")
+        .where(col(ConversationReference.conversation_type) == "personal")
         .order_by(col(ConversationReference.updated_at))
     )
     return {chat.person_id: chat for chat in chats if chat.person_id is not None}

@@ -43,8 +43,8 @@ async def lock_fanout(session: AsyncSession, *, fanout: str) -> None:
 async def remaining_in_fanout(session: AsyncSession, *, fanout: str) -> bool:
     """Whether any row of this fan-out is still to be sent (an index probe on (fanout, state))."""
     found = await session.scalar(
-        sa.select(OutboxMessage.id)
-        .where(OutboxMessage.fanout == fanout, col(OutboxMessage.state).in_(_DUE_STATES))
+        sa.select(col(OutboxMessage.id))
+        .where(col(OutboxMessage.fanout) == fanout, col(OutboxMessage.state).in_(_DUE_STATES))
         .limit(1)
     )
     return found is not None
@@ -52,10 +52,10 @@ async def remaining_in_fanout(session: AsyncSession, *, fanout: str) -> bool:
 
 async def fanout_tally(session: AsyncSession, *, fanout: str) -> FanoutTally | None:
     """Counts of the fan-out's rows by outcome; None when it has no rows."""
-    in_fanout = OutboxMessage.fanout == fanout
+    in_fanout = col(OutboxMessage.fanout) == fanout
     first = (
         await session.execute(
-            sa.select(OutboxMessage.kind, OutboxMessage.survey_id, OutboxMessage.payload)
+            sa.select(col(OutboxMessage.kind), col(OutboxMessage.survey_id), col(OutboxMessage.payload))
             .where(in_fanout)
             .limit(1)
         )
@@ -64,7 +64,9 @@ async def fanout_tally(session: AsyncSession, *, fanout: str) -> FanoutTally | N
         return None
     kind, survey_id, payload = first
     outcomes = await session.execute(
-        sa.select(OutboxMessage.state, OutboxMessage.skipped, OutboxMessage.last_error).where(in_fanout)
+        sa.select(col(OutboxMessage.state), col(OutboxMessage.skipped), col(OutboxMessage.last_error)).where(
+            in_fanout
+        )
     )
     sent = skipped = 0
     failures: Counter[str] = Counter()
@@ -77,5 +79,5 @@ async def fanout_tally(session: AsyncSession, *, fanout: str) -> FanoutTally | N
             sent += 1
     title = payload.get("title")
     if title is None and survey_id is not None:
-        title = await session.scalar(sa.select(Survey.title).where(Survey.id == survey_id))
+        title = await session.scalar(sa.select(col(Survey.title)).where(col(Survey.id) == survey_id))
     return FanoutTally(kind, survey_id, title, sent=sent, skipped=skipped, failures=failures)

@@ -28,8 +28,8 @@ async def subscription_reach(session: AsyncSession, *, subscription: SummarySubs
 async def answered_since(session: AsyncSession, *, survey_id: int, since: datetime) -> bool:
     """Whether any answer of the survey changed after `since`."""
     latest = await session.scalar(
-        sa.select(sa.func.max(Answer.updated_at))
+        sa.select(sa.func.max(col(Answer.updated_at)))
         .join(Response, col(Response.id) == col(Answer.response_id))
-        .where(Response.survey_id == survey_id)
+        .where(col(Response.survey_id) == survey_id)
     )
     return latest is not None and latest > since
