@@ -57,6 +57,7 @@ from bot.leads.tenant_frameworks import UsableFramework, find_framework
 from bot.reports.exports import export_file, export_filename
 from bot.reports.text import clip
 from bot.teams.uploads import UploadFailed, UploadSettings, upload
+from frameworks.clock import Clock
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules, SurveySummary
 from frameworks.workbook import write_workbook
@@ -100,8 +101,6 @@ PREPARING_FRAMEWORK = (
 )
 FRAMEWORK_GONE = "That framework is no longer available, so there is nothing to send."
 NO_AAD_ID = "I can't tell who you are in your organisation's directory, so I can't send you files."
-
-Clock = Callable[[], datetime]
 
 
 def description(export: AnswerExport) -> str:
