@@ -108,12 +108,13 @@ def _as_json(activity: Activity) -> dict[str, Any]:
     a dict subclass); pydantic then writes any mapping as a JSON object."""
     attachments = activity.attachments or []
     if not attachments or not all(isinstance(a.content, Mapping) for a in attachments):
-        return activity.serialize()
+        serialized: dict[str, Any] = activity.serialize()
+        return serialized
     bare = copy.copy(activity)
     bare.attachments = [copy.copy(a) for a in attachments]
     for attachment in bare.attachments:
         attachment.content = None
-    data = bare.serialize()
+    data: dict[str, Any] = bare.serialize()
     for written, attachment in zip(data["attachments"], attachments, strict=True):
         written["content"] = attachment.content
     return data

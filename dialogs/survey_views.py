@@ -83,7 +83,7 @@ def next_element(
 
 def domain_progress(framework: Framework, answers: dict[str, StoredAnswer]) -> list[DomainProgress]:
     """The domains that have questions, numbered as `domain N` takes them, with their scored counts."""
-    progress = []
+    progress: list[DomainProgress] = []
     for domain in (d for d in framework.domains if d.elements):
         scored = [e for e in domain.elements if not e.in_development]
         found = [answers.get(e.id) for e in scored]

@@ -125,7 +125,7 @@ async def _upsert_answer(
         .on_conflict_do_update(index_elements=[table.c.response_id, table.c.element_id], set_=update)
         .returning(Answer)
     )
-    answer = (await session.scalars(statement, execution_options={"populate_existing": True})).one()
+    answer: Answer = (await session.scalars(statement, execution_options={"populate_existing": True})).one()
     response.updated_at = now
     session.add(response)
     await session.flush()

@@ -36,7 +36,7 @@ class SqlStorage(Storage):
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
-    async def read(self, keys: list[str]) -> dict[str, Any]:  # type: ignore[override]
+    async def read(self, keys: list[str]) -> dict[str, Any]:
         if not keys:
             raise ValueError("read() needs at least one key")
         async with transaction(self._sessions) as session:

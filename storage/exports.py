@@ -11,6 +11,7 @@ person, so neither timing nor order links one person's answers.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -154,7 +155,7 @@ async def export_data(
     return export, summary
 
 
-def _named_organisations(found: list[sa.Row[Any]], k: int) -> set[int | None]:
+def _named_organisations(found: Sequence[sa.Row[*tuple[Any, ...]]], k: int) -> set[int | None]:
     """Organisations (None: Unassigned) where k people or more answered, less any needed to protect the
     rest."""
     people: dict[int | None, set[int]] = defaultdict(set)
@@ -200,7 +201,7 @@ class _Labels:
 
 def _row(
     labels: _Labels,
-    record: sa.Row[Any],
+    record: sa.Row[*tuple[Any, ...]],
     names: dict[int | None, str],
     shown: set[int | None],
     anonymise: bool,

@@ -35,6 +35,7 @@ from storage.tables import (
     Partnership,
     PartnershipMember,
     Person,
+    stored_id,
 )
 from storage.upsert import insert
 
@@ -412,7 +413,7 @@ async def _people_under(session: AsyncSession, domain: str) -> list[int]:
     result = await session.execute(
         sa.select(col(Person.id)).where(sa.or_(email.like(f"%@{domain}"), email.like(f"%.{domain}")))
     )
-    return list(result.scalars())
+    return [stored_id(person_id) for person_id in result.scalars()]
 
 
 # People ---------------------------------------------------------------------------------------------
@@ -446,7 +447,7 @@ async def assign_from_domains(session: AsyncSession, person_ids: Iterable[int]) 
         for person_id, email, current, source in rows:
             change = domain_assignment(current, source, mapped_organisation(email, mapping))
             if change is not None:
-                moves[change].append(person_id)
+                moves[change].append(stored_id(person_id))
     for (organisation_id, source), moving in moves.items():
         for chunk in _chunks(moving):
             await session.execute(

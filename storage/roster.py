@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from storage.organisations import assign_from_domains
 from storage.people import stored_name
-from storage.tables import Person
+from storage.tables import Person, stored_id
 from storage.upsert import insert
 
 log = logging.getLogger(__name__)
@@ -108,20 +108,20 @@ async def _claim_aad_ids(session: AsyncSession, members: Sequence[Member]) -> di
         if member.aad_object_id and member.aad_object_id not in seen:
             seen.add(member.aad_object_id)
             wanted[member.id] = member.aad_object_id
-    holders: dict[str, tuple[int, str]] = {}
+    holders: dict[str | None, tuple[int, str]] = {}
     for chunk in _chunks(list(wanted.values())):
         rows = await session.execute(
             sa.select(col(Person.aad_object_id), col(Person.id), col(Person.teams_user_id)).where(
                 col(Person.aad_object_id).in_(chunk)
             )
         )
-        holders.update((aad, (person_id, teams_user_id)) for aad, person_id, teams_user_id in rows)
+        holders.update((aad, (stored_id(person_id), teams_user_id)) for aad, person_id, teams_user_id in rows)
     moved = {
         teams_id: aad for teams_id, aad in wanted.items() if aad in holders and holders[aad][1] != teams_id
     }
     if not moved:
         return wanted
-    taken: set[str] = set()
+    taken: set[str | None] = set()
     for chunk in _chunks(list(moved)):
         rows = await session.execute(
             sa.select(col(Person.teams_user_id)).where(col(Person.teams_user_id).in_(chunk))

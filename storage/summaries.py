@@ -38,6 +38,7 @@ from storage.tables import (
     Response,
     Survey,
     SurveyState,
+    stored_id,
 )
 
 _answers = Answer.__table__  # type: ignore[attr-defined]
@@ -55,7 +56,9 @@ def answered(answers: sa.FromClause) -> sa.ColumnElement[bool]:
 AGGREGATE_WORK_MEM = "32MB"
 
 
-async def _hashed(session: AsyncSession, query: sa.Select[Any]) -> Sequence[sa.Row[Any]]:
+async def _hashed(
+    session: AsyncSession, query: sa.Select[*tuple[Any, ...]]
+) -> Sequence[sa.Row[*tuple[Any, ...]]]:
     """Run a big GROUP BY with room for a hash table on PostgreSQL.
 
     The planner guesses ~100,000 groups where there are ~7,000 (it cannot know which values go with which
@@ -167,7 +170,8 @@ async def organisations_by_id(session: AsyncSession, ids: Collection[int]) -> di
             col(Organisation.id).in_(list(ids))
         )
     )
-    return {org_id: OrganisationInfo(org_id, name, kind) for org_id, name, kind in result}
+    found = (OrganisationInfo(stored_id(org_id), name, kind) for org_id, name, kind in result)
+    return {info.id: info for info in found}
 
 
 async def comment_texts(
@@ -269,7 +273,7 @@ async def survey_data(
                 col(Partnership.id).in_(list(partnership_ids))
             )
         )
-        partnerships = {pid: name for pid, name in result}
+        partnerships = {stored_id(pid): name for pid, name in result}
     return {
         survey.id or 0: SurveyData(
             survey_id=survey.id or 0,

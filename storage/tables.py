@@ -29,6 +29,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def stored_id(value: int | None) -> int:
+    """The id of a row read back from the database, which is never NULL: models type `id` as `int | None`
+    only because a new row has none until it is inserted."""
+    if value is None:
+        raise ValueError("a row read from the database has no id")
+    return value
+
+
 def _when(*, nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_type=UTCDateTime, nullable=nullable, index=index)
 

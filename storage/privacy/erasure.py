@@ -23,7 +23,7 @@ from storage.privacy.records import (
     state_keys,
 )
 from storage.privacy.rules import DEFAULT_K, ErasurePlan, Fate, subject_hash
-from storage.tables import Person
+from storage.tables import Person, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ async def _plan_erasure(session: AsyncSession, person: Person, *, now: datetime,
             if aad is not None:
                 other[table.name] = await count_rows(session, table, same_aad(aad, person.aad_object_id))
     return ErasurePlan(
-        person_id=person.id or 0,
+        person_id=stored_id(person.id),
         subject=subject_hash(person),
         responses=tuple(fates),
         invitations_deleted=moved[False],

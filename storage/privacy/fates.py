@@ -6,11 +6,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import col
 
 from storage.privacy.records import (
@@ -27,8 +27,11 @@ from storage.privacy.records import (
 from storage.privacy.rules import TOMBSTONE_PREFIX, Fate, ResponseFate, fate_of
 from storage.summaries import answered
 from storage.surveys import is_accepting_answers
-from storage.tables import Person, Survey
+from storage.tables import Person, Survey, stored_id
 from storage.types import UTCDateTime
+
+_SNAPSHOT = cast("QueryableAttribute[Any]", Survey.framework_snapshot)
+"""Left unloaded when reading surveys for their dates: the mapped attribute (sqlmodel types it as a value)."""
 
 
 async def response_fates(
@@ -50,14 +53,14 @@ async def response_fates(
     query = (
         sa.select(RESPONSES.c.id, RESPONSES.c.person_id, group_size, Survey)
         .join(Survey, col(Survey.id) == RESPONSES.c.survey_id)
-        .options(defer(col(Survey.framework_snapshot)))
+        .options(defer(_SNAPSHOT))
         .where(condition)
         .order_by(RESPONSES.c.id)
     )
     return [
         ResponseFate(
             response_id=response_id,
-            survey_id=survey.id or 0,
+            survey_id=stored_id(survey.id),
             person_id=person_id,
             fate=fate_of(accepting_answers=is_accepting_answers(survey, now), group_size=size, k=k),
             stamp=survey.closed_at or survey.closes_at or now,
@@ -72,8 +75,8 @@ async def apply_fates(session: AsyncSession, fates: Sequence[ResponseFate], *, n
         await session.execute(sa.delete(ANSWERS).where(ANSWERS.c.response_id.in_(chunk)))
         await session.execute(sa.delete(RESPONSES).where(RESPONSES.c.id.in_(chunk)))
     kept = [f for f in fates if f.fate is Fate.ANONYMISE]
-    for chunk in chunks(kept):
-        await _anonymise(session, chunk, now=now)
+    for some in chunks(kept):
+        await _anonymise(session, some, now=now)
 
 
 async def _anonymise(session: AsyncSession, fates: Sequence[ResponseFate], *, now: datetime) -> None:
@@ -84,7 +87,7 @@ async def _anonymise(session: AsyncSession, fates: Sequence[ResponseFate], *, no
         .values([{"teams_user_id": name, "created_at": now, "updated_at": now} for name in names])
         .returning(PEOPLE.c.teams_user_id, PEOPLE.c.id)
     )
-    tombstone_of = dict(created.all())
+    tombstone_of: dict[str, int] = dict(created.tuples().all())
     params = [
         {
             "rid": f.response_id,
@@ -140,13 +143,13 @@ async def _anonymise(session: AsyncSession, fates: Sequence[ResponseFate], *, no
 async def forget(session: AsyncSession, people: Sequence[Person], state_keys: Iterable[str]) -> None:
     """Delete the people and everything else tied to them (their responses are dealt with already)."""
     ids = [person.id for person in people]
-    for chunk in chunks(sorted(state_keys)):
-        await session.execute(sa.delete(STATE).where(STATE.c.key.in_(chunk)))
+    for keys in chunks(sorted(state_keys)):
+        await session.execute(sa.delete(STATE).where(STATE.c.key.in_(keys)))
     aad_ids = [person.aad_object_id.lower() for person in people if person.aad_object_id is not None]
     for table, _, aad in other_tables():
         if aad is not None:
-            for chunk in chunks(aad_ids):
-                await session.execute(sa.delete(table).where(sa.func.lower(aad).in_(chunk)))
+            for some_aad in chunks(aad_ids):
+                await session.execute(sa.delete(table).where(sa.func.lower(aad).in_(some_aad)))
     for chunk in chunks(ids):
         for table in (OUTBOX, INVITATIONS, REFERENCES):
             await session.execute(sa.delete(table).where(table.c.person_id.in_(chunk)))

@@ -120,8 +120,8 @@ async def state_keys(session: AsyncSession, people: Sequence[Person]) -> list[st
                 candidates.add(f"{channel}/conversations/{conversation_id}")
                 candidates.add(f"{channel}/conversations/{conversation_id}/users/{person.teams_user_id}")
     keys: list[str] = []
-    for chunk in chunks(sorted(candidates)):
-        keys += (await session.execute(sa.select(STATE.c.key).where(STATE.c.key.in_(chunk)))).scalars()
+    for some in chunks(sorted(candidates)):
+        keys += (await session.execute(sa.select(STATE.c.key).where(STATE.c.key.in_(some)))).scalars()
     return sorted(keys)
 
 

@@ -26,7 +26,7 @@ from storage.privacy.records import (
     state_keys,
 )
 from storage.privacy.rules import DEFAULT_K, Fate, RetentionPlan, months_before
-from storage.tables import Person, SurveyState, metadata
+from storage.tables import Person, SurveyState, metadata, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ async def plan_expired(
         responses=tuple(fates),
         invitations_deleted=sum(1 for survey_id, person_id in invited if (survey_id, person_id) not in kept),
         outbox=outbox,
-        people=tuple(person.id or 0 for person in people),
+        people=tuple(stored_id(person.id) for person in people),
         bot_state_keys=tuple(await state_keys(session, people)),
     )
 
