@@ -42,7 +42,7 @@ from dialogs.views import (
 )
 from frameworks.loader import load_directory
 from frameworks.schema import Framework
-from storage.tables import Answer, Survey
+from storage.details import StoredAnswer, SurveyDetails
 from tests.conftest import shared_file
 
 Card = dict[str, Any]
@@ -61,26 +61,24 @@ def framework(framework_id: str) -> Framework:
     return found
 
 
-def survey_of(fw: Framework) -> Survey:
-    return Survey(
-        id=7,
-        title=fw.title,
-        framework_id=fw.id,
-        framework_version=fw.version,
-        framework_snapshot={},
-        closes_at=CLOSES,
-    )
+def survey_of(fw: Framework) -> SurveyDetails:
+    return SurveyDetails(id=7, title=fw.title, closes_at=CLOSES, lock_after_submit=False)
+
+
+def stored(
+    *, element_id: str, value: str | None = None, skipped: bool = False, comment: str | None = None
+) -> StoredAnswer:
+    return StoredAnswer(element_id=element_id, value=value, skipped=skipped, comment=comment)
 
 
 def all_answered(
     fw: Framework, comment: str | None = "We meet monthly; minutes attached."
-) -> dict[str, Answer]:
+) -> dict[str, StoredAnswer]:
     """Every element answered with its last choice (the longest status label), each with a comment."""
     answers = {}
     for domain, element in fw.iter_elements():
         choices = choices_for(fw.scale_for(domain), element)
-        answers[element.id] = Answer(
-            response_id=1,
+        answers[element.id] = stored(
             element_id=element.id,
             value=choices[-1].value if choices else None,
             comment=comment,
@@ -89,7 +87,7 @@ def all_answered(
 
 
 def question(
-    framework_id: str, element_id: str, answers: dict[str, Answer] | None = None, **kw: Any
+    framework_id: str, element_id: str, answers: dict[str, StoredAnswer] | None = None, **kw: Any
 ) -> QuestionView:
     fw = framework(framework_id)
     return question_view(survey_of(fw), fw, element_id, answers or {}, **kw)
@@ -103,11 +101,9 @@ def ics_review(*, submitted: bool = True) -> ReviewView:
 def sample_cards() -> dict[str, Card]:
     """One card of each kind from real frameworks, with current answers, notes and comments."""
     place = framework("place-partnership-maturity")
-    answered_place = {
-        "vision": Answer(response_id=1, element_id="vision", value="maturing", comment="See minutes")
-    }
+    answered_place = {"vision": stored(element_id="vision", value="maturing", comment="See minutes")}
     partly = dict(list(all_answered(place).items())[:5])
-    partly["trust"] = Answer(response_id=1, element_id="trust", skipped=True)
+    partly["trust"] = stored(element_id="trust", skipped=True)
     return {
         "levels question": CARDS.question_card(
             question(
@@ -122,11 +118,7 @@ def sample_cards() -> dict[str, Card]:
             question(
                 "integrated-care-self-test",
                 "effective-engagement",
-                {
-                    "effective-engagement": Answer(
-                        response_id=1, element_id="effective-engagement", value="+2"
-                    )
-                },
+                {"effective-engagement": stored(element_id="effective-engagement", value="+2")},
             )
         ),
         "status question": CARDS.question_card(
@@ -346,7 +338,7 @@ def test_a_partner_can_read_every_descriptor_and_choose_a_level_with_one_click()
     view = question(
         "place-partnership-maturity",
         "vision",
-        {"vision": Answer(response_id=1, element_id="vision", value="maturing")},
+        {"vision": stored(element_id="vision", value="maturing")},
     )
     card = CARDS.question_card(view)
     rendered = "\n".join(texts(card))
@@ -560,7 +552,7 @@ def test_the_review_of_all_128_roadmap_outcomes_fits_in_one_teams_message() -> N
 def test_every_place_partnership_row_fits_in_one_teams_message_even_with_a_long_comment() -> None:
     fw = framework("place-partnership-maturity")
     for _, element in fw.iter_elements():
-        answers = {element.id: Answer(response_id=1, element_id=element.id, value=None, comment="x" * 4000)}
+        answers = {element.id: stored(element_id=element.id, value=None, comment="x" * 4000)}
         view = question_view(
             survey_of(fw), fw, element.id, answers, note="You answered this before: Maturing"
         )
