@@ -57,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.outbox import OutboxSender, RateLimiter, RateLimits, SenderConfig, Verdict
 from bot.settings import Settings
 from bot.teams.adapter import create_adapter
+from bot.teams.proactive import TeamsProactive
 from frameworks.loader import load_directory
 from storage.conversations import save_reference
 from storage.db import create_engine, session_factory, transaction
@@ -288,7 +289,7 @@ async def run(args: argparse.Namespace, url: str) -> bool:
             limits = RateLimits(per_thread=teams.per_thread, per_tenant=teams.per_tenant, margin=args.margin)
             sender = TimedSender(
                 session_factory(engine),
-                create_adapter(Settings(_env_file=None)),
+                TeamsProactive(create_adapter(Settings(_env_file=None)), app_id=""),
                 limiter=RateLimiter(limits),
                 config=SenderConfig(concurrency=args.concurrency, batch=args.concurrency * 4),
             )

@@ -44,6 +44,7 @@ from bot.teams.app_tokens import AppTokens, token_request
 from bot.teams.edge import turn_middleware
 from bot.teams.handler import SurveyBot
 from bot.teams.lead_turns import private_composer, typed_commands
+from bot.teams.proactive import TeamsProactive
 from bot.teams.signing_keys import SigningKeys
 from bot.teams.turns import KeyedLocks
 from dialogs.router import PartnerConversation
@@ -168,7 +169,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         sender = OutboxSender(
             app[SESSIONS],
-            app[ADAPTER],
+            TeamsProactive(app[ADAPTER], app_id=settings.microsoft_app_id),
             bot_app_id=settings.microsoft_app_id,
             composers={
                 OutboxKind.INVITE: invitations,

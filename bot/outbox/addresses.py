@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from botbuilder.schema import ConversationReference
+from typing import Any
 
 from storage.db import Session
 from storage.outbox_addresses import personal_chats, references_by_id, teams_users
@@ -14,10 +13,20 @@ from storage.tables import OutboxMessage
 
 
 @dataclass(frozen=True)
+class ChatAddress:
+    """A conversation the bot can post into, as stored: its connector's URL, its id, and the reference
+    Teams gave (plain JSON, turned back into the SDK's by the Teams edge, `bot.teams.proactive`)."""
+
+    service_url: str
+    conversation_id: str
+    reference: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Existing:
     """A conversation the bot already has: continue it."""
 
-    reference: ConversationReference
+    address: ChatAddress
     thread_key: str
     tenant: str
 
@@ -75,10 +84,9 @@ def _stored_id(row: OutboxMessage) -> int | None:
 
 
 def existing_chat(stored: StoredReference, user_id: str | None) -> Existing:
-    reference = ConversationReference.deserialize(stored.reference)
-    reference.service_url = stored.service_url
+    address = ChatAddress(stored.service_url, stored.conversation_id, stored.reference)
     key = personal_key(user_id) if user_id else stored.conversation_id
-    return Existing(reference, key, stored.tenant_id or "")
+    return Existing(address, key, stored.tenant_id or "")
 
 
 def personal_key(user_id: str) -> str:

@@ -13,6 +13,9 @@ from botbuilder.schema import Activity
 from storage.db import Session
 from storage.tables import OutboxKind, OutboxMessage
 
+Message = Activity
+"""What a composer builds and the Teams edge sends."""
+
 Compose = Callable[[Session, OutboxMessage], Awaitable[Activity | None]]
 """Builds the activity for a row; None when there is nothing to send any more (survey closed…)."""
 

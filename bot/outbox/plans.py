@@ -8,9 +8,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from botbuilder.schema import Activity, ConversationReference
-
-from bot.outbox.addresses import Existing, NewChat
+from bot.outbox.addresses import ChatAddress, Existing, NewChat
+from bot.outbox.composers import Message
 from bot.outbox.policy import Outcome
 from storage.tables import OutboxKind
 
@@ -21,7 +20,7 @@ class Plan:
     attempts: int
     claimed_until: datetime
     kind: OutboxKind
-    activity: Activity | None = None
+    activity: Message | None = None
     target: Existing | NewChat | None = None
     problem: Outcome | None = None
     fanout: str | None = None
@@ -38,17 +37,10 @@ class Plan:
 @dataclass
 class SendResult:
     outcome: Outcome | None = None
-    reference: ConversationReference | None = None
+    chat: ChatAddress | None = None
     """The new 1:1 chat, once created (kept even when the send then fails)."""
     chat_stored: bool = False
     """The new chat is in the database already."""
-    error: Exception | None = None
-    """What the send raised inside the turn, carried out of the adapter's pipeline, whose
-    on_turn_error would log and swallow it."""
-
-    def raise_caught(self) -> None:
-        if self.error is not None:
-            raise self.error
 
 
 class InHand:

@@ -1,5 +1,6 @@
 """Delivery policy: what Teams' answer means for a row (sent, retried, throttled, failed for good), and
-when to try again. Pure: the sender records what it decides."""
+when to try again. Pure: the sender records what it decides, and the Teams edge (`bot.teams.proactive`)
+reads the HTTP status out of the SDK's exceptions."""
 
 from __future__ import annotations
 
@@ -9,9 +10,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
-
-from azure.core.exceptions import DeserializationError
-from msrest.exceptions import ClientRequestError, HttpOperationError
 
 
 class Verdict(StrEnum):
@@ -54,33 +52,26 @@ class Outcome:
 _RETRIED_STATUSES = frozenset({408, 412})
 
 
-def classify(error: BaseException, *, now: datetime) -> Outcome:
-    """What a failed request means for its row (pure: the caller records it)."""
-    if isinstance(error, HttpOperationError) and getattr(error.response, "status_code", None):
-        status = int(error.response.status_code)
-        code = getattr(getattr(error.error, "error", None), "code", None)
-        detail = f"{status} {code}" if code else str(status)
-        headers = getattr(error.response, "headers", None) or {}
-        retry_after = parse_retry_after(headers.get("Retry-After"), now=now)
-        if status == 429:
-            return Outcome(Verdict.THROTTLED, Reason.THROTTLED, detail, retry_after=retry_after)
-        if status in _RETRIED_STATUSES or status >= 500:
-            return Outcome(Verdict.RETRY, Reason.TRANSIENT, detail, retry_after=retry_after)
-        if status == 403:
-            return Outcome(Verdict.FAILED, Reason.BLOCKED, detail)
-        if status == 404:
-            return Outcome(Verdict.FAILED, Reason.GONE, detail)
-        if status == 413:
-            return Outcome(Verdict.FAILED, Reason.TOO_LARGE, detail)
-        return Outcome(Verdict.FAILED, Reason.REJECTED, detail)
-    if isinstance(error, DeserializationError):
-        return Outcome(Verdict.RETRY, Reason.TRANSIENT, "answer was not JSON")
-    if isinstance(error, ClientRequestError):
-        inner = getattr(error, "inner_exception", None)
-        return Outcome(Verdict.RETRY, Reason.TRANSIENT, type(inner or error).__name__)
-    if isinstance(error, TimeoutError):
-        return Outcome(Verdict.RETRY, Reason.TRANSIENT, "timed out")
-    return Outcome(Verdict.RETRY, Reason.TRANSIENT, type(error).__name__)
+def outcome_for_status(status: int, *, code: str | None, retry_after: str | None, now: datetime) -> Outcome:
+    """What Teams' refusal (an HTTP status, its error code and Retry-After header) means for a row."""
+    detail = f"{status} {code}" if code else str(status)
+    wait = parse_retry_after(retry_after, now=now)
+    if status == 429:
+        return Outcome(Verdict.THROTTLED, Reason.THROTTLED, detail, retry_after=wait)
+    if status in _RETRIED_STATUSES or status >= 500:
+        return Outcome(Verdict.RETRY, Reason.TRANSIENT, detail, retry_after=wait)
+    if status == 403:
+        return Outcome(Verdict.FAILED, Reason.BLOCKED, detail)
+    if status == 404:
+        return Outcome(Verdict.FAILED, Reason.GONE, detail)
+    if status == 413:
+        return Outcome(Verdict.FAILED, Reason.TOO_LARGE, detail)
+    return Outcome(Verdict.FAILED, Reason.REJECTED, detail)
+
+
+def transient(detail: str) -> Outcome:
+    """A request that got no usable answer (no JSON, no connection, no time left): tried again."""
+    return Outcome(Verdict.RETRY, Reason.TRANSIENT, detail)
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:

@@ -8,9 +8,7 @@ import logging
 import random
 from datetime import datetime, timedelta
 
-from botbuilder.schema import ConversationReference
-
-from bot.outbox.addresses import NewChat
+from bot.outbox.addresses import ChatAddress, NewChat
 from bot.outbox.config import SenderConfig
 from bot.outbox.plans import InHand, Plan, SendResult
 from bot.outbox.policy import Outcome, Reason, Verdict
@@ -71,16 +69,13 @@ class OutboxRecorder:
                     "recording outbox row %s: lost the database connection; recording it again", plan.id
                 )
 
-    async def remember(
-        self, session: Session, target: NewChat, reference: ConversationReference, *, now: datetime
-    ) -> None:
+    async def remember(self, session: Session, target: NewChat, chat: ChatAddress, *, now: datetime) -> None:
         """Store a 1:1 chat Teams created, so that the person's next row continues it."""
-        assert reference.conversation is not None
         await save_reference(
             session,
-            conversation_id=reference.conversation.id,
+            conversation_id=chat.conversation_id,
             service_url=target.service_url,
-            reference=reference.serialize(),
+            reference=chat.reference,
             conversation_type="personal",
             tenant_id=target.tenant or None,
             bot_id=self._bot_id,
@@ -108,9 +103,9 @@ class OutboxRecorder:
     async def _store(self, plan: Plan, result: SendResult, outcome: Outcome, *, last: bool) -> None:
         now = self._clock()
         async with transaction(self._sessions) as session:
-            if result.reference is not None and not result.chat_stored:
+            if result.chat is not None and not result.chat_stored:
                 assert isinstance(plan.target, NewChat)
-                await self.remember(session, plan.target, result.reference, now=now)
+                await self.remember(session, plan.target, result.chat, now=now)
             terminal = await self._apply(session, plan, outcome, now=now)
             if terminal and last and plan.fanout and plan.report_to is not None:
                 await report_if_done(session, plan.fanout, plan.report_to, now=now)

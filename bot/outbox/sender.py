@@ -11,7 +11,7 @@ the worker is not such a death: sends already on the wire finish and are recorde
 started are released. Two instances never hold the same row (`claim_due`), and a row whose lease is
 nearly over (heartbeats failing) or was lost to another instance is not started.
 
-How Teams' answers map to outcomes (`classify`):
+How Teams' answers map to outcomes (`bot.teams.proactive.classify`, `policy.outcome_for_status`):
 - accepted → sent (with the activity id);
 - 429 → the tenant's requests pause for Retry-After (seconds or an HTTP date), the row is
   rescheduled then, and the attempt is not counted: throttling says nothing about the message;
@@ -29,7 +29,8 @@ and `report_to` (the conversation reference of the lead's chat), and may carry `
 of them is sent or failed, one `fanout-report` row is enqueued with the counts and the reasons for
 failures, never names.
 
-The Teams calls are in `bot.outbox.delivery`, the recording in `bot.outbox.recorder`.
+The sending around the Teams calls is in `bot.outbox.delivery`, the Teams calls themselves behind its
+`ProactiveChannel` (`bot.teams.proactive` at the edge), the recording in `bot.outbox.recorder`.
 """
 
 from __future__ import annotations
@@ -44,12 +45,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from botbuilder.core import CloudAdapterBase
-
 from bot.outbox.addresses import AddressBook
 from bot.outbox.composers import Compose, Composers, compose_from_payload
 from bot.outbox.config import SenderConfig
-from bot.outbox.delivery import TeamsDelivery
+from bot.outbox.delivery import Delivery, ProactiveChannel
 from bot.outbox.plans import InHand, Plan, SendResult
 from bot.outbox.policy import Outcome, Reason, Verdict
 from bot.outbox.recorder import OutboxRecorder
@@ -75,7 +74,7 @@ class OutboxSender:
     def __init__(
         self,
         sessions: Sessions,
-        adapter: CloudAdapterBase,
+        channel: ProactiveChannel,
         *,
         bot_app_id: str = "",
         limiter: RateLimiter | None = None,
@@ -110,13 +109,12 @@ class OutboxSender:
         self._recorder = OutboxRecorder(
             sessions, config=self.config, bot_id=bot_id, clock=clock, rng=shared_rng, in_hand=self._in_hand
         )
-        self._delivery = TeamsDelivery(
-            adapter,
+        self._delivery = Delivery(
+            channel,
             sessions=sessions,
             recorder=self._recorder,
             limiter=self.limiter,
             config=self.config,
-            app_id=bot_app_id,
             bot_id=bot_id,
             clock=clock,
             rng=shared_rng,

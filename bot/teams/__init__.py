@@ -14,6 +14,7 @@ nothing eagerly):
     delivery            replies kept with the claim, sent after the commit
     invokes             invoke answers (Universal Actions bodies, errors)
     references          who is talking and where to reach them
+    proactive           the outbox's sends: conversations continued, 1:1 chats created, errors read
     unfinished          turns Teams should deliver again (5xx)
     turns               per-conversation turn locks
     lead_turns          the lead use cases' port over a Teams turn
@@ -37,6 +38,7 @@ __all__ = [
     "lead_turns",
     "leased",
     "package",
+    "proactive",
     "references",
     "roster",
     "signing_keys",

@@ -25,7 +25,8 @@ from botbuilder.schema import ErrorResponseException
 from botbuilder.schema.teams import TeamsChannelAccount, TeamsPagedMembersResult
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from bot.outbox.policy import Verdict, backoff_seconds, classify
+from bot.outbox.policy import Verdict, backoff_seconds
+from bot.teams.proactive import classify
 from storage.roster import Member
 
 log = logging.getLogger(__name__)

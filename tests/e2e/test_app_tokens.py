@@ -23,9 +23,10 @@ from pydantic import ValidationError
 
 from bot.app import APP_TOKENS, create_app
 from bot.ops.health import MissingCredential, check_credentials
-from bot.outbox import Verdict, classify
+from bot.outbox import Verdict
 from bot.settings import Settings
 from bot.teams.app_tokens import AppTokenUnavailable, refresh_after, token_request
+from bot.teams.proactive import classify
 from tests.bot.cards.test_cards import card_schema  # noqa: F401 (a fixture)
 from tests.conftest import FIXED_NOW, Database
 from tests.e2e.test_auth import AMINA, APP_ID, KeyEndpoint, black_hole, key_endpoint, signed

@@ -36,6 +36,7 @@ from bot.outbox import (
 )
 from bot.settings import Settings
 from bot.teams.adapter import create_adapter
+from bot.teams.proactive import TeamsProactive
 from storage.conversations import save_reference
 from storage.db import session_factory, transaction
 from storage.invitations import invite
@@ -228,7 +229,7 @@ def _sender(
     )
     return OutboxSender(
         sessions,
-        create_adapter(Settings(_env_file=None)),
+        TeamsProactive(create_adapter(Settings(_env_file=None)), app_id=""),
         limiter=limiter,
         config=config,
         clock=clock or (time.now if time is not None else SteppingClock()),
