@@ -3,12 +3,13 @@
 router (PartnerConversation) is the way in; survey_dialog runs a survey, with survey_answering,
 survey_navigation, survey_submission and survey_screens doing its parts (survey_turn holds what they
 share); intents and payloads read what was typed or pressed; survey_views, progress and views build
-what is shown; outgoing sends it.
+what is shown; renderers return messages (plain values) that outgoing sends as activities.
 dialogs/ reads plain values from storage/ (never an ORM row) and never imports bot/.
 """
 
 __all__ = [
     "intents",
+    "messages",
     "outgoing",
     "payloads",
     "progress",

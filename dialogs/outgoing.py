@@ -23,6 +23,8 @@ from botbuilder.schema import Activity, ResourceResponse
 from msrest.exceptions import HttpOperationError
 from pydantic import BaseModel
 
+from dialogs.messages import Message, to_activity
+
 log = logging.getLogger(__name__)
 
 _QUEUE = "outgoing.queue"
@@ -66,8 +68,10 @@ def discard(context: TurnContext) -> None:
     context.turn_state.pop(_QUEUE, None)
 
 
-async def send(context: TurnContext, activity: Activity, on_sent: OnSent | None = None) -> None:
-    """Send a reply, or queue it; `on_sent` receives Teams' response (the new message's id)."""
+async def send(context: TurnContext, reply: Message | Activity, on_sent: OnSent | None = None) -> None:
+    """Send a reply, or queue it; `on_sent` receives Teams' response (the new message's id). A `Message`
+    becomes its Activity here (`to_activity`)."""
+    activity = _activity_of(reply)
     queue: list[_Pending] | None = context.turn_state.get(_QUEUE)
     if queue is not None:
         queue.append(_Pending(activity, replace=False, on_sent=on_sent))
@@ -78,12 +82,17 @@ async def send(context: TurnContext, activity: Activity, on_sent: OnSent | None 
 
 
 async def replace(context: TurnContext, activity: Activity) -> None:
-    """Replace an earlier message in place (an answered card by its read-only version)."""
+    """Replace an earlier message in place (an answered card by its read-only version); the activity
+    carries the id of the message it replaces."""
     queue: list[_Pending] | None = context.turn_state.get(_QUEUE)
     if queue is not None:
         queue.append(_Pending(activity, replace=True, on_sent=None))
         return
     await _replace(context, activity)
+
+
+def _activity_of(reply: Message | Activity) -> Activity:
+    return to_activity(reply) if isinstance(reply, Message) else reply
 
 
 def held(context: TurnContext) -> list[HeldReply]:

@@ -10,6 +10,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
+from dialogs.messages import Message, to_activity
 from dialogs.payloads import CardAction, CardActionKind
 from dialogs.survey_navigation import SurveyNavigation
 from dialogs.survey_screens import SurveyScreens
@@ -108,29 +109,30 @@ class SurveyAnswering:
 
 
 def _replace_card(
-    context: TurnContext, state: dict[str, Any], element_id: str, card_activity: Activity
+    context: TurnContext, state: dict[str, Any], element_id: str, answered: Message
 ) -> list[Activity]:
-    """Swap the answered question's card for its read-only version so it cannot be submitted again."""
+    """Swap the answered question's card for its read-only version so it cannot be submitted again:
+    updates in place (activities carrying the id of the message replaced), or the invoke's answer."""
     activity = context.activity
     shown = state.get("card") or {}
     if shown.get("element_id") == element_id:
         state.pop("card", None)
     if activity.type == ActivityTypes.message and activity.value is None:
-        if shown.get("element_id") != element_id or not card_activity.attachments:
+        if shown.get("element_id") != element_id or not answered.attachments:
             return []  # typed, and no card of ours on screen for it
-        return [Activity(id=shown["id"], type=ActivityTypes.message, attachments=card_activity.attachments)]
+        return [_update(shown["id"], answered)]
     if activity.type == ActivityTypes.invoke:
-        attachment = card_activity.attachments[0] if card_activity.attachments else None
-        if attachment is not None:
-            context.turn_state[INVOKE_CARD] = attachment.content
+        if answered.attachments:
+            context.turn_state[INVOKE_CARD] = answered.attachments[0].content
         return []
     if activity.type == ActivityTypes.message and activity.value is not None and activity.reply_to_id:
-        return [
-            Activity(
-                id=activity.reply_to_id, type=ActivityTypes.message, attachments=card_activity.attachments
-            )
-        ]
+        return [_update(activity.reply_to_id, answered)]
     return []
+
+
+def _update(message_id: str, answered: Message) -> Activity:
+    """The update of message `message_id` to the answered card: its attachments alone."""
+    return Activity(id=message_id, type=ActivityTypes.message, attachments=to_activity(answered).attachments)
 
 
 def _snapshot(answer: StoredAnswer | None) -> tuple[str | None, bool, str | None] | None:

@@ -30,6 +30,7 @@ from dialogs.intents import (
     parse_question_reply,
     parse_reply,
 )
+from dialogs.messages import Message
 from dialogs.payloads import (
     CardAction,
     CardActionKind,
@@ -142,15 +143,15 @@ class SurveyDialog(Dialog):
         """Show the current question again (after a concurrent turn won the race)."""
         async with transaction(self._s.sessions) as session:
             turn = await self._load(session, context, instance.state)
-            activity = self._screens.current(instance.state, turn, note=None)
-        await outgoing.send(context, activity)
+            message = self._screens.current(instance.state, turn, note=None)
+        await outgoing.send(context, message)
 
     # the turn ------------------------------------------------------------------------------------
 
     async def _run(self, dc: DialogContext, step: Step) -> DialogTurnResult:
         """Load, act and commit in one transaction; reply only after the commit, so nothing is lost
         (inside the handler's turn transaction, the replies are queued until the turn commits)."""
-        outbox: list[Activity] = []
+        outbox: list[Message] = []
         updates: list[Activity] = []
         ended = False
         try:
@@ -162,7 +163,7 @@ class SurveyDialog(Dialog):
                     ended = True
                 else:
                     result = await step(dc, turn)
-                    outbox += result.activities
+                    outbox += result.messages
                     updates += result.updates
                     ended = result.ended
                     dc.active_dialog.state[_TURN_AT] = self._s.clock().isoformat()
@@ -176,10 +177,10 @@ class SurveyDialog(Dialog):
             await outgoing.replace(dc.context, update)
         shown = dc.context.turn_state.get(SHOWN_QUESTIONS, {})
         state = dc.active_dialog.state
-        for activity in outbox:
-            element_id = shown.get(id(activity))
+        for message in outbox:
+            element_id = shown.get(id(message))
             await outgoing.send(
-                dc.context, activity, None if element_id is None else _remember_card(state, element_id)
+                dc.context, message, None if element_id is None else _remember_card(state, element_id)
             )
         if ended:
             return await dc.end_dialog()

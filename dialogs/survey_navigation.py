@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botbuilder.schema import Activity
-
+from dialogs.messages import Message
 from dialogs.survey_screens import SurveyScreens
 from dialogs.survey_turn import FRESH, Turn, TurnResult, invoke_message
 from dialogs.survey_views import (
@@ -50,7 +49,7 @@ class SurveyNavigation:
         )
         return TurnResult([screens.question(turn, element_id, note=welcome)])
 
-    def advance(self, state: dict[str, Any], turn: Turn, after: str, note: str | None) -> list[Activity]:
+    def advance(self, state: dict[str, Any], turn: Turn, after: str, note: str | None) -> list[Message]:
         """After an answer: back to where a change began (the question left, or the review), else onwards."""
         screens = self._screens
         return_to = state.get("return_to")
@@ -61,11 +60,11 @@ class SurveyNavigation:
             back = f"Back to question {position_of(turn.framework, return_to)}, where you were."
             return [screens.question(turn, return_to, note=back if note is None else f"{note} {back}")]
         if state.get("back_to_review"):
-            return screens.to_review(state, turn, note=note).activities
+            return screens.to_review(state, turn, note=note).messages
         following = next_element(turn.framework, turn.answers, after=after)
         if following is None:
             done = "That was the last question. " if note is None else f"{note} That was the last question. "
-            return screens.to_review(state, turn, note=done + "Check your answers, then Submit.").activities
+            return screens.to_review(state, turn, note=done + "Check your answers, then Submit.").messages
         finished = _finished_domain(turn, after, following)
         if finished:
             note = finished if note is None else f"{note} {finished}"

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botbuilder.schema import Activity
-
+from dialogs.messages import Message
 from dialogs.survey_turn import FRESH, SHOWN_QUESTIONS, Turn, TurnResult
 from dialogs.survey_views import domains_view, element_ids, question_view, review_view
 from dialogs.views import Renderer
@@ -22,26 +21,26 @@ class SurveyScreens:
     def __init__(self, renderer: Renderer) -> None:
         self.renderer = renderer
 
-    def text(self, message: str) -> Activity:
+    def text(self, message: str) -> Message:
         return self.renderer.text(message)
 
-    def question(self, turn: Turn, element_id: str, note: str | None) -> Activity:
-        activity = self.renderer.question(
+    def question(self, turn: Turn, element_id: str, note: str | None) -> Message:
+        message = self.renderer.question(
             question_view(turn.survey, turn.framework, element_id, turn.answers, note=note)
         )
-        if activity.attachments:
-            turn.context.turn_state.setdefault(SHOWN_QUESTIONS, {})[id(activity)] = element_id
-        return activity
+        if message.attachments:
+            turn.context.turn_state.setdefault(SHOWN_QUESTIONS, {})[id(message)] = element_id
+        return message
 
-    def review(self, turn: Turn) -> Activity:
+    def review(self, turn: Turn) -> Message:
         return self.renderer.review(
             review_view(turn.survey, turn.framework, turn.answers, submitted=turn.submitted)
         )
 
-    def domains(self, turn: Turn) -> Activity:
+    def domains(self, turn: Turn) -> Message:
         return self.renderer.domains(domains_view(turn.survey, turn.framework, turn.answers))
 
-    def current(self, state: dict[str, Any], turn: Turn, note: str | None) -> Activity:
+    def current(self, state: dict[str, Any], turn: Turn, note: str | None) -> Message:
         element_id = state.get("element_id")
         if state.get("review") or element_id is None:
             return self.review(turn)
@@ -54,16 +53,16 @@ class SurveyScreens:
 
     def to_review(self, state: dict[str, Any], turn: Turn, note: str | None = None) -> TurnResult:
         state.update(review=True, element_id=None, **FRESH)
-        activities = [self.text(note)] if note else []
-        return TurnResult([*activities, self.review(turn)])
+        messages = [self.text(note)] if note else []
+        return TurnResult([*messages, self.review(turn)])
 
     def open_review(self, state: dict[str, Any], turn: Turn, note: str | None = None) -> TurnResult:
         """The review asked for mid-survey: a change made from it comes back to the question left."""
         left = None if state.get("review") else state.get("element_id")
         return_to = state.get("return_to") or left
         state.update(review=True, element_id=None, back_to_review=False, return_to=return_to)
-        activities = [self.text(note)] if note else []
-        return TurnResult([*activities, self.review(turn)])
+        messages = [self.text(note)] if note else []
+        return TurnResult([*messages, self.review(turn)])
 
     def where(self, state: dict[str, Any], turn: Turn) -> str:
         if state.get("review") or state.get("element_id") is None:
@@ -71,7 +70,7 @@ class SurveyScreens:
         position = element_ids(turn.framework).index(state["element_id"]) + 1
         return f"We're still on question {position}."
 
-    def closed(self, survey: SurveyDetails) -> Activity:
+    def closed(self, survey: SurveyDetails) -> Message:
         return self.text(
             f"{quoted(survey.title)} is closed, so answers can no longer be given or changed. "
             "Everything you answered before it closed has been kept."

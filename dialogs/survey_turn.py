@@ -12,6 +12,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes
 
+from dialogs.messages import Message
 from frameworks.schema import Framework
 from storage.answer_sheets import AnswerSheet
 from storage.details import StoredAnswer, SurveyDetails
@@ -21,7 +22,8 @@ INVOKE_CARD = "survey.invoke_card"
 INVOKE_MESSAGE = "survey.invoke_message"
 """turn_state key: a short text to return from an invoke when no card replaces the clicked one."""
 SHOWN_QUESTIONS = "survey.shown_questions"
-"""turn_state key: question cards sent this turn (by object id) and their element, to learn their ids."""
+"""turn_state key: question cards sent this turn (by their message's object id) and their element, to
+learn their ids."""
 
 FRESH: dict[str, Any] = {"back_to_review": False, "return_to": None, "confirm_submit": False}
 """Where a change returns to, and whether a submit check is waiting for its answer: reset on a new survey.
@@ -61,7 +63,7 @@ class Turn:
 class TurnResult:
     """What a turn replies, sent only after its transaction commits."""
 
-    activities: list[Activity]
+    messages: list[Message]
     ended: bool = False
     updates: list[Activity] = field(default_factory=list)
     """Cards to replace in place (the Action.Submit fallback has no invoke response to do it)."""

@@ -1,11 +1,11 @@
 """Adaptive Cards the bot sends in Teams: rendering only, from views and summaries (no query, no ORM row).
 
-    blocks          escaping and the building blocks every card is made of (size limit, actions, activity)
-    survey          `CardRenderer`: the partner's conversation as cards
-    questions       the question card
-    review          the review card and the survey and domain lists
-    summary_cards   a partnership summary as one card
-    comment_cards   comment texts for the lead, split over cards that fit
+blocks          escaping and the building blocks every card is made of (size limit, actions, message)
+survey          `CardRenderer`: the partner's conversation as cards
+questions       the question card
+review          the review card and the survey and domain lists
+summary_cards   a partnership summary as one card
+comment_cards   comment texts for the lead, split over cards that fit
 """
 
 from bot.cards.blocks import (
@@ -13,7 +13,7 @@ from bot.cards.blocks import (
     Card,
     adaptive_card,
     card_action,
-    card_activity,
+    card_message,
     card_of,
     card_size,
     escape,
@@ -32,7 +32,7 @@ __all__ = [
     "Detail",
     "adaptive_card",
     "card_action",
-    "card_activity",
+    "card_message",
     "card_of",
     "card_size",
     "comments_card",

@@ -14,15 +14,30 @@ import json
 import re
 from typing import Any
 
-from botbuilder.core import CardFactory
-from botbuilder.schema import Activity, ActivityTypes, AttachmentLayoutTypes
-
 from bot.reports.text import (
     clip,
 )
+from dialogs.messages import Card, Message, card_message
 from dialogs.payloads import ACTION_VERB, CardActionKind
 
-Card = dict[str, Any]
+__all__ = [
+    "BUTTON_TITLE_LIMIT",
+    "CARD_VERSION",
+    "MAX_CARD_BYTES",
+    "SCHEMA_URL",
+    "Card",
+    "action_set",
+    "adaptive_card",
+    "card_action",
+    "card_message",
+    "card_of",
+    "card_size",
+    "escape",
+    "execute_action",
+    "lines_of",
+    "said_block",
+    "text_block",
+]
 
 SCHEMA_URL = "http://adaptivecards.io/schemas/adaptive-card.json"
 CARD_VERSION = "1.5"
@@ -143,29 +158,11 @@ def card_size(card: Card) -> int:
     return len(json.dumps(card, separators=(",", ":")).encode())
 
 
-class SentCard(dict[str, Any]):
-    """A card once rendered is only read, so copies share it: TurnContext deep-copies every activity
-    it sends, which for a 6.5 KB card costs more than sending it."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> SentCard:
-        return self
-
-
-def card_activity(card: Card) -> Activity:
-    """A message whose only content is the card: no `text`, so Teams keeps it as one message."""
-    return Activity(
-        type=ActivityTypes.message,
-        attachment_layout=AttachmentLayoutTypes.list,
-        attachments=[CardFactory.adaptive_card(SentCard(card))],
-        input_hint="acceptingInput",
-    )
-
-
-def card_of(activity: Activity) -> Card:
-    """The card dict inside an activity from `CardRenderer`: the value of an invoke response."""
-    if not activity.attachments or not isinstance(activity.attachments[0].content, dict):
-        raise ValueError("the activity carries no Adaptive Card")
-    return activity.attachments[0].content
+def card_of(message: Message) -> Card:
+    """The card dict inside a message from `CardRenderer`: the value of an invoke response."""
+    if not message.cards or not isinstance(message.cards[0], dict):
+        raise ValueError("the message carries no Adaptive Card")
+    return message.cards[0]
 
 
 def lines_of(text: str | None) -> list[str]:

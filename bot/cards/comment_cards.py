@@ -15,13 +15,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from botbuilder.schema import Activity
-
 from bot.cards.blocks import (
     MAX_CARD_BYTES,
     Card,
     adaptive_card,
-    card_activity,
+    card_message,
     card_size,
     escape,
     said_block,
@@ -29,6 +27,7 @@ from bot.cards.blocks import (
 )
 from bot.reports.summary_text import plural
 from bot.reports.text import clip
+from dialogs.messages import Message
 from frameworks.summary import LeadComments
 
 COMMENT_SHOWN = 1000
@@ -98,9 +97,9 @@ def comments_card(
     return adaptive_card(body, fallback)
 
 
-def render_comments(comments: LeadComments, domain_titles: Mapping[str, str]) -> Activity:
+def render_comments(comments: LeadComments, domain_titles: Mapping[str, str]) -> Message:
     """The card as a message of its own, as every card is sent."""
-    return card_activity(comments_card(comments, domain_titles))
+    return card_message(comments_card(comments, domain_titles))
 
 
 def _blocks(

@@ -17,13 +17,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from botbuilder.schema import Activity
-
 from bot.cards.blocks import (
     MAX_CARD_BYTES,
     Card,
     adaptive_card,
-    card_activity,
+    card_message,
     card_size,
     escape,
     said_block,
@@ -59,6 +57,7 @@ from bot.reports.summary_text import (
     subtitle,
 )
 from bot.reports.text import clip
+from dialogs.messages import Message
 from frameworks.schema import ScaleKind
 from frameworks.summary import DomainSummary, SurveySummary
 
@@ -136,11 +135,11 @@ def _has(summary: SurveySummary, detail: Detail, charts: ChartUrls | None) -> bo
 
 def render_summary(
     summary: SurveySummary, *, limit: int = MAX_CARD_BYTES, charts: ChartUrls | None = None
-) -> Activity:
+) -> Message:
     """The summary as a message: the card alone, so Teams keeps it as one message. With chart links,
     the domain profile is shown under the heading (Teams fetches it from the bot) and each domain's
     distribution chart is a link."""
-    return card_activity(summary_card(summary, limit=limit, charts=charts))
+    return card_message(summary_card(summary, limit=limit, charts=charts))
 
 
 def unchanged_card(summary: SurveySummary, since: datetime | None = None) -> Card:
@@ -155,8 +154,8 @@ def unchanged_card(summary: SurveySummary, since: datetime | None = None) -> Car
     return adaptive_card(body, f"{summary.title}: no new answers {when}.")
 
 
-def render_unchanged(summary: SurveySummary, since: datetime | None = None) -> Activity:
-    return card_activity(unchanged_card(summary, since))
+def render_unchanged(summary: SurveySummary, since: datetime | None = None) -> Message:
+    return card_message(unchanged_card(summary, since))
 
 
 # Building the card --------------------------------------------------------------------------------------

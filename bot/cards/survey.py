@@ -10,13 +10,11 @@ options, button titles and input values are plain text on every client: they are
 
 from __future__ import annotations
 
-from botbuilder.schema import Activity, ActivityTypes
-
 from bot.cards.blocks import (
     Card,
     adaptive_card,
     card_action,
-    card_activity,
+    card_message,
     escape,
     said_block,
     text_block,
@@ -33,6 +31,7 @@ from bot.reports.text import (
     submitted_counts,
     unanswered_heading,
 )
+from dialogs.messages import Message, text_message
 from dialogs.payloads import CardActionKind
 from dialogs.views import (
     AnsweredView,
@@ -46,36 +45,36 @@ from dialogs.views import (
 
 
 class CardRenderer:
-    """The `Renderer` for Teams: one Adaptive Card per activity, Universal Actions for every button.
+    """The `Renderer` for Teams: one Adaptive Card per message, Universal Actions for every button.
 
     The `*_card` methods return the bare card dicts, for `adaptiveCard/action` invoke responses
     (returning a card there replaces the card that was clicked).
     """
 
-    def question(self, view: QuestionView) -> Activity:
-        return card_activity(self.question_card(view))
+    def question(self, view: QuestionView) -> Message:
+        return card_message(self.question_card(view))
 
-    def answered(self, view: AnsweredView) -> Activity:
-        return card_activity(self.answered_card(view))
+    def answered(self, view: AnsweredView) -> Message:
+        return card_message(self.answered_card(view))
 
-    def review(self, view: ReviewView) -> Activity:
-        return card_activity(self.review_card(view))
+    def review(self, view: ReviewView) -> Message:
+        return card_message(self.review_card(view))
 
-    def survey_list(self, view: SurveyListView) -> Activity:
-        return card_activity(self.survey_list_card(view))
+    def survey_list(self, view: SurveyListView) -> Message:
+        return card_message(self.survey_list_card(view))
 
-    def submitted(self, view: SubmittedView) -> Activity:
-        return card_activity(self.submitted_card(view))
+    def submitted(self, view: SubmittedView) -> Message:
+        return card_message(self.submitted_card(view))
 
-    def domains(self, view: DomainsView) -> Activity:
-        return card_activity(self.domains_card(view))
+    def domains(self, view: DomainsView) -> Message:
+        return card_message(self.domains_card(view))
 
-    def submit_check(self, view: SubmitCheckView) -> Activity:
-        return card_activity(self.submit_check_card(view))
+    def submit_check(self, view: SubmitCheckView) -> Message:
+        return card_message(self.submit_check_card(view))
 
-    def text(self, message: str) -> Activity:
+    def text(self, message: str) -> Message:
         """Our own sentences (Teams renders them as markdown): escape any person's words put in them."""
-        return Activity(type=ActivityTypes.message, text=message, input_hint="acceptingInput")
+        return text_message(message)
 
     # -- cards --------------------------------------------------------------------------------------
 

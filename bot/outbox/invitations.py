@@ -11,6 +11,7 @@ from botbuilder.schema import Activity
 from bot.cards.survey import CardRenderer
 from bot.commands.dates import format_date
 from bot.outbox.composers import Compose, compose_from_payload
+from dialogs.messages import to_activity
 from dialogs.progress import survey_list_item
 from dialogs.views import SurveyListView
 from frameworks.clock import Clock
@@ -42,9 +43,8 @@ def invitation_composer(
             return None
         survey = found.survey
         item = survey_list_item(found)
-        return renderer.survey_list(
-            SurveyListView(items=[item], intro=_intro(message.kind, survey.closes_at, tz))
-        )
+        view = SurveyListView(items=[item], intro=_intro(message.kind, survey.closes_at, tz))
+        return to_activity(renderer.survey_list(view))
 
     return compose
 

@@ -19,6 +19,7 @@ from botbuilder.schema import Activity
 from bot.cards.summary_cards import render_summary, render_unchanged
 from bot.outbox.composers import Compose
 from bot.reports.chart_links import ChartUrls
+from dialogs.messages import to_activity
 from frameworks.clock import Clock
 from frameworks.summary import SummaryRules, SurveySummary, since_last_post
 from storage.db import Session
@@ -95,11 +96,11 @@ async def compose_summary(
     since_text = payload.get("since")
     since = datetime.fromisoformat(since_text) if since_text else None
     if since is not None and not await answered_since(session, survey_id=survey_id, since=since):
-        return render_unchanged(summary, since)
+        return to_activity(render_unchanged(summary, since))
     if subscription is not None and subscription.id is not None and message.id is not None:
         posted = await last_posted(session, survey_id, subscription_id=subscription.id)
         summary = since_last_post(summary, posted)
         await record_post(
             session, outbox_message_id=message.id, subscription_id=subscription.id, summary=summary, now=now
         )
-    return render_summary(summary, charts=chart_link(summary))
+    return to_activity(render_summary(summary, charts=chart_link(summary)))

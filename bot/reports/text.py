@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from botbuilder.schema import Activity, ActivityTypes, TextFormatTypes
-
 from dialogs.intents import describe_options
+from dialogs.messages import Message, TextFormat, text_message
 from dialogs.views import (
     AnsweredView,
     Choice,
@@ -146,10 +145,10 @@ def review_counts(view: ReviewView) -> str:
 class TextRenderer:
     """The `Renderer` for plain text: the same information as the cards, with the words to type."""
 
-    def question(self, view: QuestionView) -> Activity:
+    def question(self, view: QuestionView) -> Message:
         return _message(_question_lines(view))
 
-    def answered(self, view: AnsweredView) -> Activity:
+    def answered(self, view: AnsweredView) -> Message:
         status = f"✓ Your answer: {view.answer}" if view.answer is not None else "Skipped"
         lines = [f"{view.position} of {view.total} · {clean(view.title)} — {status}"]
         if view.comment:
@@ -158,7 +157,7 @@ class TextRenderer:
             lines.append(clean(view.note))
         return _message(lines)
 
-    def review(self, view: ReviewView) -> Activity:
+    def review(self, view: ReviewView) -> Message:
         lines = [f"Review: {clean(view.survey_title)}", review_counts(view)]
         if view.closes_at is not None:
             lines.append(sentence(closes_label(view.closes_at)))
@@ -178,13 +177,13 @@ class TextRenderer:
         ]
         return _message(lines)
 
-    def domains(self, view: DomainsView) -> Activity:
+    def domains(self, view: DomainsView) -> Message:
         lines = [f"Domains of {clean(view.survey_title)}:"]
         lines += [f"  {d.number}. {clean(d.title)} — {domain_state(d)}" for d in view.domains]
         lines.append("Reply “domain N” to answer that domain's questions now, or “continue” to carry on.")
         return _message(lines)
 
-    def submit_check(self, view: SubmitCheckView) -> Activity:
+    def submit_check(self, view: SubmitCheckView) -> Message:
         lines = [f"Not submitted: {unanswered_heading(view)}" + (":" if domain_gaps(view) else ".")]
         lines += [f"  {clean(gap)}" for gap in domain_gaps(view)]
         if view.locks:
@@ -196,7 +195,7 @@ class TextRenderer:
         )
         return _message(lines)
 
-    def survey_list(self, view: SurveyListView) -> Activity:
+    def survey_list(self, view: SurveyListView) -> Message:
         lines = [clean(view.intro)] if view.intro else []
         if not view.items:
             lines.append("You have no open surveys at the moment.")
@@ -208,7 +207,7 @@ class TextRenderer:
         lines.append("Reply with a survey's number to open it, or “resume” to carry on where you left off.")
         return _message(lines)
 
-    def submitted(self, view: SubmittedView) -> Activity:
+    def submitted(self, view: SubmittedView) -> Message:
         lines = [
             f"Thank you! Your answers to {clean(view.survey_title)} are submitted.",
             f"{submitted_counts(view)}.",
@@ -220,7 +219,7 @@ class TextRenderer:
             lines.append("Your answers can no longer be changed.")
         return _message(lines)
 
-    def text(self, message: str) -> Activity:
+    def text(self, message: str) -> Message:
         return _message([message])
 
 
@@ -278,10 +277,5 @@ def _lines(text: str | None) -> list[str]:
     return [line.strip() for line in clean(text or "").split("\n") if line.strip()]
 
 
-def _message(lines: list[str]) -> Activity:
-    return Activity(
-        type=ActivityTypes.message,
-        text="\n".join(lines).strip(),
-        text_format=TextFormatTypes.plain,
-        input_hint="acceptingInput",
-    )
+def _message(lines: list[str]) -> Message:
+    return text_message("\n".join(lines).strip(), text_format=TextFormat.PLAIN)

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from botbuilder.core import ActivityHandler, ConversationState, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, InvokeResponse
 
-from bot.cards import card_activity
+from bot.cards import card_message
 from bot.leads.chat import LeadCommands
 from bot.leads.lead_files import FILE_CONSENT
 from bot.ops.logs import set_turn_outcome
@@ -194,7 +194,7 @@ class SurveyBot(ActivityHandler):
             submitted = submit_press(activity.value)
             if submitted is not None:
                 message = await leads.on_card(chat, submitted.data)
-                reply = MessageFactory.text(message) if isinstance(message, str) else card_activity(message)
+                reply = MessageFactory.text(message) if isinstance(message, str) else card_message(message)
                 await outgoing.send(context, reply)
             else:
                 await leads.on_message(chat)

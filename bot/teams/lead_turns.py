@@ -12,7 +12,7 @@ from botbuilder.schema import Activity, ActivityTypes, Attachment
 from botbuilder.schema.teams import FileConsentCard, FileInfoCard
 from pydantic import ValidationError
 
-from bot.cards import Card, card_activity
+from bot.cards import Card, card_message
 from bot.leads.chat import LeadCommands
 from bot.leads.conversation import CLAIMED_ACTIVITY, FILE_DOWNLOAD_INFO, Incoming, Sender, SentFile
 from bot.leads.lead_files import CONSENT_CARD, FILE_INFO_CARD, KINDS, private_message
@@ -21,6 +21,7 @@ from bot.outbox.composers import Compose
 from bot.teams.edge import tenant_of
 from bot.teams.roster import fetch_member, fetch_roster
 from dialogs import outgoing
+from dialogs.messages import to_activity
 from frameworks.clock import Clock
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules
@@ -45,7 +46,7 @@ class TeamsLeadConversation:
         await outgoing.send(self._context, MessageFactory.text(text))
 
     async def send_card(self, card: Card) -> None:
-        await outgoing.send(self._context, card_activity(card))
+        await outgoing.send(self._context, card_message(card))
 
     async def send_file_info(self, info: UploadInfo) -> None:
         await outgoing.send(self._context, file_info_activity(info))
@@ -182,6 +183,6 @@ def private_composer(
             return None
         if isinstance(private, FileOffer):
             return consent_activity(private)
-        return card_activity(private)
+        return to_activity(card_message(private))
 
     return compose

@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import ActivityTypes
 from jsonschema import Draft6Validator, ValidationError
 
 from bot.cards import MAX_CARD_BYTES, CardRenderer, card_of, card_size, escape
 from bot.reports.text import TextRenderer
+from dialogs.messages import Message, to_activity
 from dialogs.payloads import ACTION_VERB, CardAction, CardActionKind
 from dialogs.survey_views import (
     choices_for,
@@ -271,7 +272,7 @@ def test_the_schema_check_names_the_path_and_reason_of_a_broken_card(card_schema
 def test_a_card_travels_alone_so_teams_keeps_one_message_whose_id_can_be_updated() -> None:
     renderer = CardRenderer()
     view = question("place-partnership-maturity", "vision")
-    activities: list[Callable[[], Activity]] = [
+    activities: list[Callable[[], Message]] = [
         lambda: renderer.question(view),
         lambda: renderer.answered(AnsweredView("S", "vision", "Vision", 1, 23, "Maturing")),
         lambda: renderer.review(ics_review()),
@@ -279,14 +280,15 @@ def test_a_card_travels_alone_so_teams_keeps_one_message_whose_id_can_be_updated
         lambda: renderer.submitted(SubmittedView("S", 1, 0, "Soon.", False)),
     ]
     for make in activities:
-        activity = make()
+        message = make()
+        activity = to_activity(message)
         assert activity.type == ActivityTypes.message
         assert activity.text is None
         assert len(activity.attachments) == 1
         assert activity.attachments[0].content_type == "application/vnd.microsoft.card.adaptive"
-        assert card_of(activity)["type"] == "AdaptiveCard"
+        assert card_of(message)["type"] == "AdaptiveCard"
     assert card_of(renderer.question(view)) == renderer.question_card(view)
-    plain = renderer.text("Saved.")
+    plain = to_activity(renderer.text("Saved."))
     assert (plain.type, plain.text, plain.attachments) == (ActivityTypes.message, "Saved.", None)
 
 
@@ -571,7 +573,7 @@ def test_every_question_of_every_seed_framework_fits_in_one_teams_message() -> N
 
 def test_in_plain_text_a_levels_question_shows_every_descriptor_and_what_to_type() -> None:
     view = question("place-partnership-maturity", "vision")
-    activity = TEXT.question(view)
+    activity = to_activity(TEXT.question(view))
     assert activity.attachments is None
     assert activity.text_format == "plain"
     for choice in view.choices:

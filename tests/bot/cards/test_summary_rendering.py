@@ -33,6 +33,7 @@ from bot.cards.summary_cards import (
 from bot.reports.chart_links import ChartLinks
 from bot.reports.charts import Chart, distributions, domain_profile, render, summary_charts
 from bot.reports.summary_text import SINCE_LAST_ELEMENTS, since_last_section, summary_text, unchanged_text
+from dialogs.messages import to_activity
 from frameworks.loader import load_directory
 from frameworks.schema import Framework, LevelsScale, ScoreScale
 from frameworks.summary import (
@@ -217,13 +218,14 @@ def test_every_framework_summary_card_matches_the_adaptive_cards_1_5_schema(
 
 def test_the_summary_travels_alone_in_its_message() -> None:
     summary = summary_of("place-partnership-maturity", PARTNERS)
-    for activity, card in (
+    for message, card in (
         (render_summary(summary), summary_card(summary)),
         (render_unchanged(summary, EARLIER), unchanged_card(summary, EARLIER)),
     ):
+        activity = to_activity(message)
         assert activity.text is None
         assert len(activity.attachments) == 1
-        assert card_of(activity) == card
+        assert card_of(message) == card
 
 
 def test_the_roadmap_with_forty_partners_fits_one_message_and_says_what_was_left_out(
