@@ -69,13 +69,14 @@ def clip(text: str, limit: int = CLIENT_STRING) -> str:
 
 def _clipped(record: logging.LogRecord) -> logging.LogRecord:
     """A copy of the record whose string arguments are clipped, so `getMessage` is bounded."""
-    if not record.args:
+    args = record.args
+    if not args:
         return record
     record = copy.copy(record)
-    if isinstance(record.args, Mapping):
-        record.args = {key: clip(v) if isinstance(v, str) else v for key, v in record.args.items()}
+    if isinstance(args, Mapping):
+        record.args = {key: clip(v) if isinstance(v, str) else v for key, v in args.items()}
     else:
-        record.args = tuple(clip(v) if isinstance(v, str) else v for v in record.args)
+        record.args = tuple(clip(v) if isinstance(v, str) else v for v in args)
     return record
 
 

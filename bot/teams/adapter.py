@@ -94,7 +94,8 @@ class _ReusedClients(BotFrameworkAuthentication):
         return self._inner.create_bot_framework_client()
 
     def get_originating_audience(self) -> str:
-        return self._inner.get_originating_audience()
+        audience: str = self._inner.get_originating_audience()
+        return audience
 
     def _reusing(self, factory: ConnectorFactory, claims_identity: ClaimsIdentity | None) -> ConnectorFactory:
         return _ReusingFactory(factory, _app_id(claims_identity), self._connectors)
@@ -151,9 +152,10 @@ class _CardPassingSerializer(Serializer):
 def _app_id(claims_identity: ClaimsIdentity | None) -> str | None:
     if claims_identity is None:
         return None
-    return claims_identity.get_claim_value(AuthenticationConstants.AUDIENCE_CLAIM) or (
+    app_id: str | None = claims_identity.get_claim_value(AuthenticationConstants.AUDIENCE_CLAIM) or (
         claims_identity.get_claim_value(AuthenticationConstants.APP_ID_CLAIM)
     )
+    return app_id
 
 
 def create_adapter(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from aiohttp import web
@@ -84,7 +84,7 @@ def check_claims(claims: dict[str, Any], *, app_id: str, service_url: str | None
         raise TokenRefused("the token's serviceurl claim does not match the activity's serviceUrl")
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     """A JSON number that compares sensibly (Python's JSON reader also yields NaN and Infinity)."""
     if isinstance(value, float):
         return math.isfinite(value)
@@ -192,4 +192,5 @@ class ChannelAuthentication(BotFrameworkAuthentication):
         return self._inner.create_bot_framework_client()
 
     def get_originating_audience(self) -> str:
-        return self._inner.get_originating_audience()
+        audience: str = self._inner.get_originating_audience()
+        return audience

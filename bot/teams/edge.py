@@ -55,7 +55,8 @@ def activity_tenant(activity: Mapping[str, Any]) -> str | None:
 def tenant_of(activity: Activity) -> str | None:
     """`activity_tenant` for a parsed activity."""
     if activity.conversation is not None and activity.conversation.tenant_id:
-        return activity.conversation.tenant_id
+        tenant_id: str = activity.conversation.tenant_id
+        return tenant_id
     channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     tenant = channel_data.get("tenant")
     return tenant.get("id") if isinstance(tenant, dict) else None

@@ -331,7 +331,7 @@ def _is_lead_turn(activity: Activity) -> bool:
 
 
 def _is_file_consent(activity: Activity) -> bool:
-    return activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT
+    return bool(activity.type == ActivityTypes.invoke and activity.name == FILE_CONSENT)
 
 
 def _claim_key(activity: Activity) -> str | None:

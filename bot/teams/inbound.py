@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import pydantic_core
-from msrest.exceptions import DeserializationError
+from azure.core.exceptions import DeserializationError  # msrest raises azure-core's (and re-imports it)
 from msrest.serialization import Deserializer
 from pydantic import (
     AfterValidator,

@@ -101,4 +101,5 @@ def invoke_json(response: InvokeResponse | None) -> dict[str, Any] | None:
         return None
     if not isinstance(response.body, UniversalActionResponse) or response.status != 200:
         raise TypeError("a kept invoke answer is a Universal Actions body in an HTTP 200")
-    return response.body.serialize()
+    answer: dict[str, Any] = response.body.serialize()
+    return answer

@@ -180,26 +180,22 @@ def _is_https_url(value: str) -> bool:
 
 def command_lists() -> list[dict[str, Any]]:
     """One command list per scope, as the schema advises; commands beyond Teams' limits are refused."""
-    lists = [
-        {"scopes": [scope], "commands": [command.as_manifest() for command in commands]}
-        for scope, commands in COMMANDS_BY_SCOPE.items()
-    ]
+    manifests = {scope: [c.as_manifest() for c in commands] for scope, commands in COMMANDS_BY_SCOPE.items()}
     found = [
-        f"The {entry['scopes'][0]} command list has {len(entry['commands'])} commands; Teams shows at most "
-        f"{COMMANDS_PER_LIST_MAX}."
-        for entry in lists
-        if len(entry["commands"]) > COMMANDS_PER_LIST_MAX
+        f"The {scope} command list has {len(commands)} commands; Teams shows at most {COMMANDS_PER_LIST_MAX}."
+        for scope, commands in manifests.items()
+        if len(commands) > COMMANDS_PER_LIST_MAX
     ]
     found += [
         f"The command {command['title']!r} is too long: at most {COMMAND_TITLE_MAX} characters in a title "
         f"and {COMMAND_DESCRIPTION_MAX} in a description."
-        for entry in lists
-        for command in entry["commands"]
+        for commands in manifests.values()
+        for command in commands
         if len(command["title"]) > COMMAND_TITLE_MAX or len(command["description"]) > COMMAND_DESCRIPTION_MAX
     ]
     if found:
         raise PackageError(found)
-    return lists
+    return [{"scopes": [scope], "commands": commands} for scope, commands in manifests.items()]
 
 
 def manifest_for(details: AppDetails, template: dict[str, Any]) -> dict[str, Any]:
@@ -219,7 +215,8 @@ def manifest_for(details: AppDetails, template: dict[str, Any]) -> dict[str, Any
         "TERMS_URL": details.terms_url,
         "COMMAND_LISTS": command_lists(),
     }
-    return _fill(template, values)
+    manifest: dict[str, Any] = _fill(template, values)
+    return manifest
 
 
 def _fill(node: Any, values: dict[str, Any]) -> Any:
