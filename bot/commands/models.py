@@ -42,10 +42,10 @@ class Scope(StrEnum):
         return {"channel": cls.TEAM, "groupChat": cls.GROUP_CHAT}.get(conversation_type or "", cls.PERSONAL)
 
 
-
 ALL_SCOPES = frozenset(Scope)
 SHARED_SCOPES = frozenset({Scope.TEAM, Scope.GROUP_CHAT})
 PERSONAL_SCOPE = frozenset({Scope.PERSONAL})
+
 
 class ExportFormat(StrEnum):
     CSV = "csv"
@@ -267,4 +267,3 @@ ParsedCommand = Annotated[
 ]
 PARSED_COMMAND: TypeAdapter[ParsedCommand] = TypeAdapter(ParsedCommand)
 """Reads a command back from JSON, e.g. from a confirmation card's data."""
-

@@ -512,9 +512,7 @@ def resolve_framework(query: str, frameworks: Sequence[tuple[str, str]]) -> str:
     if found:
         listed = "; ".join(f"{framework_id} ({title})" for framework_id, title in found)
         raise CommandError(f"“{clip(query)}” could be more than one framework: {listed}. Say which.")
-    raise CommandError(
-        f"I don't know a framework called “{clip(query)}”. Choose one of: {_ids(frameworks)}."
-    )
+    raise CommandError(f"I don't know a framework called “{clip(query)}”. Choose one of: {_ids(frameworks)}.")
 
 
 def _match_framework(words: list[str], frameworks: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -545,4 +543,3 @@ def _ids(frameworks: Sequence[tuple[str, str]]) -> str:
 def clip(text: str, limit: int = 40) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
