@@ -88,7 +88,7 @@ class Delivery:
         self._stopping = stopping
 
     async def send(self, plan: Plan) -> SendResult:
-        target, message = plan.target, plan.activity
+        target, message = plan.target, plan.message
         assert target is not None
         assert message is not None
         result = SendResult()

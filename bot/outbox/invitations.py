@@ -6,12 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from botbuilder.schema import Activity
-
 from bot.cards.survey import CardRenderer
 from bot.commands.dates import format_date
 from bot.outbox.composers import Compose, compose_from_payload
-from dialogs.messages import to_activity
+from dialogs.messages import Message
 from dialogs.progress import survey_list_item
 from dialogs.views import SurveyListView
 from frameworks.clock import Clock
@@ -28,7 +26,7 @@ def invitation_composer(
 ) -> Compose:
     """Invitations and reminders (`KINDS`), each built at the moment it is sent."""
 
-    async def compose(session: Session, message: OutboxMessage) -> Activity | None:
+    async def compose(session: Session, message: OutboxMessage) -> Message | None:
         if message.kind not in KINDS or message.person_id is None or message.survey_id is None:
             return await compose_from_payload(session, message)
         now = clock()
@@ -44,7 +42,7 @@ def invitation_composer(
         survey = found.survey
         item = survey_list_item(found)
         view = SurveyListView(items=[item], intro=_intro(message.kind, survey.closes_at, tz))
-        return to_activity(renderer.survey_list(view))
+        return renderer.survey_list(view)
 
     return compose
 

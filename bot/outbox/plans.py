@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.outbox.addresses import ChatAddress, Existing, NewChat
-from bot.outbox.composers import Message
 from bot.outbox.policy import Outcome
+from dialogs.messages import Message
 from storage.tables import OutboxKind
 
 
@@ -20,7 +20,8 @@ class Plan:
     attempts: int
     claimed_until: datetime
     kind: OutboxKind
-    activity: Message | None = None
+    message: Message | None = None
+    """What to send, built by the row's composer; None when there is nothing to send any more."""
     target: Existing | NewChat | None = None
     problem: Outcome | None = None
     fanout: str | None = None

@@ -7,9 +7,8 @@ import logging
 from collections import Counter
 from datetime import datetime
 
-from botbuilder.schema import Activity, ActivityTypes
-
 from bot.outbox.policy import Reason
+from dialogs.messages import Message, to_json
 from storage.db import Session
 from storage.outbox import NewMessage, enqueue
 from storage.outbox_fanouts import fanout_tally, lock_fanout, remaining_in_fanout
@@ -64,7 +63,6 @@ async def report_if_done(session: Session, fanout: str, report_to: int, *, now: 
         skipped=tally.skipped,
         failures=tally.failures,
     )
-    activity = Activity(type=ActivityTypes.message, text=text)
     added = await enqueue(
         session,
         [
@@ -75,7 +73,7 @@ async def report_if_done(session: Session, fanout: str, report_to: int, *, now: 
                 payload={
                     "conversation_reference_id": report_to,
                     "report_of": fanout,
-                    "activity": activity.serialize(),
+                    "activity": to_json(Message(text=text)),
                 },
             )
         ],

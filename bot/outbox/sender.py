@@ -22,9 +22,9 @@ How Teams' answers map to outcomes (`bot.teams.proactive.classify`, `policy.outc
 
 What a row carries: `person_id` and, in `payload`, `service_url` and `tenant_id` (else the person's)
 to reach someone the bot has no 1:1 chat with yet (with one, the chat is continued); or
-`conversation_reference_id` to post into a stored conversation (a channel, a group chat). The activity
+`conversation_reference_id` to post into a stored conversation (a channel, a group chat). The message
 comes from the composer of the row's kind (`composers`), else from `fallback` (by default
-`payload["activity"]`, a serialised botbuilder Activity). Rows of one fan-out carry `fanout` (its id)
+`payload["activity"]`, a serialised Activity). Rows of one fan-out carry `fanout` (its id)
 and `report_to` (the conversation reference of the lead's chat), and may carry `title`; when the last
 of them is sent or failed, one `fanout-report` row is enqueued with the counts and the reasons for
 failures, never names.
@@ -242,16 +242,16 @@ class OutboxSender:
         try:
             compose = self._composers.get(row.kind, self._fallback)
             if row.kind == OutboxKind.FANOUT_REPORT or compose is compose_from_payload:
-                plan.activity = await compose_from_payload(session, row)
+                plan.message = await compose_from_payload(session, row)
             else:
                 # A savepoint, so that one row's failing query leaves the batch's transaction usable.
                 async with session.begin_nested():
-                    plan.activity = await compose(session, row)
+                    plan.message = await compose(session, row)
         except Exception as error:
             log.exception("composing outbox row %s failed", row.id)
             plan.problem = Outcome(Verdict.RETRY, Reason.TRANSIENT, f"compose: {type(error).__name__}")
             return plan
-        if plan.activity is None:
+        if plan.message is None:
             return plan
         plan.target = book.target(row)
         if plan.target is None:
@@ -290,7 +290,7 @@ class OutboxSender:
         """Wait for a slot and the limiter (cancellable), then send and record (not cancellable)."""
         try:
             async with self._slots:
-                if plan.problem is not None or plan.activity is None or plan.target is None:
+                if plan.problem is not None or plan.message is None or plan.target is None:
                     await self._commit(plan, SendResult(plan.problem or Outcome(Verdict.SKIPPED)))
                     return
                 target = plan.target

@@ -14,12 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from botbuilder.schema import Activity
-
 from bot.cards.summary_cards import render_summary, render_unchanged
 from bot.outbox.composers import Compose
 from bot.reports.chart_links import ChartUrls
-from dialogs.messages import to_activity
+from dialogs.messages import Message
 from frameworks.clock import Clock
 from frameworks.summary import SummaryRules, SurveySummary, since_last_post
 from storage.db import Session
@@ -57,7 +55,7 @@ def summary_composer(
 ) -> Compose:
     """Weekly summary posts (OutboxKind.SUMMARY), each built at the moment it is sent."""
 
-    async def compose(session: Session, message: OutboxMessage) -> Activity | None:
+    async def compose(session: Session, message: OutboxMessage) -> Message | None:
         return await compose_summary(session, message, rules=rules, now=clock(), chart_link=chart_link)
 
     return compose
@@ -70,7 +68,7 @@ async def compose_summary(
     rules: SummaryRules,
     now: datetime,
     chart_link: Callable[[SurveySummary], ChartUrls | None] = lambda _summary: None,
-) -> Activity | None:
+) -> Message | None:
     """The summary card, or a brief "no new answers" card when nothing changed since the last post;
     None (nothing sent) when a partnership has no round of the framework yet."""
     payload = message.payload or {}
@@ -96,11 +94,11 @@ async def compose_summary(
     since_text = payload.get("since")
     since = datetime.fromisoformat(since_text) if since_text else None
     if since is not None and not await answered_since(session, survey_id=survey_id, since=since):
-        return to_activity(render_unchanged(summary, since))
+        return render_unchanged(summary, since)
     if subscription is not None and subscription.id is not None and message.id is not None:
         posted = await last_posted(session, survey_id, subscription_id=subscription.id)
         summary = since_last_post(summary, posted)
         await record_post(
             session, outbox_message_id=message.id, subscription_id=subscription.id, summary=summary, now=now
         )
-    return to_activity(render_summary(summary, charts=chart_link(summary)))
+    return render_summary(summary, charts=chart_link(summary))

@@ -21,7 +21,8 @@ from bot.outbox.composers import Compose
 from bot.teams.edge import tenant_of
 from bot.teams.roster import fetch_member, fetch_roster
 from dialogs import outgoing
-from dialogs.messages import to_activity
+from dialogs.messages import Attachment as MessageAttachment
+from dialogs.messages import Message
 from frameworks.clock import Clock
 from frameworks.loader import Catalogue
 from frameworks.summary import SummaryRules
@@ -131,7 +132,7 @@ def sent_file(activity: Activity) -> SentFile | None:
     return None
 
 
-def consent_activity(offer: FileOffer) -> Activity:
+def consent_message(offer: FileOffer) -> Message:
     """The file consent card, alone in its message. Declining hands back the same context."""
     context = offer.offer.model_dump(mode="json")
     card = FileConsentCard(
@@ -140,8 +141,8 @@ def consent_activity(offer: FileOffer) -> Activity:
         accept_context=context,
         decline_context=context,
     )
-    attachment = Attachment(content_type=CONSENT_CARD, name=offer.filename, content=card.serialize())
-    return Activity(type=ActivityTypes.message, attachments=[attachment])
+    attachment = MessageAttachment(CONSENT_CARD, card.serialize(), name=offer.filename)
+    return Message(attachments=(attachment,))
 
 
 def file_info_activity(info: UploadInfo) -> Activity:
@@ -167,7 +168,7 @@ def private_composer(
     cache = snapshots or SnapshotCache()
     built_in = catalogue or Catalogue()
 
-    async def compose(session: Session, message: OutboxMessage) -> Activity | None:
+    async def compose(session: Session, message: OutboxMessage) -> Message | None:
         if message.kind not in KINDS:
             return await fallback(session, message)
         private = await private_message(
@@ -182,7 +183,7 @@ def private_composer(
         if private is None:
             return None
         if isinstance(private, FileOffer):
-            return consent_activity(private)
-        return to_activity(card_message(private))
+            return consent_message(private)
+        return card_message(private)
 
     return compose

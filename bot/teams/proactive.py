@@ -21,6 +21,7 @@ from bot.outbox.addresses import ChatAddress, NewChat
 from bot.outbox.composers import Message
 from bot.outbox.delivery import InChat, InNewChat, Send
 from bot.outbox.policy import Outcome, Verdict, outcome_for_status, transient
+from dialogs.messages import to_activity
 
 __all__ = ["TeamsProactive", "classify"]
 
@@ -61,7 +62,7 @@ class _Caught:
                 # a reply to that id instead of a new message in the conversation.
                 context.activity.id = None
                 try:
-                    response = await context.send_activity(message)
+                    response = await context.send_activity(to_activity(message))
                 except Exception as error:
                     self.error = error
                     return None
