@@ -39,6 +39,7 @@ from storage.db import Sessions, transaction
 from storage.invitations import invite
 from storage.people import upsert_person
 from storage.surveys import create_survey, open_surveys
+from storage.tables import stored_id
 
 log = logging.getLogger(__name__)
 
@@ -210,8 +211,9 @@ async def prepare_trial(
         survey = (
             existing[0] if existing else await create_survey(session, framework, now=now, title=trial_title)
         )
-        await invite(session, survey.id or 0, [person_id], now=now)
-        return survey.id or 0
+        survey_id = stored_id(survey.id)
+        await invite(session, survey_id, [person_id], now=now)
+        return survey_id
 
 
 async def run_chat(
@@ -258,7 +260,7 @@ async def run_chat(
     if framework_id is not None:
         try:
             survey_id = await prepare_trial(
-                sessions, catalogue, framework_id=framework_id, person_id=person.id or 0, now=clock()
+                sessions, catalogue, framework_id=framework_id, person_id=stored_id(person.id), now=clock()
             )
         except LookupError as exc:
             show(f"{exc}\n")

@@ -14,7 +14,7 @@ from frameworks.schema import Framework
 from frameworks.scoring import COMMENT_LIMIT, AnswerValue, interpret, locate
 from storage.errors import CommentTooLong, ResponseLocked
 from storage.surveys import framework_of, require_open
-from storage.tables import Answer, Invitation, Person, Response, Survey
+from storage.tables import Answer, Invitation, Person, Response, Survey, stored_id
 from storage.upsert import insert
 
 
@@ -69,7 +69,7 @@ async def record_answer(
     if response is None:
         response = await ensure_response(session, survey, person, now=now)
     if lock_after_submit and response.submitted_at is not None:
-        raise ResponseLocked(survey.id or 0)
+        raise ResponseLocked(stored_id(survey.id))
     return await _upsert_answer(session, response, element_id, parsed, comment, now)
 
 

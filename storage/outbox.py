@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import OutboxKind, OutboxMessage, OutboxState
+from storage.tables import OutboxKind, OutboxMessage, OutboxState, stored_id
 from storage.upsert import insert
 
 _TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
@@ -90,7 +90,7 @@ async def claim_due(
     claimed = await session.scalars(
         statement, execution_options={"populate_existing": True, "synchronize_session": False}
     )
-    return sorted(claimed, key=lambda m: (m.next_attempt_at, m.id or 0))
+    return sorted(claimed, key=lambda m: (m.next_attempt_at, stored_id(m.id)))
 
 
 async def mark_sent(

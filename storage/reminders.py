@@ -14,7 +14,7 @@ from sqlmodel import col
 from storage.conversations import reference_for
 from storage.outbox import NewMessage, enqueue
 from storage.surveys import survey_progress
-from storage.tables import Invitation, OutboxKind, Survey, SurveyState
+from storage.tables import Invitation, OutboxKind, Survey, SurveyState, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ async def queue_reminders(
 ) -> tuple[int, int]:
     """Queue a reminder for everyone invited who has not submitted, at most one a day each.
     Returns (queued, left alone because reminded within the day)."""
-    survey_id = survey.id or 0
+    survey_id = stored_id(survey.id)
     waiting = [row for row in await survey_progress(session, survey_id=survey_id) if not row.submitted]
     recent = set(
         (

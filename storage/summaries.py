@@ -275,20 +275,20 @@ async def survey_data(
         )
         partnerships = {stored_id(pid): name for pid, name in result}
     return {
-        survey.id or 0: SurveyData(
-            survey_id=survey.id or 0,
+        survey_id: SurveyData(
+            survey_id=survey_id,
             title=survey.title,
             framework=framework,
             created_at=survey.created_at,
-            answers=answers.get(survey.id or 0, []),
-            responses=responses.get(survey.id or 0, []),
+            answers=answers.get(survey_id, []),
+            responses=responses.get(survey_id, []),
             organisations=organisations,
             partnership_id=survey.partnership_id,
             partnership_name=partnerships.get(survey.partnership_id)
             if survey.partnership_id is not None
             else None,
         )
-        for survey, framework in surveys
+        for survey_id, (survey, framework) in zip(ids, surveys, strict=True)
     }
 
 

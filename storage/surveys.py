@@ -37,6 +37,7 @@ from storage.tables import (
     Response,
     Survey,
     SurveyState,
+    stored_id,
 )
 
 
@@ -130,10 +131,10 @@ async def survey_listing(
     if reach is not None:
         query = query.where(reach.surveys())
     rows = (await session.execute(query)).all()
-    counts = await _progress_counts(session, [survey.id or 0 for survey, *_ in rows])
+    counts = await _progress_counts(session, [stored_id(survey.id) for survey, *_ in rows])
     listings = []
     for survey, partnership, conversation_type, reference in rows:
-        invited, started, submitted = counts.get(survey.id or 0, (0, 0, 0))
+        invited, started, submitted = counts.get(stored_id(survey.id), (0, 0, 0))
         listings.append(
             SurveyListing(
                 survey=survey,
@@ -269,10 +270,11 @@ class SnapshotCache:
 
     def framework(self, survey: Survey) -> Framework:
         """The framework of a survey already loaded with its snapshot, parsed once per process."""
-        framework = self._frameworks.get(survey.id or 0)
+        survey_id = stored_id(survey.id)
+        framework = self._frameworks.get(survey_id)
         if framework is None:
             framework = framework_of(survey)
-            self._frameworks.put(survey.id or 0, framework)
+            self._frameworks.put(survey_id, framework)
         return framework
 
 
@@ -295,7 +297,7 @@ def closed_on(survey: Survey, now: datetime) -> datetime | None:
 def require_open(survey: Survey, now: datetime) -> None:
     if not is_accepting_answers(survey, now):
         state = "closed" if survey.state != SurveyState.DRAFT else "not open yet"
-        raise SurveyClosed(survey.id or 0, survey.title, state)
+        raise SurveyClosed(stored_id(survey.id), survey.title, state)
 
 
 async def open_survey(session: AsyncSession, survey: Survey, *, now: datetime) -> Survey:

@@ -9,6 +9,7 @@ from bot.leads.targets import missing, survey_keywords
 from bot.leads.turn import LeadTurn
 from storage.db import transaction
 from storage.surveys import find_survey
+from storage.tables import stored_id
 
 
 async def export(turn: LeadTurn, command: ExportCommand) -> None:
@@ -40,4 +41,4 @@ async def _survey_id(turn: LeadTurn, command: ExportCommand | CommentsCommand) -
     if survey is None:
         await turn.say(missing(command.survey, reach=turn.reach))
         return None
-    return survey.id or 0
+    return stored_id(survey.id)

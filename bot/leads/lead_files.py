@@ -69,7 +69,7 @@ from storage.outbox import NewMessage, enqueue
 from storage.people import person_for
 from storage.summaries import survey_comments
 from storage.surveys import Reach, SnapshotCache, find_survey
-from storage.tables import OutboxKind, OutboxMessage, Person
+from storage.tables import OutboxKind, OutboxMessage, Person, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class LeadFiles:
                 session,
                 [
                     NewMessage(
-                        dedupe_key=_dedupe_key(kind, person.id or 0, incoming, now),
+                        dedupe_key=_dedupe_key(kind, stored_id(person.id), incoming, now),
                         kind=kind,
                         survey_id=survey_id,
                         person_id=person.id,

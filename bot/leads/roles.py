@@ -26,6 +26,7 @@ from storage.organisations import (
     set_own_organisation,
     unmap_domain,
 )
+from storage.tables import stored_id
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ async def my_organisation(turn: LeadTurn, command: MyOrganisationCommand) -> Non
     async with transaction(turn.services.sessions) as session:
         person = await turn.sender(session)
         if command.name is None:
-            organisation, _source = await person_organisation(session, person.id or 0)
+            organisation, _source = await person_organisation(session, stored_id(person.id))
             name = organisation.name if organisation else None
             await turn.say(
                 f"You answer for {escape(name)}."
@@ -88,7 +89,8 @@ async def my_organisation(turn: LeadTurn, command: MyOrganisationCommand) -> Non
             )
             return
         try:
-            organisation = await set_own_organisation(session, person.id or 0, command.name, now=turn.now())
+            person_id = stored_id(person.id)
+            organisation = await set_own_organisation(session, person_id, command.name, now=turn.now())
         except OrganisationError as exc:
             await turn.say(str(exc))
             return

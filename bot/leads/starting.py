@@ -33,7 +33,7 @@ from storage.surveys import (
     open_survey,
     organisation_counts,
 )
-from storage.tables import OutboxKind, SurveyState
+from storage.tables import OutboxKind, SurveyState, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +76,10 @@ async def start(turn: LeadTurn, command: StartCommand) -> None:
             tenant_id=turn.tenant_id,
             team_id=turn.incoming.team_id,
         )
+        survey_id = stored_id(survey.id)
         if claim and made is None:
-            await note_survey_made(session, claim, survey.id or 0)
-        await invite(session, survey.id or 0, person_ids, now=now)
+            await note_survey_made(session, claim, survey_id)
+        await invite(session, survey_id, person_ids, now=now)
         counted = await organisation_counts(session, person_ids=person_ids)
     by_organisation: Counter[str] = Counter()
     for name, count in counted.items():
@@ -86,7 +87,7 @@ async def start(turn: LeadTurn, command: StartCommand) -> None:
     closes = format_date(closes_at, services.tz) if closes_at else NOT_CLOSING
     organisations = ", ".join(f"{name} {count}" for name, count in by_organisation.most_common())
     card = _confirm_card(
-        survey_id=survey.id or 0,
+        survey_id=survey_id,
         title=survey.title,
         framework=framework.title,
         audience=len(person_ids),

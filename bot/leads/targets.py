@@ -14,7 +14,7 @@ from storage.db import Session
 from storage.organisations import find_partnerships
 from storage.summaries import latest_round, partnership_frameworks
 from storage.surveys import Reach, find_survey, survey_by_id
-from storage.tables import Partnership, Survey, SurveyState
+from storage.tables import Partnership, Survey, SurveyState, stored_id
 
 _STATE_WORD = {SurveyState.OPEN: "open ", SurveyState.CLOSED: "closed "}
 
@@ -72,7 +72,7 @@ async def summary_target(session: Session, *, reach: Reach, target: SummaryTarge
     found = [
         (partnership, ran)
         for partnership in await find_partnerships(session, target.partnership)
-        if (ran := await partnership_frameworks(session, partnership.id or 0, reach=reach))
+        if (ran := await partnership_frameworks(session, stored_id(partnership.id), reach=reach))
     ]
     if not found:
         return f"There is no partnership called “{name}” with a survey here."
@@ -89,7 +89,7 @@ async def summary_target(session: Session, *, reach: Reach, target: SummaryTarge
                 f'results partnership "{escape(partnership.name)}" framework {ran[0]}.'
             )
         framework_id = ran[0]
-    latest = await latest_round(session, partnership.id or 0, framework_id, reach=reach)
+    latest = await latest_round(session, stored_id(partnership.id), framework_id, reach=reach)
     survey = await survey_by_id(session, survey_id=latest) if latest is not None else None
     if survey is None:
         return f"“{escape(partnership.name)}” has no survey of {escape(framework_id)} here."

@@ -23,7 +23,7 @@ from storage.surveys import (
     survey_listing,
     survey_progress,
 )
-from storage.tables import OutboxKind, OutboxState, Survey, SurveyState
+from storage.tables import OutboxKind, OutboxState, Survey, SurveyState, stored_id
 
 
 async def status(turn: LeadTurn, command: StatusCommand) -> None:
@@ -37,14 +37,15 @@ async def status(turn: LeadTurn, command: StatusCommand) -> None:
         if survey is None:
             await turn.say(missing(command.survey, reach=turn.reach))
             return
-        rows = await survey_progress(session, survey_id=survey.id or 0)
-        deliveries = await state_counts(session, survey_id=survey.id or 0, kind=OutboxKind.INVITE)
+        survey_id = stored_id(survey.id)
+        rows = await survey_progress(session, survey_id=survey_id)
+        deliveries = await state_counts(session, survey_id=survey_id, kind=OutboxKind.INVITE)
         rates = (
             None
             if privately
             else (
                 await survey_summary(
-                    session, survey.id or 0, rules=services.rules, now=turn.now(), with_previous=False
+                    session, survey_id, rules=services.rules, now=turn.now(), with_previous=False
                 )
             ).response_rate
         )
@@ -97,7 +98,7 @@ async def results(turn: LeadTurn, command: ResultsCommand) -> None:
         if isinstance(found, str):
             await turn.say(found)
             return
-        survey_id = found.survey.id or 0
+        survey_id = stored_id(found.survey.id)
         summary = await survey_summary(session, survey_id, rules=rules, now=turn.now())
         reference = await reference_for(session, turn.conversation_id)
         if reference is not None and reference.id is not None:
