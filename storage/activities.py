@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import ProcessedActivity, Survey, SurveyState
+from storage.tables import ProcessedActivity, Survey, SurveyState, table_of
 from storage.upsert import insert
 
-_TABLE = ProcessedActivity.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(ProcessedActivity)
 
 
 def activity_key(channel_id: str, conversation_id: str, activity_id: str) -> str:

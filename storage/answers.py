@@ -14,7 +14,7 @@ from frameworks.schema import Framework
 from frameworks.scoring import COMMENT_LIMIT, AnswerValue, interpret, locate
 from storage.errors import CommentTooLong, ResponseLocked
 from storage.surveys import framework_of, require_open
-from storage.tables import Answer, Invitation, Person, Response, Survey, stored_id
+from storage.tables import Answer, Invitation, Person, Response, Survey, stored_id, table_of
 from storage.upsert import insert
 
 
@@ -22,7 +22,7 @@ async def ensure_response(
     session: AsyncSession, survey: Survey, person: Person, *, now: datetime
 ) -> Response:
     """The person's response to the survey, created on first use; safe when two turns race."""
-    table = Response.__table__  # type: ignore[attr-defined]
+    table = table_of(Response)
     await session.execute(
         insert(session, table)
         .values(
@@ -109,7 +109,7 @@ async def _upsert_answer(
     *,
     skipped: bool | None = None,
 ) -> Answer:
-    table = Answer.__table__  # type: ignore[attr-defined]
+    table = table_of(Answer)
     values = {
         "value": parsed.value if parsed else None,
         "score": parsed.score if parsed else None,

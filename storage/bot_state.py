@@ -18,10 +18,10 @@ from jsonpickle import Pickler, Unpickler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import transaction
-from storage.tables import BotStateRecord, utcnow
+from storage.tables import BotStateRecord, table_of, utcnow
 from storage.upsert import insert
 
-_TABLE = BotStateRecord.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(BotStateRecord)
 
 
 class EtagConflict(Exception):

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import ConversationReference
+from storage.tables import ConversationReference, table_of
 from storage.upsert import insert
 
 _THREAD = re.compile(r";messageid=.*$", re.IGNORECASE | re.DOTALL)
@@ -51,7 +51,7 @@ async def save_reference(
 ) -> ConversationReference:
     """Insert or refresh; the service URL can change between turns, so the latest always wins."""
     place = place_of(conversation_id)
-    table = ConversationReference.__table__  # type: ignore[attr-defined]
+    table = table_of(ConversationReference)
     fields = {
         "service_url": service_url,
         "reference": _channel_reference(reference, place),

@@ -23,12 +23,12 @@ from frameworks.schema import Framework, LevelsScale, StatusScale
 from frameworks.summary import UNASSIGNED, SummaryRules, SurveySummary, is_answer
 from storage.summaries import survey_summary
 from storage.surveys import SnapshotCache
-from storage.tables import Answer, Organisation, Person, Response
+from storage.tables import Answer, Organisation, Person, Response, table_of
 
-_answers = Answer.__table__  # type: ignore[attr-defined]
-_responses = Response.__table__  # type: ignore[attr-defined]
-_people = Person.__table__  # type: ignore[attr-defined]
-_organisations = Organisation.__table__  # type: ignore[attr-defined]
+_answers = table_of(Answer)
+_responses = table_of(Response)
+_people = table_of(Person)
+_organisations = table_of(Organisation)
 
 
 class _Model(BaseModel):

@@ -19,9 +19,9 @@ from sqlmodel import col
 
 from frameworks.schema import Framework
 from storage.framework_versions import publish
-from storage.tables import FrameworkUpload, UploadState
+from storage.tables import FrameworkUpload, UploadState, table_of
 
-_uploads = FrameworkUpload.__table__  # type: ignore[attr-defined]
+_uploads = table_of(FrameworkUpload)
 
 
 @dataclass(frozen=True)

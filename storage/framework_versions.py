@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from frameworks.schema import Framework
-from storage.tables import FrameworkVersion
+from storage.tables import FrameworkVersion, table_of
 from storage.upsert import insert
 
-_versions = FrameworkVersion.__table__  # type: ignore[attr-defined]
+_versions = table_of(FrameworkVersion)
 
 PUBLISH_ATTEMPTS = 20
 """Publications of one id racing each other: each lost race costs one more INSERT (see `publish`)."""

@@ -14,7 +14,7 @@ from frameworks.schema import Framework
 from storage.details import SurveyDetails
 from storage.people import person_for
 from storage.surveys import SnapshotCache
-from storage.tables import Answer, DeliveryState, Invitation, Response, Survey, SurveyState
+from storage.tables import Answer, DeliveryState, Invitation, Response, Survey, SurveyState, table_of
 from storage.upsert import insert
 
 INVITE_KIND = "invite"
@@ -29,7 +29,7 @@ async def invite(session: AsyncSession, survey_id: int, person_ids: Iterable[int
     ]
     if not rows:
         return 0
-    table = Invitation.__table__  # type: ignore[attr-defined]
+    table = table_of(Invitation)
     result = await session.execute(
         insert(session, table)
         .values(rows)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from storage.people import people_by_address, stored_name
-from storage.tables import LeadGrant, Person
+from storage.tables import LeadGrant, Person, table_of
 from storage.upsert import insert
 
 
@@ -160,7 +160,7 @@ async def grant_lead(
         raise LeadError("Whom should I make a lead? Mention them: grant lead @Name")
     if key in _configured(configured):
         return False
-    table = LeadGrant.__table__  # type: ignore[attr-defined]
+    table = table_of(LeadGrant)
     inserted = await session.execute(
         insert(session, table)
         .values(aad_object_id=key, name=stored_name(name), granted_by_id=granted_by_id, granted_at=now)

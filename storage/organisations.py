@@ -36,6 +36,7 @@ from storage.tables import (
     PartnershipMember,
     Person,
     stored_id,
+    table_of,
 )
 from storage.upsert import insert
 
@@ -236,7 +237,7 @@ async def find_or_create_organisation(
     existing = await organisation_named(session, cleaned)
     if existing is not None:
         return existing, False
-    table = Organisation.__table__  # type: ignore[attr-defined]
+    table = table_of(Organisation)
     values: dict[str, object] = {"name": cleaned, "kind": kind}
     if now is not None:
         values["created_at"] = now
@@ -279,7 +280,7 @@ async def _ensure_named(session: AsyncSession, model: type[Named], name: str, ki
     name = " ".join(name.split())
     if not name:
         raise ValueError(f"a {model.__name__.lower()} needs a name")
-    table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     statement = insert(session, table).values(name=name, kind=kind)
     await session.execute(statement.on_conflict_do_nothing(index_elements=[table.c.name]))
     return (await session.execute(sa.select(model).where(col(model.name) == name))).scalar_one()
@@ -297,7 +298,7 @@ async def find_partnerships(session: AsyncSession, name: str) -> list[Partnershi
 
 
 async def add_member(session: AsyncSession, partnership: Partnership, organisation: Organisation) -> None:
-    table = PartnershipMember.__table__  # type: ignore[attr-defined]
+    table = table_of(PartnershipMember)
     await session.execute(
         insert(session, table)
         .values(partnership_id=partnership.id, organisation_id=organisation.id)
@@ -335,7 +336,7 @@ async def map_domain(
         raise SharedDomain(domain)
     organisation, created = await find_or_create_organisation(session, organisation_name, now=now)
     assert organisation.id is not None
-    table = OrganisationDomain.__table__  # type: ignore[attr-defined]
+    table = table_of(OrganisationDomain)
     previous = (
         await session.execute(
             sa.select(col(Organisation.name))
@@ -364,7 +365,7 @@ async def unmap_domain(session: AsyncSession, domain: str) -> bool:
     """Forget a mapping; people it assigned fall back to a parent domain's mapping, else unassigned.
     False when the domain was not mapped."""
     domain = normalise_domain(domain)
-    table = OrganisationDomain.__table__  # type: ignore[attr-defined]
+    table = table_of(OrganisationDomain)
     deleted = await session.execute(
         sa.delete(table).where(table.c.domain == domain).returning(table.c.domain)
     )

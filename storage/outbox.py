@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import OutboxKind, OutboxMessage, OutboxState, stored_id
+from storage.tables import OutboxKind, OutboxMessage, OutboxState, stored_id, table_of
 from storage.upsert import insert
 
-_TABLE = OutboxMessage.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(OutboxMessage)
 _DUE_STATES = (OutboxState.PENDING, OutboxState.RETRYING)
 ERROR_LIMIT = 500
 SKIPPED_NOTE = "skipped: nothing to send any more"

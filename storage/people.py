@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from storage.tables import Person
+from storage.tables import Person, table_of
 from storage.upsert import insert
 
 NAME_LIMIT = 200
@@ -37,7 +37,7 @@ async def upsert_person(
         "tenant_id": tenant_id,
     }
     fresh = {key: value for key, value in given.items() if value is not None}
-    table = Person.__table__  # type: ignore[attr-defined]
+    table = table_of(Person)
     statement = (
         insert(session, table)
         .values(teams_user_id=teams_user_id, created_at=now, updated_at=now, **fresh)

@@ -20,7 +20,7 @@ from sqlmodel import col
 
 from storage.organisations import assign_from_domains
 from storage.people import stored_name
-from storage.tables import Person, stored_id
+from storage.tables import Person, stored_id, table_of
 from storage.upsert import insert
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ async def sync_roster(session: AsyncSession, members: Sequence[Member], *, now: 
     if not unique:
         return []
     aad_ids = await _claim_aad_ids(session, unique)
-    table = Person.__table__  # type: ignore[attr-defined]
+    table = table_of(Person)
     ids: dict[str, int] = {}
     for chunk in _chunks(unique):
         rows = [_row(member, aad_ids.get(member.id), now) for member in chunk]
@@ -127,7 +127,7 @@ async def _claim_aad_ids(session: AsyncSession, members: Sequence[Member]) -> di
             sa.select(col(Person.teams_user_id)).where(col(Person.teams_user_id).in_(chunk))
         )
         taken.update(rows.scalars())
-    table = Person.__table__  # type: ignore[attr-defined]
+    table = table_of(Person)
     for teams_id, aad in moved.items():
         if teams_id in taken:  # two rows for one person: leave the AAD id where it is
             del wanted[teams_id]

@@ -39,13 +39,14 @@ from storage.tables import (
     Survey,
     SurveyState,
     stored_id,
+    table_of,
 )
 
-_answers = Answer.__table__  # type: ignore[attr-defined]
-_responses = Response.__table__  # type: ignore[attr-defined]
-_invitations = Invitation.__table__  # type: ignore[attr-defined]
-_people = Person.__table__  # type: ignore[attr-defined]
-_surveys = Survey.__table__  # type: ignore[attr-defined]
+_answers = table_of(Answer)
+_responses = table_of(Response)
+_invitations = table_of(Invitation)
+_people = table_of(Person)
+_surveys = table_of(Survey)
 
 
 def answered(answers: sa.FromClause) -> sa.ColumnElement[bool]:

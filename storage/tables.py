@@ -29,6 +29,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """A table model's Core table, for inserts and bulk statements: SQLModel sets `__table__` only at
+    runtime, so reading it here keeps the queries typed."""
+    table = getattr(model, "__table__", None)
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table
+
+
 def stored_id(value: int | None) -> int:
     """The id of a row read back from the database, which is never NULL: models type `id` as `int | None`
     only because a new row has none until it is inserted."""

@@ -23,18 +23,19 @@ from storage.tables import (
     SummarySubscription,
     Survey,
     metadata,
+    table_of,
 )
 
-PEOPLE = Person.__table__  # type: ignore[attr-defined]
-RESPONSES = Response.__table__  # type: ignore[attr-defined]
-ANSWERS = Answer.__table__  # type: ignore[attr-defined]
-INVITATIONS = Invitation.__table__  # type: ignore[attr-defined]
-OUTBOX = OutboxMessage.__table__  # type: ignore[attr-defined]
-REFERENCES = ConversationReference.__table__  # type: ignore[attr-defined]
-STATE = BotStateRecord.__table__  # type: ignore[attr-defined]
-SURVEYS = Survey.__table__  # type: ignore[attr-defined]
-ORGANISATIONS = Organisation.__table__  # type: ignore[attr-defined]
-SUBSCRIPTIONS = SummarySubscription.__table__  # type: ignore[attr-defined]
+PEOPLE = table_of(Person)
+RESPONSES = table_of(Response)
+ANSWERS = table_of(Answer)
+INVITATIONS = table_of(Invitation)
+OUTBOX = table_of(OutboxMessage)
+REFERENCES = table_of(ConversationReference)
+STATE = table_of(BotStateRecord)
+SURVEYS = table_of(Survey)
+ORGANISATIONS = table_of(Organisation)
+SUBSCRIPTIONS = table_of(SummarySubscription)
 
 HANDLED = {
     table.name for table in (PEOPLE, RESPONSES, ANSWERS, INVITATIONS, OUTBOX, REFERENCES, STATE, SURVEYS)
