@@ -87,7 +87,7 @@ async def _anonymise(session: AsyncSession, fates: Sequence[ResponseFate], *, no
         .values([{"teams_user_id": name, "created_at": now, "updated_at": now} for name in names])
         .returning(PEOPLE.c.teams_user_id, PEOPLE.c.id)
     )
-    tombstone_of: dict[str, int] = dict(created.tuples().all())
+    tombstone_of: dict[str, int] = {name: person_id for name, person_id in created}
     params = [
         {
             "rid": f.response_id,
