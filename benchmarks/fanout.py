@@ -7,7 +7,7 @@
 
 The outbox holds one invitation per person, none of whom has a chat with the bot yet (`--known` gives
 a share of them one), so each invitation is two requests: create the 1:1 chat, then send. The
-`OutboxSender` sends them to the throttling fake Bot Connector (tests/fakes/throttling_connector.py), which
+`OutboxSender` sends them to the strict fake Bot Connector (tests/fakes/connector.py), which
 enforces Teams' limits itself — 50 requests a second per tenant, and per thread 7/1 s, 8/2 s, 60/30 s,
 1800/3600 s — and answers 429 to anything over them. When the last invitation is done the sender
 enqueues the lead's report, and the run ends when that report reaches the leads' channel.
@@ -65,7 +65,7 @@ from storage.migrate import upgrade
 from storage.outbox import NewMessage, enqueue
 from storage.surveys import create_survey
 from storage.tables import OutboxKind, OutboxMessage, OutboxState, Person
-from tests.fakes.throttling_connector import ThrottlingConnector
+from tests.fakes.connector import ThrottlingConnector
 
 log = logging.getLogger("fanout")
 

@@ -37,10 +37,9 @@ from storage.tables import Answer, BotStateRecord, OutboxMessage, OutboxState, P
 from tests.bot.cards.test_cards import card_schema  # noqa: F401 (a fixture)
 from tests.bot.outbox.test_sender import FAST, LEADS_CHANNEL, SCALED, TITLE, SteppingClock, _fanout, _sender
 from tests.conftest import FIXED_NOW, Database
-from tests.fakes.connector import FakeConnector, fake_connector
+from tests.fakes.connector import FakeConnector, fake_connector, throttling_connector
 from tests.fakes.conversation import open_survey_for
 from tests.fakes.teams_wire import ADAPTIVE_CARD, Member, TeamsShapes, card_problems, teams_json
-from tests.fakes.throttling_connector import throttling_connector
 
 pytestmark = pytest.mark.parametrize("database", ["postgresql"], indirect=True)
 

@@ -32,7 +32,7 @@ from storage.tables import ConversationReference as StoredReference
 from storage.tables import OutboxKind, OutboxMessage, OutboxState, Person
 from tests.bot.outbox.test_sender import FAST, LEADS_CHANNEL, SCALED, TITLE, SteppingClock, _fanout, _sender
 from tests.conftest import FIXED_NOW, Database
-from tests.fakes.throttling_connector import ThrottlingConnector
+from tests.fakes.connector import ThrottlingConnector
 
 MEMBERS = 40
 

@@ -48,8 +48,8 @@ from storage.tables import Invitation, OutboxKind, OutboxMessage, OutboxState, P
 from tests.bot.cards.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 from tests.conftest import FIXED_NOW, Database
 from tests.e2e.test_lead_commands import CHANNEL_ID, MEMBERS, Channel, _card_data, _client, _post
-from tests.fakes.connector import FakeConnector
-from tests.fakes.throttling_connector import (
+from tests.fakes.connector import (
+    FakeConnector,
     Fault,
     ThrottlingConnector,
     throttling_connector,
