@@ -127,13 +127,12 @@ class TimedSender(OutboxSender):
     """The sender, noting when each sent row's outcome was committed and how often leases were renewed."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, on_recorded=self._note_recorded, **kwargs)
         self.recorded: dict[int, float] = {}
         """person id → monotonic time its invitation's outcome was committed"""
         self.renewals = 0
 
-    async def _record(self, plan: Any, result: Any) -> None:
-        await super()._record(plan, result)
+    def _note_recorded(self, plan: Any, result: Any) -> None:
         if result.outcome.verdict is Verdict.SENT and plan.person_id is not None:
             self.recorded[plan.person_id] = time.monotonic()
 

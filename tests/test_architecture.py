@@ -118,7 +118,6 @@ def _package_inits() -> Iterator[Path]:
     return (path for path in _sources() if path.name == "__init__.py")
 
 
-@pytest.mark.xfail(strict=False, reason="issue 13 in progress")
 def test_no_module_over_600_lines_and_no_class_over_300() -> None:
     violations = _violations(oversized)
     assert not violations, _report(violations)
@@ -129,13 +128,11 @@ def test_every_type_ignore_names_its_error_code() -> None:
     assert not violations, _report(violations)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 13 in progress")
 def test_no_private_name_is_imported_from_another_module() -> None:
     violations = _violations(private_imports)
     assert not violations, _report(violations)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 13 in progress")
 def test_every_package_names_its_public_surface_in_dunder_all() -> None:
     violations = [violation for path in _package_inits() for violation in missing_all(path)]
     assert not violations, _report(violations)

@@ -56,7 +56,7 @@ from bot.outbox.throttle import RateLimiter
 from frameworks.clock import Clock, utc_now
 from storage.db import Session, Sessions, transaction
 from storage.outbox import claim_due, release, renew_leases
-from storage.tables import OutboxKind, OutboxMessage
+from storage.tables import OutboxKind, OutboxMessage, stored_id
 
 __all__ = ["OutboxSender", "SenderConfig", "Sleep"]
 
@@ -86,9 +86,12 @@ class OutboxSender:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         on_outcome: Callable[[Outcome, OutboxKind], None] = lambda _outcome, _kind: None,
+        on_recorded: Callable[[Plan, SendResult], None] = lambda _plan, _result: None,
     ) -> None:
         self.config = config or SenderConfig()
         self._on_outcome = on_outcome
+        self._on_recorded = on_recorded
+        """Told once a row's outcome is committed (the fan-out benchmark times it)."""
         if not 0 < 2 * self.config.heartbeat <= self.config.lease.total_seconds():
             raise ValueError("the lease must outlast two heartbeats, so that one missed is not fatal")
         self.worker = (worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")[:80]
@@ -230,7 +233,7 @@ class OutboxSender:
     async def _plan(self, session: Session, row: OutboxMessage, book: AddressBook) -> Plan:
         payload = row.payload or {}
         plan = Plan(
-            id=row.id or 0,
+            id=stored_id(row.id),
             attempts=row.attempts,
             claimed_until=row.claimed_until or self._clock(),
             fanout=row.fanout,
@@ -333,6 +336,7 @@ class OutboxSender:
         self._on_outcome(result.outcome, plan.kind)
         try:
             await self._recorder.record(plan, result)
+            self._on_recorded(plan, result)
         except Exception:
             log.exception("recording outbox row %s failed; it may be sent again after its lease", plan.id)
         finally:
