@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from bot.cards import escape
-from bot.commands import CloseCommand, RemindCommand, ReopenCommand, format_date
+from bot.commands import CloseCommand, RemindCommand, ReopenCommand, SurveyRef, format_date
 from bot.leads.targets import missing, survey_keywords
 from bot.leads.turn import NOT_CLOSING, LeadTurn
 from storage.conversations import reference_for
-from storage.db import transaction
+from storage.db import Session, transaction
 from storage.reminders import queue_reminders
 from storage.surveys import close_survey, find_survey, open_survey
-from storage.tables import SurveyState
+from storage.tables import Survey, SurveyState
 
 
 async def remind(turn: LeadTurn, command: RemindCommand) -> None:
     """Queue a reminder for everyone who has not submitted (nobody twice within a day)."""
     now = turn.now()
     async with transaction(turn.services.sessions) as session:
-        survey = await find_survey(
-            session, reach=turn.reach, states=(SurveyState.OPEN,), **survey_keywords(command.survey)
-        )
+        survey = await _survey_in(turn, session, command.survey, SurveyState.OPEN)
         if survey is None:
-            await turn.say(missing(command.survey, SurveyState.OPEN, reach=turn.reach))
             return
         reference = await reference_for(session, turn.conversation_id)
         added, skipped = await queue_reminders(
@@ -37,11 +34,8 @@ async def remind(turn: LeadTurn, command: RemindCommand) -> None:
 
 async def close(turn: LeadTurn, command: CloseCommand) -> None:
     async with transaction(turn.services.sessions) as session:
-        survey = await find_survey(
-            session, reach=turn.reach, states=(SurveyState.OPEN,), **survey_keywords(command.survey)
-        )
+        survey = await _survey_in(turn, session, command.survey, SurveyState.OPEN)
         if survey is None:
-            await turn.say(missing(command.survey, SurveyState.OPEN, reach=turn.reach))
             return
         await close_survey(session, survey, now=turn.now())
     await turn.say(f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken.")
@@ -51,11 +45,8 @@ async def reopen(turn: LeadTurn, command: ReopenCommand) -> None:
     """Open a closed survey again; a closing date already passed needs a new one."""
     now = turn.now()
     async with transaction(turn.services.sessions) as session:
-        survey = await find_survey(
-            session, reach=turn.reach, states=(SurveyState.CLOSED,), **survey_keywords(command.survey)
-        )
+        survey = await _survey_in(turn, session, command.survey, SurveyState.CLOSED)
         if survey is None:
-            await turn.say(missing(command.survey, SurveyState.CLOSED, reach=turn.reach))
             return
         if command.closes is not None:
             survey.closes_at = command.closes.at
@@ -67,3 +58,13 @@ async def reopen(turn: LeadTurn, command: ReopenCommand) -> None:
         await open_survey(session, survey, now=now)
     closes = format_date(survey.closes_at, turn.services.tz) if survey.closes_at else NOT_CLOSING
     await turn.say(f"Reopened “{escape(survey.title)}” ({closes}).")
+
+
+async def _survey_in(
+    turn: LeadTurn, session: Session, ref: SurveyRef | None, state: SurveyState
+) -> Survey | None:
+    """The survey the lead means, in `state`; when there is none, the lead is told why."""
+    survey = await find_survey(session, reach=turn.reach, states=(state,), **survey_keywords(ref))
+    if survey is None:
+        await turn.say(missing(ref, state, reach=turn.reach))
+    return survey

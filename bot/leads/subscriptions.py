@@ -23,9 +23,8 @@ CANNOT_POST = "I can't post here yet: remove and add me again, then retry."
 async def subscribe(turn: LeadTurn, command: SubscribeCommand) -> None:
     services = turn.services
     async with transaction(services.sessions) as session:
-        reference = await reference_for(session, turn.conversation_id)
-        if reference is None or reference.id is None:
-            await turn.say(CANNOT_POST)
+        posting_here = await _reference_here(turn, session)
+        if posting_here is None:
             return
         found = await summary_target(session, reach=turn.reach, target=command.target)
         if isinstance(found, str):
@@ -33,7 +32,7 @@ async def subscribe(turn: LeadTurn, command: SubscribeCommand) -> None:
             return
         await add_subscription(
             session,
-            conversation_reference_id=reference.id,
+            conversation_reference_id=posting_here,
             weekday=command.weekday,
             at=command.at,
             time_zone=services.tz.key,
@@ -52,15 +51,14 @@ async def subscribe(turn: LeadTurn, command: SubscribeCommand) -> None:
 
 async def unsubscribe(turn: LeadTurn, command: UnsubscribeCommand) -> None:
     async with transaction(turn.services.sessions) as session:
-        reference = await reference_for(session, turn.conversation_id)
-        if reference is None or reference.id is None:
-            await turn.say(CANNOT_POST)
+        posting_here = await _reference_here(turn, session)
+        if posting_here is None:
             return
         found = await summary_target(session, reach=turn.reach, target=command.target)
         if isinstance(found, str):
             await turn.say(found)
             return
-        gone = await remove_subscription(session, conversation_reference_id=reference.id, **found.keys())
+        gone = await remove_subscription(session, conversation_reference_id=posting_here, **found.keys())
     await turn.say(
         f"Stopped the weekly summary of {found.label}."
         if gone
@@ -70,13 +68,21 @@ async def unsubscribe(turn: LeadTurn, command: UnsubscribeCommand) -> None:
 
 async def subscriptions(turn: LeadTurn, _command: SubscriptionsCommand) -> None:
     async with transaction(turn.services.sessions) as session:
-        reference = await reference_for(session, turn.conversation_id)
-        if reference is None or reference.id is None:
-            await turn.say(CANNOT_POST)
+        posting_here = await _reference_here(turn, session)
+        if posting_here is None:
             return
-        listed = await subscriptions_for(session, reference.id)
+        listed = await subscriptions_for(session, posting_here)
         lines = [f"- {await _subscription_line(session, x)}" for x in listed]
     await turn.say("\n".join(["Weekly summaries posted here:", *lines]) if lines else _NO_SUBSCRIPTIONS)
+
+
+async def _reference_here(turn: LeadTurn, session: Session) -> int | None:
+    """The id of this conversation's stored reference, which a weekly post goes to; else the lead is told."""
+    reference = await reference_for(session, turn.conversation_id)
+    if reference is None or reference.id is None:
+        await turn.say(CANNOT_POST)
+        return None
+    return reference.id
 
 
 async def _subscription_line(session: Session, subscription: SummarySubscription) -> str:
