@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from aiohttp import web
 
-from bot.reports.charts import Chart, distributions, domain_profile, render_async
+from bot.reports.charts import Chart, distribution_names, distributions, domain_profile, render_async
 from dialogs.payloads import MAX_ROW_ID
 from frameworks.summary import SummaryRules, SurveySummary, Weighting
 
@@ -62,9 +62,9 @@ class ChartLinks:
         if summary.respondents is None or domain_profile(summary) is None:
             return None
         by_domain: dict[str, list[str]] = defaultdict(list)
-        for chart in distributions(summary):
-            if (match := _DISTRIBUTION.fullmatch(chart.name)) is not None:
-                by_domain[match["domain"]].append(chart.name)
+        for name in distribution_names(summary):  # names only: no colours, so no matplotlib
+            if (match := _DISTRIBUTION.fullmatch(name)) is not None:
+                by_domain[match["domain"]].append(name)
         pages: list[tuple[str, str]] = []
         for domain in summary.domains:
             own = by_domain.get(domain.domain_id, [])

@@ -3,7 +3,9 @@
 `domain_profile` and `distributions` are pure: they read only the summary model, so an organisation
 the summary hides (below the anonymity threshold) cannot appear in a chart, and they return a `Chart`
 that says everything drawn. `render` draws one with matplotlib's Agg canvas (no display, no pyplot);
-`render_async` and `summary_charts` do that in a worker thread, off the event loop.
+`render_async` and `summary_charts` do that in a worker thread, off the event loop. matplotlib (with
+numpy) and PIL are imported when a distribution's colours are chosen or a chart is drawn, not when this
+module is: a server that never draws one does not carry them (issue 14: idle memory).
 """
 
 from __future__ import annotations
@@ -12,18 +14,17 @@ import asyncio
 import io
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
-
-import matplotlib as mpl
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from PIL import Image
+from typing import TYPE_CHECKING, Literal
 
 from bot.reports.summary_text import WEIGHTING_TEXT
 from bot.reports.text import clip
 from frameworks.schema import ScaleKind
-from frameworks.summary import DomainSummary, Figures, Headline, ScaleInfo, SurveySummary
+from frameworks.summary import DomainSummary, ElementSummary, Figures, Headline, ScaleInfo, SurveySummary
+
+if TYPE_CHECKING:  # matplotlib, numpy and PIL load with the first chart drawn, not with the server
+    from types import ModuleType
+
+    from matplotlib.axes import Axes
 
 MAX_PIXELS = 1024
 """Teams shows images up to 1024×1024."""
@@ -219,9 +220,8 @@ def distributions(summary: SurveySummary, *, rows_per_chart: int = ROWS_PER_CHAR
         return []
     charts: list[Chart] = []
     for domain in summary.domains:
-        shown = [e for e in domain.elements if e.overall is not None and e.overall.n > 0]
-        parts = [shown[i : i + rows_per_chart] for i in range(0, len(shown), rows_per_chart)]
-        colours = _point_colours(domain.scale)
+        parts = _pages(domain, rows_per_chart)
+        colours = _point_colours(domain.scale) if parts else []
         for index, part in enumerate(parts, start=1):
             series = [
                 Series(
@@ -244,7 +244,7 @@ def distributions(summary: SurveySummary, *, rows_per_chart: int = ROWS_PER_CHAR
             )
             charts.append(
                 Chart(
-                    name=f"distribution-{domain.domain_id}-{index}.png",
+                    name=_distribution_name(domain, index),
                     title=_label(f"{domain.title}{page}", 90),
                     subtitle="How the answers spread over the scale (skips not counted)",
                     panels=[panel],
@@ -253,6 +253,28 @@ def distributions(summary: SurveySummary, *, rows_per_chart: int = ROWS_PER_CHAR
                 )
             )
     return charts
+
+
+def distribution_names(summary: SurveySummary, *, rows_per_chart: int = ROWS_PER_CHART) -> list[str]:
+    """The file names `distributions` gives its charts, in the same order, without choosing colours
+    (which loads matplotlib): for links to charts not drawn yet."""
+    if summary.respondents is None:
+        return []
+    return [
+        _distribution_name(domain, index)
+        for domain in summary.domains
+        for index in range(1, len(_pages(domain, rows_per_chart)) + 1)
+    ]
+
+
+def _pages(domain: DomainSummary, rows_per_chart: int) -> list[list[ElementSummary]]:
+    """The domain's elements with answers, `rows_per_chart` to a chart."""
+    shown = [e for e in domain.elements if e.overall is not None and e.overall.n > 0]
+    return [shown[i : i + rows_per_chart] for i in range(0, len(shown), rows_per_chart)]
+
+
+def _distribution_name(domain: DomainSummary, page: int) -> str:
+    return f"distribution-{domain.domain_id}-{page}.png"
 
 
 def _point_label(scale: ScaleInfo, index: int) -> str:
@@ -272,6 +294,7 @@ def _point_colours(scale: ScaleInfo) -> list[str]:
             _RAG_COLOURS[p.rag.value] if p.rag is not None and p.rag.value in _RAG_COLOURS else next(greys)
             for p in scale.points
         ]
+    mpl = _matplotlib()
     cmap = mpl.colormaps["RdBu" if scale.kind is ScaleKind.SCORE else "YlGnBu"]
     count = len(scale.points)
     low, high = (0.1, 0.9) if scale.kind is ScaleKind.SCORE else (0.2, 0.9)
@@ -281,9 +304,19 @@ def _point_colours(scale: ScaleInfo) -> list[str]:
 # Drawing ------------------------------------------------------------------------------------------------
 
 
+def _matplotlib() -> ModuleType:
+    """matplotlib, imported on first use (Python caches it after)."""
+    import matplotlib as mpl  # heavy (numpy): loaded with the first chart only
+
+    return mpl
+
+
 def render(chart: Chart, *, fmt: Literal["png", "svg"] = "png") -> bytes:
     """Draw the chart: PNG for Teams; SVG keeps its words as text, for checking what is drawn."""
-    with _DRAWING, mpl.rc_context({"svg.fonttype": "none", "font.size": 10}):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # heavy: with the first chart only
+    from matplotlib.figure import Figure
+
+    with _DRAWING, _matplotlib().rc_context({"svg.fonttype": "none", "font.size": 10}):
         figure = Figure(figsize=(chart.width / DPI, chart.height / DPI), dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
         figure.suptitle(chart.title, fontsize=13, fontweight="bold", x=0.01, ha="left")
@@ -303,6 +336,8 @@ def render(chart: Chart, *, fmt: Literal["png", "svg"] = "png") -> bytes:
 
 def _palette(png: bytes) -> bytes:
     """The PNG with a 256-colour palette: a third of the bytes, the same look for flat charts."""
+    from PIL import Image  # heavy: loaded with the first PNG only
+
     with Image.open(io.BytesIO(png)) as image:
         small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
         buffer = io.BytesIO()

@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Literal
-
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.reports.summary_text import (
     PLAIN,
@@ -47,6 +42,10 @@ from bot.reports.summary_text import (
 )
 from frameworks.summary import SurveySummary
 from storage.exports import AnswerExport, ExportRow
+
+if TYPE_CHECKING:  # openpyxl loads with the first workbook written, not with the server (issue 14)
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 __all__ = [
     "export_file",
@@ -125,12 +124,34 @@ def to_csv(export: AnswerExport) -> bytes:
 
 # Excel --------------------------------------------------------------------------------------------------
 
-_BOLD = Font(bold=True)
-_HEADING = Font(bold=True, size=14)
-_WRAP = Alignment(wrap_text=True, vertical="top")
+ILLEGAL_IN_XML = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+"""Control characters XML cannot hold, dropped from text cells: openpyxl's ILLEGAL_CHARACTERS_RE, kept
+here so that this module does not load openpyxl until a workbook is written."""
 
 
-def _cell(sheet: WriteOnlyWorksheet, value: Value, *, font: Font | None = None, wrap: bool = False) -> Any:
+class Emphasis(Enum):
+    """How a row's text stands out."""
+
+    BOLD = "bold"
+    HEADING = "heading"
+
+
+_BOLD = Emphasis.BOLD
+_HEADING = Emphasis.HEADING
+
+
+@functools.cache
+def _styles() -> tuple[dict[Emphasis, Font], Alignment]:
+    """The fonts and the wrapping alignment, made (and openpyxl imported) with the first workbook."""
+    from openpyxl.styles import Alignment, Font
+
+    fonts = {Emphasis.BOLD: Font(bold=True), Emphasis.HEADING: Font(bold=True, size=14)}
+    return fonts, Alignment(wrap_text=True, vertical="top")
+
+
+def _cell(
+    sheet: WriteOnlyWorksheet, value: Value, *, font: Emphasis | None = None, wrap: bool = False
+) -> Any:
     """A value that shows as typed: text is always text (never a formula), times are UTC.
 
     Plain values are passed as they are (openpyxl formats dates itself); a styled cell is made only
@@ -138,26 +159,32 @@ def _cell(sheet: WriteOnlyWorksheet, value: Value, *, font: Font | None = None, 
     if isinstance(value, datetime):
         value = value.astimezone(UTC).replace(tzinfo=None)
     elif isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        value = ILLEGAL_IN_XML.sub("", value)
     formula_like = isinstance(value, str) and value.startswith("=")
     if not (formula_like or font or (wrap and value)):
         return value
+    from openpyxl.cell import WriteOnlyCell  # already loaded by xlsx_bytes: a lookup
+
+    fonts, wrapping = _styles()
     cell = WriteOnlyCell(sheet, value=value)
     if formula_like:
         cell.data_type = "s"
     if font is not None:
-        cell.font = font
+        cell.font = fonts[font]
     if wrap:
-        cell.alignment = _WRAP
+        cell.alignment = wrapping
     return cell
 
 
-def _row(sheet: WriteOnlyWorksheet, values: Sequence[Value], *, font: Font | None = None) -> None:
+def _row(sheet: WriteOnlyWorksheet, values: Sequence[Value], *, font: Emphasis | None = None) -> None:
     sheet.append([_cell(sheet, value, font=font) for value in values])
 
 
 def xlsx_bytes(export: AnswerExport, summary: SurveySummary | None = None) -> bytes:
     """The workbook: a Summary sheet mirroring the card (when given a summary), then every answer."""
+    from openpyxl import Workbook  # heavy: loaded with the first workbook only
+    from openpyxl.utils import get_column_letter
+
     book = Workbook(write_only=True)
     if summary is not None:
         _summary_sheet(book.create_sheet("Summary"), summary, export)

@@ -11,8 +11,6 @@ import zipfile
 from io import BytesIO
 from typing import Any
 
-from openpyxl.utils import range_boundaries
-
 from frameworks.workbook.layout import (
     MACRO_SUFFIXES,
     MAX_COLUMNS,
@@ -72,6 +70,8 @@ def container_problems(data: bytes, filename: str) -> list[Problem]:
 
 def _dimension_problems(archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo]) -> list[Problem]:
     """Absurd sizes a sheet declares at its start, read from its first bytes only."""
+    from openpyxl.utils import range_boundaries  # with the first workbook read, not with the bot
+
     problems = []
     for entry in entries:
         if not (entry.filename.startswith("xl/worksheets/") and entry.filename.endswith(".xml")):

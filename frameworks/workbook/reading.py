@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from io import BytesIO
 
-from openpyxl import load_workbook
-
 from frameworks.schema import Framework
 from frameworks.workbook.building import FrameworkBuilder
 from frameworks.workbook.container import container_problems
@@ -22,6 +20,8 @@ def read_workbook(data: bytes, *, filename: str) -> Framework:
     problems = container_problems(data, filename)
     if problems:
         raise WorkbookError(filename, problems)
+    from openpyxl import load_workbook  # heavy: loaded with the first workbook read, not with the bot
+
     try:
         book = load_workbook(BytesIO(data), read_only=True, data_only=False, keep_links=False, keep_vba=False)
     except Exception as exc:  # openpyxl raises many kinds for damaged files: all mean the same to a lead

@@ -11,8 +11,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from openpyxl.utils import get_column_letter
-
 from frameworks.workbook.cells import Row
 from frameworks.workbook.container import merged_ranges
 from frameworks.workbook.layout import (
@@ -75,6 +73,8 @@ class SheetReader:
         self.rows[name] = rows
 
     def _read_rows(self, sheet: Any, name: str, rows: list[Row]) -> None:
+        from openpyxl.utils import get_column_letter  # with the first workbook read, not with the bot
+
         header: list[str | None] = []
         for number, cells in enumerate(
             sheet.iter_rows(max_row=MAX_ROWS + 2, max_col=MAX_COLUMNS + 1), start=1
@@ -108,6 +108,8 @@ class SheetReader:
             self.problem(name, "A1", "the header row is missing")
 
     def _header(self, sheet: str, values: list[Any]) -> list[str | None]:
+        from openpyxl.utils import get_column_letter
+
         titles: list[str | None] = [v.strip() if isinstance(v, str) and v.strip() else None for v in values]
         found = {t.casefold(): f"{get_column_letter(i)}1" for i, t in enumerate(titles, start=1) if t}
         self.headers[sheet] = found

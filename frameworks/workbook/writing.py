@@ -5,14 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from io import BytesIO
-from typing import Any
-
-from openpyxl import Workbook
-from openpyxl.comments import Comment
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
-from openpyxl.worksheet.worksheet import Worksheet
+from typing import TYPE_CHECKING, Any
 
 from frameworks.schema import AnyScale, Framework, LevelsScale, Rag, ScaleKind, ScoreScale
 from frameworks.workbook.layout import (
@@ -35,6 +28,10 @@ from frameworks.workbook.layout import (
     Column,
 )
 
+if TYPE_CHECKING:  # openpyxl loads with the first workbook written, not with the bot (issue 14)
+    from openpyxl import Workbook
+    from openpyxl.worksheet.worksheet import Worksheet
+
 
 def canonical_json(framework: Framework) -> str:
     """The framework as JSON with sorted keys: equal frameworks print the same bytes, a diff is a change."""
@@ -43,6 +40,8 @@ def canonical_json(framework: Framework) -> str:
 
 def write_workbook(framework: Framework) -> bytes:
     """The framework in the documented layout: what `read_workbook` reads back to the same framework."""
+    from openpyxl import Workbook
+
     book = Workbook()
     sheets = _sheets(book, _level_ids(framework))
     sheet = sheets[FRAMEWORK]
@@ -88,6 +87,8 @@ def write_workbook(framework: Framework) -> bytes:
 
 def template(kind: ScaleKind) -> bytes:
     """An empty workbook for a new framework on one kind of scale, with the scale's rows to fill in."""
+    from openpyxl import Workbook
+
     levels = [f"level-{n}" for n in range(1, 5)] if kind == ScaleKind.LEVELS else []
     book = Workbook()
     sheets = _sheets(book, levels)
@@ -107,6 +108,10 @@ def template(kind: ScaleKind) -> bytes:
 
 
 def _sheets(book: Workbook, levels: list[str]) -> dict[str, Worksheet]:
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
     sheets: dict[str, Worksheet] = {}
     for index, name in enumerate((*REQUIRED_SHEETS, REPAIRS)):
         sheet = book.active if index == 0 else book.create_sheet()
@@ -136,6 +141,9 @@ def _sheets(book: Workbook, levels: list[str]) -> dict[str, Worksheet]:
 
 
 def _choices(sheet: Worksheet, column: Column, values: list[str]) -> None:
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
     headers = [cell.value for cell in sheet[1]]
     letter = get_column_letter(headers.index(column.value) + 1)
     validation = DataValidation(type="list", formula1=f'"{",".join(values)}"', allow_blank=True)
@@ -146,6 +154,8 @@ def _choices(sheet: Worksheet, column: Column, values: list[str]) -> None:
 
 
 def _saved(book: Workbook) -> bytes:
+    from openpyxl.styles import Alignment
+
     for sheet in book.worksheets:
         for row in sheet.iter_rows(min_row=2):
             for cell in row:
