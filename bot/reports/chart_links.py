@@ -7,6 +7,7 @@ summary as the card, at request time, loaded by the caller's `SummaryLoader` (wh
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
@@ -111,7 +112,8 @@ def chart_route(
         summary = await load_summary(survey_id, chosen, clock())
         if summary is None:
             raise web.HTTPNotFound()
-        drawn = next((c for c in _charts(summary) if c.name == name), None)
+        # in a worker thread: a distribution's colours load matplotlib, the first time a second or so
+        drawn = await asyncio.to_thread(_chart_named, summary, name)
         if drawn is None:  # nothing to draw yet, everything below k, or a domain that has gone
             raise web.HTTPNotFound(text="No chart: too few answers to show.")
         png = await render_async(drawn)
@@ -122,6 +124,7 @@ def chart_route(
     return chart
 
 
-def _charts(summary: SurveySummary) -> list[Chart]:
+def _chart_named(summary: SurveySummary, name: str) -> Chart | None:
     profile = domain_profile(summary)
-    return ([profile] if profile is not None else []) + distributions(summary)
+    charts = ([profile] if profile is not None else []) + distributions(summary)
+    return next((chart for chart in charts if chart.name == name), None)

@@ -389,7 +389,12 @@ async def render_async(chart: Chart, *, fmt: Literal["png", "svg"] = "png") -> b
 
 
 async def summary_charts(summary: SurveySummary) -> list[tuple[str, bytes]]:
-    """(file name, PNG) for the profile and every distribution chart, drawn off the event loop."""
-    profile = domain_profile(summary)
-    charts = ([profile] if profile is not None else []) + distributions(summary)
+    """(file name, PNG) for the profile and every distribution chart, made and drawn off the event loop
+    (a distribution's colours load matplotlib)."""
+    charts = await asyncio.to_thread(_summary_charts, summary)
     return [(chart.name, await render_async(chart)) for chart in charts]
+
+
+def _summary_charts(summary: SurveySummary) -> list[Chart]:
+    profile = domain_profile(summary)
+    return ([profile] if profile is not None else []) + distributions(summary)
