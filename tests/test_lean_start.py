@@ -1,7 +1,7 @@
 """The server starts without the libraries only charts and workbooks need (issue 14: idle memory).
 
 matplotlib (with numpy), PIL and openpyxl hold tens of megabytes once imported; they load when a chart
-is drawn or a workbook written or read. Checked by what a fresh interpreter has imported, not by
+is drawn or a workbook written or read. Alembic loads only to migrate. Checked by what a fresh interpreter has imported, not by
 measuring memory (benchmarks/idle_rss.py measures it, by hand).
 """
 
@@ -18,7 +18,7 @@ from bot.reports.charts import distribution_names, distributions
 from tests.bot.cards.test_summary_rendering import CATALOGUE, PARTNERS, summary_of
 
 ROOT = Path(__file__).resolve().parent.parent
-HEAVY = ("matplotlib", "numpy", "PIL", "openpyxl")
+HEAVY = ("matplotlib", "numpy", "PIL", "openpyxl", "alembic")
 
 
 def _loaded_after(*modules: str) -> list[str]:

@@ -9,7 +9,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from storage.db import create_engine
-from storage.migrate import current_revision, downgrade, head_revision, is_at_head, upgrade
+from storage.migrate import (
+    HEAD_REVISION,
+    current_revision,
+    downgrade,
+    head_revision,
+    is_at_head,
+    scripted_head,
+    upgrade,
+)
 from storage.tables import metadata
 from tests.conftest import Database
 
@@ -17,6 +25,12 @@ from tests.conftest import Database
 def _differences(connection: sa.Connection) -> list[object]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
     return compare_metadata(context, metadata)
+
+
+def test_the_head_the_server_checks_is_the_newest_migration_script() -> None:
+    assert scripted_head() == HEAD_REVISION, (
+        "a new migration: set storage.migrate.HEAD_REVISION to its revision"
+    )
 
 
 async def test_migrated_database_matches_the_models(database: Database) -> None:
