@@ -1,8 +1,8 @@
 """The server starts without the libraries only charts and workbooks need (issue 14: idle memory).
 
 matplotlib (with numpy), PIL and openpyxl hold tens of megabytes once imported; they load when a chart
-is drawn or a workbook written or read. Alembic loads only to migrate. Checked by what a fresh interpreter has imported, not by
-measuring memory (benchmarks/idle_rss.py measures it, by hand).
+is drawn or a workbook written or read, and alembic only to migrate. Checked by what a fresh interpreter
+has imported, not by measuring memory (benchmarks/idle_rss.py measures it, by hand).
 """
 
 from __future__ import annotations
