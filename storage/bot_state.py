@@ -17,8 +17,9 @@ from botbuilder.core import Storage
 from jsonpickle import Pickler, Unpickler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from frameworks.clock import utc_now
 from storage.db import transaction
-from storage.tables import BotStateRecord, table_of, utcnow
+from storage.tables import BotStateRecord, table_of
 from storage.upsert import insert
 
 _TABLE = table_of(BotStateRecord)
@@ -68,7 +69,7 @@ class SqlStorage(Storage):
         if expected == "":
             raise ValueError(f"write of {key!r}: an empty e_tag is not allowed (use None or '*')")
         new_tag = uuid.uuid4().hex
-        values = {"e_tag": new_tag, "data": _flatten(item), "updated_at": utcnow()}
+        values = {"e_tag": new_tag, "data": _flatten(item), "updated_at": utc_now()}
         if expected is None or expected == "*":
             await session.execute(_upsert(session, key, values))
             return new_tag

@@ -5,13 +5,14 @@ Schema changes go through Alembic (`storage/migrations`); `metadata` here is wha
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from frameworks.clock import utc_now
 from storage.types import JSONDocument, UTCDateTime
 
 NAMING = {
@@ -23,10 +24,6 @@ NAMING = {
 }
 SQLModel.metadata.naming_convention = NAMING
 metadata = SQLModel.metadata
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:
@@ -51,7 +48,7 @@ def _when(*, nullable: bool = True, index: bool = False) -> Any:
 
 
 def _created() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    return Field(default_factory=utc_now, sa_type=UTCDateTime, nullable=False)
 
 
 class SurveyState(StrEnum):
