@@ -20,7 +20,6 @@ from bot.app_keys import (
     BOT,
     CATALOGUE,
     CLOCK,
-    CONNECTOR_POOL,
     ENGINE,
     ENGINE_OPTIONS,
     SENDER,
@@ -65,7 +64,6 @@ __all__ = [
     "BOT",
     "CATALOGUE",
     "CLOCK",
-    "CONNECTOR_POOL",
     "ENGINE",
     "MAX_ACTIVITY_BYTES",
     "SENDER",
@@ -258,7 +256,6 @@ async def connector_pool(app: web.Application) -> AsyncIterator[None]:
     and the app's pool is shut down."""
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="connector")
-    app[CONNECTOR_POOL] = pool
     loop.set_default_executor(pool)
     try:
         yield

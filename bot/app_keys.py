@@ -3,7 +3,6 @@ and by tests."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
@@ -23,7 +22,6 @@ __all__ = [
     "BOT",
     "CATALOGUE",
     "CLOCK",
-    "CONNECTOR_POOL",
     "ENGINE",
     "ENGINE_OPTIONS",
     "SENDER",
@@ -41,5 +39,3 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 ENGINE_OPTIONS = web.AppKey("engine_options", dict[str, Any])
 SENDER = web.AppKey("sender", OutboxSender)
 APP_TOKENS = web.AppKey("app_tokens", AppTokens)
-CONNECTOR_POOL = web.AppKey("connector_pool", ThreadPoolExecutor)
-"""The threads the Bot Connector SDK sends on while the app runs (see `bot.app.connector_pool`)."""

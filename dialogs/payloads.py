@@ -26,7 +26,6 @@ __all__ = [
     "CardAction",
     "CardActionKind",
     "LeadAction",
-    "LeadActionKind",
     "MalformedPayload",
     "Press",
     "RowId",
@@ -108,15 +107,6 @@ def parse_card_action(data: object) -> CardAction:
         raise MalformedPayload(
             "I couldn't read that card's data. Please use the latest card, or type your answer."
         ) from exc
-
-
-class LeadActionKind(StrEnum):
-    CONFIRM = "confirm"
-    """Send the invitations of a drafted survey."""
-    CANCEL = "cancel"
-    """Drop a drafted survey."""
-    START_FORM = "start_form"
-    """The start form's Next: draft a survey from its inputs."""
 
 
 class LeadAction(BaseModel):

@@ -17,7 +17,7 @@ from storage.details import StoredAnswer, SurveyDetails
 from storage.invitations import invitation_for
 from storage.people import person_for
 from storage.surveys import SnapshotCache, is_accepting_answers
-from storage.tables import Person, Response, Survey
+from storage.tables import Person, Response, Survey, stored_id
 
 __all__ = ["AnswerSheet", "open_answer_sheet"]
 
@@ -57,9 +57,10 @@ class AnswerSheet:
 
     async def invited(self) -> bool:
         """Whether the sender was invited to the survey (one query: ask only when it matters)."""
-        assert self._survey.id is not None, "a stored survey has an id"
-        assert self._person.id is not None, "a stored person has an id"
-        return await invitation_for(self._session, self._survey.id, self._person.id) is not None
+        invitation = await invitation_for(
+            self._session, stored_id(self._survey.id), stored_id(self._person.id)
+        )
+        return invitation is not None
 
     async def record_answer(
         self, element_id: str, value: str | None, *, now: datetime, comment: str | None
@@ -90,8 +91,7 @@ class AnswerSheet:
     async def submit(self, *, now: datetime) -> int:
         """Mark the response submitted (the first time is kept); returns the response's id."""
         response = await answers.submit_response(self._session, self._survey, self._person, now=now)
-        assert response.id is not None, "a stored response has an id"
-        return response.id
+        return stored_id(response.id)
 
 
 async def open_answer_sheet(

@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -127,12 +127,6 @@ Session = AsyncSession
 """A database session, the first argument of every storage function."""
 Sessions = async_sessionmaker[AsyncSession]
 """Makes sessions: what the bot holds to open transactions (`transaction(sessions)`)."""
-
-
-async def ping(engine: AsyncEngine) -> None:
-    """One round trip to the database (`SELECT 1`): raises if it cannot be reached."""
-    async with engine.connect() as connection:
-        await connection.execute(text("SELECT 1"))
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.tables import Answer, Survey
+from storage.tables import Answer, Survey, stored_id
 
 __all__ = ["StoredAnswer", "SurveyDetails"]
 
@@ -22,9 +22,8 @@ class SurveyDetails:
 
     @classmethod
     def of(cls, survey: Survey) -> SurveyDetails:
-        assert survey.id is not None, "a stored survey has an id"
         return cls(
-            id=survey.id,
+            id=stored_id(survey.id),
             title=survey.title,
             closes_at=survey.closes_at,
             lock_after_submit=survey.lock_after_submit,

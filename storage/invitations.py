@@ -14,11 +14,18 @@ from frameworks.schema import Framework
 from storage.details import SurveyDetails
 from storage.people import person_for
 from storage.surveys import SnapshotCache
-from storage.tables import Answer, DeliveryState, Invitation, Response, Survey, SurveyState, table_of
+from storage.tables import (
+    Answer,
+    DeliveryState,
+    Invitation,
+    Response,
+    Survey,
+    SurveyState,
+    stored_id,
+    table_of,
+)
 from storage.upsert import insert
 
-INVITE_KIND = "invite"
-"""The outbox kind of an invitation message, linked to its invitation by survey and person."""
 ERROR_LIMIT = 500
 
 
@@ -107,7 +114,7 @@ async def pending_surveys_for(
         .order_by(col(Survey.created_at), col(Survey.id))
     )
     rows = (await session.execute(query)).all()
-    chosen = await _chosen_elements(session, person_id, [s.id for s, _, _ in rows if s.id is not None])
+    chosen = await _chosen_elements(session, person_id, [stored_id(s.id) for s, _, _ in rows])
     cache = snapshots or SnapshotCache()
     pending = []
     for survey, answered_count, submitted_at in rows:
@@ -134,8 +141,7 @@ async def pending_surveys_of_sender(
 ) -> list[PendingSurvey]:
     """pending_surveys_for the person writing in Teams (their row is created on first contact)."""
     person = await person_for(session, teams_user_id=teams_user_id, name=name, now=now)
-    assert person.id is not None, "a stored person has an id"
-    return await pending_surveys_for(session, person.id, now=now, snapshots=snapshots)
+    return await pending_surveys_for(session, stored_id(person.id), now=now, snapshots=snapshots)
 
 
 async def _chosen_elements(

@@ -189,14 +189,6 @@ async def count_by_state(session: AsyncSession, *, states: Iterable[OutboxState]
     return {str(state): int(count) for state, count in result.all()}
 
 
-async def pending_rows(session: AsyncSession) -> int:
-    """Rows not yet sent or failed (for tests and the benchmark)."""
-    count = await session.scalar(
-        sa.select(sa.func.count()).select_from(OutboxMessage).where(col(OutboxMessage.state).in_(_DUE_STATES))
-    )
-    return int(count or 0)
-
-
 async def next_due(session: AsyncSession) -> datetime | None:
     """When the earliest row not yet sent or failed becomes (or became) due."""
     return await session.scalar(

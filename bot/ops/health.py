@@ -28,8 +28,8 @@ from bot.ops.logs import AccessLog
 from bot.settings import Settings
 from bot.teams.app_tokens import AppTokens, TokenSetupError, token_request
 from bot.teams.signing_keys import SigningKeys
-from storage.db import Engine, ping
-from storage.migrate import current_revision, head_revision
+from storage.db import Engine
+from storage.migrate import HEAD_REVISION, current_revision
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,6 @@ def readiness(
 
     During a rolling upgrade whose migration has run, replicas of the old code report 503 (their
     latest migration is not the database's) and leave the rotation as the new ones join it."""
-    head: list[str | None] = []
 
     async def readyz(_request: web.Request) -> web.Response:
         current = engine()
@@ -103,20 +102,17 @@ def readiness(
         waiting = edge()
         if waiting is not None:
             return _not_ready(waiting)
-        if not head:
-            head.append(await asyncio.to_thread(head_revision))  # reads the migration scripts once
         try:
             async with asyncio.timeout(timeout):
-                await ping(current)
                 revision = await current_revision(current)
         except TimeoutError:
             return _not_ready(f"the database did not answer within {timeout:g} s")
         except Exception as error:
             log.warning("readiness: database unreachable (%s)", type(error).__name__)
             return _not_ready(f"the database is unreachable ({type(error).__name__})")
-        if revision != head[0]:
+        if revision != HEAD_REVISION:
             return _not_ready(
-                f"the database is at migration {revision or 'none'}, not {head[0]}: "
+                f"the database is at migration {revision or 'none'}, not {HEAD_REVISION}: "
                 "run `python -m bot db upgrade`"
             )
         return web.json_response({"status": "ready"})

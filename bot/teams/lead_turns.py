@@ -19,6 +19,7 @@ from bot.leads.lead_files import CONSENT_CARD, FILE_INFO_CARD, KINDS, private_me
 from bot.leads.offers import FileOffer, UploadInfo
 from bot.outbox.composers import Compose
 from bot.teams.edge import tenant_of
+from bot.teams.references import team_of
 from bot.teams.roster import fetch_member, fetch_roster
 from dialogs import outgoing
 from dialogs.messages import Attachment as MessageAttachment
@@ -89,12 +90,6 @@ def incoming_of(context: TurnContext) -> Incoming:
         value=activity.value,
         claim=context.turn_state.get(CLAIMED_ACTIVITY),
     )
-
-
-def team_of(activity: Activity) -> str | None:
-    channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
-    team = channel_data.get("team")
-    return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
 
 
 def mentioned(activity: Activity) -> tuple[str, ...]:

@@ -79,4 +79,4 @@ def team_of(activity: Activity) -> str | None:
     """The team a channel activity came from, if any."""
     channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
     team = channel_data.get("team")
-    return team.get("id") if isinstance(team, dict) else None
+    return team.get("id") if isinstance(team, dict) and isinstance(team.get("id"), str) else None
