@@ -38,7 +38,17 @@ def _create_engine(url: str, **kwargs: Any) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs every transaction a round trip. A connection closed while idle (a failover)
+    # is noticed at checkout and replaced; one a firewall or load balancer dropped silently is not used
+    # after `IDLE_RECYCLE` (Azure's load balancers drop idle flows after 4 minutes); one that dies
+    # mid-turn fails that turn, which is answered 503 so that Teams delivers it again. A connection
+    # younger than IDLE_RECYCLE cannot have sat idle for those 4 minutes.
+    kwargs.setdefault("pool_recycle", IDLE_RECYCLE)
+    return create_async_engine(url, **kwargs)
+
+
+IDLE_RECYCLE = 200
+"""Seconds after it was opened that a pooled PostgreSQL connection is replaced at its next checkout."""
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

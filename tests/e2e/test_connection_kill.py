@@ -317,9 +317,8 @@ async def test_a_pooled_connection_killed_between_turns_is_replaced_before_the_n
     database: Database, connector: FakeConnector, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A failover between two turns leaves a dead connection idle in the pool; the next checkout
-    replaces it, so the partner notices nothing. (This passes with `pool_pre_ping` off too: the closed
-    socket is noticed at checkout before any statement; pre-ping stays for connections that die
-    silently, as behind a firewall that drops them.)"""
+    replaces it, so the partner notices nothing, without a pre-ping: the closed socket is noticed at
+    checkout, before any statement."""
     await open_survey_for(database.sessions, AUDIT, FIXED_NOW, user_ids=(AMINA.id,))
     teams = TeamsShapes(connector.url)
     caplog.set_level(logging.INFO)
