@@ -2,13 +2,17 @@
 
 The sheet keeps the rows (survey, person, response, answers) to itself and hands out frozen copies
 (storage.details), so dialogs/ decides and renders from plain values and records through the sheet.
-It reads what the turn needs in as few queries as before: the survey (its framework from the
-snapshot cache), the sender, their response and its answers, and the invitation only when asked.
+It reads what the turn needs in one query once the process has parsed the survey's framework (the
+survey, the sender, their response and its answers), and the invitation only when asked.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import defer
+from sqlmodel import col
 
 from frameworks.schema import Framework
 from storage import answers
@@ -17,7 +21,7 @@ from storage.details import StoredAnswer, SurveyDetails
 from storage.invitations import invitation_for
 from storage.people import person_for
 from storage.surveys import SnapshotCache, is_accepting_answers
-from storage.tables import Person, Response, Survey, stored_id
+from storage.tables import Answer, Person, Response, Survey, stored_id
 
 __all__ = ["AnswerSheet", "open_answer_sheet"]
 
@@ -105,8 +109,38 @@ async def open_answer_sheet(
 ) -> AnswerSheet:
     """The sender's sheet for a survey (the sender's person row is created on first contact).
     Raises SurveyNotFound."""
+    framework = snapshots.cached(survey_id)
+    if framework is not None:
+        sheet = await _sheet_at_once(session, survey_id, teams_user_id, framework)
+        if sheet is not None:
+            return sheet
     survey, framework = await snapshots.survey(session, survey_id)
     person = await person_for(session, teams_user_id=teams_user_id, name=name, now=now)
     response, rows = await answers.load_response(session, survey, person)
     stored = {element_id: StoredAnswer.of(row) for element_id, row in rows.items()}
+    return AnswerSheet(session, survey, framework, person, response, stored)
+
+
+async def _sheet_at_once(
+    session: Session, survey_id: int, teams_user_id: str, framework: Framework
+) -> AnswerSheet | None:
+    """The usual turn (framework parsed already, sender known): survey, person, response and answers in
+    one query. None when the survey or the person is not there, for the full path to deal with."""
+    query = (
+        sa.select(Survey, Person, Response, Answer)
+        .select_from(Survey)
+        .join(Person, col(Person.teams_user_id) == teams_user_id)
+        .outerjoin(
+            Response,
+            sa.and_(col(Response.survey_id) == col(Survey.id), col(Response.person_id) == col(Person.id)),
+        )
+        .outerjoin(Answer, col(Answer.response_id) == col(Response.id))
+        .where(col(Survey.id) == survey_id)
+        .options(defer(Survey.framework_snapshot))  # type: ignore[arg-type]
+    )
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return None
+    survey, person, response, _answer = rows[0]
+    stored = {row[3].element_id: StoredAnswer.of(row[3]) for row in rows if row[3] is not None}
     return AnswerSheet(session, survey, framework, person, response, stored)

@@ -21,10 +21,11 @@ from storage.upsert import insert
 async def ensure_response(
     session: AsyncSession, survey: Survey, person: Person, *, now: datetime
 ) -> Response:
-    """The person's response to the survey, created on first use; safe when two turns race."""
+    """The person's response to the survey, created on first use; safe when two turns race. One
+    statement: the upsert returns the row whether it made it or found it."""
     table = table_of(Response)
-    await session.execute(
-        insert(session, table)
+    statement = (
+        insert(session, Response)
         .values(
             survey_id=survey.id,
             person_id=person.id,
@@ -32,14 +33,16 @@ async def ensure_response(
             started_at=now,
             updated_at=now,
         )
-        .on_conflict_do_nothing(index_elements=[table.c.survey_id, table.c.person_id])
+        .on_conflict_do_update(
+            index_elements=[table.c.survey_id, table.c.person_id],
+            set_={"survey_id": table.c.survey_id},  # unchanged: the row is only returned
+        )
+        .returning(Response)
     )
-    result = await session.execute(
-        sa.select(Response)
-        .where(col(Response.survey_id) == survey.id, col(Response.person_id) == person.id)
-        .execution_options(populate_existing=True)
-    )
-    return result.scalar_one()
+    response: Response = (
+        await session.scalars(statement, execution_options={"populate_existing": True})
+    ).one()
+    return response
 
 
 async def record_answer(
@@ -92,8 +95,7 @@ async def record_comment(
     if existing is not None:
         existing.comment = cleaned
         existing.updated_at = now
-        response.updated_at = now
-        session.add_all([existing, response])
+        session.add(existing)
         await session.flush()
         return existing
     return await _upsert_answer(session, response, element_id, None, cleaned, now, skipped=False)
@@ -126,9 +128,6 @@ async def _upsert_answer(
         .returning(Answer)
     )
     answer: Answer = (await session.scalars(statement, execution_options={"populate_existing": True})).one()
-    response.updated_at = now
-    session.add(response)
-    await session.flush()
     return answer
 
 

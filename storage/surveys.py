@@ -268,6 +268,10 @@ class SnapshotCache:
             raise SurveyNotFound(survey_id)
         return found, framework
 
+    def cached(self, survey_id: int) -> Framework | None:
+        """The survey's framework if this process has parsed it already."""
+        return self._frameworks.get(survey_id)
+
     def framework(self, survey: Survey) -> Framework:
         """The framework of a survey already loaded with its snapshot, parsed once per process."""
         survey_id = stored_id(survey.id)

@@ -208,6 +208,8 @@ class Response(SQLModel, table=True):
     organisation_id: int | None = Field(default=None, foreign_key="organisations.id", ondelete="SET NULL")
     started_at: datetime = _created()
     updated_at: datetime = _created()
+    """When the response itself last changed (started, submitted); each answer keeps its own times, so
+    recording one costs no write here."""
     submitted_at: datetime | None = _when()
 
 
