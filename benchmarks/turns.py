@@ -1,46 +1,59 @@
-"""Answer turns through the real web endpoint, compared with a bare botbuilder echo bot, run by hand.
+"""What an answer turn costs the survey bot's server, compared with a bare echo bot, run by hand.
 
     .venv/bin/python benchmarks/turns.py                                  # SQLite in a temp dir
     .venv/bin/python benchmarks/turns.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
-    .venv/bin/python benchmarks/turns.py --respondents 10                 # any option, either database
+    .venv/bin/python benchmarks/turns.py --respondents 50 --think-ms 2000 # people's pace, either database
 
-N simulated respondents (default 50), each in their own 1:1 chat, answer a survey by typing, one
-answer at a time: each waits for the HTTP response before sending the next, as a person does. Every
-answer goes to a new question, so every turn records one answer row. The same load goes first to a
-bare echo bot (an `ActivityHandler` replying with the text) behind the same adapter, route and fake
-Bot Connector, then to the survey bot, whose throughput is reported as a ratio of the echo bot's.
+N partners (default 10), each in their own 1:1 chat with a survey open for them, answer one question
+at a time and wait for the next before answering again, as a person does: alternately typing the
+answer and pressing the answer button of the question card the bot sent last (an `adaptiveCard/action`
+invoke, shaped as Teams sends it), so half the turns are typed and half are presses. Each partner
+first says "resume" and answers two questions (one of each kind) to warm up; then the measured
+answers (default 30 each, 300 turns) go to new questions, so every measured turn records one answer.
 
-Target: ≥ 0.8× the echo bot's turns per second and p95 < 25 ms at 50 concurrent respondents, on
-SQLite and on PostgreSQL.
+The survey bot runs as its own process, its real entry point (`python -m bot serve`, local mode: no
+app id) on 127.0.0.1, on a fresh database migrated as `make run` migrates it (`python -m bot db
+upgrade`): a SQLite file in a temporary directory, or on PostgreSQL a database created for the run and
+dropped at the end (the server's settings cannot name a schema: DATABASE_URL carries no
+search_path). The same load goes first to the echo bot (benchmarks/echo_bot.py: the same adapter, a
+reply with the text to a typed turn, an invoke response to a press), also a process of its own. The
+fake Bot Connector the replies go to (the activities' serviceUrl) and the load generator run in this
+process.
 
-By default respondents answer the moment the reply arrives, which saturates the process: latency is
-then mostly queueing (respondents ÷ turns per second), for the echo bot too. `--think-ms` adds a
-pause before each answer (random, the same for both bots) to measure latency below saturation.
+A turn's latency runs from sending the activity until the partner has what the turn gives back: the
+HTTP response, and the reply at the fake connector (the survey bot's next question card; the echo's
+text for a typed turn, while a press's reply is the invoke response itself). CPU is each server
+process's utime + stime, all threads (/proc/<pid>/stat), read just before and just after the
+measured turns; RSS is the server's VmRSS once ready and after the turns, with its peak (VmHWM).
+`--think-ms` adds a random pause before each measured answer, the same pauses for both bots; the
+pauses are not part of the latency. Linux only (/proc).
 
-Everything listens on 127.0.0.1 and runs in this one process and event loop: the bot's web app, the
-echo bot, the fake Bot Connector the replies go to and the load generator. Peak RSS is therefore the
-whole benchmark's, not the bot's alone. Each run uses a fresh database: a SQLite file in a temporary
-directory, or a PostgreSQL schema created for the run and dropped at the end. The run fails (exit
-status 1) if the answers in the database are not exactly respondents × answers.
+Targets (issue 14):
+- CPU per answer turn ≤ 2× the echo bot's, on SQLite and on PostgreSQL (the defaults: 10 partners,
+  300 measured turns, half typed and half pressed).
+- On SQLite, p95 ≤ 150 ms with 50 respondents answering every 2 s (`--respondents 50 --think-ms 2000`).
+
+Exit status 1 if a turn failed or the database does not hold exactly one answer per answer turn
+(warm-up included).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import logging
 import os
 import platform
 import random
-import resource
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,126 +63,252 @@ from typing import Any
 import aiohttp
 import sqlalchemy as sa
 from aiohttp import web
-from botbuilder.core import ActivityHandler, MessageFactory, TurnContext
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bot.app as bot_app
-from bot.settings import Settings
-from bot.teams.adapter import create_adapter
+from benchmarks.idle_rss import Memory, free_port, server_environment, status_mb, wait_ready
 from dialogs.survey_views import choices_for
 from frameworks.loader import load_directory
 from frameworks.schema import Framework
 from storage.db import create_engine, session_factory, transaction
 from storage.invitations import invite
-from storage.migrate import upgrade
 from storage.people import upsert_person
 from storage.surveys import create_survey
-from storage.tables import Answer, Response
+from storage.tables import Answer, Response, stored_id, table_of
+from tests.fakes.connector import FakeConnector
+from tests.fakes.teams_wire import ADAPTIVE_CARD, Member, TeamsShapes
 
 log = logging.getLogger("turns")
 
+ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"
-TARGET_RATIO = 0.8
-TARGET_P95_MS = 25.0
-FAILURE_MARK = b"something went wrong"
+TARGET_CPU_RATIO = 2.0
+TARGET_P95_MS = 150.0
+"""At 50 respondents answering every 2 s, on SQLite."""
+WARM_UP_ANSWERS = 2
+"""Answers per partner before the measured ones (one typed, one pressed), after "resume"."""
+REPLY_TIMEOUT = 60.0
+"""Seconds a turn's reply may take to reach the fake connector before the run fails."""
+FAILURE_MARK = "something went wrong"
 """In the reply `bot.teams.adapter` sends when a turn raises: counted as a failed turn."""
-QUIET_LOGGERS = (
-    "bot",
-    "dialogs",
-    "storage",
-    "frameworks",
-    "botbuilder",
-    "botframework",
-    "msrest",
-    "aiohttp",
-    "sqlalchemy",
-    "alembic",
-)
+STOP_TIMEOUT = 30.0
 
 
-# The fake Bot Connector -----------------------------------------------------------------------------
+# The servers ----------------------------------------------------------------------------------------
 
 
 @dataclass
-class FakeConnector:
-    """Answers the bot's outbound calls as the Bot Connector does; counts rather than keeps them."""
+class Server:
+    """A bot's process on loopback; stopped with SIGTERM."""
 
-    url: str = ""
-    sent: int = 0
-    updated: int = 0
+    name: str
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log_path: Path
+    ready: Memory = field(default_factory=lambda: Memory(rss=0.0, hwm=0.0))
+    """Its memory once GET /readyz answered."""
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.base_url}/api/messages"
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of all the process's threads so far (/proc/<pid>/stat, fields 14 and 15)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory(self) -> Memory:
+        return status_mb(self.process.pid)
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@asynccontextmanager
+async def running(
+    name: str, argv: list[str], environment: dict[str, str], folder: Path
+) -> AsyncIterator[Server]:
+    """Start `argv` with `--host 127.0.0.1 --port <free>` from `folder` (so no `.env` of the checkout is
+    read), wait until GET /readyz answers 200, and stop it at the end. Its output goes to a file, shown
+    if anything fails."""
+    port = free_port()
+    log_path = folder / f"{name}.log"
+    with log_path.open("wb") as output:
+        process = await asyncio.to_thread(
+            subprocess.Popen,
+            [*argv, "--host", LOOPBACK, "--port", str(port)],
+            cwd=folder,
+            env=environment,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    server = Server(name, process, f"http://{LOOPBACK}:{port}", log_path)
+    try:
+        await asyncio.to_thread(wait_ready, f"{server.base_url}/readyz", process)
+        server.ready = server.memory()
+        yield server
+    except BaseException:
+        log.error("%s's output ends:\n%s", name, log_path.read_text(errors="replace")[-4000:])
+        raise
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+# The database ---------------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def fresh_database(url: str | None, folder: Path) -> AsyncIterator[str]:
+    """Yields the URL of an empty database: a SQLite file in `folder`, or a PostgreSQL database created
+    on `url`'s server for the run and dropped at the end."""
+    if url is None:
+        yield f"sqlite+aiosqlite:///{folder / 'surveybot.db'}"
+        return
+    if not url.startswith("postgresql"):
+        raise SystemExit("--database-url: a postgresql+asyncpg:// URL (SQLite is the default)")
+    name = f"bench_turns_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        log.info("database %s created for the run (dropped at the end)", name)
+        yield sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
+async def migrate(environment: dict[str, str], folder: Path) -> None:
+    """`python -m bot db upgrade`, as `make run` migrates."""
+    migration = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "db",
+        "upgrade",
+        cwd=folder,
+        env=environment,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await migration.communicate()
+    if migration.returncode != 0:
+        raise SystemExit(f"db upgrade failed:\n{output.decode(errors='replace')}")
+
+
+async def open_survey(url: str, framework: Framework, members: list[Member]) -> int:
+    """The survey, open for every partner, before the server starts."""
+    engine = create_engine(url)
+    try:
+        now = datetime.now(UTC)
+        async with transaction(session_factory(engine)) as session:
+            survey = await create_survey(session, framework, now=now)
+            survey_id = stored_id(survey.id)
+            people = [
+                await upsert_person(
+                    session, teams_user_id=m.id, aad_object_id=m.aad_object_id, name=m.name, now=now
+                )
+                for m in members
+            ]
+            await invite(session, survey_id, [stored_id(p.id) for p in people], now=now)
+        return survey_id
+    finally:
+        await engine.dispose()
+
+
+async def answers_per_respondent(url: str, survey_id: int) -> list[int]:
+    answers, responses = table_of(Answer), table_of(Response)
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                sa.select(sa.func.count(answers.c.id))
+                .select_from(answers.join(responses, responses.c.id == answers.c.response_id))
+                .where(responses.c.survey_id == survey_id)
+                .group_by(responses.c.id)
+            )
+            return [int(count) for (count,) in rows]
+    finally:
+        await engine.dispose()
+
+
+# The partners and what the fake connector receives for them ---------------------------------------
+
+
+@dataclass
+class Chat:
+    """One partner's 1:1 chat: what the bot sent to it through the fake Bot Connector."""
+
+    index: int
+    member: Member
+    replies: int = 0
+    cards: int = 0
+    last_card: dict[str, Any] | None = None
     failures: int = 0
-    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
-    async def _send(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.sent += 1
-        if FAILURE_MARK in body:
+    async def received(self, activity: dict[str, Any]) -> None:
+        self.replies += 1
+        cards = [
+            attachment["content"]
+            for attachment in activity.get("attachments") or []
+            if attachment.get("contentType") == ADAPTIVE_CARD
+        ]
+        if cards:
+            self.cards += 1
+            self.last_card = cards[-1]
+        if FAILURE_MARK in (activity.get("text") or ""):
             self.failures += 1
-        return web.json_response({"id": f"activity-{next(self._ids)}"})
+        async with self.changed:
+            self.changed.notify_all()
 
-    async def _update(self, request: web.Request) -> web.Response:
-        await request.read()
-        self.updated += 1
-        return web.json_response({"id": request.match_info["activity_id"]})
+    async def until(self, arrived: Callable[[], bool]) -> None:
+        async with asyncio.timeout(REPLY_TIMEOUT), self.changed:
+            await self.changed.wait_for(arrived)
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{conversation_id}/activities", self._send)
-        app.router.add_post("/v3/conversations/{conversation_id}/activities/{reply_to}", self._send)
-        app.router.add_put("/v3/conversations/{conversation_id}/activities/{activity_id}", self._update)
-        return app
+
+def noting_replies(chats: dict[str, Chat]) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """A middleware for the fake connector's app: each send it accepts is handed to its chat."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        response = await handler(request)
+        chat = chats.get(request.match_info.get("conversation_id", ""))
+        if request.method == "POST" and chat is not None and response.status in (200, 201):
+            await chat.received(json.loads(await request.read()))
+        return response
+
+    return middleware
 
 
 @asynccontextmanager
 async def serving(app: web.Application) -> AsyncIterator[str]:
-    """Serve an app on a free loopback port (startup and cleanup hooks run); yields its base URL."""
+    """Serve an app on a free loopback port; yields its base URL (with a trailing slash)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, LOOPBACK, 0)
         await site.start()
-        port = runner.addresses[0][1]
-        yield f"http://{LOOPBACK}:{port}"
+        yield f"http://{LOOPBACK}:{runner.addresses[0][1]}/"
     finally:
         await runner.cleanup()
 
 
-# The echo baseline ----------------------------------------------------------------------------------
-
-
-class EchoBot(ActivityHandler):
-    async def on_message_activity(self, turn_context: TurnContext) -> None:
-        await turn_context.send_activity(MessageFactory.text(f"You said: {turn_context.activity.text}"))
-
-
-def echo_app() -> web.Application:
-    """The same adapter and the same route handling as our `/api/messages`, around a bare echo bot."""
-    adapter = create_adapter(Settings(_env_file=None))
-    echo = EchoBot()
-
-    async def messages(request: web.Request) -> web.StreamResponse:
-        if request.content_type != "application/json":
-            raise web.HTTPUnsupportedMediaType(text="activities must be sent as application/json")
-        response = await adapter.process(request, echo)
-        return response or web.Response(status=201)
-
-    app = web.Application(client_max_size=bot_app.MAX_ACTIVITY_BYTES)
-    app.router.add_post("/api/messages", messages)
-    return app
-
-
-# The load -------------------------------------------------------------------------------------------
-
-
 def answer_texts(framework: Framework, count: int) -> list[str]:
-    """What a respondent types to the first `count` questions, in order: a choice's name, cycling
-    through the first three (delivered, on track, at risk on a status scale), or a comment on an
-    unscored question (which records a row and moves on, like an answer)."""
+    """What a partner types to the first `count` questions, in order: a choice's name, cycling through
+    the first three (delivered, on track, at risk on a status scale), or a comment on an unscored
+    question (which records a row and moves on, like an answer)."""
     elements = framework.iter_elements()
     if count > len(elements):
-        raise SystemExit(f"--answers {count}: {framework.id} has only {len(elements)} questions")
+        raise SystemExit(f"{count} answers: {framework.id} has only {len(elements)} questions")
     texts = []
     for index, (domain, element) in enumerate(elements[:count]):
         choices = choices_for(framework.scale_for(domain), element)
@@ -180,197 +319,200 @@ def answer_texts(framework: Framework, count: int) -> list[str]:
     return texts
 
 
-@dataclass
-class Respondent:
-    """One person's 1:1 chat, building Teams-shaped message activities with unique ids."""
+def _executes(card: Any) -> Iterator[dict[str, Any]]:
+    """The data of every Action.Execute in a card, wherever it sits."""
+    if isinstance(card, dict):
+        if card.get("type") == "Action.Execute":
+            yield card.get("data") or {}
+        for value in card.values():
+            yield from _executes(value)
+    elif isinstance(card, list):
+        for value in card:
+            yield from _executes(value)
 
-    run: str
-    index: int
-    service_url: str
-    count: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+def _choice_values(card: Any) -> list[str]:
+    """The values of the card's choice set (a score scale asks with one), in order."""
+    if isinstance(card, dict):
+        if card.get("type") == "Input.ChoiceSet":
+            return [choice["value"] for choice in card.get("choices") or []]
+        return next((found for value in card.values() if (found := _choice_values(value))), [])
+    if isinstance(card, list):
+        return next((found for value in card if (found := _choice_values(value))), [])
+    return []
+
+
+def press_on(card: dict[str, Any] | None, index: int) -> dict[str, Any]:
+    """What pressing the question card's answer button sends, as Teams merges the inputs into its data:
+    a level's own button (cycling through the first three), the one answer button with a choice from
+    the choice set, or, on an unscored question, the comment button with a comment."""
+    executes = list(_executes(card))
+    answers = [data for data in executes if data.get("action") == "answer"]
+    levels = [data for data in answers if data.get("value")]
+    if levels:
+        return levels[index % min(3, len(levels))]
+    if answers:
+        values = _choice_values(card)
+        return {**answers[0], "value": values[index % min(3, len(values))]}
+    comment = next((data for data in executes if data.get("action") == "comment"), None)
+    if comment is None:
+        raise RuntimeError(f"question {index + 1}: the last card has no answer or comment button")
+    return {**comment, "comment": f"benchmark note on question {index + 1}"}
+
+
+# The load -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Latencies:
+    typed: list[float] = field(default_factory=list)
+    pressed: list[float] = field(default_factory=list)
 
     @property
-    def user_id(self) -> str:
-        return f"29:bench-{self.index}"
+    def all(self) -> list[float]:
+        return self.typed + self.pressed
 
-    def message(self, text: str) -> bytes:
-        activity = {
-            "type": "message",
-            "id": f"{self.run}-{self.index}-{next(self.count)}",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "channelId": "msteams",
-            "serviceUrl": self.service_url,
-            "from": {
-                "id": self.user_id,
-                "name": f"Respondent {self.index}",
-                "aadObjectId": f"aad-{self.index}",
-            },
-            "recipient": {"id": "28:surveybot", "name": "Survey bot"},
-            "conversation": {
-                "id": f"a:{self.run}-{self.index}",
-                "conversationType": "personal",
-                "tenantId": "t1",
-            },
-            "channelData": {"tenant": {"id": "t1"}},
-            "text": text,
-        }
-        return json.dumps(activity).encode()
+
+def percentile_ms(seconds: list[float], percent: int) -> float:
+    if len(seconds) < 2:
+        return seconds[0] * 1000 if seconds else float("nan")
+    return statistics.quantiles(seconds, n=100, method="inclusive")[percent - 1] * 1000
 
 
 @dataclass
 class Result:
     name: str
-    respondents: int
-    latencies: list[float]
-    """Seconds, one per measured turn."""
+    latencies: Latencies
     wall: float
     cpu: float
-    """Process CPU seconds during the measured turns (app, connector and load generator together)."""
-    rss_before_kb: int
-    rss_after_kb: int
+    """The server process's CPU seconds (all threads) during the measured turns."""
+    driver_cpu: float
+    """This process's CPU seconds meanwhile: the load generator and the fake connector."""
+    ready: Memory
+    after: Memory
 
     @property
     def turns(self) -> int:
-        return len(self.latencies)
+        return len(self.latencies.all)
 
     @property
-    def rate(self) -> float:
-        return self.turns / self.wall
+    def cpu_ms(self) -> float:
+        return self.cpu / self.turns * 1000
 
-    def percentile_ms(self, percent: int) -> float:
-        cuts = statistics.quantiles(self.latencies, n=100, method="inclusive")
-        return cuts[percent - 1] * 1000
-
-    def line(self) -> str:
-        return (
-            f"{self.name:<6} {self.respondents:3d} respondents {self.turns:6d} turns in {self.wall:6.2f} s "
-            f"{self.rate:7.1f} turns/s  p50 {self.percentile_ms(50):7.1f} ms"
-            f"  p95 {self.percentile_ms(95):7.1f} ms  p99 {self.percentile_ms(99):7.1f} ms"
-            f"  cpu {self.cpu / self.turns * 1000:5.2f} ms/turn"
-            f"  rss {self.rss_before_kb / 1024:.0f}→{self.rss_after_kb / 1024:.0f} MB"
-        )
-
-
-def current_rss_kb() -> int:
-    """Resident set size now (Linux /proc), in KB; ru_maxrss is only the peak."""
-    try:
-        resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
-    return resident_pages * resource.getpagesize() // 1024
+    def lines(self) -> list[str]:
+        every, typed, pressed = self.latencies.all, self.latencies.typed, self.latencies.pressed
+        return [
+            f"{self.name:<6} {self.turns} turns ({len(typed)} typed, {len(pressed)} pressed)"
+            f" in {self.wall:.2f} s, {self.turns / self.wall:.1f} turns/s;"
+            f" server CPU {self.cpu_ms:.2f} ms/turn ({self.cpu:.2f} s); load generator and fake connector"
+            f" {self.driver_cpu / self.turns * 1000:.2f} ms/turn",
+            f"       latency p50 {percentile_ms(every, 50):.1f} ms  p95 {percentile_ms(every, 95):.1f} ms"
+            f"  p99 {percentile_ms(every, 99):.1f} ms  max {max(every) * 1000:.1f} ms"
+            f"  (p95 typed {percentile_ms(typed, 95):.1f} ms, pressed {percentile_ms(pressed, 95):.1f} ms)",
+            f"       server RSS {self.ready.rss:.0f} MB once ready, {self.after.rss:.0f} MB after the turns"
+            f" (peak {self.after.hwm:.0f} MB)",
+        ]
 
 
-async def post(client: aiohttp.ClientSession, endpoint: str, body: bytes) -> None:
-    async with client.post(endpoint, data=body, headers={"Content-Type": "application/json"}) as response:
-        await response.read()
-        if response.status not in (200, 201):
-            raise RuntimeError(f"POST {endpoint} answered {response.status}")
+@dataclass
+class Load:
+    """The partners' turns against one bot. The survey bot answers every turn with the next question's
+    card (a press's card comes from the last one it sent); the echo answers a typed turn with a text and
+    a press in the invoke response, and its presses carry made-up data of the same shape."""
 
+    survey: bool
+    client: aiohttp.ClientSession
+    server: Server
+    teams: TeamsShapes
+    texts: list[str]
 
-async def drive(
-    name: str,
-    client: aiohttp.ClientSession,
-    base_url: str,
-    connector: FakeConnector,
-    respondents: int,
-    texts: list[str],
-    think: float,
-) -> Result:
-    """Warm up every chat with "resume" (not measured), then all respondents answer concurrently.
+    async def turn(self, chat: Chat, position: int, latencies: Latencies | None) -> None:
+        """Answer question `position` (0-based); typed when partner and position have the same parity."""
+        typed = (chat.index + position) % 2 == 0
+        text = self.texts[position]
+        if typed:
+            activity = self.teams.personal_message(chat.member, text)
+        elif self.survey:
+            activity = self.teams.execute(chat.member, press_on(chat.last_card, position))
+        else:
+            data = {"action": "answer", "survey_id": 1, "element_id": f"element-{position}", "value": text}
+            activity = self.teams.execute(chat.member, data)
+        elapsed = await self.send(chat, activity, invoke=not typed)
+        if latencies is not None:
+            (latencies.typed if typed else latencies.pressed).append(elapsed)
 
-    With `think` > 0 each respondent pauses before every answer, uniformly between 0 and twice
-    `think` seconds (the same pauses for both bots); the pauses are not part of the latency."""
-    endpoint = f"{base_url}/api/messages"
-    people = [Respondent(name, index, connector.url) for index in range(respondents)]
-    latencies: list[float] = []
+    async def send(self, chat: Chat, activity: dict[str, Any], *, invoke: bool) -> float:
+        """POST the activity and wait for what it gives back; returns the seconds that took."""
+        cards, replies = chat.cards, chat.replies
+        began = time.perf_counter()
+        async with self.client.post(self.server.endpoint, json=activity) as response:
+            body = await response.read()
+        if response.status not in (200, 201) or (invoke and json.loads(body).get("statusCode") != 200):
+            raise RuntimeError(
+                f"{self.server.name}: {activity['type']} answered {response.status} {body[:300]!r}"
+            )
+        if self.survey:
+            await chat.until(lambda: chat.cards > cards)
+        elif not invoke:
+            await chat.until(lambda: chat.replies > replies)
+        return time.perf_counter() - began
 
-    async def answer_all(person: Respondent) -> None:
-        pauses = random.Random(person.index)
-        for text in texts:
+    async def warm_up(self, chat: Chat) -> None:
+        await self.send(chat, self.teams.personal_message(chat.member, "resume"), invoke=False)
+        for position in range(WARM_UP_ANSWERS):
+            await self.turn(chat, position, None)
+
+    async def answer(self, chat: Chat, answers: int, think: float, latencies: Latencies) -> None:
+        pauses = random.Random(chat.index)
+        for position in range(WARM_UP_ANSWERS, WARM_UP_ANSWERS + answers):
             if think > 0:
                 await asyncio.sleep(pauses.uniform(0, 2 * think))
-            body = person.message(text)
-            began = time.perf_counter()
-            await post(client, endpoint, body)
-            latencies.append(time.perf_counter() - began)
-
-    await asyncio.gather(*(post(client, endpoint, p.message("resume")) for p in people))
-    rss_before = current_rss_kb()
-    cpu_started, started = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(answer_all(p) for p in people))
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    return Result(name, respondents, latencies, wall, cpu, rss_before, current_rss_kb())
+            await self.turn(chat, position, latencies)
 
 
-# The database ---------------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def fresh_database(url: str) -> AsyncIterator[dict[str, Any]]:
-    """Yields the engine arguments for a fresh database: a new PostgreSQL schema, dropped afterwards."""
-    if not url.startswith("postgresql"):
-        yield {}
-        return
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url)
-    try:
-        async with admin.begin() as connection:
-            await connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        log.info("schema: %s (dropped at the end)", schema)
-        yield {"connect_args": {"server_settings": {"search_path": schema}}}
-    finally:
-        async with admin.begin() as connection:
-            await connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        await admin.dispose()
-
-
-async def open_survey(engine: AsyncEngine, framework: Framework, respondents: int) -> int:
-    now = datetime.now(UTC)
-    async with transaction(session_factory(engine)) as session:
-        survey = await create_survey(session, framework, now=now)
-        people = [
-            await upsert_person(session, teams_user_id=f"29:bench-{index}", now=now)
-            for index in range(respondents)
-        ]
-        await invite(session, survey.id or 0, [p.id or 0 for p in people], now=now)
-    return survey.id or 0
-
-
-async def answers_per_respondent(engine: AsyncEngine, survey_id: int) -> list[int]:
-    async with engine.connect() as connection:
-        rows = await connection.execute(
-            sa.select(sa.func.count(Answer.id))  # type: ignore[arg-type]
-            .select_from(Answer)
-            .join(Response, Response.id == Answer.response_id)  # type: ignore[arg-type]
-            .where(Response.survey_id == survey_id)
-            .group_by(Response.id)
-        )
-        return [int(count) for (count,) in rows]
+async def drive(load: Load, chats: list[Chat], answers: int, think: float) -> Result:
+    """Every partner warms up, then all answer concurrently while the server's CPU is counted."""
+    await asyncio.gather(*(load.warm_up(chat) for chat in chats))
+    latencies = Latencies()
+    server = load.server
+    cpu, driver_cpu, began = server.cpu_seconds(), time.process_time(), time.perf_counter()
+    await asyncio.gather(*(load.answer(chat, answers, think, latencies) for chat in chats))
+    wall = time.perf_counter() - began
+    cpu, driver_cpu = server.cpu_seconds() - cpu, time.process_time() - driver_cpu
+    return Result(server.name, latencies, wall, cpu, driver_cpu, server.ready, server.memory())
 
 
 # The run --------------------------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace, url: str) -> bool:
+async def run(args: argparse.Namespace, folder: Path) -> bool:
     framework = load_directory().frameworks[args.framework]
-    texts = answer_texts(framework, args.answers)
+    texts = answer_texts(framework, WARM_UP_ANSWERS + args.answers)
+    members = [Member(f"29:bench-{i}", f"Partner {i}", f"aad-bench-{i}") for i in range(args.respondents)]
+    connector = FakeConnector(keep_activities=False)
     async with AsyncExitStack() as stack:
-        engine_args = await stack.enter_async_context(fresh_database(url))
-        engine = create_engine(url, **engine_args)
-        stack.push_async_callback(engine.dispose)
-        await upgrade(engine)
-        survey_id = await open_survey(engine, framework, args.respondents)
+        url = await stack.enter_async_context(fresh_database(args.database_url, folder))
+        environment = server_environment(folder)
+        environment["DATABASE_URL"] = url
+        await migrate(environment, folder)
+        survey_id = await open_survey(url, framework, members)
 
-        connector = FakeConnector()
-        connector.url = await stack.enter_async_context(serving(connector.app())) + "/"
+        by_conversation: dict[str, Chat] = {}
+        app = connector.app()
+        app.middlewares.append(noting_replies(by_conversation))
+        teams = TeamsShapes(await stack.enter_async_context(serving(app)))
+        chats = [Chat(index, member) for index, member in enumerate(members)]
+        by_conversation.update((teams.personal(chat.member)["id"], chat) for chat in chats)
         client = await stack.enter_async_context(
             aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=60)
+                connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=120)
             )
         )
         log.info(
-            "%d respondents × %d typed answers to %s (survey %d); %s on %s, %d CPUs",
+            "%d partners × (%d warm-up + %d measured) answers to %s (survey %d), half typed, half pressed;"
+            " %s on %s, %d CPUs",
             args.respondents,
+            WARM_UP_ANSWERS,
             args.answers,
             framework.id,
             survey_id,
@@ -378,64 +520,53 @@ async def run(args: argparse.Namespace, url: str) -> bool:
             platform.machine(),
             os.cpu_count() or 0,
         )
-        log.info("app, echo bot, fake connector and load generator share this process and event loop")
         if args.think_ms > 0:
-            log.info(
-                "respondents pause %.0f ms on average before each answer: turns/s is then bounded by the "
-                "offered load, so read the latencies, not the ratio",
-                args.think_ms,
-            )
-        rss_start = current_rss_kb()
+            log.info("partners pause %.0f ms on average (0 to twice that) before each answer", args.think_ms)
 
-        async def phase(name: str, app: web.Application) -> Result:
-            async with asyncio.timeout(args.timeout), serving(app) as base_url:
-                result = await drive(
-                    name, client, base_url, connector, args.respondents, texts, args.think_ms / 1000
-                )
-            log.info("%s", result.line())
+        async def phase(name: str, argv: list[str], survey: bool) -> Result:
+            async with asyncio.timeout(args.timeout), running(name, argv, environment, folder) as server:
+                load = Load(survey, client, server, teams, texts)
+                result = await drive(load, chats, args.answers, args.think_ms / 1000)
+            for line in result.lines():
+                log.info("%s", line)
             return result
 
-        echo = await phase("echo", echo_app())
-        echo_replies = connector.sent
-        settings = Settings(database_url=url, _env_file=None)
-        ours = await phase("survey", bot_app.create_app(settings, engine_options=engine_args))
-        counts = await answers_per_respondent(engine, survey_id)
+        failures = sum(chat.failures for chat in chats)
+        echo = await phase("echo", [sys.executable, str(ROOT / "benchmarks" / "echo_bot.py")], survey=False)
+        survey = await phase("survey", [sys.executable, "-m", "bot", "serve"], survey=True)
+        failures = sum(chat.failures for chat in chats) - failures
+        counts = await answers_per_respondent(url, survey_id)
 
-    ratio = ours.rate / echo.rate
-    p95 = ours.percentile_ms(95)
-    meets = ratio >= TARGET_RATIO and p95 < TARGET_P95_MS
+    ratio = survey.cpu_ms / echo.cpu_ms
     log.info(
-        "ratio  survey/echo throughput %.2f× (target ≥ %.1f×); survey p95 %.1f ms (target < %.0f ms): %s",
+        "ratio  survey/echo CPU per answer turn %.2f× (%.2f / %.2f ms; target ≤ %.0f×): %s",
         ratio,
-        TARGET_RATIO,
-        p95,
-        TARGET_P95_MS,
-        "meets the target" if meets else "BELOW THE TARGET",
+        survey.cpu_ms,
+        echo.cpu_ms,
+        TARGET_CPU_RATIO,
+        "meets the target" if ratio <= TARGET_CPU_RATIO else "ABOVE THE TARGET",
     )
+    if args.think_ms > 0:
+        p95 = percentile_ms(survey.latencies.all, 95)
+        log.info(
+            "pace   survey p95 %.1f ms (target ≤ %.0f ms on SQLite at 50 partners, --think-ms 2000): %s",
+            p95,
+            TARGET_P95_MS,
+            "meets the target" if p95 <= TARGET_P95_MS else "ABOVE THE TARGET",
+        )
+    per_respondent = WARM_UP_ANSWERS + args.answers
+    expected = args.respondents * per_respondent
+    correct = counts == [per_respondent] * args.respondents and failures == 0
     log.info(
-        "memory peak RSS %.0f MB (ru_maxrss, the whole process); RSS %.0f MB before the servers, "
-        "%.0f MB at the end",
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        rss_start / 1024,
-        current_rss_kb() / 1024,
-    )
-    expected = args.respondents * args.answers
-    survey_replies = connector.sent - echo_replies
-    correct = (
-        sum(counts) == expected and counts == [args.answers] * args.respondents and connector.failures == 0
-    )
-    log.info(
-        "check  %d answer rows in the database for %d respondents (expected %d = %d × %d, one per turn); "
-        "%d replies and %d card updates for %d survey turns (warm-up included), %d failed turns: %s",
+        "check  %d answer rows for %d partners (expected %d = %d × %d, one per answer turn, warm-up"
+        " included); %d card updates; %d failed turns: %s",
         sum(counts),
         len(counts),
         expected,
         args.respondents,
-        args.answers,
-        survey_replies,
-        connector.updated,
-        args.respondents * (args.answers + 1),
-        connector.failures,
+        per_respondent,
+        len(connector.updated),
+        failures,
         "OK" if correct else "FAILED",
     )
     return correct
@@ -445,37 +576,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--database-url", help="database URL (default: a temporary SQLite file)")
-    parser.add_argument("--respondents", type=int, default=50, help="concurrent respondents (default 50)")
-    parser.add_argument("--answers", type=int, default=20, help="typed answers per respondent (default 20)")
+    parser.add_argument("--database-url", help="a PostgreSQL server's URL (default: a temporary SQLite file)")
+    parser.add_argument("--respondents", type=int, default=10, help="concurrent partners (default 10)")
+    parser.add_argument("--answers", type=int, default=30, help="measured answers per partner (default 30)")
     parser.add_argument(
         "--framework", default="ics-development-roadmap", help="framework of the survey answered"
     )
     parser.add_argument(
-        "--timeout", type=float, default=600, help="seconds allowed for each of the two phases (default 600)"
+        "--timeout", type=float, default=600, help="seconds allowed for each of the two bots (default 600)"
     )
     parser.add_argument(
         "--think-ms",
         type=float,
         default=0,
-        help="mean pause before each answer, in ms (default 0: answer as soon as the reply arrives)",
+        help="mean pause before each answer, in ms (default 0: answer as soon as the question arrives)",
     )
     args = parser.parse_args()
     if args.respondents < 1 or args.answers < 2:
         parser.error("needs at least 1 respondent and 2 answers")
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for name in QUIET_LOGGERS:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    for name in ("bot", "dialogs", "storage", "frameworks", "botbuilder", "aiohttp", "sqlalchemy"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{tmp}/turns.db"
-        log.info("database: %s", url.split("@")[-1])
+    with tempfile.TemporaryDirectory(prefix="turns-") as folder:
         try:
-            correct = asyncio.run(run(args, url))
+            correct = asyncio.run(run(args, Path(folder)))
         except TimeoutError:
-            log.error("FAILED: a phase took longer than --timeout %.0f s", args.timeout)
+            log.error("FAILED: a bot took longer than --timeout %.0f s", args.timeout)
             sys.exit(1)
     if not correct:
-        log.error("FAILED: the database does not hold one answer per measured turn")
+        log.error("FAILED: a turn failed, or the database does not hold one answer per answer turn")
         sys.exit(1)
 
 
