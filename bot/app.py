@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from botbuilder.core import ConversationState, Storage
+from botbuilder.core import Storage
 from botframework.connector.auth import ServiceClientCredentialsFactory
 
 from bot.app_keys import (
@@ -52,7 +52,7 @@ from dialogs.views import Renderer
 from frameworks.clock import Clock, utc_now
 from frameworks.loader import Catalogue, load_directory
 from frameworks.summary import SurveySummary
-from storage.bot_state import SqlStorage
+from storage.bot_state import JsonConversationState, SqlStorage
 from storage.db import Sessions, create_engine, session_factory
 from storage.migrate import is_at_head
 from storage.surveys import SnapshotCache
@@ -217,7 +217,7 @@ def create_bot(
     on_answer: Callable[[], None] = lambda: None,
 ) -> SurveyBot:
     """The bot and its conversation, state in the database; shared by the server and the terminal."""
-    conversation_state = ConversationState(storage or SqlStorage(sessions))
+    conversation_state = JsonConversationState(storage or SqlStorage(sessions))
     tz = ZoneInfo(settings.time_zone)
     services = SurveyServices(sessions=sessions, renderer=renderer, clock=clock, tz=tz, on_answer=on_answer)
     leads = LeadCommands(

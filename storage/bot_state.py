@@ -2,6 +2,10 @@
 
 E-tags follow the contract of the SDK's official stores: `None` or `"*"` writes unconditionally,
 `""` is an error, anything else must match the stored e-tag or the write fails with "Etag conflict".
+
+State is stored as plain JSON (not jsonpickle, as the SDK's stores do): an item is a dict of JSON values
+and `DialogState`s, nothing else is restored as an object and no class is ever imported by name. Rows
+written by earlier releases in jsonpickle's format are still read, and rewritten as JSON on the next save.
 This is the one storage module allowed to import botbuilder.
 """
 
@@ -13,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from botbuilder.core import Storage
-from jsonpickle import Pickler, Unpickler
+from botbuilder.core import ConversationState, Storage, TurnContext
+from botbuilder.core.bot_state import CachedBotState
+from botbuilder.dialogs import DialogInstance, DialogState
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from frameworks.clock import utc_now
@@ -22,7 +27,123 @@ from storage.db import transaction
 from storage.tables import BotStateRecord, table_of
 from storage.upsert import insert
 
+__all__ = [
+    "EtagConflict",
+    "JsonConversationState",
+    "SqlStorage",
+    "UnreadableState",
+    "UnstorableState",
+    "dump_state",
+    "load_state",
+]
+
 _TABLE = table_of(BotStateRecord)
+
+_KIND = "$kind"
+"""Marks a stored value that reads back as an object; its only value is `DialogState`."""
+_DIALOG_STATE = "DialogState"
+_PY_OBJECT = "py/object"
+"""jsonpickle's tag in rows of earlier releases; only the two dialog classes below are accepted."""
+_LEGACY_DIALOG_STATE = "botbuilder.dialogs.dialog_state.DialogState"
+_LEGACY_DIALOG_INSTANCE = "botbuilder.dialogs.dialog_instance.DialogInstance"
+
+
+class UnstorableState(TypeError):
+    """The state holds something that is neither plain JSON nor a `DialogState`: it is not stored."""
+
+
+class UnreadableState(ValueError):
+    """A stored row is not in a shape this bot writes (or wrote): refused rather than guessed at."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"bot state {key!r}: {problem}; refusing to restore it")
+        self.key = key
+
+
+def dump_state(item: object) -> str:
+    """The stored form of a state item, also its change hash: stable (sorted keys) JSON, e-tag left out.
+    json's own conversions apply (a tuple reads back as a list); the dialogs keep no tuples."""
+    if not isinstance(item, Mapping):
+        raise UnstorableState(f"bot state must be a dict of JSON values, not {type(item).__name__}")
+    plain = {key: _plain(key, value) for key, value in item.items() if key != "e_tag"}
+    try:
+        return json.dumps(plain, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise UnstorableState(f"bot state is not plain JSON: {exc}") from exc
+
+
+def load_state(key: str, data: str) -> dict[str, Any]:
+    """The state item stored as `data`, in the current JSON format or the jsonpickle one of old rows."""
+    item = json.loads(data)
+    if not isinstance(item, dict):
+        raise UnreadableState(key, f"a stored item is a JSON object, not {type(item).__name__}")
+    return {name: _restored(key, value) for name, value in item.items()}
+
+
+def _plain(key: str, value: object) -> object:
+    if isinstance(value, DialogState):
+        frames = [{"id": frame.id, "state": frame.state} for frame in value.dialog_stack]
+        return {_KIND: _DIALOG_STATE, "dialog_stack": frames}
+    if isinstance(value, Mapping) and _KIND in value:
+        raise UnstorableState(f"{key!r}: a plain value may not carry the {_KIND!r} key")
+    return value
+
+
+def _restored(key: str, value: object) -> object:
+    if not isinstance(value, dict):
+        return value
+    if _KIND in value:
+        if value[_KIND] != _DIALOG_STATE or set(value) != {_KIND, "dialog_stack"}:
+            raise UnreadableState(key, f"unknown stored kind {value[_KIND]!r}")
+        return _dialog_state(key, value["dialog_stack"])
+    if _PY_OBJECT in value:
+        return _legacy_dialog_state(key, value)
+    return value
+
+
+def _dialog_state(key: str, frames: object) -> DialogState:
+    if not isinstance(frames, list):
+        raise UnreadableState(key, "a dialog stack is a list")
+    stack = []
+    for frame in frames:
+        if not (isinstance(frame, dict) and set(frame) == {"id", "state"}):
+            raise UnreadableState(key, "a dialog on the stack has exactly an id and a state")
+        if not (isinstance(frame["id"], str) and isinstance(frame["state"], dict)):
+            raise UnreadableState(key, "a dialog's id is a string and its state an object")
+        stack.append(DialogInstance(id=frame["id"], state=frame["state"]))
+    return DialogState(stack)
+
+
+def _legacy_dialog_state(key: str, value: dict[str, Any]) -> DialogState:
+    """A `DialogState` as jsonpickle flattened it (earlier releases), read without importing anything."""
+    _expect_legacy(key, value, _LEGACY_DIALOG_STATE, {"_dialog_stack"})
+    frames = value["_dialog_stack"]
+    if not isinstance(frames, list):
+        raise UnreadableState(key, "a dialog stack is a list")
+    for frame in frames:
+        _expect_legacy(key, frame, _LEGACY_DIALOG_INSTANCE, {"id", "state"})
+        _refuse_legacy_tags(key, frame["state"])
+    return _dialog_state(key, [{"id": frame["id"], "state": frame["state"]} for frame in frames])
+
+
+def _expect_legacy(key: str, value: object, class_name: str, fields: set[str]) -> None:
+    if not isinstance(value, dict) or value.get(_PY_OBJECT) != class_name:
+        named = value.get(_PY_OBJECT) if isinstance(value, dict) else type(value).__name__
+        raise UnreadableState(key, f"{named!r} is not a class this bot stored (expected {class_name})")
+    if set(value) != {_PY_OBJECT, *fields}:
+        raise UnreadableState(key, f"a stored {class_name} has exactly the fields {sorted(fields)}")
+
+
+def _refuse_legacy_tags(key: str, value: object) -> None:
+    """Dialog state was plain JSON; any other jsonpickle tag (an object, a reference, a tuple) is refused."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if name.startswith("py/"):
+                raise UnreadableState(key, f"jsonpickle's {name!r} inside dialog state")
+            _refuse_legacy_tags(key, inner)
+    elif isinstance(value, list):
+        for inner in value:
+            _refuse_legacy_tags(key, inner)
 
 
 class EtagConflict(Exception):
@@ -34,6 +155,8 @@ class EtagConflict(Exception):
 
 
 class SqlStorage(Storage):
+    """Reads and writes state items (dicts) as JSON rows, e-tag checked."""
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
 
@@ -46,7 +169,7 @@ class SqlStorage(Storage):
                     sa.select(_TABLE.c.key, _TABLE.c.e_tag, _TABLE.c.data).where(_TABLE.c.key.in_(list(keys)))
                 )
             ).all()
-        return {row.key: _restore(row.data, row.e_tag) for row in rows}
+        return {row.key: {**load_state(row.key, row.data), "e_tag": row.e_tag} for row in rows}
 
     async def write(self, changes: Mapping[str, Any]) -> None:
         if not changes:
@@ -55,7 +178,8 @@ class SqlStorage(Storage):
             new_tags = {key: await self._write_one(session, key, item) for key, item in changes.items()}
         # Hand the new e-tags back so a second save in the same turn is not taken for a conflict.
         for key, item in changes.items():
-            _set_etag(item, new_tags[key])
+            if isinstance(item, dict):
+                item["e_tag"] = new_tags[key]
 
     async def delete(self, keys: Iterable[str]) -> None:
         keys = list(keys)
@@ -65,11 +189,12 @@ class SqlStorage(Storage):
             await session.execute(sa.delete(_TABLE).where(_TABLE.c.key.in_(keys)))
 
     async def _write_one(self, session: AsyncSession, key: str, item: Any) -> str:
-        expected = _get_etag(item)
+        data = dump_state(item)
+        expected = item.get("e_tag")
         if expected == "":
             raise ValueError(f"write of {key!r}: an empty e_tag is not allowed (use None or '*')")
         new_tag = uuid.uuid4().hex
-        values = {"e_tag": new_tag, "data": _flatten(item), "updated_at": utc_now()}
+        values = {"e_tag": new_tag, "data": data, "updated_at": utc_now()}
         if expected is None or expected == "*":
             await session.execute(_upsert(session, key, values))
             return new_tag
@@ -86,29 +211,26 @@ def _upsert(session: AsyncSession, key: str, values: dict[str, Any]) -> Any:
     return statement.on_conflict_do_update(index_elements=[_TABLE.c.key], set_=values)
 
 
-def _get_etag(item: Any) -> str | None:
-    if isinstance(item, Mapping):
-        return item.get("e_tag")
-    return getattr(item, "e_tag", None)
+class JsonConversationState(ConversationState):
+    """`ConversationState` whose change check hashes with `dump_state`: botbuilder's own check flattens
+    the whole state with jsonpickle when it is loaded and twice when it is saved."""
+
+    async def load(self, turn_context: TurnContext, force: bool = False) -> None:
+        """As `BotState.load`, caching the state in a `_JsonCachedState`."""
+        cached = self.get_cached_state(turn_context)
+        if force or not cached or not cached.state:
+            key = self.get_storage_key(turn_context)
+            items = await self._storage.read([key])
+            turn_context.turn_state[self._context_service_key] = _JsonCachedState(items.get(key))
+
+    async def clear_state(self, turn_context: TurnContext) -> None:
+        """As `BotState.clear_state`: an empty state whose blank hash forces the next save."""
+        cached = _JsonCachedState()
+        cached.hash = ""
+        turn_context.turn_state[self._context_service_key] = cached
 
 
-def _set_etag(item: Any, e_tag: str) -> None:
-    if isinstance(item, dict):
-        item["e_tag"] = e_tag
-    elif hasattr(item, "__dict__"):
-        item.e_tag = e_tag
-
-
-def _flatten(item: Any) -> str:
-    """Serialise as the SDK's own stores do (jsonpickle), leaving the e-tag out of the payload."""
-    flat = Pickler().flatten(item)
-    if isinstance(flat, dict):
-        flat.pop("e_tag", None)
-    return json.dumps(flat, separators=(",", ":"))
-
-
-def _restore(data: str, e_tag: str) -> Any:
-    # Only rows this bot wrote are restored: jsonpickle imports the classes named in them.
-    item = Unpickler().restore(json.loads(data))
-    _set_etag(item, e_tag)
-    return item
+class _JsonCachedState(CachedBotState):
+    def compute_hash(self, obj: object) -> str:
+        # None (nothing stored yet) hashes unlike {}, so a new conversation is saved, as botbuilder does.
+        return "null" if obj is None else dump_state(obj)

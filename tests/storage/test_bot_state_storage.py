@@ -10,12 +10,12 @@ import asyncio
 from collections.abc import Callable
 
 import pytest
-from botbuilder.core import ConversationState, Storage, StoreItem, TurnContext
+from botbuilder.core import Storage, TurnContext
 from botbuilder.core.adapters import TestAdapter
 from botbuilder.dialogs import DialogInstance, DialogState
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 
-from storage.bot_state import SqlStorage
+from storage.bot_state import JsonConversationState, SqlStorage
 from storage.db import session_factory
 from tests.conftest import Database
 
@@ -111,13 +111,6 @@ async def test_a_second_save_in_the_same_turn_is_not_taken_for_a_conflict(storag
     assert (await storage.read(["a"]))["a"]["n"] == 2
 
 
-async def test_store_items_round_trip_as_objects(storage: Storage) -> None:
-    await storage.write({"item": StoreItem(count=2, name="Leeds place")})
-    item = (await storage.read(["item"]))["item"]
-    assert isinstance(item, StoreItem)
-    assert (item.count, item.name, bool(item.e_tag)) == (2, "Leeds place", True)
-
-
 async def test_dialog_stack_survives_a_round_trip(storage: Storage) -> None:
     stack = DialogState(
         [DialogInstance(id="survey", state={"element": "vision", "options": {"survey_id": 7}})]
@@ -175,7 +168,7 @@ def _turn(adapter: TestAdapter, text: str) -> TurnContext:
 async def test_conversation_state_detects_a_concurrent_turn(storage: Storage) -> None:
     """Two turns of one conversation on two instances: the later save is refused, not silently lost."""
     adapter = TestAdapter()
-    on_first, on_second = ConversationState(storage), ConversationState(storage)
+    on_first, on_second = JsonConversationState(storage), JsonConversationState(storage)
     first, second = _turn(adapter, "3"), _turn(adapter, "4")
     await on_first.load(first)
     await on_second.load(second)
@@ -191,6 +184,6 @@ async def test_conversation_state_detects_a_concurrent_turn(storage: Storage) ->
     with pytest.raises(Exception, match="Etag conflict"):
         await on_second.save_changes(second)
     fresh = _turn(adapter, "")
-    reader = ConversationState(storage)
+    reader = JsonConversationState(storage)
     await reader.load(fresh)
     assert await reader.create_property("answer").get(fresh) == "5"
