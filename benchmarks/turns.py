@@ -186,20 +186,10 @@ async def fresh_database(url: str | None, folder: Path) -> AsyncIterator[str]:
 
 async def migrate(environment: dict[str, str], folder: Path) -> None:
     """`python -m bot db upgrade`, as `make run` migrates."""
-    migration = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "db",
-        "upgrade",
-        cwd=folder,
-        env=environment,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await migration.communicate()
-    if migration.returncode != 0:
-        raise SystemExit(f"db upgrade failed:\n{output.decode(errors='replace')}")
+    upgrade = [sys.executable, "-m", "bot", "db", "upgrade"]
+    done = await asyncio.to_thread(subprocess.run, upgrade, cwd=folder, env=environment, capture_output=True)
+    if done.returncode != 0:
+        raise SystemExit(f"db upgrade failed:\n{done.stderr.decode(errors='replace')}")
 
 
 async def open_survey(url: str, framework: Framework, members: list[Member]) -> int:
@@ -510,15 +500,13 @@ async def run(args: argparse.Namespace, folder: Path) -> bool:
         )
         log.info(
             "%d partners × (%d warm-up + %d measured) answers to %s (survey %d), half typed, half pressed;"
-            " %s on %s, %d CPUs",
+            " %s",
             args.respondents,
             WARM_UP_ANSWERS,
             args.answers,
             framework.id,
             survey_id,
-            platform.python_implementation() + " " + platform.python_version(),
-            platform.machine(),
-            os.cpu_count() or 0,
+            f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs",
         )
         if args.think_ms > 0:
             log.info("partners pause %.0f ms on average (0 to twice that) before each answer", args.think_ms)
@@ -555,14 +543,13 @@ async def run(args: argparse.Namespace, folder: Path) -> bool:
             "meets the target" if p95 <= TARGET_P95_MS else "ABOVE THE TARGET",
         )
     per_respondent = WARM_UP_ANSWERS + args.answers
-    expected = args.respondents * per_respondent
     correct = counts == [per_respondent] * args.respondents and failures == 0
     log.info(
         "check  %d answer rows for %d partners (expected %d = %d × %d, one per answer turn, warm-up"
         " included); %d card updates; %d failed turns: %s",
         sum(counts),
         len(counts),
-        expected,
+        args.respondents * per_respondent,
         args.respondents,
         per_respondent,
         len(connector.updated),
