@@ -181,3 +181,35 @@ async def _replace(context: TurnContext, activity: Activity) -> None:
         await _through_throttling("card update", lambda: context.update_activity(activity))
     except Exception:  # the answer is saved; an old card left editable is only cosmetic
         log.warning("could not replace answered card %s", activity.id, exc_info=True)
+
+
+# What the turn's replies taught: the id Teams gave its question card ----------------------------------
+
+_RECEIPT_KEY = "outgoing.receipt_key"
+_SENT_CARD = "outgoing.sent_card"
+
+
+def set_receipt_key(context: TurnContext, key: str | None) -> None:
+    """The claim this turn's replies are recorded against once sent (None: they are not recorded)."""
+    context.turn_state[_RECEIPT_KEY] = key
+
+
+def receipt_key(context: TurnContext) -> str | None:
+    key: str | None = context.turn_state.get(_RECEIPT_KEY)
+    return key
+
+
+def note_sent_card(context: TurnContext) -> OnSent:
+    """An `on_sent` that keeps the sent card's id in the turn, for the handler to record (`sent_card`)."""
+
+    def note(response: ResourceResponse | None) -> None:
+        if response is not None and response.id:
+            context.turn_state[_SENT_CARD] = response.id
+
+    return note
+
+
+def sent_card(context: TurnContext) -> str | None:
+    """The id Teams gave the question card this turn sent, once sent."""
+    card: str | None = context.turn_state.get(_SENT_CARD)
+    return card

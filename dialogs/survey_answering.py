@@ -118,8 +118,8 @@ def _replace_card(
     if shown.get("element_id") == element_id:
         state.pop("card", None)
     if activity.type == ActivityTypes.message and activity.value is None:
-        if shown.get("element_id") != element_id or not answered.attachments:
-            return []  # typed, and no card of ours on screen for it
+        if shown.get("element_id") != element_id or not shown.get("id") or not answered.attachments:
+            return []  # typed, and no card of ours on screen for it (or its id never came back)
         return [_update(shown["id"], answered)]
     if activity.type == ActivityTypes.invoke:
         if answered.attachments:

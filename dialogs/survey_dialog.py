@@ -15,7 +15,7 @@ from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.dialogs import Dialog, DialogContext, DialogInstance, DialogTurnResult
-from botbuilder.schema import Activity, ActivityTypes, ResourceResponse
+from botbuilder.schema import Activity, ActivityTypes
 from pydantic import BaseModel
 
 from dialogs import outgoing
@@ -180,7 +180,9 @@ class SurveyDialog(Dialog):
         for message in outbox:
             element_id = shown.get(id(message))
             await outgoing.send(
-                dc.context, message, None if element_id is None else _remember_card(state, element_id)
+                dc.context,
+                message,
+                None if element_id is None else _remember_card(dc.context, state, element_id),
             )
         if ended:
             return await dc.end_dialog()
@@ -188,6 +190,7 @@ class SurveyDialog(Dialog):
 
     async def _load(self, session: Session, context: TurnContext, state: dict[str, Any]) -> Turn:
         sender = context.activity.from_property
+        card = state.get("card") or {}
         sheet = await open_answer_sheet(
             session,
             survey_id=int(state["survey_id"]),
@@ -195,7 +198,10 @@ class SurveyDialog(Dialog):
             name=sender.name,
             now=self._s.clock(),
             snapshots=self._s.snapshots,
+            card_turn=card.get("turn") if "id" not in card else None,
         )
+        if sheet.card_id is not None:
+            state["card"] = {"id": sheet.card_id, "element_id": card.get("element_id")}
         survey_id = sheet.survey.id
         if not sheet.started and state.get("invited") != survey_id:
             # Checked once per survey and remembered: the common turn pays no extra query.
@@ -373,14 +379,14 @@ def _in_view(state: dict[str, Any], now: datetime) -> bool:
     return timedelta(0) <= now - last <= QUESTION_IN_VIEW
 
 
-def _remember_card(state: dict[str, Any], element_id: str) -> outgoing.OnSent:
-    """Once sent, remember the question card's id, to make it read-only when answered by typing."""
-
-    def remember(response: ResourceResponse | None) -> None:
-        if response is not None and response.id:
-            state["card"] = {"id": response.id, "element_id": element_id}
-
-    return remember
+def _remember_card(context: TurnContext, state: dict[str, Any], element_id: str) -> outgoing.OnSent | None:
+    """Remember which turn sent the question card: once sent, its id is recorded with that turn's claim,
+    and the next turn reads it, to make the card read-only when the answer is typed."""
+    key = outgoing.receipt_key(context)
+    if key is None:
+        return None  # a turn without a claim records nothing after sending
+    state["card"] = {"turn": key, "element_id": element_id}
+    return outgoing.note_sent_card(context)
 
 
 def _typed(

@@ -28,9 +28,16 @@ def activity_key(channel_id: str, conversation_id: str, activity_id: str) -> str
     return hashlib.sha256(f"{channel_id}\x1f{conversation_id}\x1f{activity_id}".encode()).hexdigest()
 
 
-async def claim_activity(session: AsyncSession, key: str, *, now: datetime) -> bool:
-    """True the first time a key is claimed; False for a redelivery (in this or another instance)."""
-    statement = insert(session, _TABLE).values(key=key, received_at=now).on_conflict_do_nothing()
+async def claim_activity(
+    session: AsyncSession, key: str, *, now: datetime, replies: str | None = None
+) -> bool:
+    """True the first time a key is claimed; False for a redelivery (in this or another instance).
+    `replies` (JSON) are kept with the claim until they went out: a turn claims once it has decided,
+    in the same statement. Compressed: a question card is ~6.5 KB of JSON and compresses to a fifth."""
+    stored = zlib.compress(replies.encode()) if replies is not None else None
+    statement = (
+        insert(session, _TABLE).values(key=key, received_at=now, replies=stored).on_conflict_do_nothing()
+    )
     result = await session.execute(statement.returning(_TABLE.c.key))
     return result.first() is not None
 
@@ -108,14 +115,6 @@ async def draft_made_by(session: AsyncSession, key: str) -> Survey | None:
     return result.scalar_one_or_none()
 
 
-async def owe_replies(session: AsyncSession, key: str, replies: str) -> None:
-    """Keep a claimed turn's replies (JSON) with its claim, in the turn's transaction. Compressed: a
-    question card is ~6.5 KB of JSON and compresses to about a fifth."""
-    await session.execute(
-        sa.update(_TABLE).where(_TABLE.c.key == key).values(replies=zlib.compress(replies.encode()))
-    )
-
-
 async def owed_replies(session: AsyncSession, key: str) -> str | None:
     """The replies a claimed turn stored and nobody confirmed sent; None when nothing is owed."""
     result = await session.execute(sa.select(_TABLE.c.replies).where(_TABLE.c.key == key))
@@ -123,11 +122,18 @@ async def owed_replies(session: AsyncSession, key: str) -> str | None:
     return zlib.decompress(stored).decode() if stored is not None else None
 
 
-async def replies_sent(session: AsyncSession, key: str) -> None:
-    """The claimed turn's replies went out: a later redelivery sends nothing."""
-    await session.execute(
-        sa.update(_TABLE).where(_TABLE.c.key == key, _TABLE.c.replies.is_not(None)).values(replies=None)
-    )
+async def replies_sent(session: AsyncSession, key: str, *, card_id: str | None = None) -> None:
+    """The claimed turn's replies went out: a later redelivery sends nothing. `card_id`: the id Teams
+    gave the question card among them, for the conversation's next turn (`sent_card`)."""
+    values: dict[str, object] = {"replies": None}
+    if card_id is not None:
+        values["card_id"] = card_id
+    await session.execute(sa.update(_TABLE).where(_TABLE.c.key == key).values(**values))
+
+
+def sent_card(key: str) -> sa.ScalarSelect[str | None]:
+    """The id of the question card the turn claimed as `key` sent, as a column of another query."""
+    return sa.select(_TABLE.c.card_id).where(_TABLE.c.key == key).scalar_subquery()
 
 
 async def purge_claims(session: AsyncSession, *, before: datetime) -> int:

@@ -16,6 +16,7 @@ from sqlmodel import col
 
 from frameworks.schema import Framework
 from storage import answers
+from storage.activities import sent_card
 from storage.db import Session
 from storage.details import StoredAnswer, SurveyDetails
 from storage.invitations import invitation_for
@@ -37,6 +38,7 @@ class AnswerSheet:
         person: Person,
         response: Response | None,
         stored: dict[str, StoredAnswer],
+        card_id: str | None = None,
     ) -> None:
         self._session = session
         self._survey = survey
@@ -46,6 +48,8 @@ class AnswerSheet:
         self.framework = framework
         self.answers = stored
         """The sender's answers by element id; the conversation puts each new one back here."""
+        self.card_id = card_id
+        """The id Teams gave the question card an earlier turn sent (`card_turn`), once recorded."""
 
     @property
     def started(self) -> bool:
@@ -106,28 +110,31 @@ async def open_answer_sheet(
     name: str | None,
     now: datetime,
     snapshots: SnapshotCache,
+    card_turn: str | None = None,
 ) -> AnswerSheet:
-    """The sender's sheet for a survey (the sender's person row is created on first contact).
-    Raises SurveyNotFound."""
+    """The sender's sheet for a survey (the sender's person row is created on first contact), with the
+    id of the question card the turn claimed as `card_turn` sent, if known. Raises SurveyNotFound."""
     framework = snapshots.cached(survey_id)
     if framework is not None:
-        sheet = await _sheet_at_once(session, survey_id, teams_user_id, framework)
+        sheet = await _sheet_at_once(session, survey_id, teams_user_id, framework, card_turn)
         if sheet is not None:
             return sheet
     survey, framework = await snapshots.survey(session, survey_id)
     person = await person_for(session, teams_user_id=teams_user_id, name=name, now=now)
     response, rows = await answers.load_response(session, survey, person)
     stored = {element_id: StoredAnswer.of(row) for element_id, row in rows.items()}
-    return AnswerSheet(session, survey, framework, person, response, stored)
+    card_id = await session.scalar(sa.select(sent_card(card_turn))) if card_turn is not None else None
+    return AnswerSheet(session, survey, framework, person, response, stored, card_id)
 
 
 async def _sheet_at_once(
-    session: Session, survey_id: int, teams_user_id: str, framework: Framework
+    session: Session, survey_id: int, teams_user_id: str, framework: Framework, card_turn: str | None
 ) -> AnswerSheet | None:
-    """The usual turn (framework parsed already, sender known): survey, person, response and answers in
-    one query. None when the survey or the person is not there, for the full path to deal with."""
+    """The usual turn (framework parsed already, sender known): survey, person, response, answers and
+    the card's id in one query. None when the survey or the person is not there, for the full path."""
+    card = sent_card(card_turn) if card_turn is not None else sa.null()
     query = (
-        sa.select(Survey, Person, Response, Answer)
+        sa.select(Survey, Person, Response, Answer, card.label("card_id"))
         .select_from(Survey)
         .join(Person, col(Person.teams_user_id) == teams_user_id)
         .outerjoin(
@@ -141,6 +148,6 @@ async def _sheet_at_once(
     rows = (await session.execute(query)).all()
     if not rows:
         return None
-    survey, person, response, _answer = rows[0]
+    survey, person, response, _answer, card_id = rows[0]
     stored = {row[3].element_id: StoredAnswer.of(row[3]) for row in rows if row[3] is not None}
-    return AnswerSheet(session, survey, framework, person, response, stored)
+    return AnswerSheet(session, survey, framework, person, response, stored, card_id)

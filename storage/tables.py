@@ -319,6 +319,9 @@ class ProcessedActivity(SQLModel, table=True):
     it works). NULL once the turn is complete; a redelivery after it passed runs the command again."""
     made_survey_id: int | None = None
     """The draft survey a `start` made for this activity, reused if the command runs again."""
+    card_id: str | None = Field(default=None, max_length=256)
+    """The id Teams gave the question card this turn sent, recorded with its replies marked sent; the
+    conversation's next turn reads it to make that card read-only when the answer is typed."""
 
 
 class OutboxState(StrEnum):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botbuilder.core import ConversationState, TurnContext
+from botbuilder.core import TurnContext
 from botbuilder.schema import ActivityTypes, InvokeResponse
 from pydantic import BaseModel
 
@@ -16,8 +16,7 @@ from bot.teams.invokes import UniversalActionResponse, answer_invoke, send_invok
 from bot.teams.unfinished import RepliesNotSent
 from dialogs import outgoing
 from storage.activities import owed_replies, replies_sent
-from storage.bot_state import EtagConflict
-from storage.db import Session, Sessions, turn_transaction
+from storage.db import Session, Sessions, transaction
 
 __all__ = ["KeptReplies", "deliver", "failure", "redelivered", "still_owed"]
 
@@ -65,15 +64,10 @@ def failure(error: BaseException) -> str:
 
 
 async def deliver(
-    turn_context: TurnContext,
-    key: str | None,
-    kept: KeptReplies,
-    *,
-    sessions: Sessions,
-    state: ConversationState,
+    turn_context: TurnContext, key: str | None, kept: KeptReplies, *, sessions: Sessions
 ) -> None:
-    """After the commit: answer the invoke, send the replies, then mark them sent (and keep a sent
-    card's id, if sending taught the conversation one)."""
+    """After the commit: answer the invoke, send the replies, then mark them sent with the id Teams gave
+    the question card among them (one statement)."""
     if kept.invoke is not None:
         body = UniversalActionResponse.deserialize(kept.invoke)
         await answer_invoke(turn_context, InvokeResponse(status=200, body=body))
@@ -83,10 +77,7 @@ async def deliver(
         if key is None or not kept.owes_anything():
             raise
         raise RepliesNotSent(failure(error)) from error
-    async with turn_transaction(sessions) as session:
-        if key is not None and kept.owes_anything():
-            await replies_sent(session, key)
-        try:
-            await state.save_changes(turn_context)
-        except EtagConflict:
-            log.info("conversation moved on before a sent card's id was saved")
+    card_id = outgoing.sent_card(turn_context)
+    if key is not None and (kept.owes_anything() or card_id is not None):
+        async with transaction(sessions) as session:
+            await replies_sent(session, key, card_id=card_id)

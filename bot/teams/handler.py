@@ -51,7 +51,7 @@ from dialogs.router import PartnerConversation
 from dialogs.survey_dialog import INVOKE_CARD, INVOKE_MESSAGE
 from frameworks.clock import Clock
 from frameworks.loader import Catalogue
-from storage.activities import activity_key, claim_activity, owe_replies
+from storage.activities import activity_key, claim_activity
 from storage.bot_state import EtagConflict
 from storage.conversations import reference_for
 from storage.db import Session, Sessions, lost_connection, lost_race, transaction, turn_transaction
@@ -91,9 +91,7 @@ class SurveyBot(ActivityHandler):
         self._locks = locks
         self._leads = leads
         self._references = References(clock)
-        self._leased = LeasedTurns(
-            sessions=sessions, clock=clock, state=conversation_state, references=self._references
-        )
+        self._leased = LeasedTurns(sessions=sessions, clock=clock, references=self._references)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
@@ -129,7 +127,7 @@ class SurveyBot(ActivityHandler):
         if kept is None:
             await redelivered(turn_context)
             return
-        await deliver(turn_context, key, kept, sessions=self._sessions, state=self._state)
+        await deliver(turn_context, key, kept, sessions=self._sessions)
 
     async def _decided(self, turn_context: TurnContext, key: str | None) -> KeptReplies | None:
         try:
@@ -149,34 +147,38 @@ class SurveyBot(ActivityHandler):
         key: str | None,
         decide: Callable[[TurnContext], Awaitable[InvokeResponse | None]],
     ) -> KeptReplies | None:
-        """Claim, decide and keep the replies with the claim, in one transaction; nothing is sent. For a
-        redelivery: the replies its first delivery kept and never confirmed sent, or None."""
+        """Decide, then claim the activity id with the replies and save the state, in one transaction;
+        nothing is sent. For a redelivery: the replies its first delivery kept and never confirmed sent,
+        or None. The claim comes after the decision so that it carries the replies (one statement), and
+        before the state's write, so that a redelivery racing its first delivery on another instance
+        waits for that claim and is recognised, not taken for a concurrent turn."""
         outgoing.hold(turn_context)
+        outgoing.set_receipt_key(turn_context, key)
         try:
             async with turn_transaction(self._sessions) as session:
-                if not await self._claim(session, turn_context, key):
-                    assert key is not None
-                    return await still_owed(session, turn_context, key)
                 response = await decide(turn_context)
                 kept = KeptReplies(replies=outgoing.held(turn_context), invoke=invoke_json(response))
-                if key is not None and kept.owes_anything():
-                    await owe_replies(session, key, kept.model_dump_json())
+                if not await self._claim(session, turn_context, key, kept):
+                    raise _Redelivered
+                await self._state.save_changes(turn_context)
                 return kept
+        except _Redelivered:
+            outgoing.discard(turn_context)
         except BaseException:
             outgoing.discard(turn_context)  # rolled back: nothing of it may reach the person
             raise
+        assert key is not None
+        async with transaction(self._sessions) as session:
+            return await still_owed(session, turn_context, key)
 
     async def _decide(self, turn_context: TurnContext) -> InvokeResponse | None:
-        """Run the conversation on the turn's state and save it; an invoke's answer is returned, not
-        sent, because it may only be sent once the turn is committed."""
+        """Run the conversation on the turn's state; an invoke's answer is returned, not sent, because it
+        may only be sent once the turn is committed."""
         await self._state.load(turn_context)
         if turn_context.activity.type == ActivityTypes.invoke:
-            response = await self.on_invoke_activity(turn_context)
-        else:
-            await super().on_turn(turn_context)
-            response = None
-        await self._state.save_changes(turn_context)
-        return response
+            return await self.on_invoke_activity(turn_context)
+        await super().on_turn(turn_context)
+        return None
 
     async def _lead_turn(self, turn_context: TurnContext, key: str | None) -> None:
         """A command in a channel or group chat, or a lead's card button: run in its own short
@@ -278,11 +280,15 @@ class SurveyBot(ActivityHandler):
         await self._partner.reprompt(turn_context)
         return invoke_reply(MESSAGE_RESPONSE, RACED) if invoke else None
 
-    async def _claim(self, session: Session, turn_context: TurnContext, key: str | None) -> bool:
-        """Claim the activity id (False: a Teams redelivery) and remember who sent it."""
+    async def _claim(
+        self, session: Session, turn_context: TurnContext, key: str | None, kept: KeptReplies
+    ) -> bool:
+        """Claim the activity id with what the turn owes Teams (False: a Teams redelivery) and remember
+        who sent it."""
         if key is None:
             return True
-        if not await claim_activity(session, key, now=self._clock()):
+        replies = kept.model_dump_json() if kept.owes_anything() else None
+        if not await claim_activity(session, key, now=self._clock(), replies=replies):
             return False
         await self._references.remember(session, turn_context)
         return True
@@ -304,6 +310,10 @@ class SurveyBot(ActivityHandler):
     def _frameworks_line(self) -> str:
         titles = sorted(framework.title for framework in self._catalogue.frameworks.values())
         return "Frameworks available: " + "; ".join(titles) + "." if titles else "No frameworks are loaded."
+
+
+class _Redelivered(Exception):
+    """The activity was claimed already (Teams delivered it again): roll back what this delivery did."""
 
 
 def _log_lost_connection(activity: Activity) -> None:

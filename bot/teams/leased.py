@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
-from botbuilder.core import ConversationState, TurnContext
+from botbuilder.core import TurnContext
 from botbuilder.schema import InvokeResponse
 
 from bot.leads.chat import CLAIMED_ACTIVITY
@@ -40,12 +40,9 @@ Work = Callable[[TurnContext], Awaitable[InvokeResponse | None]]
 class LeasedTurns:
     """Runs a turn's work under a leased claim, then delivers what it owes."""
 
-    def __init__(
-        self, *, sessions: Sessions, clock: Clock, state: ConversationState, references: References
-    ) -> None:
+    def __init__(self, *, sessions: Sessions, clock: Clock, references: References) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._state = state
         self._references = references
 
     async def run(self, turn_context: TurnContext, key: str | None, work: Work) -> None:
@@ -74,7 +71,7 @@ class LeasedTurns:
             turn_context.turn_state[CLAIMED_ACTIVITY] = key
         if kept is None:
             kept = await self._worked(turn_context, key, work)
-        await deliver(turn_context, key, kept, sessions=self._sessions, state=self._state)
+        await deliver(turn_context, key, kept, sessions=self._sessions)
 
     async def _worked(self, turn_context: TurnContext, key: str | None, work: Work) -> KeptReplies:
         """Do a leased turn's work, keeping its lease renewed, and complete its claim with its replies."""
