@@ -42,6 +42,8 @@ class TeamsLeadConversation:
 
     def typed_text(self) -> str:
         activity = self._context.activity
+        if activity.recipient is None:  # Teams always says who is addressed; a client might not
+            return activity.text or ""
         return TurnContext.remove_recipient_mention(activity) or activity.text or ""
 
     async def say(self, text: str) -> None:

@@ -472,3 +472,17 @@ async def test_with_an_app_id_and_a_valid_token_malformed_bodies_get_400(
     assert statuses == {case: 401 if case in UNBOUND else 400 for case in statuses}
     assert await snapshot(database) == before
     assert (connector.sent, connector.updated, connector.created) == ([], [], [])
+
+
+async def test_a_channel_command_that_does_not_say_who_it_addresses_is_still_answered(
+    database: Database, connector: FakeConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Teams always sends `recipient`; a client that leaves it out gets the command's answer, not a 503
+    (reading the bot's @mention needs the recipient's id, so the text is read as it is)."""
+    channel = Channel(connector)
+    caplog.set_level(logging.INFO)
+    async with _client(database) as client:
+        response = await client.post("/api/messages", json=_without(channel.message("help"), "recipient"))
+        assert response.status == 201, await response.text()
+    assert _loud(caplog.records) == []
+    assert connector.texts(), "the command was answered"
