@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from botbuilder.core import Storage
-from botframework.connector.auth import ServiceClientCredentialsFactory
 
 from bot.app_keys import (
     ADAPTER,
@@ -20,6 +18,7 @@ from bot.app_keys import (
     BOT,
     CATALOGUE,
     CLOCK,
+    CONNECTOR,
     ENGINE,
     ENGINE_OPTIONS,
     SENDER,
@@ -40,6 +39,7 @@ from bot.routes import MAX_ACTIVITY_BYTES, add_routes, chart_links
 from bot.settings import Settings
 from bot.teams.adapter import create_adapter
 from bot.teams.app_tokens import AppTokens, token_request
+from bot.teams.connector import BotConnector
 from bot.teams.edge import turn_middleware
 from bot.teams.handler import SurveyBot
 from bot.teams.lead_turns import private_composer, typed_commands
@@ -64,20 +64,17 @@ __all__ = [
     "BOT",
     "CATALOGUE",
     "CLOCK",
+    "CONNECTOR",
     "ENGINE",
     "MAX_ACTIVITY_BYTES",
     "SENDER",
     "SESSIONS",
     "SETTINGS",
     "chart_links",
-    "connector_pool",
     "create_app",
     "create_bot",
     "load_catalogue",
 ]
-
-SEND_THREADS = 32
-"""With 32, 500 invitations at 150 ms latency reached 0.92 of Teams' rate (benchmarks/fanout.py)."""
 
 
 def create_app(
@@ -85,21 +82,20 @@ def create_app(
     *,
     clock: Clock = utc_now,
     engine_options: dict[str, Any] | None = None,
-    credentials: ServiceClientCredentialsFactory | None = None,
 ) -> web.Application:
-    """`engine_options` go to the SQLAlchemy engine (tests use them to pick a PostgreSQL schema);
-    `credentials` replace the bot's outbound token issuer (tests: Entra ID is not on loopback)."""
+    """`engine_options` go to the SQLAlchemy engine (tests use them to pick a PostgreSQL schema)."""
     settings = settings or Settings()
     app = web.Application(client_max_size=MAX_ACTIVITY_BYTES)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[ENGINE_OPTIONS] = dict(engine_options or {})
     keys = None if settings.local_mode else SigningKeys(settings.bot_openid_metadata_url)
-    request = None if credentials is not None else token_request(settings)
+    request = token_request(settings)
     tokens = None if request is None else AppTokens(request, clock=clock)
     if tokens is not None:
         app[APP_TOKENS] = tokens
-    app[ADAPTER] = create_adapter(settings, keys=keys, clock=clock, credentials=credentials, tokens=tokens)
+    app[CONNECTOR] = BotConnector(tokens)
+    app[ADAPTER] = create_adapter(settings, app[CONNECTOR], keys=keys, clock=clock)
     metrics = Metrics()
     app[METRICS] = metrics
     inbound = app[ADAPTER].bot_framework_authentication
@@ -112,7 +108,7 @@ def create_app(
         )
     )
     app.cleanup_ctx.append(counting_errors)  # first, so the services' errors are counted too
-    app.cleanup_ctx.append(connector_pool)
+    app.cleanup_ctx.append(app[CONNECTOR].running)  # before the services: the sender's last sends use it
     app.cleanup_ctx.append(_services)
     if keys is not None:
         app.cleanup_ctx.append(keys.kept_fresh)
@@ -167,7 +163,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         )
         sender = OutboxSender(
             app[SESSIONS],
-            TeamsProactive(app[ADAPTER], app_id=settings.microsoft_app_id),
+            TeamsProactive(app[CONNECTOR]),
             bot_app_id=settings.microsoft_app_id,
             composers={
                 OutboxKind.INVITE: invitations,
@@ -242,26 +238,6 @@ def create_bot(
         locks=KeyedLocks(),
         leads=leads,
     )
-
-
-async def connector_pool(app: web.Application) -> AsyncIterator[None]:
-    """A cleanup context: the app's own pool of `SEND_THREADS` threads for the Bot Connector's sends,
-    shut down when the app stops.
-
-    The SDK sends with `requests` through `loop.run_in_executor(None, ...)` (botframework-connector's
-    async mixin, msrest's async sender) and takes no executor, so the only way to give its sends more
-    threads than the default pool's min(32, CPUs + 4) (6 on two cores: at Teams' ~150 ms answers that caps
-    a fan-out at 0.74 of the allowed rate) is the running loop's default executor. It is installed for the
-    app's lifetime only: on cleanup the loop gets back a default-sized pool, as a fresh loop would create,
-    and the app's pool is shut down."""
-    loop = asyncio.get_running_loop()
-    pool = ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="connector")
-    loop.set_default_executor(pool)
-    try:
-        yield
-    finally:
-        loop.set_default_executor(ThreadPoolExecutor(thread_name_prefix="asyncio"))
-        pool.shutdown(wait=False)
 
 
 def _count_send(metrics: Metrics, outcome: Outcome, kind: str) -> None:

@@ -11,6 +11,7 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from bot.outbox.sender import OutboxSender
 from bot.settings import Settings
 from bot.teams.app_tokens import AppTokens
+from bot.teams.connector import BotConnector
 from bot.teams.handler import SurveyBot
 from frameworks.clock import Clock
 from frameworks.loader import Catalogue
@@ -22,6 +23,7 @@ __all__ = [
     "BOT",
     "CATALOGUE",
     "CLOCK",
+    "CONNECTOR",
     "ENGINE",
     "ENGINE_OPTIONS",
     "SENDER",
@@ -39,3 +41,4 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 ENGINE_OPTIONS = web.AppKey("engine_options", dict[str, Any])
 SENDER = web.AppKey("sender", OutboxSender)
 APP_TOKENS = web.AppKey("app_tokens", AppTokens)
+CONNECTOR = web.AppKey("connector", BotConnector)

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ResourceResponse
-from msrest.exceptions import HttpOperationError
 from pydantic import BaseModel
 
 from dialogs.messages import Message, to_activity
@@ -35,6 +34,36 @@ THROTTLED_ATTEMPTS = 3
 
 OnSent = Callable[[ResourceResponse | None], None]
 T = TypeVar("T")
+
+
+class ConnectorError(Exception):
+    """A Bot Connector request that failed, as the bot's transport (bot.teams.connector) raises it;
+    declared here, where replies are sent, because the conversation layer cannot import the edge.
+
+    Refused by Teams: `status` (a non-2xx HTTP status), Teams' error `code` when its body named one,
+    and `retry_after` as the header said it. Without a usable answer (the connection failed, the
+    request timed out, a body that should be JSON was not): `status` is None, and `reason` says which.
+    """
+
+    def __init__(
+        self,
+        request: str,
+        reason: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(f"{request}: {reason}")
+        self.reason = reason
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """No answer to act on: worth trying again (a refusal is judged by its status)."""
+        return self.status is None
 
 
 @dataclass(frozen=True)
@@ -151,7 +180,7 @@ async def _through_throttling(what: str, call: Callable[[], Awaitable[T]]) -> T:
     for attempt in range(1, THROTTLED_ATTEMPTS + 1):
         try:
             return await call()
-        except HttpOperationError as error:
+        except ConnectorError as error:
             wait = _throttled_for(error)
             if wait is None or wait > THROTTLED_WAIT or attempt == THROTTLED_ATTEMPTS:
                 raise
@@ -160,13 +189,12 @@ async def _through_throttling(what: str, call: Callable[[], Awaitable[T]]) -> T:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _throttled_for(error: HttpOperationError) -> float | None:
+def _throttled_for(error: ConnectorError) -> float | None:
     """Seconds Teams asked to wait before a throttled request (1 when it did not say); None when the
     failure was not throttling, or the wait is given as a date."""
-    response = error.response
-    if response is None or getattr(response, "status_code", None) != 429:
+    if error.status != 429:
         return None
-    value = (getattr(response, "headers", None) or {}).get("Retry-After")
+    value = error.retry_after
     if not value:
         return 1.0
     try:

@@ -2,7 +2,8 @@
 handler imports the lead use cases, which use the roster and uploads here, so this package imports
 nothing eagerly):
 
-    adapter             the Bot Framework adapter: inbound authentication, reused connector clients
+    adapter             the Bot Framework adapter: inbound authentication, outbound calls by the connector
+    connector           the bot's own Bot Connector client: one aiohttp session, plain JSON bodies
     edge                the turn middleware: parse, check and authenticate an activity, bind its log
     inbound             what an activity must look like before the SDK sees it
     channel_auth        the Bot Connector's token on inbound requests
@@ -30,6 +31,7 @@ __all__ = [
     "app_tokens",
     "background_refresh",
     "channel_auth",
+    "connector",
     "delivery",
     "edge",
     "handler",

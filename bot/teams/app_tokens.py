@@ -4,9 +4,9 @@ The SDK's credentials ask Entra ID through MSAL with blocking `requests`, on the
 the cached token has expired (hourly): a slow or black-holed login endpoint froze the whole server,
 as the signing-key fetch did (issue 18, item 8). Here a task of the app's own fetches the token with
 aiohttp under a timeout, refreshes it well before it expires, and keeps the last good one when a
-refresh fails. msrest gets credentials that only read that token: a send never waits for Entra ID,
-and when there is no token it fails at once with `AppTokenUnavailable` (the outbox retries it; a
-turn's kept replies go out when Teams retries the turn).
+refresh fails. The bot's Bot Connector client (`bot.teams.connector`) only reads that token: a send
+never waits for Entra ID, and when there is no token it fails at once with `AppTokenUnavailable` (the
+outbox retries it; a turn's kept replies go out when Teams retries the turn).
 
 What the SDK supports (botframework/connector/auth, botbuilder/integration/aiohttp
 ConfigurationServiceClientCredentialFactory), for the public cloud, scope `https://api.botframework.com`:
@@ -32,11 +32,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from botframework.connector.auth import (
-    AppCredentials,
-    AuthenticationConstants,
-    ServiceClientCredentialsFactory,
-)
+from botframework.connector.auth import AuthenticationConstants
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from bot.settings import Settings
@@ -220,10 +216,6 @@ class AppTokens:
         )
 
     @property
-    def app_id(self) -> str:
-        return self.request.app_id
-
-    @property
     def ever_fetched(self) -> bool:
         """Whether a token was ever fetched (readiness: an instance without one can only fail its sends)."""
         return self._held is not None
@@ -240,10 +232,6 @@ class AppTokens:
                 "the Bot Framework token has expired and could not be refreshed; the send is retried later"
             )
         return held.value
-
-    def credentials_factory(self) -> ServiceClientCredentialsFactory:
-        """What the SDK builds connector clients' credentials with, in place of its MSAL ones."""
-        return _CachedTokenFactory(self)
 
     @asynccontextmanager
     async def fetching(self) -> AsyncIterator[None]:
@@ -338,35 +326,3 @@ def _refusal(document: Any, secret: str) -> str:
     if secret:
         text = text.replace(secret, "[secret]")
     return f" ({text[:MAX_LOGGED_CHARS]})" if text else ""
-
-
-class _CachedTokenCredentials(AppCredentials):
-    """The SDK's credentials with `get_access_token` reading the fetched token: msrest's
-    `signed_session` runs on the event loop for every request, and now does no I/O there."""
-
-    def __init__(self, tokens: AppTokens) -> None:
-        super().__init__(app_id=tokens.app_id, oauth_scope=SCOPE)
-        self._tokens = tokens
-
-    def get_access_token(self, force_refresh: bool = False) -> str:
-        return self._tokens.current()
-
-
-class _CachedTokenFactory(ServiceClientCredentialsFactory):
-    def __init__(self, tokens: AppTokens) -> None:
-        self._tokens = tokens
-
-    async def is_valid_app_id(self, app_id: str) -> bool:
-        return app_id == self._tokens.app_id
-
-    async def is_authentication_disabled(self) -> bool:
-        return False
-
-    async def create_credentials(
-        self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
-    ) -> AppCredentials:
-        if app_id != self._tokens.app_id:
-            raise AppTokenUnavailable("no token for another app id")
-        if (oauth_scope or SCOPE).removesuffix("/.default") != SCOPE:
-            raise AppTokenUnavailable(f"no token for the audience {oauth_scope[:MAX_LOGGED_CHARS]!r}")
-        return _CachedTokenCredentials(self._tokens)

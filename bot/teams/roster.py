@@ -1,4 +1,6 @@
-"""Who is in a Teams conversation, from the Bot Connector: a team's whole roster, or a group chat's.
+"""Who is in a Teams conversation, from the Bot Connector (`bot.teams.connector`): a team's whole
+roster, or a group chat's. In a team's channel the team is asked (its id as the conversation's), as
+for a proactive turn naming the team.
 
 Teams pages rosters (at most 500 members a page) and may repeat a member across pages, so pages are
 followed to the end and members kept once. Bots (`28:…` ids) are left out: they answer no surveys.
@@ -17,15 +19,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from botbuilder.core import TurnContext
-from botbuilder.core.teams import TeamsInfo, teams_get_team_info
-from botbuilder.schema import ErrorResponseException
-from botbuilder.schema.teams import TeamsChannelAccount, TeamsPagedMembersResult
-from msrest.exceptions import ClientRequestError, HttpOperationError
+from botbuilder.core.teams import teams_get_team_info
 
 from bot.outbox.policy import Verdict, backoff_seconds
+from bot.teams.adapter import connector_of
+from bot.teams.connector import ConnectorError
 from bot.teams.proactive import classify
 from storage.roster import Member
 
@@ -63,16 +64,13 @@ class RetryBudget:
     rng: random.Random = field(default_factory=random.Random)
 
 
-_TRANSIENT = (HttpOperationError, ClientRequestError, TimeoutError)
-
-
 async def _retried(call: Callable[[], Awaitable[T]], budget: RetryBudget, what: str) -> T:
     """`call()`, again after a throttle or a transient failure, within `budget`."""
     waited = 0.0
     for attempt in range(1, budget.attempts + 1):
         try:
             return await call()
-        except _TRANSIENT as error:
+        except ConnectorError as error:
             outcome = classify(error, now=datetime.now(UTC))
             if outcome.verdict not in (Verdict.THROTTLED, Verdict.RETRY):
                 raise  # refused for good (403, 404…): the caller decides
@@ -90,18 +88,24 @@ async def _retried(call: Callable[[], Awaitable[T]], budget: RetryBudget, what: 
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def member_from(account: TeamsChannelAccount) -> Member | None:
-    """The roster entry for a Teams account; None for bots and entries without an id."""
-    if not account.id or account.id.startswith(BOT_ID_PREFIX):
+def member_from(account: dict[str, Any]) -> Member | None:
+    """The roster entry for a Teams account (its JSON); None for bots and entries without an id."""
+    member_id = _text(account, "id")
+    if member_id is None or member_id.startswith(BOT_ID_PREFIX):
         return None
     return Member(
-        id=account.id,
-        aad_object_id=account.aad_object_id or None,
-        name=account.name or None,
-        email=account.email or None,
-        user_principal_name=account.user_principal_name or None,
-        tenant_id=account.tenant_id or None,
+        id=member_id,
+        aad_object_id=_text(account, "aadObjectId"),
+        name=_text(account, "name"),
+        email=_text(account, "email"),
+        user_principal_name=_text(account, "userPrincipalName"),
+        tenant_id=_text(account, "tenantId"),
     )
+
+
+def _text(account: dict[str, Any], key: str) -> str | None:
+    value = account.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 async def fetch_roster(
@@ -116,21 +120,26 @@ async def fetch_roster(
     `team_id` names the team when the turn does not (a proactive turn carries no channel data)."""
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")
-    team_id = team_id or _team_id(turn_context)
+    connector, service_url = connector_of(turn_context), turn_context.activity.service_url
+    asked = team_id or _team_id(turn_context) or _conversation_id(turn_context)
     members: dict[str, Member] = {}
     token: str | None = None
     tokens_seen: set[str] = set()
     pages = 0
     while True:
         page = await _retried(
-            partial(_page, turn_context, team_id, token, page_size), budget or RetryBudget(), "roster page"
+            partial(
+                connector.paged_members, service_url, asked, page_size=page_size, continuation_token=token
+            ),
+            budget or RetryBudget(),
+            "roster page",
         )
         pages += 1
-        for account in page.members or []:
+        for account in page.members:
             member = member_from(account)
             if member is not None:
                 members.setdefault(member.id, member)
-        token = page.continuation_token or None
+        token = page.continuation_token
         if token is None:
             break
         if token in tokens_seen:
@@ -150,30 +159,16 @@ async def fetch_member(
 ) -> Member | None:
     """One member of this turn's team or chat (a mention names only the Teams user id; this gives
     the AAD object id); None when they are not a member, or are a bot."""
-    team_id = team_id or _team_id(turn_context)
-
-    async def lookup() -> TeamsChannelAccount:
-        if team_id:
-            return await TeamsInfo.get_team_member(turn_context, team_id, member_id)
-        _ensure_channel_data(turn_context)
-        return await TeamsInfo.get_member(turn_context, member_id)
-
+    connector, service_url = connector_of(turn_context), turn_context.activity.service_url
+    asked = team_id or _team_id(turn_context) or _conversation_id(turn_context)
+    lookup = partial(connector.member, service_url, asked, member_id)
     try:
         account = await _retried(lookup, budget or RetryBudget(), "member lookup")
-    except ErrorResponseException as error:
-        if error.response is not None and error.response.status_code == 404:
+    except ConnectorError as error:
+        if error.status == 404:
             return None
         raise
     return member_from(account)
-
-
-async def _page(
-    turn_context: TurnContext, team_id: str | None, token: str | None, page_size: int
-) -> TeamsPagedMembersResult:
-    if team_id:
-        return await TeamsInfo.get_paged_team_members(turn_context, team_id, token, page_size)
-    _ensure_channel_data(turn_context)
-    return await TeamsInfo.get_paged_members(turn_context, token, page_size)
 
 
 def _team_id(turn_context: TurnContext) -> str | None:
@@ -181,7 +176,9 @@ def _team_id(turn_context: TurnContext) -> str | None:
     return team.id if team is not None and team.id else None
 
 
-def _ensure_channel_data(turn_context: TurnContext) -> None:
-    """TeamsInfo reads the activity's channel data to look for a team; a proactive turn has none."""
-    if turn_context.activity.channel_data is None:
-        turn_context.activity.channel_data = {}
+def _conversation_id(turn_context: TurnContext) -> str:
+    conversation = turn_context.activity.conversation
+    if conversation is None or not conversation.id:
+        raise ValueError("the turn names no conversation to read the members of")
+    conversation_id: str = conversation.id
+    return conversation_id

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import hashlib
 import hmac
 import json
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,11 +25,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from botframework.connector.auth import (
-    AppCredentials,
-    AuthenticationConstants,
-    ServiceClientCredentialsFactory,
-)
+from botframework.connector.auth import AuthenticationConstants
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
@@ -41,12 +35,12 @@ from pydantic import ValidationError
 
 from bot.app import create_app
 from bot.settings import Settings
-from bot.teams.adapter import CONNECTOR_CLIENTS, create_adapter
 from bot.teams.signing_keys import SigningKeys
 from storage.tables import BotStateRecord, ConversationReference, Person, ProcessedActivity
 from tests.bot.cards.test_cards import card_schema  # noqa: F401 (a fixture)
 from tests.conftest import FIXED_NOW, Database
 from tests.fakes.connector import FakeConnector, fake_connector
+from tests.fakes.entra import TokenEndpoint, token_endpoint
 from tests.fakes.teams_wire import Member, TeamsShapes, card_problems
 
 APP_ID = "b7e4f0a2-6c1d-4e8b-9a3f-2d5c7e9f1a04"
@@ -140,34 +134,6 @@ async def black_hole() -> AsyncIterator[str]:
         await server.wait_closed()
 
 
-# The bot's own outbound credentials, faked (the real ones ask Entra ID over the internet) -------------
-
-
-class FakeTokenIssuer(ServiceClientCredentialsFactory):
-    """Hands out a fixed outbound token for the bot's app id, and records who asked."""
-
-    def __init__(self) -> None:
-        self.issued: list[str] = []
-
-    async def is_valid_app_id(self, app_id: str) -> bool:
-        return app_id == APP_ID
-
-    async def is_authentication_disabled(self) -> bool:
-        return False
-
-    async def create_credentials(
-        self, app_id: str, oauth_scope: str, login_endpoint: str, validate_authority: bool
-    ) -> AppCredentials:
-        issuer = self
-
-        class _Credentials(AppCredentials):
-            def get_access_token(self, force_refresh: bool = False) -> str:
-                issuer.issued.append(app_id)
-                return f"outbound-token-for-{app_id}"
-
-        return _Credentials(app_id=app_id, oauth_scope=oauth_scope)
-
-
 # Tokens ---------------------------------------------------------------------------------------------
 
 
@@ -254,20 +220,18 @@ def _hs256_with(claims: dict[str, Any], secret: bytes) -> str:
 # The app --------------------------------------------------------------------------------------------
 
 
-def _app(database: Database, metadata_url: str, issuer: FakeTokenIssuer | None = None) -> web.Application:
+def _app(database: Database, metadata_url: str, entra: TokenEndpoint) -> web.Application:
+    """The bot with an app id: its channel tokens checked with the keys at `metadata_url`, its own
+    token for replies fetched from `entra`."""
     settings = Settings(
         database_url=database.url,
         microsoft_app_id=APP_ID,
         microsoft_app_password="not-a-real-secret",
         bot_openid_metadata_url=metadata_url,
+        bot_token_url=entra.url,
         _env_file=None,
     )
-    return create_app(
-        settings,
-        clock=lambda: FIXED_NOW,
-        engine_options=database.engine_kwargs,
-        credentials=issuer or FakeTokenIssuer(),
-    )
+    return create_app(settings, clock=lambda: FIXED_NOW, engine_options=database.engine_kwargs)
 
 
 @pytest.fixture
@@ -282,6 +246,12 @@ async def keys() -> AsyncIterator[KeyEndpoint]:
         yield endpoint
 
 
+@pytest.fixture
+async def entra() -> AsyncIterator[TokenEndpoint]:
+    async with token_endpoint() as endpoint:
+        yield endpoint
+
+
 async def _stored_rows(database: Database) -> int:
     async with database.sessions() as session:
         counts = [
@@ -293,10 +263,10 @@ async def _stored_rows(database: Database) -> int:
 
 @pytest.fixture
 async def running_app(
-    database: Database, connector: FakeConnector, keys: KeyEndpoint
+    database: Database, connector: FakeConnector, keys: KeyEndpoint, entra: TokenEndpoint
 ) -> AsyncIterator[tuple[TestClient, FakeConnector]]:
     """One app for many generated examples (hypothesis runs them all inside one test)."""
-    async with TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(_app(database, keys.url, entra), host="127.0.0.1")) as client:
         yield client, connector
 
 
@@ -313,12 +283,12 @@ async def test_a_message_signed_by_the_bot_framework_for_this_bot_gets_its_reply
     database: Database,
     connector: FakeConnector,
     keys: KeyEndpoint,
+    entra: TokenEndpoint,
     card_schema: Draft6Validator,  # noqa: F811
 ) -> None:
-    issuer = FakeTokenIssuer()
     teams = TeamsShapes(connector.url)
     token = signed(_claims(connector.url))
-    async with TestClient(TestServer(_app(database, keys.url, issuer), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(_app(database, keys.url, entra), host="127.0.0.1")) as client:
         response = await client.post(
             "/api/messages",
             json=teams.personal_message(AMINA, "my surveys"),
@@ -327,17 +297,17 @@ async def test_a_message_signed_by_the_bot_framework_for_this_bot_gets_its_reply
         assert response.status in (200, 201)
     assert connector.sent, "the bot answered nobody"
     assert connector.sent[0]["_conversation_id"] == f"a:1{AMINA.aad_object_id}"
-    assert set(issuer.issued) == {APP_ID}, "the reply was not sent with the bot's credentials"
+    assert set(connector.authorizations) == {f"Bearer {entra.token(1)}"}, "not sent with the bot's token"
     for _method, _path, raw in connector.wire:
         assert card_problems(card_schema, raw) == []
 
 
 async def test_the_bearer_scheme_is_read_case_blind(
-    database: Database, connector: FakeConnector, keys: KeyEndpoint
+    database: Database, connector: FakeConnector, keys: KeyEndpoint, entra: TokenEndpoint
 ) -> None:
     teams = TeamsShapes(connector.url)
     token = signed(_claims(connector.url))
-    async with TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(_app(database, keys.url, entra), host="127.0.0.1")) as client:
         response = await client.post(
             "/api/messages",
             json=teams.personal_message(AMINA, "my surveys"),
@@ -351,12 +321,16 @@ async def test_the_bearer_scheme_is_read_case_blind(
 
 
 async def test_every_forged_token_gets_401_with_one_warning_and_nothing_stored(
-    database: Database, connector: FakeConnector, keys: KeyEndpoint, auth_log: pytest.LogCaptureFixture
+    database: Database,
+    connector: FakeConnector,
+    keys: KeyEndpoint,
+    auth_log: pytest.LogCaptureFixture,
+    entra: TokenEndpoint,
 ) -> None:
     teams = TeamsShapes(connector.url)
     cases = forged_headers(connector.url)
     statuses: dict[str, int] = {}
-    async with TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(_app(database, keys.url, entra), host="127.0.0.1")) as client:
         for name, header in cases.items():
             auth_log.clear()
             started = time.perf_counter()
@@ -378,11 +352,11 @@ async def test_every_forged_token_gets_401_with_one_warning_and_nothing_stored(
 
 
 async def test_a_token_for_another_channel_is_refused_when_the_key_is_not_endorsed_for_it(
-    database: Database, connector: FakeConnector, keys: KeyEndpoint
+    database: Database, connector: FakeConnector, keys: KeyEndpoint, entra: TokenEndpoint
 ) -> None:
     teams = TeamsShapes(connector.url)
     activity = {**teams.personal_message(AMINA, "my surveys"), "channelId": "skype"}
-    async with TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(_app(database, keys.url, entra), host="127.0.0.1")) as client:
         response = await client.post(
             "/api/messages",
             json=activity,
@@ -434,11 +408,11 @@ async def test_random_garbage_tokens_get_401_and_never_an_error(
 
 
 async def test_a_black_holed_key_endpoint_neither_freezes_the_bot_nor_lets_anyone_in(
-    database: Database, connector: FakeConnector, auth_log: pytest.LogCaptureFixture
+    database: Database, connector: FakeConnector, auth_log: pytest.LogCaptureFixture, entra: TokenEndpoint
 ) -> None:
     teams = TeamsShapes(connector.url)
     async with black_hole() as metadata_url:
-        client = TestClient(TestServer(_app(database, metadata_url), host="127.0.0.1"))
+        client = TestClient(TestServer(_app(database, metadata_url, entra), host="127.0.0.1"))
         await client.start_server()
         try:
             async with asyncio.timeout(3):
@@ -462,12 +436,12 @@ async def test_a_black_holed_key_endpoint_neither_freezes_the_bot_nor_lets_anyon
 
 
 async def test_an_obviously_forged_token_gets_401_even_before_any_keys_are_known(
-    database: Database, connector: FakeConnector
+    database: Database, connector: FakeConnector, entra: TokenEndpoint
 ) -> None:
     teams = TeamsShapes(connector.url)
     async with (
         black_hole() as metadata_url,
-        TestClient(TestServer(_app(database, metadata_url), host="127.0.0.1")) as client,
+        TestClient(TestServer(_app(database, metadata_url, entra), host="127.0.0.1")) as client,
     ):
         for header in ("Bearer garbage", f"Bearer {signed(_claims(connector.url, aud='other-bot'))}"):
             async with asyncio.timeout(1):
@@ -487,24 +461,6 @@ async def test_the_bot_keeps_the_last_good_keys_when_a_refresh_fails(keys: KeyEn
         keys.keys = []  # a broken answer: no keys at all
         assert not await store.refresh()
     assert store.find(KID) is not None
-
-
-# Outbound clients --------------------------------------------------------------------------------------
-
-
-async def test_connector_clients_for_many_service_urls_are_bounded_and_the_oldest_let_go() -> None:
-    adapter = create_adapter(Settings(_env_file=None))
-    auth = adapter.bot_framework_authentication
-    factory = auth.create_connector_factory(adapter.create_claims_identity(""))
-    first = await factory.create("https://smba.trafficmanager.net/uk/tenant-0/")
-    first_alive = weakref.ref(first)
-    del first
-    for n in range(1, CONNECTOR_CLIENTS + 10):
-        await factory.create(f"https://smba.trafficmanager.net/uk/tenant-{n}/")
-    recent = f"https://smba.trafficmanager.net/uk/tenant-{CONNECTOR_CLIENTS + 5}/"
-    assert await factory.create(recent) is await factory.create(recent), "recent clients are reused"
-    gc.collect()
-    assert first_alive() is None, "the least recently used client is still held"
 
 
 async def test_a_token_naming_an_unseen_key_asks_for_an_early_refresh_but_not_on_every_request(

@@ -35,7 +35,16 @@ from frameworks.loader import load_directory
 from storage.db import session_factory
 from storage.tables import Answer, BotStateRecord, OutboxMessage, OutboxState, ProcessedActivity
 from tests.bot.cards.test_cards import card_schema  # noqa: F401 (a fixture)
-from tests.bot.outbox.test_sender import FAST, LEADS_CHANNEL, SCALED, TITLE, SteppingClock, _fanout, _sender
+from tests.bot.outbox.test_sender import (  # open_bot_connector: an autouse fixture
+    FAST,
+    LEADS_CHANNEL,
+    SCALED,
+    TITLE,
+    SteppingClock,
+    _fanout,
+    _sender,
+    open_bot_connector,  # noqa: F401
+)
 from tests.conftest import FIXED_NOW, Database
 from tests.fakes.connector import FakeConnector, fake_connector, throttling_connector
 from tests.fakes.conversation import open_survey_for

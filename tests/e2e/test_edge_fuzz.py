@@ -31,6 +31,7 @@ from tests.e2e.test_auth import KeyEndpoint, _app, key_endpoint
 from tests.e2e.test_hostile_input import snapshot
 from tests.fakes.connector import FakeConnector, fake_connector
 from tests.fakes.conversation import open_survey_for
+from tests.fakes.entra import token_endpoint
 from tests.fakes.teams_wire import Channel, Member, TeamsShapes, card_problems, teams_json
 
 AUDIT = load_directory().frameworks["audit-committee-maturity"]
@@ -356,7 +357,10 @@ async def keys() -> AsyncIterator[KeyEndpoint]:
 
 @pytest.fixture
 async def guarded_client(database: Database, keys: KeyEndpoint) -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as test_client:
+    async with (
+        token_endpoint() as entra,
+        TestClient(TestServer(_app(database, keys.url, entra), host="127.0.0.1")) as test_client,
+    ):
         yield test_client
 
 

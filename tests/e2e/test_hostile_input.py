@@ -411,6 +411,7 @@ async def test_with_an_app_id_every_malformed_body_without_a_valid_token_gets_40
     """An unauthenticated caller learns nothing about the shape check and never reaches the validator:
     401 whatever the body, at most one WARNING line, nothing stored or sent."""
     from tests.e2e.test_auth import STRANGER_KEY, _app, _claims, key_endpoint, signed
+    from tests.fakes.entra import token_endpoint
 
     await open_survey_for(database.sessions, AUDIT, FIXED_NOW)
     before = await snapshot(database)
@@ -425,7 +426,8 @@ async def test_with_an_app_id_every_malformed_body_without_a_valid_token_gets_40
     statuses: dict[tuple[str, str], int] = {}
     async with (
         key_endpoint() as keys,
-        TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as client,
+        token_endpoint() as entra,
+        TestClient(TestServer(_app(database, keys.url, entra), host="127.0.0.1")) as client,
     ):
         for case, body in _malformed(Teams(connector)).items():
             for how, headers in forged.items():
@@ -449,6 +451,7 @@ async def test_with_an_app_id_and_a_valid_token_malformed_bodies_get_400(
     """Teams itself (a genuine token for this serviceUrl) is told what is wrong with the body; a body
     that names no serviceUrl, or another one, is not vouched for by the token and stays 401."""
     from tests.e2e.test_auth import _app, _claims, key_endpoint, signed
+    from tests.fakes.entra import token_endpoint
 
     await open_survey_for(database.sessions, AUDIT, FIXED_NOW)
     before = await snapshot(database)
@@ -457,7 +460,8 @@ async def test_with_an_app_id_and_a_valid_token_malformed_bodies_get_400(
     statuses: dict[str, int] = {}
     async with (
         key_endpoint() as keys,
-        TestClient(TestServer(_app(database, keys.url), host="127.0.0.1")) as client,
+        token_endpoint() as entra,
+        TestClient(TestServer(_app(database, keys.url, entra), host="127.0.0.1")) as client,
     ):
         for case, body in _malformed(Teams(connector)).items():
             caplog.clear()

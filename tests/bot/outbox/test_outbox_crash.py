@@ -30,7 +30,16 @@ from bot.outbox import OutboxSender, SenderConfig
 from storage.db import session_factory
 from storage.tables import ConversationReference as StoredReference
 from storage.tables import OutboxKind, OutboxMessage, OutboxState, Person
-from tests.bot.outbox.test_sender import FAST, LEADS_CHANNEL, SCALED, TITLE, SteppingClock, _fanout, _sender
+from tests.bot.outbox.test_sender import (  # open_bot_connector: an autouse fixture
+    FAST,
+    LEADS_CHANNEL,
+    SCALED,
+    TITLE,
+    SteppingClock,
+    _fanout,
+    _sender,
+    open_bot_connector,  # noqa: F401
+)
 from tests.conftest import FIXED_NOW, Database
 from tests.fakes.connector import ThrottlingConnector
 

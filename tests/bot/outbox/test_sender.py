@@ -34,8 +34,7 @@ from bot.outbox import (
     parse_retry_after,
     report_text,
 )
-from bot.settings import Settings
-from bot.teams.adapter import create_adapter
+from bot.teams.connector import BotConnector
 from bot.teams.proactive import TeamsProactive
 from storage.conversations import save_reference
 from storage.db import session_factory, transaction
@@ -213,6 +212,17 @@ def _reference(
     )
 
 
+BOT_CONNECTOR = BotConnector()
+"""The senders' Bot Connector client (local mode: no token), open during every test of a module that
+imports `open_bot_connector`."""
+
+
+@pytest.fixture(autouse=True)
+async def open_bot_connector() -> AsyncIterator[None]:
+    async with BOT_CONNECTOR.open():
+        yield
+
+
 def _sender(
     sessions: async_sessionmaker[AsyncSession],
     limits: RateLimits,
@@ -230,7 +240,7 @@ def _sender(
     )
     return OutboxSender(
         sessions,
-        TeamsProactive(create_adapter(Settings(_env_file=None)), app_id=""),
+        TeamsProactive(BOT_CONNECTOR),
         limiter=limiter,
         config=config,
         clock=clock or (time.now if time is not None else SteppingClock()),
@@ -933,22 +943,17 @@ async def test_a_request_held_up_on_its_way_is_counted_from_when_it_can_have_arr
 async def test_the_fake_connector_pages_a_roster_of_a_thousand_at_most_five_hundred_at_a_time() -> None:
     members = [{"id": _user(n), "name": f"Member {n}", "aadObjectId": f"aad-{n}"} for n in range(1000)]
     async with throttling_connector(members=members) as connector:
-        adapter = create_adapter(Settings(_env_file=None))
-        factory = adapter.bot_framework_authentication.create_connector_factory(
-            adapter.create_claims_identity("")
-        )
-        client = await factory.create(connector.url, None)
         seen, token, pages = [], None, 0
         while True:
-            page = await client.conversations.get_conversation_paged_members(
-                LEADS_CHANNEL, page_size=800, continuation_token=token
+            page = await BOT_CONNECTOR.paged_members(
+                connector.url, LEADS_CHANNEL, page_size=800, continuation_token=token
             )
             pages += 1
-            seen += [m.id for m in page.members]
+            seen += [m["id"] for m in page.members]
             token = page.continuation_token
             if not token:
                 break
-        one = await client.conversations.get_conversation_member(LEADS_CHANNEL, "aad-42")
+        one = await BOT_CONNECTOR.member(connector.url, LEADS_CHANNEL, "aad-42")
     assert pages == 2
     assert seen == [m["id"] for m in members]
-    assert one.name == "Member 42"
+    assert one["name"] == "Member 42"

@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 from botbuilder.core import TurnContext
-from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationReference
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 
 from bot.settings import Settings
 from bot.teams.adapter import create_adapter
+from bot.teams.connector import BotConnector
 from bot.teams.roster import Member, RetryBudget, RosterUnavailable, fetch_member, fetch_roster
 from storage.db import transaction
 from storage.organisations import map_domain, person_organisation, set_own_organisation
@@ -61,25 +62,21 @@ async def in_turn(
     conversation_type: str = "groupChat",
     channel_data: dict[str, Any] | None = None,
 ) -> _T:
-    """Run `action` in a proactive turn of the real adapter (local mode), its connector the fake one."""
-    adapter = create_adapter(Settings(microsoft_app_id="", _env_file=None))
-    reference = ConversationReference(
+    """Run `action` in a turn of the real adapter (local mode) on an activity from the fake connector;
+    without `channel_data` it is the kind a proactive turn has (no channel data)."""
+    activity = Activity(
+        type=ActivityTypes.event,
         channel_id="msteams",
         service_url=connector.url,
         conversation=ConversationAccount(
             id=conversation_id, conversation_type=conversation_type, tenant_id="t1"
         ),
-        bot=ChannelAccount(id="28:surveybot", name="Survey bot"),
+        recipient=ChannelAccount(id="28:surveybot", name="Survey bot"),
+        channel_data=channel_data,  # as an incoming message from Teams carries it
     )
-    results: list[_T] = []
-
-    async def callback(turn_context: TurnContext) -> None:
-        if channel_data is not None:  # as an incoming message from Teams carries it
-            turn_context.activity.channel_data = channel_data
-        results.append(await action(turn_context))
-
-    await adapter.continue_conversation(reference, callback, bot_app_id="")
-    return results[0]
+    async with BotConnector().open() as bot_connector:
+        adapter = create_adapter(Settings(microsoft_app_id="", _env_file=None), bot_connector)
+        return await action(TurnContext(adapter, activity))
 
 
 async def test_a_group_chat_of_1200_is_read_in_three_pages_of_500_without_its_bots(
@@ -156,6 +153,22 @@ async def test_a_mentioned_person_is_looked_up_for_their_aad_object_id(connector
     assert (found.aad_object_id, found.name) == ("aad-2", "Partner 2")
     assert stranger is None
     assert bot is None
+
+
+async def test_in_a_channel_a_mentioned_person_is_looked_up_in_the_team(connector: FakeConnector) -> None:
+    connector.members = [teams_member(1)]
+    team_turn = {"team": {"id": TEAM}, "channel": {"id": CHANNEL}, "tenant": {"id": "t1"}}
+
+    member = await in_turn(
+        connector,
+        lambda turn: fetch_member(turn, "29:user-1"),
+        conversation_id=CHANNEL,
+        conversation_type="channel",
+        channel_data=team_turn,
+    )
+
+    assert member is not None
+    assert connector.member_requests == [{"conversation_id": TEAM, "member": "29:user-1"}]
 
 
 async def test_a_roster_of_1200_is_stored_with_organisations_from_mapped_domains(
