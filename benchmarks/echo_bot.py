@@ -2,12 +2,13 @@
 
     .venv/bin/python benchmarks/echo_bot.py --port 3979          # POST /api/messages, GET /readyz
 
-A typed message gets one reply with its text, sent to the activity's serviceUrl as any reply is; a
-press (an `adaptiveCard/action` invoke) is answered in the invoke response with a one-line card that
-replaces the pressed one, in the survey bot's own Universal Actions body (the survey bot answers a
-press with the answered card). Nothing is stored. The adapter is `bot.teams.adapter.create_adapter` in
-local mode (no app id, so no inbound authentication), as `python -m bot serve` runs without
-MICROSOFT_APP_ID: the difference between the two is what the survey bot's turn costs.
+A typed message gets one reply with its text, sent to the activity's serviceUrl by the survey bot's
+own Bot Connector client (`bot.teams.connector`), as its replies are; a press (an
+`adaptiveCard/action` invoke) is answered in the invoke response with a one-line card that replaces
+the pressed one, in the survey bot's own Universal Actions body (the survey bot answers a press with
+the answered card). Nothing is stored. The adapter is `bot.teams.adapter.create_adapter` in local mode
+(no app id, so no inbound authentication), as `python -m bot serve` runs without MICROSOFT_APP_ID: the
+difference between the two is what the survey bot's turn costs.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.app import MAX_ACTIVITY_BYTES
 from bot.settings import Settings
 from bot.teams.adapter import create_adapter
+from bot.teams.connector import BotConnector
 from bot.teams.invokes import CARD_RESPONSE, invoke_reply
 
 __all__ = ["EchoBot", "echo_app"]
@@ -53,8 +55,10 @@ class EchoBot(ActivityHandler):  # type: ignore[misc]  # botbuilder is untyped
 
 
 def echo_app() -> web.Application:
-    """`/api/messages` as the survey bot routes it (JSON only, the same size limit), around the echo bot."""
-    adapter = create_adapter(Settings(_env_file=None))
+    """`/api/messages` as the survey bot routes it (JSON only, the same size limit), around the echo bot;
+    replies go out through the survey bot's own Bot Connector client, open for the app's lifetime."""
+    connector = BotConnector()
+    adapter = create_adapter(Settings(_env_file=None), connector)
     echo = EchoBot()
 
     async def messages(request: web.Request) -> web.StreamResponse:
@@ -67,6 +71,7 @@ def echo_app() -> web.Application:
         return web.json_response({"status": "ready"})
 
     app = web.Application(client_max_size=MAX_ACTIVITY_BYTES)
+    app.cleanup_ctx.append(connector.running)
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/readyz", ready)
     return app
