@@ -262,7 +262,7 @@ class ProcessDeath:
     def __init__(self, engine: AsyncEngine, after: str = CLAIM) -> None:
         self._engine = engine.sync_engine
         self._after = re.compile(r"^\s*" + after, re.IGNORECASE)
-        self._committed_turn = False
+        self._committed_turn: asyncio.Task[Any] | None = None
         self.died = False
 
     def _statement(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
@@ -271,13 +271,14 @@ class ProcessDeath:
 
     def _committed(self, conn: Any) -> None:
         if conn.info.pop("fatal", False) and not self.died:
-            self._committed_turn = True
+            self._committed_turn = asyncio.current_task()
 
     def _returned(self, _dbapi_connection: Any, _record: Any) -> None:
-        if self._committed_turn and not self.died:
+        # Only the committing task dies with it: a background job (the outbox sender, the jobs) may
+        # return another connection to the pool in between.
+        task = asyncio.current_task()
+        if self._committed_turn is task and task is not None and not self.died:
             self.died = True
-            task = asyncio.current_task()
-            assert task is not None
             task.cancel()
 
     @contextmanager
