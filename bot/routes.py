@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from aiohttp import web
-from botbuilder.core import serializer_helper
 from botbuilder.schema import Activity
 
 from bot.app_keys import ADAPTER, BOT, CLOCK, ENGINE, SESSIONS
@@ -14,6 +13,7 @@ from bot.ops.health import EdgeCheck, readiness
 from bot.ops.metrics import Metrics, metrics_handler, outbox_depth
 from bot.reports.chart_links import ChartLinks, SummaryLoader, chart_route
 from bot.settings import Settings
+from bot.teams.connector import json_bytes
 from bot.teams.edge import ACTIVITY, AUTHENTICATED
 from frameworks.summary import SummaryRules, SurveySummary
 from storage.db import transaction
@@ -82,7 +82,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnauthorized() from None
     if invoke is None:
         return web.Response(status=201)
-    return web.json_response(serializer_helper(invoke.body), status=invoke.status)
+    # Written once with `json`: msrest's serializer walked the whole card of a press's answer (~1.7 ms).
+    return web.Response(body=json_bytes(invoke.body), status=invoke.status, content_type="application/json")
 
 
 async def _refuse_malformed(request: web.Request) -> None:

@@ -11,6 +11,7 @@ from botbuilder.schema import Activity, ActivityTypes, Error, ErrorResponse, Inv
 from msrest.serialization import Model
 
 from bot.ops.logs import clip
+from bot.teams.connector import model_json
 
 __all__ = [
     "CARD_RESPONSE",
@@ -101,5 +102,4 @@ def invoke_json(response: InvokeResponse | None) -> dict[str, Any] | None:
         return None
     if not isinstance(response.body, UniversalActionResponse) or response.status != 200:
         raise TypeError("a kept invoke answer is a Universal Actions body in an HTTP 200")
-    answer: dict[str, Any] = response.body.serialize()
-    return answer
+    return model_json(response.body)

@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from botbuilder.core import MessageFactory, TurnContext
+from botbuilder.core import MessageFactory, TurnContext, serializer_helper
 from botbuilder.schema import Activity, Attachment
 
 from bot.cards import card_message
@@ -21,6 +21,14 @@ from bot.settings import Settings
 from bot.teams.adapter import create_adapter
 from bot.teams.app_tokens import AppTokens, AppTokenUnavailable, token_request
 from bot.teams.connector import BotConnector, ConnectorError, json_bytes, message_json, model_json
+from bot.teams.invokes import (
+    CARD_RESPONSE,
+    MESSAGE_RESPONSE,
+    invoke_error,
+    invoke_json,
+    invoke_reply,
+    not_supported,
+)
 from bot.teams.proactive import TeamsProactive, classify
 from dialogs.messages import SentCard, text_message, to_activity, to_json
 from tests.conftest import FIXED_NOW
@@ -98,6 +106,18 @@ def test_an_outbox_message_is_the_activity_its_row_would_have_become() -> None:
     consent = {"description": "Answers", "sizeInBytes": 2048, "acceptContext": {"id": 1}}
     for message in (text_message("Hello"), card_message(CARD), card_message(consent)):
         assert message_json(message) == to_json(message)
+
+
+def test_an_invokes_answer_is_written_as_msrest_wrote_it() -> None:
+    answers = [
+        invoke_reply(CARD_RESPONSE, SentCard(CARD)),
+        invoke_reply(MESSAGE_RESPONSE, "Saved."),
+        invoke_error(400, "BadRequest", "That answer is not on the scale."),
+        not_supported("task/fetch"),
+    ]
+    for answer in answers:
+        assert json.loads(json_bytes(answer.body)) == serializer_helper(answer.body)
+    assert invoke_json(answers[0]) == serializer_helper(answers[0].body)
 
 
 def test_a_body_that_is_not_json_is_refused_before_it_is_sent() -> None:
