@@ -44,7 +44,16 @@ def _create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     # mid-turn fails that turn, which is answered 503 so that Teams delivers it again. A connection
     # younger than IDLE_RECYCLE cannot have sat idle for those 4 minutes.
     kwargs.setdefault("pool_recycle", IDLE_RECYCLE)
+    kwargs.setdefault("pool_size", POOL_SIZE)
+    kwargs.setdefault("max_overflow", POOL_SIZE)
     return create_async_engine(url, **kwargs)
+
+
+POOL_SIZE = 10
+"""PostgreSQL connections kept open, and as many more opened for a burst. SQLAlchemy's default of 5
+closed a connection after nearly every turn once 10 partners answered at once: each new one cost a
+TLS attempt, a login and its prepared statements again (benchmarks/turns.py: 75 connections opened
+in 600 turns)."""
 
 
 IDLE_RECYCLE = 200
