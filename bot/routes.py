@@ -13,8 +13,8 @@ from bot.ops.health import EdgeCheck, readiness
 from bot.ops.metrics import Metrics, metrics_handler, outbox_depth
 from bot.reports.chart_links import ChartLinks, SummaryLoader, chart_route
 from bot.settings import Settings
-from bot.teams.connector import json_bytes
 from bot.teams.edge import ACTIVITY, AUTHENTICATED
+from dialogs.activity_json import json_bytes
 from frameworks.summary import SummaryRules, SurveySummary
 from storage.db import transaction
 from storage.errors import SurveyNotFound

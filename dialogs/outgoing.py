@@ -10,10 +10,9 @@ a turn's replies with its claim and send them on Teams' redelivery if the first 
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ResourceResponse
 from pydantic import BaseModel
 
+from dialogs.activity_json import model_json
 from dialogs.messages import Message, to_activity
 
 log = logging.getLogger(__name__)
@@ -142,20 +142,8 @@ def hold_again(context: TurnContext, replies: list[HeldReply]) -> None:
 
 
 def _as_json(activity: Activity) -> dict[str, Any]:
-    """The activity as msrest writes it, cards included as they are (msrest would `str()` a card that is
-    a dict subclass); pydantic then writes any mapping as a JSON object."""
-    attachments = activity.attachments or []
-    if not attachments or not all(isinstance(a.content, Mapping) for a in attachments):
-        serialized: dict[str, Any] = activity.serialize()
-        return serialized
-    bare = copy.copy(activity)
-    bare.attachments = [copy.copy(a) for a in attachments]
-    for attachment in bare.attachments:
-        attachment.content = None
-    data: dict[str, Any] = bare.serialize()
-    for written, attachment in zip(data["attachments"], attachments, strict=True):
-        written["content"] = attachment.content
-    return data
+    """The activity as Teams will receive it (and as msrest wrote it), cards included as they are."""
+    return model_json(activity)
 
 
 async def flush(context: TurnContext) -> None:

@@ -21,9 +21,10 @@ from botframework.connector.auth import (
 from bot.ops.logs import set_turn_outcome
 from bot.settings import Settings
 from bot.teams.channel_auth import ChannelAuthentication
-from bot.teams.connector import BotConnector, model_json
+from bot.teams.connector import BotConnector
 from bot.teams.signing_keys import SigningKeys
 from bot.teams.unfinished import RepliesNotSent, TurnUnfinished
+from dialogs.activity_json import model_json
 from frameworks.clock import Clock, utc_now
 
 __all__ = ["TeamsAdapter", "connector_of", "create_adapter"]

@@ -12,9 +12,10 @@ from botbuilder.schema import ActivityTypes, InvokeResponse
 from pydantic import BaseModel
 
 from bot.ops.logs import set_turn_outcome
-from bot.teams.invokes import UniversalActionResponse, answer_invoke, send_invoke_message
+from bot.teams.invokes import answer_invoke, send_invoke_message
 from bot.teams.unfinished import RepliesNotSent
 from dialogs import outgoing
+from dialogs.outgoing import ConnectorError
 from storage.activities import owed_replies, replies_sent
 from storage.db import Session, Sessions, transaction
 
@@ -57,9 +58,8 @@ async def still_owed(session: Session, turn_context: TurnContext, key: str) -> K
 
 
 def failure(error: BaseException) -> str:
-    """What failed a send, for one log line: the error's kind and the HTTP status, no details."""
-    response = getattr(error, "response", None)
-    status = getattr(response, "status_code", None)
+    """What failed a send, for one log line: the error's kind and Teams' HTTP status, no details."""
+    status = error.status if isinstance(error, ConnectorError) else None
     return f"{type(error).__name__} {status}" if status is not None else type(error).__name__
 
 
@@ -68,9 +68,8 @@ async def deliver(
 ) -> None:
     """After the commit: answer the invoke, send the replies, then mark them sent with the id Teams gave
     the question card among them (one statement)."""
-    if kept.invoke is not None:
-        body = UniversalActionResponse.deserialize(kept.invoke)
-        await answer_invoke(turn_context, InvokeResponse(status=200, body=body))
+    if kept.invoke is not None:  # kept as the JSON it is answered with
+        await answer_invoke(turn_context, InvokeResponse(status=200, body=kept.invoke))
     try:
         await outgoing.flush(turn_context)
     except Exception as error:

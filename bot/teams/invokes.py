@@ -11,7 +11,7 @@ from botbuilder.schema import Activity, ActivityTypes, Error, ErrorResponse, Inv
 from msrest.serialization import Model
 
 from bot.ops.logs import clip
-from bot.teams.connector import model_json
+from dialogs.activity_json import model_json
 
 __all__ = [
     "CARD_RESPONSE",

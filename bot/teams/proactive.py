@@ -19,7 +19,8 @@ from bot.outbox.addresses import ChatAddress, NewChat
 from bot.outbox.composers import Message
 from bot.outbox.delivery import InChat, InNewChat, Send
 from bot.outbox.policy import Outcome, Verdict, outcome_for_status, transient
-from bot.teams.connector import BotConnector, ConnectorError, message_json
+from bot.teams.connector import BotConnector, ConnectorError
+from dialogs.activity_json import message_json
 
 __all__ = ["CHANNEL", "TeamsProactive", "classify"]
 

@@ -20,7 +20,7 @@ from bot.outbox.policy import Reason, Verdict
 from bot.settings import Settings
 from bot.teams.adapter import create_adapter
 from bot.teams.app_tokens import AppTokens, AppTokenUnavailable, token_request
-from bot.teams.connector import BotConnector, ConnectorError, json_bytes, message_json, model_json
+from bot.teams.connector import BotConnector, ConnectorError
 from bot.teams.invokes import (
     CARD_RESPONSE,
     MESSAGE_RESPONSE,
@@ -30,6 +30,7 @@ from bot.teams.invokes import (
     not_supported,
 )
 from bot.teams.proactive import TeamsProactive, classify
+from dialogs.activity_json import json_bytes, message_json, model_json
 from dialogs.messages import SentCard, text_message, to_activity, to_json
 from tests.conftest import FIXED_NOW
 from tests.e2e.test_auth import AMINA, APP_ID
