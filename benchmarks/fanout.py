@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/fanout.py                                  # SQLite in a temp dir
     .venv/bin/python benchmarks/fanout.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
     .venv/bin/python benchmarks/fanout.py --count 1000                     # a shorter run
-    .venv/bin/python benchmarks/fanout.py --latency-ms 150 --threads 32    # Teams-like answer times
+    .venv/bin/python benchmarks/fanout.py --latency-ms 150                 # Teams-like answer times
 
 The outbox holds one invitation per person, none of whom has a chat with the bot yet (`--known` gives
 a share of them one), so each invitation is two requests: create the 1:1 chat, then send. The
@@ -20,9 +20,10 @@ its send to the commit recording it (both read from the system's monotonic clock
 processes), with how many lease renewals the run took. The
 fake connector runs in a process of its own, as Teams is elsewhere: its clock stamps each request as it
 arrives, unaffected by the bot's event loop, and its CPU is not the bot's. RSS and CPU are the bot
-process's (sender, SDK, database and set-up). The SDK sends from the loop's default thread pool
-(min(32, CPUs + 4) threads): with `--latency-ms` that pool, not the limiter, can be what caps the
-rate; `--threads` sizes it. Each run uses a fresh database: a SQLite file in a temporary directory,
+process's (sender, transport, database and set-up). The sender's requests go through the bot's own
+transport (bot.teams.connector: one aiohttp session, no threads), so with `--latency-ms` the
+sender's concurrency, not a thread pool, bounds the rate. Each run uses a fresh database: a SQLite
+file in a temporary directory,
 or a PostgreSQL schema created for the run and dropped at the end. Exit status 1 if anything was
 lost or sent twice.
 """
@@ -41,7 +42,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,8 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.outbox import OutboxSender, RateLimiter, RateLimits, SenderConfig, Verdict
-from bot.settings import Settings
-from bot.teams.adapter import create_adapter
+from bot.teams.connector import BotConnector
 from bot.teams.proactive import TeamsProactive
 from frameworks.loader import load_directory
 from storage.conversations import save_reference
@@ -260,8 +259,6 @@ async def outbox_states(engine: AsyncEngine) -> dict[str, int]:
 
 
 async def run(args: argparse.Namespace, url: str) -> bool:
-    if args.threads:
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=args.threads))
     teams = RateLimits()
     users = [f"29:bench-{n}" for n in range(args.count)]
     known = round(args.count * args.known)
@@ -275,20 +272,18 @@ async def run(args: argparse.Namespace, url: str) -> bool:
             await upgrade(engine)
             fanout = await fill_outbox(engine, remote.url, users, known)
             log.info(
-                "%d invitations (%d to people with a chat already) in fan-out %s; %s on %s, %d CPUs, "
-                "thread pool %s",
+                "%d invitations (%d to people with a chat already) in fan-out %s; %s on %s, %d CPUs",
                 args.count,
                 known,
                 fanout,
                 platform.python_implementation() + " " + platform.python_version(),
                 platform.machine(),
                 os.cpu_count() or 0,
-                args.threads or f"default ({min(32, (os.cpu_count() or 1) + 4)})",
             )
             limits = RateLimits(per_thread=teams.per_thread, per_tenant=teams.per_tenant, margin=args.margin)
             sender = TimedSender(
                 session_factory(engine),
-                TeamsProactive(create_adapter(Settings(_env_file=None)), app_id=""),
+                TeamsProactive(await stack.enter_async_context(BotConnector().open())),
                 limiter=RateLimiter(limits),
                 config=SenderConfig(concurrency=args.concurrency, batch=args.concurrency * 4),
             )
@@ -391,7 +386,6 @@ def main() -> None:
     parser.add_argument(
         "--latency-ms", type=float, default=0, help="time the fake takes to answer (default 0)"
     )
-    parser.add_argument("--threads", type=int, default=0, help="default thread pool size (default: Python's)")
     parser.add_argument(
         "--timeout", type=float, default=3600, help="seconds allowed for the run (default 3600)"
     )
