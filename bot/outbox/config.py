@@ -12,8 +12,7 @@ from bot.outbox.policy import backoff_seconds
 @dataclass(frozen=True)
 class SenderConfig:
     concurrency: int = 8
-    """Rows being sent at once. The SDK sends from the default thread pool (min(32, CPUs + 4)
-    threads), which caps it too."""
+    """Rows being sent at once (each a request or two on the bot's one aiohttp session)."""
     batch: int = 32
     """Rows claimed at a time (and held in memory at most)."""
     lease: timedelta = timedelta(seconds=45)
@@ -25,7 +24,8 @@ class SenderConfig:
     max_attempts: int = 8
     backoff_base: float = 2.0
     backoff_cap: float = 600.0
-    request_timeout: float = 30.0
+    request_timeout: float = 10.0
+    """Seconds a request to Teams may take (the transport's own bound, bot.teams.connector, is the same)."""
     max_wait: float = 30.0
     """A row whose thread cannot send for longer than this goes back to the outbox until then,
     rather than hold a slot (and its lease) while waiting."""

@@ -1,6 +1,6 @@
 """Delivery policy: what Teams' answer means for a row (sent, retried, throttled, failed for good), and
 when to try again. Pure: the sender records what it decides, and the Teams edge (`bot.teams.proactive`)
-reads the HTTP status out of the SDK's exceptions."""
+reads the HTTP status out of the transport's `ConnectorError`."""
 
 from __future__ import annotations
 

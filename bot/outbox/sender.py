@@ -15,8 +15,8 @@ How Teams' answers map to outcomes (`bot.teams.proactive.classify`, `policy.outc
 - accepted → sent (with the activity id);
 - 429 → the tenant's requests pause for Retry-After (seconds or an HTTP date), the row is
   rescheduled then, and the attempt is not counted: throttling says nothing about the message;
-- 408, 412, 5xx, an error body that is not JSON (a gateway's page), connection errors and
-  timeouts → retried with exponential backoff and full jitter, failed after `max_attempts`;
+- 408, 412, 5xx (a gateway's HTML page included), a success whose body is not JSON, connection
+  errors and timeouts → retried with exponential backoff and full jitter, failed after `max_attempts`;
 - 403 (the person blocked the bot, or it is not installed) and 404 (the person left the
   organisation) → failed for good, as do 413 (too large) and any other 4xx.
 
