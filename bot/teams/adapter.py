@@ -4,6 +4,7 @@ client (`bot.teams.connector`), and turn error handling."""
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -84,7 +85,7 @@ class TeamsAdapter(CloudAdapter):
                 activity, authenticated
             )
         activity.caller_id = authenticated.caller_id
-        context = TurnContext(self, activity)
+        context = _TeamsTurnContext(self, activity)
         context.turn_state[self.BOT_IDENTITY_KEY] = authenticated.claims_identity
         context.turn_state[self.BOT_CALLBACK_HANDLER_KEY] = logic
         context.turn_state[self.BOT_OAUTH_SCOPE_KEY] = authenticated.audience
@@ -120,6 +121,26 @@ class TeamsAdapter(CloudAdapter):
             activity.service_url, activity.conversation.id, activity.id, model_json(activity)
         )
         return ResourceResponse(id=updated) if updated else None
+
+
+class _Outgoing(Activity):
+    """An activity on its way out: the SDK's `TurnContext.send_activities` deep-copies each one so the
+    caller's stays untouched, and a question card's 6.5 KB of JSON made that the dearest step of a reply.
+    Only top-level fields of the copy are set (conversation, ids), so a shallow copy does the same."""
+
+    def __deepcopy__(self, _memo: dict[int, Any]) -> _Outgoing:
+        return copy.copy(self)
+
+
+class _TeamsTurnContext(TurnContext):
+    async def send_activities(self, activities: list[Activity]) -> list[ResourceResponse]:
+        outgoing = []
+        for activity in activities:
+            shallow = copy.copy(activity)
+            shallow.__class__ = _Outgoing
+            outgoing.append(shallow)
+        sent: list[ResourceResponse] = await super().send_activities(outgoing)
+        return sent
 
 
 def connector_of(context: TurnContext) -> BotConnector:
