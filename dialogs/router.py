@@ -8,15 +8,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from botbuilder.core import ConversationState, TurnContext
-from botbuilder.dialogs import DialogContext, DialogSet
 from botbuilder.schema import ActivityTypes
 
 from dialogs import outgoing
+from dialogs.dialog_stack import DialogContext, DialogSet
 from dialogs.intents import Command, command_of
 from dialogs.payloads import CardActionKind, MalformedPayload, parse_card_action
 from dialogs.progress import survey_list_item
 from dialogs.survey_dialog import INVOKE_MESSAGE, SURVEY_DIALOG, SurveyDialog, SurveyServices, card_data
 from dialogs.views import SurveyListView
+from storage.bot_state import DIALOG_STATE
 from storage.db import transaction
 from storage.invitations import PendingSurvey, pending_surveys_of_sender
 
@@ -38,7 +39,7 @@ class PartnerConversation:
         typed in 1:1); it returns whether it took it."""
         self._services = services
         self._commands = commands
-        self._dialogs = DialogSet(conversation_state.create_property("DialogState"))
+        self._dialogs = DialogSet(conversation_state.create_property(DIALOG_STATE))
         self._dialogs.add(SurveyDialog(services))
 
     async def on_turn(self, turn_context: TurnContext) -> None:
@@ -52,7 +53,7 @@ class PartnerConversation:
             except MalformedPayload:
                 action = None
             if action is not None and action.action is CardActionKind.START:
-                await dc.cancel_all_dialogs()
+                dc.cancel_all_dialogs()
                 await dc.begin_dialog(SURVEY_DIALOG, {"survey_id": action.survey_id})
             elif dc.active_dialog is not None or action is None:
                 if dc.active_dialog is None:
@@ -70,7 +71,7 @@ class PartnerConversation:
         if command is Command.MY_SURVEYS and commands is not None and await commands(turn_context):
             return  # a lead's `surveys`: the surveys they run (bot.leads.chat); `my surveys` stays their own
         if command is Command.MY_SURVEYS:
-            await dc.cancel_all_dialogs()
+            dc.cancel_all_dialogs()
             await self._offer(turn_context, intro=None)
         elif dc.active_dialog is not None:
             await dc.continue_dialog()

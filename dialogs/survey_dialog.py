@@ -14,11 +14,11 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from botbuilder.core import TurnContext
-from botbuilder.dialogs import Dialog, DialogContext, DialogInstance, DialogTurnResult
 from botbuilder.schema import Activity, ActivityTypes
 from pydantic import BaseModel
 
 from dialogs import outgoing
+from dialogs.dialog_stack import Dialog, DialogContext, DialogInstance
 from dialogs.intents import (
     AnswerIntent,
     ChangeIntent,
@@ -117,27 +117,27 @@ class SurveyDialog(Dialog):
         self._answering = SurveyAnswering(self._screens, self._navigation, services.clock, services.on_answer)
         self._submission = SurveySubmission(self._screens, services.clock, services.tz)
 
-    # botbuilder entry points -------------------------------------------------------------------
+    # dialog entry points -----------------------------------------------------------------------
 
-    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> DialogTurnResult:
+    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> None:
         opts = SurveyOptions.model_validate(options)
-        state = dialog_context.active_dialog.state
+        state = dialog_context.active_state
         state.update(survey_id=opts.survey_id, element_id=opts.element_id, review=opts.review, **FRESH)
         if opts.pending is not None:
-            return await self._on_card(dialog_context, opts.pending)
-        if opts.typed is not None:
+            await self._on_card(dialog_context, opts.pending)
+        elif opts.typed is not None:
             typed = opts.typed
-            return await self._run(dialog_context, lambda dc, turn: self._on_first_text(dc, turn, typed))
-        return await self._run(dialog_context, self._resume)
+            await self._run(dialog_context, lambda dc, turn: self._on_first_text(dc, turn, typed))
+        else:
+            await self._run(dialog_context, self._resume)
 
-    async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
+    async def continue_dialog(self, dialog_context: DialogContext) -> None:
         activity = dialog_context.context.activity
         data = card_data(activity)
         if data is not None:
-            return await self._on_card(dialog_context, data)
-        if activity.type == ActivityTypes.message and (activity.text or "").strip():
-            return await self._run(dialog_context, lambda dc, t: self._on_text(dc, t, activity.text or ""))
-        return Dialog.end_of_turn
+            await self._on_card(dialog_context, data)
+        elif activity.type == ActivityTypes.message and (activity.text or "").strip():
+            await self._run(dialog_context, lambda dc, t: self._on_text(dc, t, activity.text or ""))
 
     async def reprompt_dialog(self, context: TurnContext, instance: DialogInstance) -> None:
         """Show the current question again (after a concurrent turn won the race)."""
@@ -148,7 +148,7 @@ class SurveyDialog(Dialog):
 
     # the turn ------------------------------------------------------------------------------------
 
-    async def _run(self, dc: DialogContext, step: Step) -> DialogTurnResult:
+    async def _run(self, dc: DialogContext, step: Step) -> None:
         """Load, act and commit in one transaction; reply only after the commit, so nothing is lost
         (inside the handler's turn transaction, the replies are queued until the turn commits)."""
         outbox: list[Message] = []
@@ -156,8 +156,8 @@ class SurveyDialog(Dialog):
         ended = False
         try:
             async with transaction(self._s.sessions) as session:
-                turn = await self._load(session, dc.context, dc.active_dialog.state)
-                turn.confirming = bool(dc.active_dialog.state.pop("confirm_submit", False))
+                turn = await self._load(session, dc.context, dc.active_state)
+                turn.confirming = bool(dc.active_state.pop("confirm_submit", False))
                 if not turn.sheet.accepting_answers(self._s.clock()):
                     outbox.append(self._screens.closed(turn.survey))
                     ended = True
@@ -166,7 +166,7 @@ class SurveyDialog(Dialog):
                     outbox += result.messages
                     updates += result.updates
                     ended = result.ended
-                    dc.active_dialog.state[_TURN_AT] = self._s.clock().isoformat()
+                    dc.active_state[_TURN_AT] = self._s.clock().isoformat()
         except SurveyNotFound:
             outbox = [self._screens.text("That survey no longer exists. Say “my surveys” to see yours.")]
             ended = True
@@ -176,7 +176,7 @@ class SurveyDialog(Dialog):
         for update in updates:
             await outgoing.replace(dc.context, update)
         shown = dc.context.turn_state.get(SHOWN_QUESTIONS, {})
-        state = dc.active_dialog.state
+        state = dc.active_state
         for message in outbox:
             element_id = shown.get(id(message))
             await outgoing.send(
@@ -185,8 +185,7 @@ class SurveyDialog(Dialog):
                 None if element_id is None else _remember_card(dc.context, state, element_id),
             )
         if ended:
-            return await dc.end_dialog()
-        return Dialog.end_of_turn
+            dc.end_dialog()
 
     async def _load(self, session: Session, context: TurnContext, state: dict[str, Any]) -> Turn:
         sender = context.activity.from_property
@@ -211,24 +210,24 @@ class SurveyDialog(Dialog):
         return Turn(sheet, context)
 
     async def _resume(self, dc: DialogContext, turn: Turn) -> TurnResult:
-        return self._navigation.resume(dc.active_dialog.state, turn)
+        return self._navigation.resume(dc.active_state, turn)
 
     # inputs ----------------------------------------------------------------------------------------
 
-    async def _on_card(self, dc: DialogContext, data: object) -> DialogTurnResult:
+    async def _on_card(self, dc: DialogContext, data: object) -> None:
         try:
             action = parse_card_action(data)
         except MalformedPayload as exc:
             invoke_message(dc.context, str(exc))
             await outgoing.send(dc.context, self._screens.text(str(exc)))
-            return Dialog.end_of_turn
-        state = dc.active_dialog.state
+            return
+        state = dc.active_state
         if action.survey_id != state["survey_id"]:
             state.update(survey_id=action.survey_id, element_id=None, review=False, **FRESH)
-        return await self._run(dc, lambda dc_, turn: self._on_action(dc_, turn, action))
+        await self._run(dc, lambda dc_, turn: self._on_action(dc_, turn, action))
 
     async def _on_action(self, dc: DialogContext, turn: Turn, action: CardAction) -> TurnResult:
-        state = dc.active_dialog.state
+        state = dc.active_state
         navigation, submission = self._navigation, self._submission
         current = None if state.get("review") else state.get("element_id")
         kind = action.action
@@ -268,7 +267,7 @@ class SurveyDialog(Dialog):
         return await self._answering.record(dc.context, state, turn, element_id, action, stale=stale)
 
     async def _on_text(self, dc: DialogContext, turn: Turn, text: str) -> TurnResult:
-        state = dc.active_dialog.state
+        state = dc.active_state
         if state.get("review"):
             return await self._on_review_text(dc, turn, text)
         element_id = state.get("element_id")
@@ -299,7 +298,7 @@ class SurveyDialog(Dialog):
     async def _on_first_text(self, dc: DialogContext, turn: Turn, text: str) -> TurnResult:
         """Typed before pressing Start: an answer to the question they would meet first is taken; anything
         else shows that question, which they have not seen yet, with why it was not taken."""
-        state = dc.active_dialog.state
+        state = dc.active_state
         element_id = next_element(turn.framework, turn.answers)
         if element_id is None:
             return self._navigation.resume(state, turn)
@@ -311,7 +310,7 @@ class SurveyDialog(Dialog):
         return await self._on_text(dc, turn, text)
 
     async def _on_review_text(self, dc: DialogContext, turn: Turn, text: str) -> TurnResult:
-        state = dc.active_dialog.state
+        state = dc.active_state
         intent = parse_reply(text, [])
         if isinstance(intent, ChangeIntent):
             return self._navigation.change(state, turn, intent.position)
@@ -322,7 +321,7 @@ class SurveyDialog(Dialog):
         return TurnResult([self._screens.text(self._submission.review_hint(turn))])
 
     async def _command(self, dc: DialogContext, turn: Turn, command: Command) -> TurnResult:
-        state = dc.active_dialog.state
+        state = dc.active_state
         screens, navigation, submission = self._screens, self._navigation, self._submission
         in_review = bool(state.get("review"))
         if command is Command.SKIP and not in_review:

@@ -3,10 +3,12 @@
 E-tags follow the contract of the SDK's official stores: `None` or `"*"` writes unconditionally,
 `""` is an error, anything else must match the stored e-tag or the write fails with "Etag conflict".
 
-State is stored as plain JSON (not jsonpickle, as the SDK's stores do): an item is a dict of JSON values
-and `DialogState`s, nothing else is restored as an object and no class is ever imported by name. Rows
-written by earlier releases in jsonpickle's format are still read, and rewritten as JSON on the next save.
-This is the one storage module allowed to import botbuilder.
+State is stored as plain JSON (not jsonpickle, as the SDK's stores do): an item is a dict of JSON values,
+read back as the same values; nothing is restored as an object and no class is ever imported by name.
+The dialog stack under `DIALOG_STATE` is stored marked as botbuilder's `DialogState` (so releases that
+still used botbuilder.dialogs read it), and rows written by earlier releases in jsonpickle's format are
+still read, and rewritten as JSON on the next save. This is the one storage module allowed to import
+botbuilder.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import Any
 import sqlalchemy as sa
 from botbuilder.core import ConversationState, Storage, TurnContext
 from botbuilder.core.bot_state import CachedBotState
-from botbuilder.dialogs import DialogInstance, DialogState
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from frameworks.clock import utc_now
@@ -28,6 +29,7 @@ from storage.tables import BotStateRecord, table_of
 from storage.upsert import insert
 
 __all__ = [
+    "DIALOG_STATE",
     "EtagConflict",
     "JsonConversationState",
     "SqlStorage",
@@ -39,8 +41,12 @@ __all__ = [
 
 _TABLE = table_of(BotStateRecord)
 
+DIALOG_STATE = "DialogState"
+"""The item's key for the conversation's dialog stack (dialogs.dialog_stack), botbuilder's property name:
+in memory a list of `{"id": str, "state": {…}}`, the active dialog first."""
 _KIND = "$kind"
-"""Marks a stored value that reads back as an object; its only value is `DialogState`."""
+"""Marks the stored dialog stack, `{"$kind": "DialogState", "dialog_stack": […]}`, as botbuilder's
+`DialogState` was written; no other value may carry it."""
 _DIALOG_STATE = "DialogState"
 _PY_OBJECT = "py/object"
 """jsonpickle's tag in rows of earlier releases; only the two dialog classes below are accepted."""
@@ -49,7 +55,7 @@ _LEGACY_DIALOG_INSTANCE = "botbuilder.dialogs.dialog_instance.DialogInstance"
 
 
 class UnstorableState(TypeError):
-    """The state holds something that is neither plain JSON nor a `DialogState`: it is not stored."""
+    """The state holds something that is not plain JSON, or a dialog stack in no shape a dialog keeps."""
 
 
 class UnreadableState(ValueError):
@@ -77,44 +83,56 @@ def load_state(key: str, data: str) -> dict[str, Any]:
     item = json.loads(data)
     if not isinstance(item, dict):
         raise UnreadableState(key, f"a stored item is a JSON object, not {type(item).__name__}")
-    return {name: _restored(key, value) for name, value in item.items()}
+    return {name: _restored(key, name, value) for name, value in item.items()}
 
 
-def _plain(key: str, value: object) -> object:
-    if isinstance(value, DialogState):
-        frames = [{"id": frame.id, "state": frame.state} for frame in value.dialog_stack]
-        return {_KIND: _DIALOG_STATE, "dialog_stack": frames}
+def _plain(name: str, value: object) -> object:
+    if name == DIALOG_STATE:
+        try:
+            return {_KIND: _DIALOG_STATE, "dialog_stack": _checked_stack(value)}
+        except ValueError as exc:
+            raise UnstorableState(f"{name!r}: {exc}") from None
     if isinstance(value, Mapping) and _KIND in value:
-        raise UnstorableState(f"{key!r}: a plain value may not carry the {_KIND!r} key")
+        raise UnstorableState(f"{name!r}: a plain value may not carry the {_KIND!r} key")
     return value
 
 
-def _restored(key: str, value: object) -> object:
-    if not isinstance(value, dict):
+def _restored(key: str, name: str, value: object) -> object:
+    """The dialog stack from either stored form, without its marker; any other value as it is."""
+    if name != DIALOG_STATE:
+        if isinstance(value, dict) and (_KIND in value or _PY_OBJECT in value):
+            raise UnreadableState(key, f"a dialog stack is kept under {DIALOG_STATE!r}, not {name!r}")
         return value
-    if _KIND in value:
-        if value[_KIND] != _DIALOG_STATE or set(value) != {_KIND, "dialog_stack"}:
-            raise UnreadableState(key, f"unknown stored kind {value[_KIND]!r}")
-        return _dialog_state(key, value["dialog_stack"])
-    if _PY_OBJECT in value:
-        return _legacy_dialog_state(key, value)
-    return value
+    if isinstance(value, dict) and _PY_OBJECT in value:
+        return _legacy_dialog_stack(key, value)
+    if not (
+        isinstance(value, dict) and set(value) == {_KIND, "dialog_stack"} and value[_KIND] == _DIALOG_STATE
+    ):
+        kind = value.get(_KIND) if isinstance(value, dict) else type(value).__name__
+        raise UnreadableState(key, f"unknown stored kind {kind!r}")
+    return _stack(key, value["dialog_stack"])
 
 
-def _dialog_state(key: str, frames: object) -> DialogState:
-    if not isinstance(frames, list):
-        raise UnreadableState(key, "a dialog stack is a list")
-    stack = []
-    for frame in frames:
+def _stack(key: str, stack: object) -> list[dict[str, Any]]:
+    try:
+        return _checked_stack(stack)
+    except ValueError as exc:
+        raise UnreadableState(key, str(exc)) from None
+
+
+def _checked_stack(stack: object) -> list[dict[str, Any]]:
+    """A dialog stack in the shape the dialogs keep (in memory, and stored inside its marker)."""
+    if not isinstance(stack, list):
+        raise ValueError("a dialog stack is a list")
+    for frame in stack:
         if not (isinstance(frame, dict) and set(frame) == {"id", "state"}):
-            raise UnreadableState(key, "a dialog on the stack has exactly an id and a state")
+            raise ValueError("a dialog on the stack has exactly an id and a state")
         if not (isinstance(frame["id"], str) and isinstance(frame["state"], dict)):
-            raise UnreadableState(key, "a dialog's id is a string and its state an object")
-        stack.append(DialogInstance(id=frame["id"], state=frame["state"]))
-    return DialogState(stack)
+            raise ValueError("a dialog's id is a string and its state an object")
+    return stack
 
 
-def _legacy_dialog_state(key: str, value: dict[str, Any]) -> DialogState:
+def _legacy_dialog_stack(key: str, value: dict[str, Any]) -> list[dict[str, Any]]:
     """A `DialogState` as jsonpickle flattened it (earlier releases), read without importing anything."""
     _expect_legacy(key, value, _LEGACY_DIALOG_STATE, {"_dialog_stack"})
     frames = value["_dialog_stack"]
@@ -123,7 +141,7 @@ def _legacy_dialog_state(key: str, value: dict[str, Any]) -> DialogState:
     for frame in frames:
         _expect_legacy(key, frame, _LEGACY_DIALOG_INSTANCE, {"id", "state"})
         _refuse_legacy_tags(key, frame["state"])
-    return _dialog_state(key, [{"id": frame["id"], "state": frame["state"]} for frame in frames])
+    return _stack(key, [{"id": frame["id"], "state": frame["state"]} for frame in frames])
 
 
 def _expect_legacy(key: str, value: object, class_name: str, fields: set[str]) -> None:

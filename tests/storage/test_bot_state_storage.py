@@ -12,10 +12,9 @@ from collections.abc import Callable
 import pytest
 from botbuilder.core import Storage, TurnContext
 from botbuilder.core.adapters import TestAdapter
-from botbuilder.dialogs import DialogInstance, DialogState
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 
-from storage.bot_state import JsonConversationState, SqlStorage
+from storage.bot_state import DIALOG_STATE, JsonConversationState, SqlStorage
 from storage.db import session_factory
 from tests.conftest import Database
 
@@ -112,14 +111,10 @@ async def test_a_second_save_in_the_same_turn_is_not_taken_for_a_conflict(storag
 
 
 async def test_dialog_stack_survives_a_round_trip(storage: Storage) -> None:
-    stack = DialogState(
-        [DialogInstance(id="survey", state={"element": "vision", "options": {"survey_id": 7}})]
-    )
-    await storage.write({"conv": {"DialogState": stack}})
-    restored = (await storage.read(["conv"]))["conv"]["DialogState"]
-    assert isinstance(restored, DialogState)
-    assert restored.dialog_stack[0].id == "survey"
-    assert restored.dialog_stack[0].state == {"element": "vision", "options": {"survey_id": 7}}
+    stack = [{"id": "survey", "state": {"element": "vision", "options": {"survey_id": 7}}}]
+    await storage.write({"conv": {DIALOG_STATE: stack}})
+    restored = (await storage.read(["conv"]))["conv"][DIALOG_STATE]
+    assert restored == [{"id": "survey", "state": {"element": "vision", "options": {"survey_id": 7}}}]
 
 
 async def test_state_survives_a_restart(database: Database, storage: Storage) -> None:

@@ -1,5 +1,6 @@
 """Conversation state is stored as plain JSON: a partner's place in a survey, and nothing that could
-make the bot import code. Rows the previous release wrote with jsonpickle still resume."""
+make the bot import code. Rows the releases before wrote (with jsonpickle, or as JSON through
+botbuilder.dialogs' DialogState) still resume, and the previous release reads what this one writes."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ import pytest
 import sqlalchemy as sa
 from botbuilder.core import StoreItem, TurnContext
 from botbuilder.core.adapters import TestAdapter
-from botbuilder.dialogs import DialogInstance, DialogState
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 
 from frameworks.loader import load_directory
 from storage.bot_state import (
+    DIALOG_STATE,
     JsonConversationState,
     SqlStorage,
     UnreadableState,
@@ -46,6 +47,14 @@ OLD_AFTER_A_CARD = (
     '"card":{"id":"activity-1","element_id":"mergers-acquisitions-and-disposals"}}}]}}'
 )
 OLD_STOPPED = '{"DialogState":{"py/object":"botbuilder.dialogs.dialog_state.DialogState","_dialog_stack":[]}}'
+# Rows exactly as the previous release's JSON codec stored botbuilder.dialogs' DialogState (captured from it).
+PREVIOUS_AFTER_A_CARD = (
+    '{"DialogState":{"$kind":"DialogState","dialog_stack":[{"id":"survey","state":{"back_to_review":false,'
+    '"card":{"element_id":"mergers-acquisitions-and-disposals","id":"activity-1"},'
+    '"element_id":"mergers-acquisitions-and-disposals","invited":1,"return_to":null,"review":false,'
+    '"survey_id":1,"turn_at":"2026-11-23T09:30:00+00:00"}}]}}'
+)
+PREVIOUS_STOPPED = '{"DialogState":{"$kind":"DialogState","dialog_stack":[]}}'
 
 
 async def _store_row(db: Database, key: str, data: str) -> None:
@@ -60,18 +69,21 @@ async def _store_row(db: Database, key: str, data: str) -> None:
         )
 
 
-async def _stored_row(db: Database, key: str) -> Any:
+async def _stored_text(db: Database, key: str) -> Any:
     async with transaction(db.sessions) as session:
-        data = (
+        return (
             await session.execute(sa.text("SELECT data FROM bot_state WHERE key = :key"), {"key": key})
         ).scalar()
-    return json.loads(data)
+
+
+async def _stored_row(db: Database, key: str) -> Any:
+    return json.loads(await _stored_text(db, key))
 
 
 async def test_dialog_state_is_stored_as_plain_json(database: Database) -> None:
     storage = SqlStorage(database.sessions)
     place = {"survey_id": 7, "element_id": "vision", "card": {"id": "activity-9", "element_id": "vision"}}
-    await storage.write({AMINA: {"DialogState": DialogState([DialogInstance(id="survey", state=place)])}})
+    await storage.write({AMINA: {DIALOG_STATE: [{"id": "survey", "state": place}]}})
     assert await _stored_row(database, AMINA) == {
         "DialogState": {"$kind": "DialogState", "dialog_stack": [{"id": "survey", "state": place}]}
     }
@@ -81,10 +93,8 @@ async def test_a_row_of_the_previous_release_reads_back_as_the_same_dialog_state
     await _store_row(database, AMINA, OLD_AFTER_A_CARD)
     item = (await SqlStorage(database.sessions).read([AMINA]))[AMINA]
     assert item["e_tag"] == "old-release"
-    stack = item["DialogState"]
-    assert isinstance(stack, DialogState)
-    assert [(frame.id, frame.state) for frame in stack.dialog_stack] == [
-        ("survey", json.loads(OLD_AFTER_A_CARD)["DialogState"]["_dialog_stack"][0]["state"])
+    assert item[DIALOG_STATE] == [
+        {"id": "survey", "state": json.loads(OLD_AFTER_A_CARD)["DialogState"]["_dialog_stack"][0]["state"]}
     ]
 
 
@@ -92,9 +102,20 @@ async def test_a_stopped_survey_of_the_previous_release_reads_back_as_an_empty_s
     database: Database,
 ) -> None:
     await _store_row(database, AMINA, OLD_STOPPED)
-    stack = (await SqlStorage(database.sessions).read([AMINA]))[AMINA]["DialogState"]
-    assert isinstance(stack, DialogState)
-    assert stack.dialog_stack == []
+    assert (await SqlStorage(database.sessions).read([AMINA]))[AMINA][DIALOG_STATE] == []
+
+
+@pytest.mark.parametrize("stored", [PREVIOUS_AFTER_A_CARD, PREVIOUS_STOPPED], ids=["mid-survey", "stopped"])
+async def test_a_json_row_of_the_previous_release_reads_back_and_is_written_back_the_same(
+    database: Database, stored: str
+) -> None:
+    """A rolling deploy: each release reads the other's rows, since both write the same text."""
+    await _store_row(database, AMINA, stored)
+    storage = SqlStorage(database.sessions)
+    item = (await storage.read([AMINA]))[AMINA]
+    assert item[DIALOG_STATE] == json.loads(stored)["DialogState"]["dialog_stack"]
+    await storage.write({AMINA: item})  # e-tag checked against the old row's
+    assert await _stored_text(database, AMINA) == stored
 
 
 async def test_a_partner_mid_survey_at_the_upgrade_carries_on_and_the_row_becomes_json(
@@ -128,6 +149,7 @@ async def test_a_partner_mid_survey_at_the_upgrade_carries_on_and_the_row_become
             "jsonpickle's 'py/tuple' inside dialog state",
         ),
         ('{"DialogState":{"$kind":"tabnanny.Gadget","dialog_stack":[]}}', "unknown stored kind"),
+        ('{"place":{"$kind":"DialogState","dialog_stack":[]}}', "a dialog stack is kept under 'DialogState'"),
         (
             '{"DialogState":{"$kind":"DialogState","dialog_stack":[{"id":"survey"}]}}',
             "exactly an id and a state",
@@ -148,15 +170,18 @@ async def test_a_row_in_an_unknown_shape_is_refused_and_nothing_is_imported(
     "item",
     [
         StoreItem(count=2),
-        {
-            "DialogState": DialogState(
-                [DialogInstance(id="survey", state={"due": datetime(2026, 4, 1, tzinfo=UTC)})]
-            )
-        },
+        {DIALOG_STATE: [{"id": "survey", "state": {"due": datetime(2026, 4, 1, tzinfo=UTC)}}]},
         {"place": {"$kind": "DialogState", "dialog_stack": []}},
+        {DIALOG_STATE: {"dialog_stack": []}},
         {"score": float("nan")},
     ],
-    ids=["an object", "a datetime in dialog state", "a plain value posing as dialog state", "NaN"],
+    ids=[
+        "an object",
+        "a datetime in dialog state",
+        "a plain value posing as dialog state",
+        "dialog state that is no stack",
+        "NaN",
+    ],
 )
 async def test_state_that_is_not_plain_json_is_refused_and_not_stored(database: Database, item: Any) -> None:
     storage = SqlStorage(database.sessions)
@@ -191,20 +216,20 @@ async def test_conversation_state_saves_only_a_turn_that_changed_it(database: Da
     storage = _CountingStorage(database.sessions)
     await _store_row(database, AMINA, OLD_ON_QUESTION_2)
     state = JsonConversationState(storage)
-    dialog_state = state.create_property("DialogState")
+    dialog_state = state.create_property(DIALOG_STATE)
 
     unchanged = _turn(TestAdapter())
     await state.load(unchanged)
     stack = await dialog_state.get(unchanged)
     # the same place, its keys in another order: not a change
-    stack.dialog_stack[0].state = dict(reversed(list(stack.dialog_stack[0].state.items())))
+    stack[0]["state"] = dict(reversed(list(stack[0]["state"].items())))
     await state.save_changes(unchanged)
     assert storage.writes == 0
 
     changed = _turn(TestAdapter())
     await state.load(changed)
     stack = await dialog_state.get(changed)
-    stack.dialog_stack[0].state["element_id"] = "results"
+    stack[0]["state"]["element_id"] = "results"
     await state.save_changes(changed)
     assert storage.writes == 1
     assert (await _stored_row(database, AMINA))["DialogState"]["dialog_stack"][0]["state"][
