@@ -9,17 +9,19 @@ command again; commands are idempotent, and `start` finds the draft it made (`dr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import zlib
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.tables import ProcessedActivity, Survey, SurveyState, table_of
-from storage.upsert import insert
+from storage.upsert import dialect_of, insert, insert_for
 
 _TABLE = table_of(ProcessedActivity)
 
@@ -35,11 +37,18 @@ async def claim_activity(
     `replies` (JSON) are kept with the claim until they went out: a turn claims once it has decided,
     in the same statement. Compressed: a question card is ~6.5 KB of JSON and compresses to a fifth."""
     stored = zlib.compress(replies.encode()) if replies is not None else None
-    statement = (
-        insert(session, _TABLE).values(key=key, received_at=now, replies=stored).on_conflict_do_nothing()
-    )
-    result = await session.execute(statement.returning(_TABLE.c.key))
+    parameters = {"claim_key": key, "received_at": now, "replies": stored}
+    result = await session.execute(_claim_statement(dialect_of(session)), parameters)
     return result.first() is not None
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Any:
+    """Built once per database kind: a turn's statements are built afresh otherwise, at a cost close
+    to running them."""
+    values: dict[str, Any] = {"key": sa.bindparam("claim_key"), "received_at": sa.bindparam("received_at")}
+    statement = insert_for(dialect, _TABLE).values(**values, replies=sa.bindparam("replies"))
+    return statement.on_conflict_do_nothing().returning(_TABLE.c.key)
 
 
 class Claim(StrEnum):
@@ -124,16 +133,19 @@ async def owed_replies(session: AsyncSession, key: str) -> str | None:
 
 async def replies_sent(session: AsyncSession, key: str, *, card_id: str | None = None) -> None:
     """The claimed turn's replies went out: a later redelivery sends nothing. `card_id`: the id Teams
-    gave the question card among them, for the conversation's next turn (`sent_card`)."""
-    values: dict[str, object] = {"replies": None}
-    if card_id is not None:
-        values["card_id"] = card_id
-    await session.execute(sa.update(_TABLE).where(_TABLE.c.key == key).values(**values))
+    gave the question card among them, for the conversation's next turn (`SENT_CARD`)."""
+    if card_id is None:
+        await session.execute(_SENT, {"claim_key": key})
+    else:
+        await session.execute(_SENT_WITH_CARD, {"claim_key": key, "sent_card_id": card_id})
 
 
-def sent_card(key: str) -> sa.ScalarSelect[str | None]:
-    """The id of the question card the turn claimed as `key` sent, as a column of another query."""
-    return sa.select(_TABLE.c.card_id).where(_TABLE.c.key == key).scalar_subquery()
+_SENT = sa.update(_TABLE).where(_TABLE.c.key == sa.bindparam("claim_key")).values(replies=None)
+_SENT_WITH_CARD = _SENT.values(card_id=sa.bindparam("sent_card_id"))
+
+SENT_CARD = sa.select(_TABLE.c.card_id).where(_TABLE.c.key == sa.bindparam("card_turn")).scalar_subquery()
+"""The id of the question card the turn claimed as `:card_turn` sent (NULL when unknown), as a column of
+another query."""
 
 
 async def purge_claims(session: AsyncSession, *, before: datetime) -> int:

@@ -3,8 +3,10 @@ survey's frozen framework; answering again overwrites the same row instead of ad
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +17,7 @@ from frameworks.scoring import COMMENT_LIMIT, AnswerValue, interpret, locate
 from storage.errors import CommentTooLong, ResponseLocked
 from storage.surveys import framework_of, require_open
 from storage.tables import Answer, Invitation, Person, Response, Survey, stored_id, table_of
-from storage.upsert import insert
+from storage.upsert import dialect_of, insert, insert_for
 
 
 async def ensure_response(
@@ -111,24 +113,42 @@ async def _upsert_answer(
     *,
     skipped: bool | None = None,
 ) -> Answer:
-    table = table_of(Answer)
-    values = {
-        "value": parsed.value if parsed else None,
-        "score": parsed.score if parsed else None,
-        "skipped": parsed is None if skipped is None else skipped,
-        "updated_at": now,
+    parameters = {
+        "answer_response": response.id,
+        "answer_element": element_id,
+        "answer_value": parsed.value if parsed else None,
+        "answer_score": parsed.score if parsed else None,
+        "answer_skipped": parsed is None if skipped is None else skipped,
+        "answer_comment": comment,
+        "answer_at": now,
     }
-    update = dict(values)
-    if comment is not None:  # changing an answer keeps its earlier comment unless a new one is given
-        update["comment"] = comment
-    statement = (
-        insert(session, Answer)
-        .values(response_id=response.id, element_id=element_id, comment=comment, answered_at=now, **values)
-        .on_conflict_do_update(index_elements=[table.c.response_id, table.c.element_id], set_=update)
-        .returning(Answer)
-    )
-    answer: Answer = (await session.scalars(statement, execution_options={"populate_existing": True})).one()
+    # Changing an answer keeps its earlier comment unless a new one is given.
+    statement = _upsert_statement(dialect_of(session), keep_comment=comment is None)
+    result = await session.scalars(statement, parameters, execution_options={"populate_existing": True})
+    answer: Answer = result.one()
     return answer
+
+
+@functools.cache
+def _upsert_statement(dialect: str, *, keep_comment: bool) -> Any:
+    """Built once per database kind and comment rule: building it for every answer cost about as much
+    as running it."""
+    table = table_of(Answer)
+    statement = insert_for(dialect, Answer).values(
+        response_id=sa.bindparam("answer_response"),
+        element_id=sa.bindparam("answer_element"),
+        value=sa.bindparam("answer_value"),
+        score=sa.bindparam("answer_score"),
+        skipped=sa.bindparam("answer_skipped"),
+        comment=sa.bindparam("answer_comment"),
+        answered_at=sa.bindparam("answer_at"),
+        updated_at=sa.bindparam("answer_at"),
+    )
+    changed = ["value", "score", "skipped", "updated_at"] + ([] if keep_comment else ["comment"])
+    update = {name: statement.excluded[name] for name in changed}
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.response_id, table.c.element_id], set_=update
+    ).returning(Answer)
 
 
 async def _answer(session: AsyncSession, response_id: int | None, element_id: str) -> Answer | None:
