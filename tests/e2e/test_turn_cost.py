@@ -18,6 +18,7 @@ from bot.app import ENGINE, create_app
 from bot.settings import Settings
 from frameworks.loader import load_directory
 from tests.conftest import FIXED_NOW, Database
+from tests.e2e.test_app_survey import _buttons
 from tests.fakes.connector import FakeConnector, fake_connector
 from tests.fakes.conversation import open_survey_for
 from tests.fakes.teams_wire import Member, TeamsShapes
@@ -33,21 +34,7 @@ async def connector() -> AsyncIterator[FakeConnector]:
 
 def _answer_button(connector: FakeConnector) -> dict[str, Any]:
     """The data of the first level's button on the last question card."""
-    card = connector.cards()[-1]
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Execute" and (node.get("data") or {}).get("action") == "answer":
-                found.append(node["data"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(card)
-    return found[0]
+    return next(data for data in _buttons(connector.cards()[-1]) if data.get("action") == "answer")
 
 
 _STATEMENT = re.compile(r'(SELECT|INSERT INTO|UPDATE|DELETE FROM)\s+"?(\w+)')
