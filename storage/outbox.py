@@ -68,11 +68,29 @@ async def enqueue(session: AsyncSession, messages: Iterable[NewMessage], *, now:
 async def claim_due(
     session: AsyncSession, *, worker: str, now: datetime, lease: timedelta, limit: int
 ) -> list[OutboxMessage]:
-    """Claim up to `limit` due rows for `worker` until `now + lease`, oldest first."""
+    """Claim up to `limit` due rows for `worker` until `now + lease`, oldest first: rows being retried,
+    then new ones.
+
+    One statement per due state, so that each walks the (state, next_attempt_at) index in order and
+    stops after `limit` rows; with both states in one `IN`, the databases sorted every due row for
+    each claim, so a fan-out's CPU per invitation grew with its size (fanout.py: 7.59 ms at 2,000
+    invitations, 11.31 ms at 10,000)."""
+    claimed: list[OutboxMessage] = []
+    for state in (OutboxState.RETRYING, OutboxState.PENDING):
+        if len(claimed) < limit:
+            claimed += await _claim_in(
+                session, state, worker=worker, now=now, lease=lease, limit=limit - len(claimed)
+            )
+    return sorted(claimed, key=lambda m: (m.next_attempt_at, stored_id(m.id)))
+
+
+async def _claim_in(
+    session: AsyncSession, state: OutboxState, *, worker: str, now: datetime, lease: timedelta, limit: int
+) -> list[OutboxMessage]:
     due = (
         sa.select(col(OutboxMessage.id))
         .where(
-            col(OutboxMessage.state).in_(_DUE_STATES),
+            col(OutboxMessage.state) == state,
             col(OutboxMessage.next_attempt_at) <= now,
             sa.or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now),
         )
@@ -90,7 +108,7 @@ async def claim_due(
     claimed = await session.scalars(
         statement, execution_options={"populate_existing": True, "synchronize_session": False}
     )
-    return sorted(claimed, key=lambda m: (m.next_attempt_at, stored_id(m.id)))
+    return list(claimed)
 
 
 async def mark_sent(
