@@ -66,6 +66,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.fanout import serving
 from benchmarks.idle_rss import Memory, free_port, server_environment, status_mb, wait_ready
 from dialogs.survey_views import choices_for
 from frameworks.loader import load_directory
@@ -277,19 +278,6 @@ def noting_replies(chats: dict[str, Chat]) -> Callable[..., Awaitable[web.Stream
         return response
 
     return middleware
-
-
-@asynccontextmanager
-async def serving(app: web.Application) -> AsyncIterator[str]:
-    """Serve an app on a free loopback port; yields its base URL (with a trailing slash)."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, LOOPBACK, 0)
-        await site.start()
-        yield f"http://{LOOPBACK}:{runner.addresses[0][1]}/"
-    finally:
-        await runner.cleanup()
 
 
 def answer_texts(framework: Framework, count: int) -> list[str]:
