@@ -46,8 +46,11 @@ async def claim_activity(
 def _claim_statement(dialect: str) -> Any:
     """Built once per database kind: a turn's statements are built afresh otherwise, at a cost close
     to running them."""
-    values: dict[str, Any] = {"key": sa.bindparam("claim_key"), "received_at": sa.bindparam("received_at")}
-    statement = insert_for(dialect, _TABLE).values(**values, replies=sa.bindparam("replies"))
+    statement = insert_for(dialect, _TABLE).values(
+        key=sa.bindparam("claim_key"),
+        received_at=sa.bindparam("received_at"),
+        replies=sa.bindparam("replies"),
+    )
     return statement.on_conflict_do_nothing().returning(_TABLE.c.key)
 
 

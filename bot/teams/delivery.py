@@ -42,6 +42,10 @@ class KeptReplies(BaseModel):
     def owes_anything(self) -> bool:
         return bool(self.replies) or self.invoke is not None
 
+    def to_keep(self) -> str | None:
+        """What the claim keeps until it is sent (JSON), or None when the turn owes nothing."""
+        return self.model_dump_json() if self.owes_anything() else None
+
 
 async def still_owed(session: Session, turn_context: TurnContext, key: str) -> KeptReplies | None:
     """A redelivery: queue again what its first delivery kept and never confirmed sent."""

@@ -287,8 +287,7 @@ class SurveyBot(ActivityHandler):
         who sent it."""
         if key is None:
             return True
-        replies = kept.model_dump_json() if kept.owes_anything() else None
-        if not await claim_activity(session, key, now=self._clock(), replies=replies):
+        if not await claim_activity(session, key, now=self._clock(), replies=kept.to_keep()):
             return False
         await self._references.remember(session, turn_context)
         return True

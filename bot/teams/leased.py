@@ -81,9 +81,8 @@ class LeasedTurns:
                 response = await work(turn_context)
             kept = KeptReplies(replies=outgoing.held(turn_context), invoke=invoke_json(response))
             if key is not None:
-                replies = kept.model_dump_json() if kept.owes_anything() else None
                 async with turn_transaction(self._sessions) as session:
-                    await complete_claim(session, key, replies)
+                    await complete_claim(session, key, kept.to_keep())
         except BaseException:
             outgoing.discard(turn_context)  # not completed: a redelivery after the lease does it again
             raise
