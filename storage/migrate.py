@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 """The newest migration. A new migration changes it; tests/storage/test_migrations.py checks it against the
 scripts (`scripted_head`)."""
 

@@ -5,7 +5,7 @@ Schema changes go through Alembic (`storage/migrations`); `metadata` here is wha
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -55,6 +55,14 @@ class SurveyState(StrEnum):
     DRAFT = "draft"
     OPEN = "open"
     CLOSED = "closed"
+
+
+class SurveyKind(StrEnum):
+    """A first round asks the whole framework; a consensus round asks again, of those who answered a
+    first round, only the elements where they split (Delphi)."""
+
+    ROUND = "round"
+    CONSENSUS = "consensus"
 
 
 class OrganisationSource(StrEnum):
@@ -178,6 +186,20 @@ class Survey(SQLModel, table=True):
     """The team of the channel it was started in (None in a group chat)."""
     auto_reminded_at: datetime | None = _when()
     """When the automatic reminder before the close went out (once per survey)."""
+    kind: SurveyKind = Field(
+        default=SurveyKind.ROUND, sa_type=sa.String(12), sa_column_kwargs={"server_default": "round"}
+    )
+    parent_survey_id: int | None = Field(
+        default=None, foreign_key="surveys.id", index=True, ondelete="SET NULL"
+    )
+    """For a consensus round: the round whose split elements it asks again."""
+    first_round: dict[str, Any] | None = Field(default=None, sa_type=JSONDocument)
+    """For a consensus round: per element, the first round's k-anonymous distribution and anonymised
+    reasons, frozen when it opened, so every partner is shown the same thing."""
+    target_months: int | None = None
+    """Asked "where we want to be in N months" after each current answer; None: current only."""
+    share_results: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    """A lead's choice: when the round closes, each partner who answered gets their own view."""
 
 
 class Invitation(SQLModel, table=True):
@@ -228,6 +250,9 @@ class Answer(SQLModel, table=True):
     """Numeric position for levels and scores (ordinal); None for statuses and skips."""
     skipped: bool = False
     comment: str | None = Field(default=None, sa_type=sa.Text)
+    target_value: str | None = Field(default=None, max_length=80)
+    """Where they want to be (a survey asked with a target): the same kind of token as `value`."""
+    target_score: int | None = None
     answered_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -344,6 +369,10 @@ class OutboxKind(StrEnum):
     LEAD_EXPORT = "lead-export"
     LEAD_COMMENTS = "lead-comments"
     LEAD_FRAMEWORK = "lead-framework"
+    ACTION_CHECKIN = "action-checkin"
+    """An action's owner is asked, in their 1:1 chat, how it is going (RAG and a note)."""
+    PERSONAL_VIEW = "personal-view"
+    """A partner's own answers beside the partnership's, when a round closes."""
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -426,3 +455,65 @@ class FrameworkUpload(SQLModel, table=True):
     published_version: int | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class ActionRag(StrEnum):
+    """How an action is going, as the CCG delivery plan in the seeds reports it."""
+
+    ON_TRACK = "on-track"
+    AT_RISK = "at-risk"
+    OFF_TRACK = "off-track"
+    COMPLETE = "complete"
+
+
+class ActionState(StrEnum):
+    OPEN = "open"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+class Action(SQLModel, table=True):
+    """One line of a partnership's action plan: what will be done about a gap or a split, by whom, by
+    when. Scoped like a survey: to the tenant and the channel or chat it was made in."""
+
+    __tablename__ = "actions"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "conversation_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(max_length=64)
+    conversation_id: str = Field(max_length=400)
+    number: int
+    """Shown as the reference `A<number>`, counted per channel or chat."""
+    survey_id: int | None = Field(default=None, foreign_key="surveys.id", index=True, ondelete="SET NULL")
+    partnership_id: int | None = Field(
+        default=None, foreign_key="partnerships.id", index=True, ondelete="SET NULL"
+    )
+    element_id: str | None = Field(default=None, max_length=80)
+    element_title: str | None = Field(default=None, max_length=300)
+    """The element's title when the action was made (the framework may be reworded later)."""
+    text: str = Field(sa_type=sa.Text)
+    owner_id: int | None = Field(default=None, foreign_key="people.id", index=True, ondelete="SET NULL")
+    due_on: date | None = None
+    rag: ActionRag = Field(default=ActionRag.ON_TRACK, sa_type=sa.String(12))
+    state: ActionState = Field(default=ActionState.OPEN, sa_type=sa.String(12))
+    checkin_days: int = 30
+    """How often the owner is asked for an update (monthly by default, like the seed's reporting)."""
+    next_checkin_at: datetime | None = _when(index=True)
+    created_by_id: int | None = Field(default=None, foreign_key="people.id", ondelete="SET NULL")
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class ActionUpdate(SQLModel, table=True):
+    """A change to an action (its RAG, state or a note) and who made it: the plan's history, from which
+    the weekly post says what changed since last week."""
+
+    __tablename__ = "action_updates"
+
+    id: int | None = Field(default=None, primary_key=True)
+    action_id: int = Field(foreign_key="actions.id", index=True, ondelete="CASCADE")
+    person_id: int | None = Field(default=None, foreign_key="people.id", index=True, ondelete="SET NULL")
+    rag: ActionRag | None = Field(default=None, sa_type=sa.String(12))
+    state: ActionState | None = Field(default=None, sa_type=sa.String(12))
+    note: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime = _created()
