@@ -14,6 +14,7 @@ with the number of answers. Import from here; the modules, in the order a summar
     highlights  strengths, gaps, divergences, movers, at-risk outcomes
     changes     `compare`: what moved between two summaries
     comments    `lead_comments`: comment texts for the lead only
+    personal    `personal_view`: one partner's answers beside the published figures (import it from there)
 """
 
 from frameworks.summary.build import since_last_post, summarise, with_changes
