@@ -66,6 +66,15 @@ def interpret(framework: Framework, element_id: str, raw: str | int) -> AnswerVa
     return _status(element_id, scale, raw)
 
 
+def interpret_target(framework: Framework, element_id: str, raw: str | int) -> AnswerValue:
+    """Where they want to be: a level or a score read as `interpret` reads the answer. A delivery status
+    has no target (an outcome is delivered or not), so statuses are refused."""
+    _, scale = locate(framework, element_id)
+    if isinstance(scale, StatusScale):
+        raise InvalidAnswer(element_id, "A status has no target: give just the status.")
+    return interpret(framework, element_id, raw)
+
+
 def _level(element_id: str, scale: LevelsScale, raw: str | int) -> AnswerValue:
     text = str(raw).strip()
     level = None

@@ -71,9 +71,15 @@ class AnswerSheet:
         return invitation is not None
 
     async def record_answer(
-        self, element_id: str, value: str | None, *, now: datetime, comment: str | None
+        self,
+        element_id: str,
+        value: str | None,
+        *,
+        now: datetime,
+        comment: str | None,
+        target: str | None = None,
     ) -> StoredAnswer:
-        """Store an answer (None: skipped).
+        """Store an answer (None: skipped) and where they want to be (`target`), in one upsert.
         Raises SurveyClosed, InvalidAnswer, CommentTooLong, ResponseLocked."""
         answer = await answers.record_answer(
             self._session,
@@ -86,6 +92,7 @@ class AnswerSheet:
             lock_after_submit=self._survey.lock_after_submit,
             response=self._response,
             framework=self.framework,
+            target=target,
         )
         return StoredAnswer.of(answer)
 

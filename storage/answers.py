@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from frameworks.schema import Framework
-from frameworks.scoring import COMMENT_LIMIT, AnswerValue, interpret, locate
+from frameworks.scoring import COMMENT_LIMIT, AnswerValue, InvalidAnswer, interpret, interpret_target, locate
 from storage.errors import CommentTooLong, ResponseLocked
 from storage.surveys import framework_of, require_open
 from storage.tables import Answer, Invitation, Person, Response, Survey, stored_id, table_of
@@ -59,8 +59,10 @@ async def record_answer(
     lock_after_submit: bool = False,
     response: Response | None = None,
     framework: Framework | None = None,
+    target: str | int | None = None,
 ) -> Answer:
-    """Store an answer (value None = skipped). Raises SurveyClosed, InvalidAnswer, CommentTooLong.
+    """Store an answer (value None = skipped), with where they want to be (`target`, None: not given;
+    only in a survey asked with a target). Raises SurveyClosed, InvalidAnswer, CommentTooLong.
 
     Pass the person's `response` and the survey's `framework` when already loaded, to save round trips."""
     require_open(survey, now)
@@ -71,11 +73,16 @@ async def record_answer(
         parsed: AnswerValue | None = None
     else:
         parsed = interpret(framework, element_id, value)
+    wanted: AnswerValue | None = None
+    if target is not None and parsed is not None:
+        if survey.target_months is None:
+            raise InvalidAnswer(element_id, "This survey asks only where you are now: give just your answer.")
+        wanted = interpret_target(framework, element_id, target)
     if response is None:
         response = await ensure_response(session, survey, person, now=now)
     if lock_after_submit and response.submitted_at is not None:
         raise ResponseLocked(stored_id(survey.id))
-    return await _upsert_answer(session, response, element_id, parsed, comment, now)
+    return await _upsert_answer(session, response, element_id, parsed, comment, now, target=wanted)
 
 
 async def record_comment(
@@ -112,6 +119,7 @@ async def _upsert_answer(
     now: datetime,
     *,
     skipped: bool | None = None,
+    target: AnswerValue | None = None,
 ) -> Answer:
     parameters = {
         "answer_response": response.id,
@@ -120,9 +128,12 @@ async def _upsert_answer(
         "answer_score": parsed.score if parsed else None,
         "answer_skipped": parsed is None if skipped is None else skipped,
         "answer_comment": comment,
+        "answer_target": target.value if target else None,
+        "answer_target_score": target.score if target else None,
         "answer_at": now,
     }
-    # Changing an answer keeps its earlier comment unless a new one is given.
+    # Changing an answer keeps its earlier comment unless a new one is given; the target goes with the
+    # answer (a skip clears it; the conversation passes the earlier target on when only `3` is typed).
     statement = _upsert_statement(dialect_of(session), keep_comment=comment is None)
     result = await session.scalars(statement, parameters, execution_options={"populate_existing": True})
     answer: Answer = result.one()
@@ -141,10 +152,14 @@ def _upsert_statement(dialect: str, *, keep_comment: bool) -> Any:
         score=sa.bindparam("answer_score"),
         skipped=sa.bindparam("answer_skipped"),
         comment=sa.bindparam("answer_comment"),
+        target_value=sa.bindparam("answer_target"),
+        target_score=sa.bindparam("answer_target_score"),
         answered_at=sa.bindparam("answer_at"),
         updated_at=sa.bindparam("answer_at"),
     )
-    changed = ["value", "score", "skipped", "updated_at"] + ([] if keep_comment else ["comment"])
+    changed = ["value", "score", "skipped", "target_value", "target_score", "updated_at"] + (
+        [] if keep_comment else ["comment"]
+    )
     update = {name: statement.excluded[name] for name in changed}
     return statement.on_conflict_do_update(
         index_elements=[table.c.response_id, table.c.element_id], set_=update

@@ -19,6 +19,8 @@ class SurveyDetails:
     title: str
     closes_at: datetime | None
     lock_after_submit: bool
+    target_months: int | None = None
+    """Each levels or score question also asks where they want to be in this many months."""
 
     @classmethod
     def of(cls, survey: Survey) -> SurveyDetails:
@@ -27,6 +29,7 @@ class SurveyDetails:
             title=survey.title,
             closes_at=survey.closes_at,
             lock_after_submit=survey.lock_after_submit,
+            target_months=survey.target_months,
         )
 
 
@@ -39,9 +42,15 @@ class StoredAnswer:
     """Canonical token (a level id, a score such as '-2', a status id); None when skipped or comment only."""
     skipped: bool
     comment: str | None
+    target: str | None = None
+    """Where they want to be (a survey asked with a target): the same kind of token as `value`."""
 
     @classmethod
     def of(cls, answer: Answer) -> StoredAnswer:
         return cls(
-            element_id=answer.element_id, value=answer.value, skipped=answer.skipped, comment=answer.comment
+            element_id=answer.element_id,
+            value=answer.value,
+            skipped=answer.skipped,
+            comment=answer.comment,
+            target=answer.target_value,
         )

@@ -208,8 +208,10 @@ async def create_survey(
     conversation_id: str | None = None,
     tenant_id: str | None = None,
     team_id: str | None = None,
+    target_months: int | None = None,
 ) -> Survey:
-    """`conversation_id`, `tenant_id`, `team_id`: where it was started, which decides who sees it (Reach)."""
+    """`conversation_id`, `tenant_id`, `team_id`: where it was started, which decides who sees it (Reach).
+    `target_months`: also ask where partners want to be in that many months (None: current only)."""
     if closes_at is not None and closes_at <= now:
         raise ValueError("the closing date must be in the future")
     survey = Survey(
@@ -227,6 +229,7 @@ async def create_survey(
         conversation_id=place_of(conversation_id) if conversation_id else None,
         tenant_id=tenant_id,
         team_id=team_id,
+        target_months=target_months,
     )
     session.add(survey)
     await session.flush()
