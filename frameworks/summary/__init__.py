@@ -14,12 +14,32 @@ with the number of answers. Import from here; the modules, in the order a summar
     highlights  strengths, gaps, divergences, movers, at-risk outcomes
     changes     `compare`: what moved between two summaries
     comments    `lead_comments`: comment texts for the lead only
+    delphi      consensus rounds: the elements asked again, the first round shown, before and after
     personal    `personal_view`: one partner's answers beside the published figures (import it from there)
 """
 
 from frameworks.summary.build import since_last_post, summarise, with_changes
 from frameworks.summary.changes import compare
 from frameworks.summary.comments import lead_comments
+from frameworks.summary.delphi import (
+    Chosen,
+    Unknown,
+    choose_elements,
+    compare_rounds,
+    consensus_framework,
+    first_round,
+    running,
+    scirocco,
+    with_consensus,
+)
+from frameworks.summary.delphi_models import (
+    Agreement,
+    ConsensusRule,
+    ConsensusSummary,
+    ElementConsensus,
+    FirstRound,
+    FirstRoundElement,
+)
 from frameworks.summary.inputs import (
     NO_KIND,
     UNASSIGNED,
@@ -69,18 +89,25 @@ __all__ = [
     "NO_KIND",
     "THRESHOLDS",
     "UNASSIGNED",
+    "Agreement",
     "AnswerCount",
     "Bucket",
     "Changes",
+    "Chosen",
+    "ConsensusRule",
+    "ConsensusSummary",
     "Divergence",
     "DomainChange",
     "DomainSummary",
     "ElementChange",
     "ElementComments",
+    "ElementConsensus",
     "ElementRef",
     "ElementSummary",
     "FigureChange",
     "Figures",
+    "FirstRound",
+    "FirstRoundElement",
     "Headline",
     "HighlightItem",
     "Highlights",
@@ -105,12 +132,20 @@ __all__ = [
     "SuppressionScope",
     "SurveyData",
     "SurveySummary",
+    "Unknown",
     "Weighting",
     "WorkstreamRisk",
+    "choose_elements",
     "compare",
+    "compare_rounds",
+    "consensus_framework",
+    "first_round",
     "is_answer",
     "lead_comments",
+    "running",
+    "scirocco",
     "since_last_post",
     "summarise",
     "with_changes",
+    "with_consensus",
 ]

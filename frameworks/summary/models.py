@@ -10,6 +10,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from frameworks.schema import Rag, ScaleKind
+from frameworks.summary.delphi_models import ConsensusSummary
 from frameworks.summary.rules import SummaryRules, Weighting
 
 
@@ -358,6 +359,9 @@ class SurveySummary(_Out):
     since_last: Changes | None = None
     """Since the summary last posted to the same channel, when there was one (`since_last_post`)."""
     suppressed: list[Suppressed] = Field(default_factory=list)
+    consensus: ConsensusSummary | None = None
+    """A consensus round's agreement before and after, in its own summary and in the round it revisited
+    (frameworks.summary.delphi)."""
 
 
 class ElementComments(_Out):

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from frameworks.summary.delphi_models import ConsensusRule
+
 
 class Weighting(StrEnum):
     RESPONDENT = "respondent"
@@ -40,6 +42,8 @@ class SummaryRules(BaseModel):
     """A change of the headline median by this many steps (or more) makes an element a mover."""
     min_move_share: float = Field(default=0.25, gt=0, le=1)
     """A change of a status outcome's concern share by this much (or more) makes it a mover."""
+    consensus_rule: ConsensusRule = ConsensusRule.SPLIT
+    """Which agreement rule gives a consensus round's verdict (both are reported: summary.delphi)."""
 
     def weighted(self, weighting: Weighting | str | None) -> SummaryRules:
         """These rules with the weighting a lead chose for one summary (None: unchanged)."""
