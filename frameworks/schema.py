@@ -188,6 +188,9 @@ class Framework(_Model):
     repairs: list[Repair] = Field(default_factory=list)
     scale: Scale | None = None
     domains: list[Domain] = Field(min_length=1)
+    target_months: int | None = Field(default=None, ge=1, le=120)
+    """Surveys of this framework also ask where partners want to be in this many months, unless the lead
+    starts one otherwise (None: current only, unless the lead asks for a target)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Framework:

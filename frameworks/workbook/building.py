@@ -23,6 +23,7 @@ from frameworks.workbook.layout import (
     NO,
     REPAIRS,
     SCALE,
+    TARGET_MONTHS,
     YES,
     C,
 )
@@ -76,13 +77,16 @@ class FrameworkBuilder(Cells):
                 note = self.text(row, C.VALUE, ("notes", len(notes)), required=True)
                 if note is not None:
                     notes.append(note)
-            elif name in FRAMEWORK_FIELDS:
+            elif name in FRAMEWORK_FIELDS or name == TARGET_MONTHS:
                 if name in seen:
                     self.problem(FRAMEWORK, row.where(C.FIELD), f"{name} is given twice (also {seen[name]})")
                     continue
                 seen[name] = row.where(C.FIELD)
+                value: str | int | None
                 if name == "id":
                     value = self.slug(row, C.VALUE, ("id",))
+                elif name == TARGET_MONTHS:  # optional: surveys also ask where partners want to be
+                    value = self.integer(row, C.VALUE, (name,))
                 else:
                     value = self.text(row, C.VALUE, (name,), required=True)
                 if value is not None:
@@ -91,7 +95,8 @@ class FrameworkBuilder(Cells):
                 self.problem(
                     FRAMEWORK,
                     row.where(C.FIELD),
-                    f"unknown field {name!r}; the fields are {', '.join(FRAMEWORK_FIELDS)}, note",
+                    f"unknown field {name!r}; the fields are "
+                    f"{', '.join(FRAMEWORK_FIELDS)}, {TARGET_MONTHS}, note",
                 )
         for name in FRAMEWORK_FIELDS:
             if name not in seen and FRAMEWORK in self.rows:

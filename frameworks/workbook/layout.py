@@ -78,6 +78,8 @@ REQUIRED: dict[str, set[Column]] = {
     REPAIRS: {C.WHERE, C.ORIGINAL, C.CORRECTED, C.REASON},
 }
 FRAMEWORK_FIELDS = ("id", "title", "version", "source", "description")
+TARGET_MONTHS = "target_months"
+"""An optional Framework row: surveys also ask where partners want to be in this many months."""
 SHORT_COLUMNS = {C.TITLE, C.LABEL, C.GROUP, C.MILESTONE, C.ID, C.DOMAIN, C.ELEMENT_ID, C.DOMAIN_ID}
 
 COMMENTS: dict[Column, str] = {

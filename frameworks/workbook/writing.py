@@ -23,6 +23,7 @@ from frameworks.workbook.layout import (
     REQUIRED_SHEETS,
     SCALE,
     SCORE_ENDS,
+    TARGET_MONTHS,
     YES,
     C,
     Column,
@@ -47,6 +48,8 @@ def write_workbook(framework: Framework) -> bytes:
     sheet = sheets[FRAMEWORK]
     for name in FRAMEWORK_FIELDS:
         sheet.append([name, getattr(framework, name)])
+    if framework.target_months is not None:
+        sheet.append([TARGET_MONTHS, framework.target_months])
     for note in framework.notes:
         sheet.append(["note", note])
     scales = [("", framework.scale)] + [(d.id, d.scale) for d in framework.domains]
