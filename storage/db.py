@@ -70,8 +70,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+MIGRATING = "storage_migrating"
+"""Execution option of the connection that runs migrations on SQLite: its transaction starts with
+foreign keys off (`storage.migrate` checks them before committing)."""
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     """Take the write lock at BEGIN: two writers queue instead of failing half-way with SQLITE_BUSY."""
+    if connection.get_execution_options().get(MIGRATING):
+        # SQLite alters a table by rebuilding it (copy, drop the old, rename), and with foreign keys on,
+        # dropping the old table deletes by cascade every row that references it: altering `surveys`
+        # would empty `responses` and `answers`. SQLite's own procedure turns them off, which only
+        # takes effect outside a transaction: here, just before it begins.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.db import MIGRATING
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -56,12 +58,35 @@ async def _run(engine: AsyncEngine, alembic_command: Callable[[Config, str], Non
         config.attributes["connection"] = connection
         alembic_command(config, revision)
 
-    async with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            # Several instances starting at once each run `db upgrade`: one migrates, the others wait
-            # here, then find the schema at head. The lock goes with the transaction.
-            await connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        await connection.run_sync(run)
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            await connection.execution_options(**{MIGRATING: True})
+        async with connection.begin():
+            if connection.dialect.name == "postgresql":
+                # Several instances starting at once each run `db upgrade`: one migrates, the others
+                # wait here, then find the schema at head. The lock goes with the transaction.
+                await connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
+            await connection.run_sync(run)
+            if sqlite:
+                await _check_foreign_keys(connection)
+        if sqlite:
+            # Its foreign keys are off: the pool opens a new connection, with them on, in its place.
+            await connection.invalidate()
+
+
+async def _check_foreign_keys(connection: AsyncConnection) -> None:
+    """With foreign keys off while migrating, SQLite checked none: a row left pointing nowhere rolls the
+    migration back instead of being committed."""
+    broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise RuntimeError(
+            f"migrating would leave {len(broken)} rows pointing at nothing (in {', '.join(tables)}); "
+            "nothing was changed"
+        )
 
 
 def head_revision() -> str:

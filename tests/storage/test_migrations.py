@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -19,7 +20,7 @@ from storage.migrate import (
     upgrade,
 )
 from storage.tables import metadata
-from tests.conftest import Database
+from tests.conftest import FIXED_NOW, Database
 
 
 def _differences(connection: sa.Connection) -> list[object]:
@@ -66,3 +67,45 @@ async def test_instances_starting_together_migrate_an_empty_database_once(databa
     assert await is_at_head(database.engine)
     async with database.engine.connect() as connection:
         assert await connection.run_sync(_differences) == []
+
+
+async def test_upgrading_keeps_the_answers_of_a_survey_whose_table_it_alters(database: Database) -> None:
+    """Migration 0015 rebuilds `surveys` on SQLite (copy, drop, rename). With foreign keys on, dropping
+    the old table deleted every invitation, response and answer by cascade; an upgraded bot had lost
+    every answer ever given."""
+    await downgrade(database.engine, "0014")
+    rows = [
+        "INSERT INTO people (id, teams_user_id, created_at, updated_at) VALUES (1, '29:amina', :now, :now)",
+        "INSERT INTO surveys (id, title, framework_id, framework_version, framework_snapshot, state,"
+        " created_at, lock_after_submit) VALUES (7, 'Round 1', 'f', '1', '{}', 'open', :now, false)",
+        "INSERT INTO invitations (survey_id, person_id, invited_at, reminder_count, delivery_state,"
+        " delivery_attempts) VALUES (7, 1, :now, 0, 'sent', 1)",
+        "INSERT INTO responses (id, survey_id, person_id, started_at, updated_at)"
+        " VALUES (3, 7, 1, :now, :now)",
+        "INSERT INTO answers (response_id, element_id, value, score, skipped, answered_at, updated_at)"
+        " VALUES (3, 'vision', 'developing', 2, false, :now, :now)",
+    ]
+    async with database.engine.begin() as connection:
+        for row in rows:
+            await connection.execute(sa.text(row), {"now": FIXED_NOW})
+
+    await upgrade(database.engine)
+
+    async with database.engine.connect() as connection:
+        counts = {
+            table: (await connection.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar_one()
+            for table in ("surveys", "invitations", "responses", "answers")
+        }
+        kind = (await connection.execute(sa.text("SELECT kind FROM surveys WHERE id = 7"))).scalar_one()
+    assert counts == {"surveys": 1, "invitations": 1, "responses": 1, "answers": 1}
+    assert kind == "round"
+    # Foreign keys hold again once migrated: a connection afterwards refuses a row pointing nowhere.
+    with pytest.raises(sa.exc.IntegrityError):
+        async with database.engine.begin() as connection:
+            await connection.execute(
+                sa.text(
+                    "INSERT INTO responses (survey_id, person_id, started_at, updated_at)"
+                    " VALUES (999, 1, :now, :now)"
+                ),
+                {"now": FIXED_NOW},
+            )
