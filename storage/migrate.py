@@ -5,7 +5,8 @@ Alembic (with mako and pygments, about 8 MB) is imported only to migrate: the se
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,14 @@ async def _run(engine: AsyncEngine, alembic_command: Callable[[Config, str], Non
         config.attributes["connection"] = connection
         alembic_command(config, revision)
 
+    async with migrating(engine) as connection:
+        await connection.run_sync(run)
+
+
+@asynccontextmanager
+async def migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction to migrate in, committed when the block ends. Used by `upgrade`
+    and `downgrade` and by Alembic's own command line (env.py)."""
     async with engine.connect() as connection:
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
@@ -69,7 +78,7 @@ async def _run(engine: AsyncEngine, alembic_command: Callable[[Config, str], Non
                 await connection.execute(
                     sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
                 )
-            await connection.run_sync(run)
+            yield connection
             if sqlite:
                 await _check_foreign_keys(connection)
         if sqlite:

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from storage.db import create_engine
+from storage.migrate import migrating
 from storage.tables import metadata
 
 config = context.config
@@ -28,7 +29,7 @@ def _run(connection: Connection) -> None:
 async def _run_with_own_engine(url: str) -> None:
     engine = create_engine(url)
     try:
-        async with engine.begin() as connection:
+        async with migrating(engine) as connection:
             await connection.run_sync(_run)
     finally:
         await engine.dispose()
