@@ -32,6 +32,7 @@ from bot.leads.framework_uploads import DownloadSettings
 from bot.ops.health import edge_readiness
 from bot.ops.metrics import METRICS, Metrics, counting_errors
 from bot.outbox import OutboxSender, Outcome, Verdict, compose_from_payload
+from bot.outbox.checkins import checkin_composer
 from bot.outbox.invitations import invitation_composer
 from bot.outbox.weekly import summary_composer
 from bot.reports.chart_links import ChartUrls
@@ -172,6 +173,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 OutboxKind.LEAD_EXPORT: lead_files,
                 OutboxKind.LEAD_COMMENTS: lead_files,
                 OutboxKind.LEAD_FRAMEWORK: lead_files,
+                OutboxKind.ACTION_CHECKIN: checkin_composer(clock=app[CLOCK], tz=tz),
             },
             clock=app[CLOCK],
             on_outcome=lambda outcome, kind: _count_send(app[METRICS], outcome, kind),

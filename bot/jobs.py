@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from bot.ops.metrics import Metrics
+from bot.outbox.checkins import queue_due_checkins
 from bot.outbox.weekly import queue_due_summaries
 from bot.settings import Settings
 from frameworks.clock import Clock
@@ -100,6 +101,7 @@ async def deadlines(sessions: Sessions, clock: Clock, settings: Settings, notify
             session, now=clock(), before=timedelta(hours=settings.reminder_hours_before_close)
         )
         queued += await queue_due_summaries(session, now=clock())
+        queued += await queue_due_checkins(session, now=clock())
     if closed:
         log.info("closed %d surveys at their deadline", len(closed))
     if queued:

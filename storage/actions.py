@@ -19,7 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.surveys import Reach
-from storage.tables import Action, ActionRag, ActionState, ActionUpdate, Person, stored_id, table_of
+from storage.tables import (
+    Action,
+    ActionRag,
+    ActionState,
+    ActionUpdate,
+    Invitation,
+    Person,
+    stored_id,
+    table_of,
+)
 from storage.upsert import insert
 
 __all__ = [
@@ -37,6 +46,7 @@ __all__ = [
     "due_checkins",
     "find_actions",
     "is_overdue",
+    "owner_choices",
     "update_action",
 ]
 
@@ -317,3 +327,15 @@ async def action_counts(
     return ActionCounts(
         by_rag={rag: by_rag.get(rag, 0) for rag in ActionRag}, overdue=overdue, changed=changed, closed=closed
     )
+
+
+async def owner_choices(session: AsyncSession, *, survey_id: int, limit: int = 100) -> list[tuple[int, str]]:
+    """People invited to a survey, by name: who a summary card's "Make an action" form offers."""
+    rows = await session.execute(
+        sa.select(col(Person.id), col(Person.name))
+        .join(Invitation, col(Invitation.person_id) == col(Person.id))
+        .where(col(Invitation.survey_id) == survey_id, col(Person.name).is_not(None))
+        .order_by(col(Person.name), col(Person.id))
+        .limit(limit)
+    )
+    return [(stored_id(pid), name or "") for pid, name in rows.all()]

@@ -15,11 +15,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from bot.commands.action_parsing import ADD_EXAMPLE, parse_action_add, parse_action_change, parse_actions
 from bot.commands.dates import DATE_HELP
 from bot.commands.models import (
     ALL_SCOPES,
     PERSONAL_SCOPE,
     SHARED_SCOPES,
+    ActionAddCommand,
+    ActionChangeCommand,
+    ActionsCommand,
     CloseCommand,
     CommandError,
     CommentsCommand,
@@ -407,6 +411,53 @@ COMMANDS: tuple[CommandSpec, ...] = (
         lead_only=True,
         details="Your partnership's latest published version, else the built-in one. Send it back to me "
         "changed, in our 1:1 chat, to publish your own version.",
+    ),
+    CommandSpec(
+        model=ActionAddCommand,
+        words=(("action", "add"), ("add", "action")),
+        parser=parse_action_add,
+        name="action add",
+        syntax='action add "<text>" [for <element>] owner @person|email due <date> [survey #N]',
+        description="Add an action to the plan, with its owner and due date",
+        example=ADD_EXAMPLE,
+        scopes=ALL_SCOPES,
+        lead_only=True,
+        details=(
+            "The element is its id or words of its title in the survey's framework (the latest survey "
+            "here, or survey #N). The owner is asked how it is going in a 1:1 chat with me, monthly unless "
+            "you say otherwise (action A3 checkin every 2 weeks). " + DATE_HELP
+        ),
+    ),
+    CommandSpec(
+        model=ActionChangeCommand,
+        words=(("action",),),
+        parser=parse_action_change,
+        name="action",
+        syntax="action A<n> rag <status> | close | reopen | live | checkin every <period>",
+        description="Change an action: its RAG status, open/closed/live, or how often its owner is asked",
+        example="action A3 rag at risk",
+        scopes=ALL_SCOPES,
+        lead_only=True,
+        details=(
+            "RAG as in the delivery plan: on track (green), at risk (amber), off track (red), complete "
+            '(blue). Add note "<text>" to say why; every change is kept in the action\'s history.'
+        ),
+    ),
+    CommandSpec(
+        model=ActionsCommand,
+        words=(("actions",), ("action", "plan")),
+        parser=parse_actions,
+        name="actions",
+        syntax="actions [survey | partnership <name>]",
+        description="The action plan: references, owners, due dates and RAG",
+        example="actions #12",
+        scopes=ALL_SCOPES,
+        lead_only=False,
+        leads_only_in=SHARED_SCOPES,
+        details=(
+            "Typed by a lead in a channel, the plan is posted there for everyone in it. In a 1:1 chat with "
+            "me, a lead sees every plan they can reach; anyone else sees the actions they own."
+        ),
     ),
 )
 

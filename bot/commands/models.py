@@ -215,6 +215,48 @@ class CommentsCommand(_Model):
     survey: SurveyRef | None = None
 
 
+RagName = Literal["on-track", "at-risk", "off-track", "complete"]
+"""An action's RAG as a command names it (storage.tables.ActionRag's values)."""
+StateName = Literal["open", "live", "closed"]
+
+
+class ActionAddCommand(_Model):
+    """`action add "<text>" [for <element>] owner @person|email due <date> [survey]` (bot.leads.actions)."""
+
+    kind: Literal["action_add"] = "action_add"
+    text: str = Field(min_length=1, max_length=2000)
+    element: str | None = None
+    """An element's id or words of its title, matched against the survey's framework."""
+    owner: PersonRef | None = None
+    owner_email: str | None = None
+    due: ParsedDate
+    survey: SurveyRef | None = None
+
+    @model_validator(mode="after")
+    def _one_owner(self) -> ActionAddCommand:
+        if (self.owner is None) == (self.owner_email is None):
+            raise ValueError("an action has one owner: a mention or an email address")
+        return self
+
+
+class ActionChangeCommand(_Model):
+    """`action A3 rag at risk`, `action A3 close|reopen|live`, `action A3 checkin every 2 weeks`."""
+
+    kind: Literal["action_change"] = "action_change"
+    number: int = Field(ge=1)
+    rag: RagName | None = None
+    state: StateName | None = None
+    checkin_days: int | None = Field(default=None, ge=1, le=366)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ActionsCommand(_Model):
+    """The action plan: this channel's (or a survey's, or a partnership's); an owner's own in 1:1."""
+
+    kind: Literal["actions"] = "actions"
+    target: SummaryTarget = SummaryTarget()
+
+
 class UnknownCommand(_Model):
     """Text that names no command: reply with help."""
 
@@ -261,6 +303,9 @@ ParsedCommand = Annotated[
     | SubscriptionsCommand
     | ExportCommand
     | CommentsCommand
+    | ActionAddCommand
+    | ActionChangeCommand
+    | ActionsCommand
     | UnknownCommand
     | Clarification,
     Field(discriminator="kind"),

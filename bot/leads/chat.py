@@ -16,6 +16,9 @@ from typing import Any
 from bot.cards import Card, escape
 from bot.commands import (
     COMMANDS,
+    ActionAddCommand,
+    ActionChangeCommand,
+    ActionsCommand,
     Clarification,
     CloseCommand,
     CommandError,
@@ -47,12 +50,13 @@ from bot.commands import (
     plain_text,
     refusal,
 )
-from bot.leads import closing, files, roles, starting, subscriptions, tracking
+from bot.leads import actions, checkins, closing, files, roles, starting, subscriptions, tracking
 from bot.leads.conversation import CLAIMED_ACTIVITY, Incoming, LeadConversation
 from bot.leads.framework_uploads import FrameworkUploads, upload_card_data
 from bot.leads.lead_files import LeadFiles
 from bot.leads.tenant_frameworks import framework_choices
 from bot.leads.turn import LeadServices, LeadTurn, reach_of
+from dialogs.action_payloads import CHECKIN, parse_checkin, parse_make_action
 from dialogs.payloads import LEAD_VERB, parse_lead_action
 from storage.db import transaction
 from storage.leads import is_lead
@@ -97,6 +101,9 @@ USE_CASES: dict[type[ParsedCommand], UseCase] = {
     MapDomainCommand: roles.domains,
     UnmapDomainCommand: roles.domains,
     DomainsCommand: roles.domains,
+    ActionAddCommand: actions.add,
+    ActionChangeCommand: actions.change,
+    ActionsCommand: actions.listing,
 }
 """The use case of each command (and of a clarification), by the command's model."""
 
@@ -172,13 +179,20 @@ class LeadCommands:
         replaces the one pressed."""
         if upload_card_data(data) is not None:
             return await self._uploads.on_card(chat, data)
+        scope = Scope.of(chat.incoming.conversation_kind)
+        if isinstance(data, dict) and data.get("lead") == CHECKIN:  # an owner's check-in (bot.leads.checkins)
+            lead = await self._is_lead(chat.incoming)
+            return await checkins.on_checkin(self._turn(chat, scope, lead), parse_checkin(data))
+        form = parse_make_action(data)
         action = parse_lead_action(data)
-        if action is None:
+        if action is None and form is None:
             return "I couldn't read that card's data. Type the command again."
         if not await self._is_lead(chat.incoming):
             return "Only partnership leads can do that."
-        scope = Scope.of(chat.incoming.conversation_kind)
         turn = self._turn(chat, scope, lead=True)
+        if form is not None:
+            return await actions.from_form(turn, form)
+        assert action is not None
         if action.lead == "start_form":
             return await starting.start_from_form(turn, action)
         if action.survey_id is None:

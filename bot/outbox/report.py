@@ -17,7 +17,11 @@ from storage.tables import OutboxKind
 log = logging.getLogger(__name__)
 
 
-_LABELS = {OutboxKind.INVITE: "Invitations", OutboxKind.REMIND: "Reminders"}
+_LABELS = {
+    OutboxKind.INVITE: "Invitations",
+    OutboxKind.REMIND: "Reminders",
+    OutboxKind.ACTION_CHECKIN: "Action check-ins",
+}
 _REASON_PHRASES: dict[str, tuple[str, str]] = {
     Reason.BLOCKED: ("has blocked the bot", "have blocked the bot"),
     Reason.GONE: ("left the organisation", "left the organisation"),

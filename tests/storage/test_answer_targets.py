@@ -31,7 +31,8 @@ async def test_a_survey_started_with_a_target_keeps_its_horizon(database: Databa
     survey, _ = await _target_survey(database, now, months=18)
     async with transaction(database.sessions) as session:
         stored = await session.get(Survey, survey.id)
-    assert stored is not None and stored.target_months == 18
+    assert stored is not None
+    assert stored.target_months == 18
 
 
 async def test_the_target_is_stored_with_the_answer_as_the_same_kind_of_token(

@@ -1,0 +1,257 @@
+"""A lead keeps the partnership's action plan in Teams: adds actions with an owner and a due date, lists
+them, and owners answer their check-ins in a 1:1 chat; all through the real web app and a fake Bot
+Connector, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from aiohttp.test_utils import TestClient, TestServer
+from jsonschema import Draft6Validator
+
+from bot.app import SENDER, create_app
+from bot.outbox.checkins import queue_due_checkins
+from bot.settings import Settings
+from storage.db import transaction
+from storage.tables import Action, ActionUpdate, OutboxKind, OutboxMessage
+from tests.bot.cards.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
+from tests.conftest import FIXED_NOW, Database
+from tests.fakes.connector import FakeConnector, fake_connector
+
+CHANNEL_ID = "19:general@thread.tacv2"
+CHANNEL = f"{CHANNEL_ID};messageid=1700000000001"
+OTHER_CHANNEL = "19:finance@thread.tacv2"
+TEAM = "19:team@thread.tacv2"
+LEAD = {"id": "29:lead", "name": "Lee Lead", "aadObjectId": "aad-lead", "email": "lee@trust.nhs.uk"}
+AMINA = {"id": "29:amina", "name": "Amina Khan", "aadObjectId": "aad-amina", "email": "amina@trust.nhs.uk"}
+BEN = {"id": "29:ben", "name": "Ben Okafor", "aadObjectId": "aad-ben", "email": "ben@council.gov.uk"}
+ADD = 'action add "Agree a shared data plan" owner <at>Amina Khan</at> due 31 December'
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    async with fake_connector() as fake:
+        fake.members = [LEAD, AMINA, BEN]
+        yield fake
+
+
+class Teams:
+    """Activities as Teams sends them: channel messages (with mentions) and card presses."""
+
+    def __init__(self, connector: FakeConnector) -> None:
+        self.connector = connector
+        self.count = 0
+
+    def message(
+        self,
+        text: str,
+        sender: dict[str, Any] = LEAD,
+        *,
+        conversation: str = CHANNEL,
+        tenant: str = "t1",
+        mentions: tuple[dict[str, Any], ...] = (),
+    ) -> dict[str, Any]:
+        self.count += 1
+        entities = [
+            {
+                "type": "mention",
+                "mentioned": {"id": "28:surveybot", "name": "Survey bot"},
+                "text": "<at>Survey bot</at>",
+            }
+        ]
+        entities += [
+            {
+                "type": "mention",
+                "mentioned": {"id": m["id"], "name": m["name"]},
+                "text": f"<at>{m['name']}</at>",
+            }
+            for m in mentions
+        ]
+        personal = conversation.startswith("a:")
+        channel_data: dict[str, Any] = {"tenant": {"id": tenant}}
+        if not personal:
+            channel_data |= {"team": {"id": TEAM}, "channel": {"id": conversation.split(";")[0]}}
+        return {
+            "id": f"1700000002{self.count:03d}",
+            "type": "message",
+            "text": text if personal else f"<at>Survey bot</at> {text}",
+            "channelId": "msteams",
+            "serviceUrl": self.connector.url,
+            "from": {"id": sender["id"], "name": sender["name"], "aadObjectId": sender["aadObjectId"]},
+            "recipient": {"id": "28:surveybot", "name": "Survey bot"},
+            "conversation": {
+                "id": conversation,
+                "conversationType": "personal" if personal else "channel",
+                "tenantId": tenant,
+            },
+            "channelData": channel_data,
+            "entities": [] if personal else entities,
+        }
+
+    def press(self, data: dict[str, Any], sender: dict[str, Any], *, conversation: str) -> dict[str, Any]:
+        activity = self.message("", sender, conversation=conversation)
+        activity.update(
+            type="invoke",
+            name="adaptiveCard/action",
+            value={"action": {"type": "Action.Execute", "verb": "lead", "data": data}, "trigger": "manual"},
+        )
+        return activity
+
+
+def _client(database: Database, clock: Callable[[], datetime]) -> TestClient:
+    settings = Settings(database_url=database.url, lead_user_ids="aad-lead", _env_file=None)
+    app = create_app(settings, clock=clock, engine_options=database.engine_kwargs)
+    return TestClient(TestServer(app, host="127.0.0.1"))
+
+
+async def _post(client: TestClient, activity: dict[str, Any]) -> tuple[int, Any]:
+    response = await client.post("/api/messages", json=activity)
+    body = await response.json() if response.content_type == "application/json" else None
+    return response.status, body
+
+
+def _texts(card: dict[str, Any]) -> str:
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "TextBlock":
+                found.append(node["text"])
+            if node.get("type") == "FactSet":
+                found.extend(f"{fact['title']}: {fact['value']}" for fact in node["facts"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(card)
+    return "\n".join(found)
+
+
+async def test_lead_adds_an_action_with_a_mentioned_owner_and_the_channel_sees_the_plan(
+    database: Database, connector: FakeConnector, card_schema: Draft6Validator
+) -> None:
+    teams = Teams(connector)
+    async with _client(database, lambda: FIXED_NOW) as client:
+        await _post(client, teams.message(ADD, mentions=(AMINA,)))
+        added = connector.texts_to(CHANNEL)[-1]
+        assert "Added **A1**" in added
+        assert "Owner Amina Khan, due 31 Dec 2026" in added
+        await _post(
+            client, teams.message('action add "Publish the dashboard" owner amina@trust.nhs.uk due 4 Dec')
+        )
+        assert "Added **A2**" in connector.texts_to(CHANNEL)[-1]
+        await _post(client, teams.message("actions"))
+    card = connector.cards()[-1]
+    assert schema_errors(card_schema, card) == []
+    text = _texts(card)
+    assert "**A1**" in text
+    assert "**A2**" in text
+    assert "Agree a shared data plan" in text
+    assert "Owner: Amina Khan" in text
+    assert "🟢 On track" in text
+    assert "due 31 Dec 2026" in text
+    async with transaction(database.sessions) as session:
+        actions = (await session.execute(sa.select(Action).order_by(Action.number))).scalars().all()
+    assert [(a.number, a.conversation_id, a.tenant_id) for a in actions] == [
+        (1, CHANNEL_ID, "t1"),
+        (2, CHANNEL_ID, "t1"),
+    ]
+    assert actions[0].next_checkin_at == FIXED_NOW + timedelta(days=30)
+
+
+async def test_another_channel_or_tenant_cannot_see_or_change_an_action_and_partners_are_refused(
+    database: Database, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    async with _client(database, lambda: FIXED_NOW) as client:
+        await _post(client, teams.message(ADD, mentions=(AMINA,)))
+        await _post(client, teams.message("actions", conversation=OTHER_CHANNEL))
+        await _post(client, teams.message("action A1 close", conversation=OTHER_CHANNEL))
+        await _post(client, teams.message("action A1 close", tenant="t2"))
+        await _post(client, teams.message("action A1 close", BEN))
+        await _post(client, teams.message("actions", BEN))
+        await _post(client, teams.message(ADD, BEN, mentions=(AMINA,)))
+    other_list, other_close, other_tenant, partner_close, partner_list, partner_add = connector.texts()[-6:]
+    assert "No actions yet" in other_list
+    assert "There is no action A1 here" in other_close
+    assert "There is no action A1 here" in other_tenant
+    assert "Only partnership leads" in partner_close
+    assert "1:1 chat" in partner_list
+    assert "Only partnership leads" in partner_add
+    async with transaction(database.sessions) as session:
+        action = (await session.execute(sa.select(Action))).scalar_one()
+        assert action.state == "open"
+        assert (await session.execute(sa.select(sa.func.count()).select_from(Action))).scalar_one() == 1
+
+
+async def test_the_owner_is_checked_in_once_however_often_the_job_runs_and_answers_from_the_card(
+    database: Database, connector: FakeConnector, card_schema: Draft6Validator
+) -> None:
+    now = [FIXED_NOW]
+    teams = Teams(connector)
+    async with _client(database, lambda: now[0]) as client:
+        await _post(client, teams.message(ADD, mentions=(AMINA,)))
+        now[0] = FIXED_NOW + timedelta(days=31)
+        for _ in range(3):
+            async with transaction(database.sessions) as session:
+                await queue_due_checkins(session, now=now[0])
+        async with transaction(database.sessions) as session:
+            rows = (
+                (
+                    await session.execute(
+                        sa.select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.ACTION_CHECKIN)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        assert len(rows) == 1
+        before = len(connector.sent)
+        client.app[SENDER].notify()
+        await connector.wait_for_sent(before + 1)
+        checkin = connector.sent_to(connector.personal_id(AMINA["id"]))[-1]["attachments"][0]["content"]
+        assert schema_errors(card_schema, checkin) == []
+        assert "How is **A1** going?" in _texts(checkin)
+        send = checkin["actions"][0]
+        data = {**send["data"], "rag": "at-risk", "state": "open", "note": "Waiting on the IG review"}
+        personal = connector.personal_id(AMINA["id"])
+        status, body = await _post(client, teams.press(data, AMINA, conversation=personal))
+        assert status == 200
+        done = body["value"]
+        assert schema_errors(card_schema, done) == []
+        assert "A1 is 🟠 At risk" in _texts(done)
+        _, refused = await _post(
+            client, teams.press(data, BEN, conversation=connector.personal_id(BEN["id"]))
+        )
+        assert "Only the action's owner" in refused["value"]
+        await _post(client, teams.message("actions"))
+    listed = _texts(connector.cards()[-1])
+    assert "🟠 At risk" in listed
+    async with transaction(database.sessions) as session:
+        updates = (await session.execute(sa.select(ActionUpdate))).scalars().all()
+        action = (await session.execute(sa.select(Action))).scalar_one()
+    assert [(u.rag, u.note) for u in updates] == [("at-risk", "Waiting on the IG review")]
+    assert action.next_checkin_at == FIXED_NOW + timedelta(days=31 + 30)
+
+
+async def test_an_overdue_action_is_flagged_in_the_plan(database: Database, connector: FakeConnector) -> None:
+    now = [FIXED_NOW]
+    teams = Teams(connector)
+    async with _client(database, lambda: now[0]) as client:
+        for text in ("Late one", "Done one"):
+            add = f'action add "{text}" owner <at>Amina Khan</at> due 2026-12-31'
+            await _post(client, teams.message(add, mentions=(AMINA,)))
+        await _post(client, teams.message("action A2 rag done"))
+        assert "A2 is complete" in connector.texts_to(CHANNEL)[-1]
+        now[0] = FIXED_NOW + timedelta(days=45)  # 7 January 2027
+        await _post(client, teams.message("actions"))
+    listed = _texts(connector.cards()[-1])
+    assert "⚠ overdue, due 31 Dec 2026" in listed  # A1 is late
+    assert listed.count("overdue, due") == 1  # A2 is complete, so never overdue
+    assert "⚠ 1 overdue" in listed
