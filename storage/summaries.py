@@ -19,16 +19,21 @@ from sqlmodel import col
 
 from frameworks.summary import (
     AnswerCount,
+    ConsensusSummary,
+    FirstRound,
     LeadComments,
     OrganisationInfo,
     ResponseCount,
     SummaryRules,
     SurveyData,
     SurveySummary,
+    compare_rounds,
     lead_comments,
+    running,
     summarise,
+    with_consensus,
 )
-from storage.surveys import Reach, SnapshotCache
+from storage.surveys import Reach, SnapshotCache, is_accepting_answers
 from storage.tables import (
     Answer,
     Invitation,
@@ -37,6 +42,7 @@ from storage.tables import (
     Person,
     Response,
     Survey,
+    SurveyKind,
     SurveyState,
     stored_id,
     table_of,
@@ -193,8 +199,9 @@ async def comment_texts(
 async def previous_round(session: AsyncSession, survey: Survey) -> int | None:
     """The id of the round before this one: the same partnership, framework and tenant, the latest survey
     created before it (the lower id first when two share a creation time). Drafts never ran, so they
-    don't count; another tenant's round of a partnership with the same name is never compared."""
-    if survey.partnership_id is None:
+    don't count; another tenant's round of a partnership with the same name is never compared. A
+    consensus round is not a round of its own: it is compared with the round it revisits instead."""
+    if survey.partnership_id is None or survey.kind == SurveyKind.CONSENSUS:
         return None
     s = _surveys
     earlier = sa.or_(
@@ -208,6 +215,7 @@ async def previous_round(session: AsyncSession, survey: Survey) -> int | None:
             s.c.framework_id == survey.framework_id,
             s.c.tenant_id.is_not_distinct_from(survey.tenant_id),
             s.c.state != SurveyState.DRAFT.value,
+            s.c.kind == SurveyKind.ROUND.value,
             earlier,
         )
         .order_by(s.c.created_at.desc(), s.c.id.desc())
@@ -220,7 +228,7 @@ async def latest_round(
     session: AsyncSession, partnership_id: int, framework_id: str, *, reach: Reach
 ) -> int | None:
     """The id of a partnership's latest survey of a framework within reach (what a partnership summary
-    shows there)."""
+    shows there); a consensus round is shown in the summary of the round it revisits."""
     s = _surveys
     query = (
         sa.select(s.c.id)
@@ -229,6 +237,7 @@ async def latest_round(
             s.c.partnership_id == partnership_id,
             s.c.framework_id == framework_id,
             s.c.state != SurveyState.DRAFT.value,
+            s.c.kind == SurveyKind.ROUND.value,
         )
         .order_by(s.c.created_at.desc(), s.c.id.desc())
         .limit(1)
@@ -304,17 +313,116 @@ async def survey_summary(
     with_previous: bool = True,
 ) -> SurveySummary:
     """A survey's summary, with the changes since `previous` (a stored summary) when given, else since
-    the partnership's previous round of the framework, computed afresh (`with_previous=False`: neither)."""
+    the partnership's previous round of the framework, computed afresh; and its consensus round beside
+    it: a consensus round's agreement before and after, or in a round, its latest consensus round's
+    (only that it runs, while it takes answers). `with_previous=False`: none of these."""
     cache = cache or SnapshotCache()
     previous_id = None
-    if previous is None and with_previous:
+    linked: Survey | None = None
+    if with_previous:
         survey, _ = await cache.survey(session, survey_id)
-        previous_id = await previous_round(session, survey)
+        if previous is None:
+            previous_id = await previous_round(session, survey)
+        linked = await _linked_round(session, survey)
     ids = [survey_id] if previous_id is None else [survey_id, previous_id]
+    if linked is not None:
+        ids.append(stored_id(linked.id))
     data = await survey_data(session, ids, cache=cache, submitted_only=rules.submitted_only)
     if previous_id is not None:
         previous = summarise(data[previous_id], rules, now=now)
-    return summarise(data[survey_id], rules, now=now, previous=previous)
+    summary = summarise(data[survey_id], rules, now=now, previous=previous)
+    if linked is None:
+        return summary
+    return with_consensus(summary, await _consensus(session, summary, linked, data, rules=rules, now=now))
+
+
+async def _linked_round(session: AsyncSession, survey: Survey) -> Survey | None:
+    """For a consensus round, the round it revisits; for a round, its latest consensus round (not a
+    draft); None otherwise."""
+    if survey.kind == SurveyKind.CONSENSUS:
+        if survey.parent_survey_id is None:
+            return None
+        return await session.get(Survey, survey.parent_survey_id)
+    s = _surveys
+    query = (
+        sa.select(s.c.id)
+        .where(
+            s.c.parent_survey_id == survey.id,
+            s.c.kind == SurveyKind.CONSENSUS.value,
+            s.c.state != SurveyState.DRAFT.value,
+        )
+        .order_by(s.c.created_at.desc(), s.c.id.desc())
+        .limit(1)
+    )
+    child = (await session.execute(query)).scalar_one_or_none()
+    if child is None:
+        return None
+    return await session.get(Survey, child)
+
+
+async def _consensus(
+    session: AsyncSession,
+    summary: SurveySummary,
+    linked: Survey,
+    data: dict[int, SurveyData],
+    *,
+    rules: SummaryRules,
+    now: datetime,
+) -> ConsensusSummary | None:
+    """The consensus section of `summary`: `linked` is its parent (it is a consensus round) or its
+    consensus round. A round names a consensus round still taking answers without any figure."""
+    if linked.kind == SurveyKind.CONSENSUS:
+        consensus, parent_id = linked, summary.survey_id
+        before = summary
+    else:
+        consensus, parent_id = None, stored_id(linked.id)
+        before = summarise(data[parent_id], rules, now=now)
+    row = consensus or await session.get(Survey, summary.survey_id)
+    if row is None or row.first_round is None:
+        return None
+    first = FirstRound.model_validate(row.first_round)
+    consensus_id = stored_id(row.id)
+    if consensus is not None and is_accepting_answers(consensus, now):
+        return running(first, consensus_survey_id=consensus_id, title=consensus.title, rules=rules)
+    after = summary if consensus is None else summarise(data[consensus_id], rules, now=now)
+    changes = await rating_changes(session, consensus_id=consensus_id, parent_id=parent_id)
+    return compare_rounds(
+        before,
+        after,
+        first,
+        changes,
+        rules,
+        consensus_survey_id=consensus_id,
+        open=is_accepting_answers(row, now),
+    )
+
+
+async def rating_changes(
+    session: AsyncSession, *, consensus_id: int, parent_id: int
+) -> dict[str, tuple[int, int]]:
+    """Per element of a consensus round: how many people rated it in both rounds, and how many of them
+    changed their rating (counts only, never who)."""
+    first, second = _answers.alias("first_answer"), _answers.alias("second_answer")
+    r1, r2 = _responses.alias("first_response"), _responses.alias("second_response")
+    joined = (
+        r1.join(first, first.c.response_id == r1.c.id)
+        .join(r2, sa.and_(r2.c.person_id == r1.c.person_id, r2.c.survey_id == consensus_id))
+        .join(second, sa.and_(second.c.response_id == r2.c.id, second.c.element_id == first.c.element_id))
+    )
+    query = (
+        sa.select(
+            first.c.element_id,
+            sa.func.count(),
+            sa.func.sum(sa.case((first.c.value != second.c.value, 1), else_=0)),
+        )
+        .select_from(joined)
+        .where(r1.c.survey_id == parent_id, first.c.value.is_not(None), second.c.value.is_not(None))
+        .group_by(first.c.element_id)
+    )
+    return {
+        element_id: (int(both), int(changed or 0))
+        for element_id, both, changed in await session.execute(query)
+    }
 
 
 async def partnership_summary(
