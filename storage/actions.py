@@ -47,6 +47,7 @@ __all__ = [
     "find_actions",
     "is_overdue",
     "owner_choices",
+    "people_named",
     "update_action",
 ]
 
@@ -339,3 +340,17 @@ async def owner_choices(session: AsyncSession, *, survey_id: int, limit: int = 1
         .limit(limit)
     )
     return [(stored_id(pid), name or "") for pid, name in rows.all()]
+
+
+async def people_named(session: AsyncSession, *, name: str, tenant_id: str) -> list[Person]:
+    """People of the tenant the bot knows by this display name (any letter case): a typed owner."""
+    rows = await session.execute(
+        sa.select(Person)
+        .where(
+            sa.func.lower(col(Person.name)) == " ".join(name.split()).lower(),
+            sa.or_(col(Person.tenant_id) == tenant_id, col(Person.tenant_id).is_(None)),
+        )
+        .order_by(col(Person.id))
+        .limit(3)
+    )
+    return list(rows.scalars())

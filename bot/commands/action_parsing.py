@@ -100,10 +100,11 @@ def _owner(tokens: Sequence[Token] | None) -> tuple[PersonRef | None, str | None
     typed = joined(tokens).strip(" ,;:")
     if len(tokens) == 1 and _EMAIL.match(typed):
         return None, typed.lower()
-    raise CommandError(
-        f"“{clip(typed)}” isn't one person I can find: mention the owner (type @ and pick them) or give "
-        "their email address."
-    )
+    if mentions or not typed.lstrip("@").strip():
+        raise CommandError(
+            f"“{clip(typed)}” isn't one person: mention the owner (type @ and pick them) or give their email."
+        )
+    return PersonRef(name=typed.lstrip("@").strip()[:200], mentioned=False), None  # a name typed, not picked
 
 
 def _due(text: str, ctx: ParseContext) -> ParsedDate:

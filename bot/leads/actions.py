@@ -30,6 +30,7 @@ from storage.actions import (
     add_action,
     find_actions,
     owner_choices,
+    people_named,
     update_action,
 )
 from storage.db import Session, transaction
@@ -82,7 +83,7 @@ async def add(turn: LeadTurn, command: ActionAddCommand) -> None:
     """`action add`: the survey (named, else the latest here), the element in its framework, the
     owner (a mention or an email of someone the bot knows), then the action with the next reference."""
     member = None
-    if command.owner is not None:
+    if command.owner is not None and command.owner.mentioned:
         if not turn.incoming.mentioned:
             await turn.say("Mention the owner (type @ and pick them), or give their email address.")
             return
@@ -164,6 +165,14 @@ async def _owner(
                 f"More than one person I know uses {escape(command.owner_email)}: mention the owner instead."
             )
         return Owner(stored_id(people[0].id), people[0].name or command.owner_email)
+    if command.owner is not None and not command.owner.mentioned:
+        named = await people_named(session, name=command.owner.name, tenant_id=turn.tenant_id or "")
+        if len(named) != 1:
+            return (
+                f"I don't know exactly one person called {escape(command.owner.name)}: mention them (type @ "
+                "and pick them from the list) or give their email address."
+            )
+        return Owner(stored_id(named[0].id), named[0].name or command.owner.name)
     if member is None:
         return "I couldn't find that person in this team or chat. Mention someone who is in it."
     person = await person_by_teams_id(session, member.id)

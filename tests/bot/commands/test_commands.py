@@ -725,6 +725,8 @@ def test_lead_only_commands_are_the_ones_the_issue_names() -> None:
         "subscribe",
         "unsubscribe",
         "frameworks export",
+        "action add",
+        "action",
     }
 
 
