@@ -134,7 +134,9 @@ def _texts(card: dict[str, Any]) -> str:
 
 
 async def test_lead_adds_an_action_with_a_mentioned_owner_and_the_channel_sees_the_plan(
-    database: Database, connector: FakeConnector, card_schema: Draft6Validator
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
 ) -> None:
     teams = Teams(connector)
     async with _client(database, lambda: FIXED_NOW) as client:
@@ -191,7 +193,9 @@ async def test_another_channel_or_tenant_cannot_see_or_change_an_action_and_part
 
 
 async def test_the_owner_is_checked_in_once_however_often_the_job_runs_and_answers_from_the_card(
-    database: Database, connector: FakeConnector, card_schema: Draft6Validator
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
 ) -> None:
     now = [FIXED_NOW]
     teams = Teams(connector)
