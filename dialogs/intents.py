@@ -3,8 +3,9 @@
 Commands are whole messages (`skip`, `back`, `stop`…), never substrings. An answer is a whole match
 of one choice (`3`, `+2`, `+ 3`, `3.`, `three`, `minus two`, `maturing`, an unambiguous prefix such
 as `mat`, `on track`, a score scale's end label such as `fully`, a status's RAG colour such as
-`green`), optionally followed by `because …` or `comment: …`, which becomes the comment. A reply
-that fits nothing gets one line saying why and what would fit.
+`green`), optionally followed by `because …` or `comment: …`, which becomes the comment. A survey
+asked with a target takes where they want to be after an arrow (`3 → 4`, `3 -> 4`, `developing ->
+maturing`); the target is optional. A reply that fits nothing gets one line saying why and what would fit.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class AnswerIntent:
     value: str
     """The chosen Choice.value."""
     comment: str | None = None
+    target: str | None = None
+    """Where they want to be (the Choice.value after an arrow); None when not given."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ _WITH_COMMENT = re.compile(
 )
 _CHANGE = re.compile(r"^(?:change|edit)\s+(?:question\s+)?(?P<n>\d{1,4})$", re.IGNORECASE)
 _DOMAIN = re.compile(r"^domain\s+(?P<n>\d{1,3})$", re.IGNORECASE)
+_ARROW = re.compile(r"\s*(?:→|⇒|➔|->|=>|–>|—>)\s*")
+"""Between where they are and where they want to be: `3 → 4`, `3 -> 4`, `3->4`."""
 
 
 def normalise(text: str) -> str:
@@ -120,10 +125,12 @@ def parse_reply(
     min_label: str | None = None,
     max_label: str | None = None,
     can_go_back: bool = True,
+    target_months: int | None = None,
 ) -> Intent:
     """Interpret a typed reply to a question whose options are `choices` (empty: comment only).
 
-    `min_label`/`max_label` are a score scale's end labels ('Not at all', 'Fully'), which answer too."""
+    `min_label`/`max_label` are a score scale's end labels ('Not at all', 'Fully'), which answer too.
+    `target_months`: the question also asks where they want to be, typed after an arrow."""
     stripped = text.strip()
     scale = _Scale(choices, min_label, max_label, can_go_back)
     if not stripped:
@@ -148,7 +155,20 @@ def parse_reply(
     with_comment = _WITH_COMMENT.match(stripped)
     if with_comment:
         answer, comment = with_comment.group("answer"), with_comment.group("comment").strip() or None
-    return scale.choose(answer, comment)
+    parts = _ARROW.split(answer.strip())
+    if len(parts) == 1:
+        return scale.choose(answer, comment)
+    if target_months is None:
+        return scale.refuse("This question asks only where you are now")
+    if len(parts) != 2 or not all(parts):
+        return scale.refuse(f"Give where you are now, then where you want to be in {target_months} months")
+    now, wanted = scale.choose(parts[0], comment), scale.choose(parts[1], None)
+    if not isinstance(now, AnswerIntent):
+        return now
+    if isinstance(wanted, Unrecognised):
+        return Unrecognised(f"For where you want to be in {target_months} months: {_lowered(wanted.hint)}")
+    assert isinstance(wanted, AnswerIntent)  # choose() answers or says why not
+    return AnswerIntent(now.value, comment, target=wanted.value)
 
 
 def parse_question_reply(text: str, view: QuestionView) -> Intent:
@@ -159,6 +179,7 @@ def parse_question_reply(text: str, view: QuestionView) -> Intent:
         min_label=view.min_label,
         max_label=view.max_label,
         can_go_back=view.can_go_back,
+        target_months=view.target_months,
     )
 
 
@@ -308,6 +329,10 @@ def _span(low: int | None, high: int | None) -> str:
 
 def _signed(number: int, low: int | None) -> str:
     return f"{number:+d}" if (low or 0) < 0 else str(number)
+
+
+def _lowered(hint: str) -> str:
+    return hint[:1].lower() + hint[1:] if hint[:2] != "I " else hint
 
 
 def _clip(text: str, limit: int = 40) -> str:

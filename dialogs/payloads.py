@@ -81,8 +81,10 @@ class CardAction(BaseModel):
     element_id: str | None = Field(default=None, max_length=80)
     value: str | None = Field(default=None, max_length=80)
     comment: str | None = Field(default=None, max_length=COMMENT_PAYLOAD)
+    target: str | None = Field(default=None, max_length=80)
+    """Where they want to be: the question card's second choice (a target survey)."""
 
-    @field_validator("value", "comment", "element_id", mode="before")
+    @field_validator("value", "comment", "element_id", "target", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -121,6 +123,8 @@ class LeadAction(BaseModel):
     closes: str | None = Field(default=None, max_length=40)
     """An Input.Date value: YYYY-MM-DD."""
     partnership: str | None = Field(default=None, max_length=200)
+    target: bool | None = None
+    """The start form's toggle: also ask where we want to be (`"true"`/`"false"`, as Input.Toggle sends)."""
 
 
 def parse_lead_action(data: object) -> LeadAction | None:

@@ -15,9 +15,9 @@ from dialogs.payloads import CardAction, CardActionKind
 from dialogs.survey_navigation import SurveyNavigation
 from dialogs.survey_screens import SurveyScreens
 from dialogs.survey_turn import INVOKE_CARD, Turn, TurnResult, invoke_message
-from dialogs.survey_views import answered_view, label_of
+from dialogs.survey_views import answered_view, asks_target, label_of
 from dialogs.wording import quoted
-from frameworks.scoring import InvalidAnswer
+from frameworks.scoring import InvalidAnswer, interpret
 from storage.details import StoredAnswer
 from storage.errors import CommentTooLong, ResponseLocked
 
@@ -63,7 +63,9 @@ class SurveyAnswering:
                 value = action.value if action.action is CardActionKind.ANSWER else None
                 if action.action is CardActionKind.ANSWER and value is None:
                     return screens.again(state, turn, note="Choose one of the options first, then save.")
-                answer = await turn.sheet.record_answer(element_id, value, now=now, comment=action.comment)
+                answer = await turn.sheet.record_answer(
+                    element_id, value, now=now, comment=action.comment, target=action.target
+                )
                 self._on_answer()
         except (InvalidAnswer, CommentTooLong) as exc:
             message = exc.message if isinstance(exc, InvalidAnswer) else _too_long(exc, action.comment or "")
@@ -135,8 +137,8 @@ def _update(message_id: str, answered: Message) -> Activity:
     return Activity(id=message_id, type=ActivityTypes.message, attachments=to_activity(answered).attachments)
 
 
-def _snapshot(answer: StoredAnswer | None) -> tuple[str | None, bool, str | None] | None:
-    return None if answer is None else (answer.value, answer.skipped, answer.comment)
+def _snapshot(answer: StoredAnswer | None) -> tuple[str | None, bool, str | None, str | None] | None:
+    return None if answer is None else (answer.value, answer.skipped, answer.comment, answer.target)
 
 
 def _kept_note(turn: Turn, element_id: str, answer: StoredAnswer) -> str:
@@ -154,7 +156,22 @@ def _saved_note(turn: Turn, element_id: str, answer: StoredAnswer) -> str:
     if label is None:
         return f"Saved your comment on {quoted(title)}."
     with_comment = " (with your comment)" if answer.comment else ""
-    return f"Saved {quoted(title)}: {label}{with_comment}."
+    months = turn.survey.target_months
+    if months is None or not asks_target(turn.survey, turn.framework, element_id):
+        return f"Saved {quoted(title)}: {label}{with_comment}."
+    return f"Saved {quoted(title)}: {label}{with_comment}. {target_note(turn, element_id, answer, months)}"
+
+
+def target_note(turn: Turn, element_id: str, answer: StoredAnswer, months: int) -> str:
+    """What was kept of where they want to be: a lower target than now is allowed (a service may be
+    winding down), so it is saved and only said plainly; none given is fine too (the target is optional)."""
+    if answer.target is None:
+        return f"No target for {months} months: type it after an arrow (3 → 4) to add one."
+    wanted = label_of(turn.framework, element_id, answer.target)
+    now_at = interpret(turn.framework, element_id, answer.value).score if answer.value else None
+    then_at = interpret(turn.framework, element_id, answer.target).score
+    lower = now_at is not None and then_at is not None and then_at < now_at
+    return f"In {months} months: {wanted}" + (" (lower than now, as you chose)." if lower else ".")
 
 
 def _too_long(error: CommentTooLong, comment: str) -> str:

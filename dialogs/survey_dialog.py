@@ -277,8 +277,15 @@ class SurveyDialog(Dialog):
         intent = parse_question_reply(text, view)
         record = self._answering.record
         if isinstance(intent, AnswerIntent):
+            earlier = turn.answers.get(element_id)
             typed = _typed(
-                turn, CardActionKind.ANSWER, element_id, value=intent.value, comment=intent.comment
+                turn,
+                CardActionKind.ANSWER,
+                element_id,
+                value=intent.value,
+                comment=intent.comment,
+                # `3` alone on a question that had a target keeps it, as a comment is kept
+                target=intent.target or (earlier.target if earlier and view.target_months else None),
             )
             return await record(dc.context, state, turn, element_id, typed, stale=False)
         if isinstance(intent, CommentIntent):
@@ -395,10 +402,16 @@ def _typed(
     *,
     value: str | None = None,
     comment: str | None = None,
+    target: str | None = None,
 ) -> CardAction:
     """A typed reply in the same shape as a card's, so both go down one path."""
     return CardAction(
-        action=kind, survey_id=turn.survey.id, element_id=element_id, value=value, comment=comment
+        action=kind,
+        survey_id=turn.survey.id,
+        element_id=element_id,
+        value=value,
+        comment=comment,
+        target=target,
     )
 
 

@@ -155,6 +155,15 @@ def label_of(framework: Framework, element_id: str, value: str | None) -> str | 
     return choice.label if choice else value
 
 
+def asks_target(survey: SurveyDetails, framework: Framework, element_id: str) -> bool:
+    """A target survey asks where they want to be on levels and scores; statuses and unscored parts
+    have no target."""
+    found = framework.element(element_id)
+    if survey.target_months is None or found is None or found[1].in_development:
+        return False
+    return not isinstance(framework.scale_for(found[0]), StatusScale)
+
+
 def question_view(
     survey: SurveyDetails,
     framework: Framework,
@@ -189,6 +198,8 @@ def question_view(
         current_comment=answer.comment if answer else None,
         can_go_back=position > 1,
         note=note,
+        target_months=survey.target_months if asks_target(survey, framework, element_id) else None,
+        current_target=answer.target if answer else None,
     )
 
 
@@ -210,6 +221,8 @@ def answered_view(
         answer=label_of(framework, element_id, answer.value),
         comment=answer.comment,
         note=note,
+        target=label_of(framework, element_id, answer.target),
+        target_months=survey.target_months,
     )
 
 
@@ -244,6 +257,7 @@ def _review_item(framework: Framework, element: Element, answer: StoredAnswer | 
         skipped=bool(answer and answer.skipped),
         comment=answer.comment if answer else None,
         scored=not element.in_development,
+        target=label_of(framework, element.id, answer.target) if answer else None,
     )
 
 

@@ -53,10 +53,20 @@ class QuestionView:
     can_go_back: bool = False
     note: str | None = None
     """A line shown above the question, e.g. why it is asked again."""
+    target_months: int | None = None
+    """Also asks where they want to be in this many months (a target survey's levels and scores)."""
+    current_target: str | None = None
 
     @property
     def progress(self) -> str:
         return f"{self.domain_title} · {self.position} of {self.total}"
+
+    @property
+    def target_question(self) -> str | None:
+        """'Where we want to be in 12 months', when this question asks it."""
+        if self.target_months is None:
+            return None
+        return f"Where we want to be in {self.target_months} months"
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,9 @@ class AnsweredView:
     """The chosen choice's label; None when skipped."""
     comment: str | None = None
     note: str | None = None
+    target: str | None = None
+    """Where they want to be: its label (a target survey, when given)."""
+    target_months: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +95,8 @@ class ReviewItem:
     skipped: bool
     comment: str | None = None
     scored: bool = True
+    target: str | None = None
+    """Where they want to be: its label (a target survey, when given)."""
 
 
 @dataclass(frozen=True)

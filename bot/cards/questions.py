@@ -15,6 +15,7 @@ from bot.cards.blocks import (
 )
 from bot.reports.text import (
     RAG_MARKS,
+    clip,
     reply_hint,
 )
 from dialogs.payloads import CardActionKind
@@ -61,6 +62,11 @@ def _levels_body(view: QuestionView) -> list[Card]:
         f"Read the {len(view.choices)} descriptions and choose the one that fits best. "
         "To add a comment or evidence, write it in the box at the end first."
     )
+    if view.target_question is not None:
+        prompt = (
+            f"Read the {len(view.choices)} descriptions and choose the one that fits where you are now. "
+            f"First choose {view.target_question.lower()} at the end, and add a comment there if you like."
+        )
     return [text_block(prompt, spacing="medium"), *(_choice_block(view, choice) for choice in view.choices)]
 
 
@@ -146,6 +152,30 @@ _QUESTION_BODIES = {
 }
 
 
+def _target_input(view: QuestionView) -> list[Card]:
+    """A target survey's second choice, on the same card: where we want to be, optional, sent with
+    whichever button saves the answer (its id is `target` beside the answer's `value`)."""
+    if view.target_question is None or not view.choices:
+        return []
+    choices = [
+        {"title": clip(f"{c.number}. {c.label}" if view.kind == "levels" else c.label, 80), "value": c.value}
+        for c in view.choices
+    ]
+    choice_set: Card = {
+        "type": "Input.ChoiceSet",
+        "id": "target",
+        "style": "compact",
+        "label": f"{view.target_question} (optional)",
+        "placeholder": "Choose where you want to be",
+        "choices": choices,
+        "separator": True,
+        "spacing": "medium",
+    }
+    if view.current_target is not None and any(c.value == view.current_target for c in view.choices):
+        choice_set["value"] = view.current_target
+    return [choice_set]
+
+
 def _comment_input(view: QuestionView) -> Card:
     box: Card = {
         "type": "Input.Text",
@@ -198,7 +228,12 @@ def _question_actions(view: QuestionView) -> list[Card]:
 
 def question_card(view: QuestionView) -> Card:
     """The question with its choices, a comment box and the buttons to save, skip or leave."""
-    body = [*_question_header(view), *_QUESTION_BODIES[view.kind](view), _comment_input(view)]
+    body = [
+        *_question_header(view),
+        *_QUESTION_BODIES[view.kind](view),
+        *_target_input(view),
+        _comment_input(view),
+    ]
     fallback = "\n".join(
         part for part in (f"{view.progress} — {view.title}", view.text, reply_hint(view)) if part
     )

@@ -168,6 +168,8 @@ def _review_value(item: ReviewItem, limit: int) -> str:
         state = "⚠ _Not answered_"
     else:
         state = f"**{escape(item.answer)}**"
+        if item.target is not None:
+            state += f" → target **{escape(item.target)}**"
     comment = " 💬" if item.comment else ""
     return f"{escape(clip(item.title, limit))}: {state}{comment}"
 

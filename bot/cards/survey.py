@@ -84,7 +84,12 @@ class CardRenderer:
     def answered_card(self, view: AnsweredView) -> Card:
         """Read-only: it replaces an answered question, so it has no inputs and no buttons."""
         if view.answer is not None:
-            outcome = text_block(f"✓ Your answer: **{escape(view.answer)}**", color="good", spacing="small")
+            wanted = ""
+            if view.target is not None:
+                wanted = f" · in {view.target_months} months: **{escape(view.target)}**"
+            outcome = text_block(
+                f"✓ Your answer: **{escape(view.answer)}**{wanted}", color="good", spacing="small"
+            )
         else:
             outcome = text_block("Skipped", weight="bolder", isSubtle=True, spacing="small")
         body = [
@@ -96,7 +101,8 @@ class CardRenderer:
             body.append(text_block(f"💬 {escape(clip(view.comment, COMMENT_PREVIEW))}", isSubtle=True))
         if view.note:
             body.append(said_block(view.note, isSubtle=True))
-        return adaptive_card(body, f"{view.title}: {view.answer or 'skipped'}")
+        target = f" → {view.target}" if view.answer is not None and view.target is not None else ""
+        return adaptive_card(body, f"{view.title}: {view.answer or 'skipped'}{target}")
 
     def review_card(self, view: ReviewView) -> Card:
         """Every answer at a glance; shortens titles step by step until the card fits MAX_CARD_BYTES."""

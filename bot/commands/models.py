@@ -82,6 +82,10 @@ class StartCommand(_Model):
     partnership: str | None = None
     closes: ParsedDate | None = None
     title: str | None = None
+    target: bool | None = None
+    """`with target` (True) or `without target` (False); None: as the framework says (`target_months`)."""
+    target_months: int | None = Field(default=None, ge=1, le=120)
+    """`with target in 18 months`; None: the framework's horizon, else 12 months."""
 
 
 class StatusCommand(_Model):

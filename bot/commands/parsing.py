@@ -50,6 +50,7 @@ from bot.commands.models import (
     UnmapDomainCommand,
     UnsubscribeCommand,
 )
+from bot.commands.target_parsing import take_target
 from frameworks.summary import Weighting
 
 # --- reading the text ------------------------------------------------------------------------------
@@ -129,6 +130,7 @@ def no_arguments(model: Callable[[], ParsedCommand]) -> Callable[[list[Token], P
 
 
 def parse_start(args: list[Token], ctx: ParseContext) -> ParsedCommand:
+    args, target, target_months = take_target(args)
     head, clauses = _clauses(args, _START_CLAUSES)
     if not head:
         raise CommandError(f"Which framework? Say start followed by one of: {_ids(ctx.frameworks)}.")
@@ -138,7 +140,14 @@ def parse_start(args: list[Token], ctx: ParseContext) -> ParsedCommand:
     closes = _closes(clauses, args, ctx, "start")
     if isinstance(closes, Clarification):
         return closes
-    return StartCommand(framework_id=framework_id, partnership=partnership, closes=closes, title=title)
+    return StartCommand(
+        framework_id=framework_id,
+        partnership=partnership,
+        closes=closes,
+        title=title,
+        target=target,
+        target_months=target_months,
+    )
 
 
 def parse_reopen(args: list[Token], ctx: ParseContext) -> ParsedCommand:

@@ -12,6 +12,7 @@ from collections import Counter
 
 from bot.cards import Card, adaptive_card, escape, execute_action, text_block
 from bot.commands import DateError, ParsedDate, StartCommand, format_date, parse_date
+from bot.commands.target_parsing import DEFAULT_TARGET_MONTHS
 from bot.leads.tenant_frameworks import FrameworkChoice, find_framework
 from bot.leads.turn import NOT_CLOSING, ROSTER_BUSY, LeadTurn
 from bot.reports.text import clip
@@ -75,6 +76,7 @@ async def start(turn: LeadTurn, command: StartCommand) -> None:
             conversation_id=turn.conversation_id,
             tenant_id=turn.tenant_id,
             team_id=turn.incoming.team_id,
+            target_months=target_months(command, framework.target_months),
         )
         survey_id = stored_id(survey.id)
         if claim and made is None:
@@ -94,8 +96,21 @@ async def start(turn: LeadTurn, command: StartCommand) -> None:
         organisations=organisations or "none",
         unassigned=by_organisation[UNASSIGNED],
         closes=closes,
+        target_months=survey.target_months,
     )
     await turn.send_card(card)
+
+
+def target_months(command: StartCommand, framework_default: int | None) -> int | None:
+    """How far ahead the survey asks where partners want to be: as the lead said, else as the framework
+    says; `with target` alone on a framework without a horizon means a year."""
+    if command.target is False:
+        return None
+    if command.target_months is not None:
+        return command.target_months
+    if command.target:
+        return framework_default or DEFAULT_TARGET_MONTHS
+    return framework_default
 
 
 async def start_from_form(turn: LeadTurn, action: LeadAction) -> str:
@@ -125,6 +140,7 @@ async def start_from_form(turn: LeadTurn, action: LeadAction) -> str:
         partnership=action.partnership or None,
         closes=closes,
         title=action.title or None,
+        target=action.target,
     )
     await start(turn, command)
     return "Check the details below, then send the invitations."
@@ -178,6 +194,13 @@ async def cancel(turn: LeadTurn, survey_id: int) -> str:
     return "Cancelled: nobody was invited."
 
 
+def asks(target_months: int | None) -> str:
+    """What each question asks, as the confirmation card says it."""
+    if target_months is None:
+        return "Where we are now"
+    return f"Where we are now, and where we want to be in {target_months} months"
+
+
 def _unassigned_hint(unassigned: int) -> str:
     """How people get an organisation, for the start card: results are broken down by it."""
     who = "1 person has" if unassigned == 1 else f"{unassigned} people have"
@@ -211,8 +234,16 @@ def start_form(frameworks: list[FrameworkChoice]) -> Card:
         {"type": "Input.Text", "id": "title", "label": "Title (optional)", "maxLength": 200},
         {"type": "Input.Date", "id": "closes", "label": "Closes on (optional)"},
         {"type": "Input.Text", "id": "partnership", "label": "Partnership (optional)", "maxLength": 200},
+        {
+            "type": "Input.Toggle",
+            "id": "target",
+            "title": f"Also ask where we want to be in {DEFAULT_TARGET_MONTHS} months",
+            "valueOn": "true",
+            "valueOff": "false",
+            "value": "false",
+        },
     ]
-    fallback = 'Start a survey: type start <framework> [closes <date>] [title "<text>"].'
+    fallback = 'Start a survey: type start <framework> [closes <date>] [title "<text>"] [with target].'
     next_step = execute_action("Next", LEAD_VERB, {"lead": "start_form"}, style="positive")
     return adaptive_card(body, fallback, [next_step])
 
@@ -226,6 +257,7 @@ def _confirm_card(
     organisations: str,
     unassigned: int,
     closes: str,
+    target_months: int | None = None,
 ) -> Card:
     def button(label: str, lead: str, style: str | None = None) -> Card:
         return execute_action(label, LEAD_VERB, {"lead": lead, "survey_id": survey_id}, style=style)
@@ -240,6 +272,7 @@ def _confirm_card(
                 {"title": "Invitations", "value": f"{audience} people"},
                 {"title": "Organisations", "value": escape(organisations)},
                 {"title": "Closes", "value": closes},
+                {"title": "Asks", "value": asks(target_months)},
             ],
         },
         text_block(

@@ -68,6 +68,15 @@ def reply_hint(view: QuestionView) -> str:
     commands = ", ".join(["skip", *(["back"] if view.can_go_back else []), "stop (finish later)", "help"])
     if view.kind == "unscored" or not view.choices:
         return f"This one isn't scored: write “comment: …” to leave a note — or {commands}."
+    if view.target_question is not None:
+        low, high = view.choices[0].label, view.choices[-1].label
+        example = f"{view.choices[0].number} → {view.choices[-1].number}" if view.kind == "levels" else ""
+        example = example or f"{low} → {high}"
+        return (
+            f"Reply with {describe_options(view.choices)}, then an arrow and "
+            f"{view.target_question.lower()} (e.g. {example}; optional) — or {commands}. "
+            "Add “because …” to leave a comment."
+        )
     return f"Reply with {describe_options(view.choices)} — or {commands}. Add “because …” to leave a comment."
 
 
@@ -92,6 +101,8 @@ def item_state(item: ReviewItem) -> str:
         return "not scored"
     if item.skipped:
         return "skipped"
+    if item.answer is not None and item.target is not None:
+        return f"{item.answer} → target {item.target}"
     return item.answer if item.answer is not None else "not answered"
 
 
@@ -150,6 +161,8 @@ class TextRenderer:
 
     def answered(self, view: AnsweredView) -> Message:
         status = f"✓ Your answer: {view.answer}" if view.answer is not None else "Skipped"
+        if view.answer is not None and view.target is not None:
+            status += f" · in {view.target_months} months: {view.target}"
         lines = [f"{view.position} of {view.total} · {clean(view.title)} — {status}"]
         if view.comment:
             lines.append(f"Comment: {clip(view.comment, COMMENT_PREVIEW)}")
@@ -253,10 +266,14 @@ def _choice_lines(view: QuestionView) -> list[str]:
         current = _current(view)
         if current is not None:
             lines.append(f"Your current answer: {current.label}")
+        if view.current_target is not None:
+            lines.append(f"Your target: {view.current_target}")
         return lines
     lines = []
     for choice in view.choices:
         mark = "  ← your current answer" if choice.value == view.current_value else ""
+        if choice.value == view.current_target:
+            mark += "  ← your target"
         if view.kind == "status":
             square = RAG_MARKS.get(choice.rag or "grey", RAG_MARKS["grey"])
             about = f" — {clean(choice.description)}" if choice.description else ""
