@@ -33,6 +33,7 @@ from storage.upsert import insert
 
 __all__ = [
     "DEFAULT_CHECKIN_DAYS",
+    "PLAN_COLUMNS",
     "ActionCounts",
     "ActionLine",
     "ActionNotFound",
@@ -48,6 +49,7 @@ __all__ = [
     "is_overdue",
     "owner_choices",
     "people_named",
+    "plan_rows",
     "update_action",
 ]
 
@@ -354,3 +356,34 @@ async def people_named(session: AsyncSession, *, name: str, tenant_id: str) -> l
         .limit(3)
     )
     return list(rows.scalars())
+
+
+PLAN_COLUMNS = ("Ref", "Requirement", "Action", "Due Date", "GB Owner", "RAG", "Status")
+"""The seed tracker's columns (CCG improvement and delivery plan 2018/19), in its order."""
+RAG_WORDS = {
+    ActionRag.ON_TRACK: "On-Track",
+    ActionRag.AT_RISK: "At Risk",
+    ActionRag.OFF_TRACK: "Off-Track",
+    ActionRag.COMPLETE: "Complete",
+}
+"""RAG as the seed's tracker spells it (On-Track, Complete; its amber and red are named here)."""
+
+
+async def plan_rows(session: AsyncSession, *, survey_id: int, anonymise: bool) -> list[tuple[str, ...]]:
+    """A survey's actions as the seed tracker's rows (PLAN_COLUMNS); anonymised: no owner names."""
+    query = _lines().where(col(Action.survey_id) == survey_id)
+    rows: list[tuple[str, ...]] = []
+    for line in await _read_lines(session, query, limit=10_000):
+        action = line.action
+        rows.append(
+            (
+                line.reference,
+                action.element_title or "",
+                action.text,
+                action.due_on.isoformat() if action.due_on is not None else "",
+                "" if anonymise else (line.owner_name or ""),
+                RAG_WORDS[ActionRag(action.rag)],
+                ActionState(action.state).value.capitalize(),
+            )
+        )
+    return rows

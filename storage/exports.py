@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from frameworks.schema import Framework, LevelsScale, StatusScale
 from frameworks.summary import UNASSIGNED, SummaryRules, SurveySummary, is_answer
+from storage.actions import plan_rows
 from storage.summaries import survey_summary
 from storage.surveys import SnapshotCache
 from storage.tables import Answer, Organisation, Person, Response, table_of
@@ -67,6 +68,8 @@ class AnswerExport(_Model):
     hidden_organisations: int = 0
     """Anonymised: how many organisations (with Unassigned) were left blank."""
     rows: list[ExportRow]
+    plan: list[tuple[str, ...]] = []
+    """The survey's action plan in the seed tracker's columns (storage.actions.PLAN_COLUMNS)."""
 
 
 async def export_rows(
@@ -149,6 +152,8 @@ async def export_data(
     """What an export file is written from: the answer rows and, for a workbook (`with_summary`), the
     summary its first sheet mirrors. Raises SurveyNotFound."""
     export = await export_rows(session, survey_id, anonymise=anonymise, rules=rules, cache=cache)
+    plan = await plan_rows(session, survey_id=survey_id, anonymise=anonymise)
+    export = export.model_copy(update={"plan": plan}) if plan else export
     summary = None
     if with_summary:
         summary = await survey_summary(session, survey_id, rules=rules, now=now, cache=cache)

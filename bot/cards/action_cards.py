@@ -267,7 +267,6 @@ def make_action_form(
             "type": "Input.ChoiceSet",
             "id": "action_owner",
             "label": "Owner",
-            "style": "filtered",
             "isRequired": True,
             "errorMessage": "Choose who owns it.",
             "choices": owner_choices,

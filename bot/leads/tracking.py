@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.cards import escape, summary_card
 from bot.commands import FrameworksCommand, ResultsCommand, StatusCommand, SurveysCommand, format_date
+from bot.leads.actions import results_form
 from bot.leads.targets import missing, summary_target, survey_keywords
 from bot.leads.tenant_frameworks import UsableFramework, usable_frameworks
 from bot.leads.turn import NOT_CLOSING, LeadTurn
@@ -104,7 +105,11 @@ async def results(turn: LeadTurn, command: ResultsCommand) -> None:
         if reference is not None and reference.id is not None:
             posted = await last_posted(session, survey_id, conversation_reference_id=reference.id)
             summary = since_last_post(summary, posted)
-    await turn.send_card(summary_card(summary, charts=services.chart_link(summary)))
+        make_action = await results_form(session, summary) if turn.lead else None
+    card = summary_card(summary, charts=services.chart_link(summary))
+    if make_action is not None:  # a lead's results: the plan can start from a split or a gap
+        card["actions"] = [*card.get("actions", []), make_action]
+    await turn.send_card(card)
 
 
 async def surveys(turn: LeadTurn, _command: SurveysCommand) -> None:

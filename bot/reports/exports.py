@@ -41,6 +41,7 @@ from bot.reports.summary_text import (
     weighting,
 )
 from frameworks.summary import SurveySummary
+from storage.actions import PLAN_COLUMNS
 from storage.exports import AnswerExport, ExportRow
 
 if TYPE_CHECKING:  # openpyxl loads with the first workbook written, not with the server (issue 14)
@@ -197,6 +198,8 @@ def xlsx_bytes(export: AnswerExport, summary: SurveySummary | None = None) -> by
     _row(sheet, [heading for heading, _, _ in columns], font=_BOLD)
     for row in export.rows:
         sheet.append([_cell(sheet, value(row), wrap=heading == "Comment") for heading, value, _ in columns])
+    if export.plan:
+        _plan_sheet(book.create_sheet("Action plan"), export.plan)
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
@@ -214,6 +217,17 @@ async def export_file(
     if extension == "csv":
         return await asyncio.to_thread(to_csv, export)
     return await to_xlsx(export, summary)
+
+
+def _plan_sheet(sheet: WriteOnlyWorksheet, plan: Sequence[Sequence[str]]) -> None:
+    """The action plan in the seed tracker's columns (Ref, Requirement, Action, Due Date, GB Owner, RAG,
+    Status); text is always text, as in every sheet."""
+    for letter, width in zip("ABCDEFG", (6, 40, 60, 12, 24, 12, 10), strict=True):
+        sheet.column_dimensions[letter].width = width
+    sheet.freeze_panes = "A2"
+    _row(sheet, list(PLAN_COLUMNS), font=_BOLD)
+    for row in plan:
+        sheet.append([_cell(sheet, value, wrap=index in (1, 2)) for index, value in enumerate(row)])
 
 
 def _summary_sheet(sheet: WriteOnlyWorksheet, summary: SurveySummary, export: AnswerExport) -> None:

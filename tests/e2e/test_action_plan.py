@@ -4,6 +4,7 @@ Connector, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,12 +13,21 @@ import pytest
 import sqlalchemy as sa
 from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
+from openpyxl import load_workbook
 
 from bot.app import SENDER, create_app
 from bot.outbox.checkins import queue_due_checkins
+from bot.reports.exports import xlsx_bytes
 from bot.settings import Settings
+from frameworks.loader import load_directory
+from frameworks.summary import SummaryRules
+from storage.answers import record_answer
 from storage.db import transaction
-from storage.tables import Action, ActionUpdate, OutboxKind, OutboxMessage
+from storage.exports import export_data
+from storage.invitations import invite
+from storage.people import upsert_person
+from storage.surveys import create_survey
+from storage.tables import Action, ActionUpdate, OutboxKind, OutboxMessage, Person, stored_id
 from tests.bot.cards.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 from tests.conftest import FIXED_NOW, Database
 from tests.fakes.connector import FakeConnector, fake_connector
@@ -259,3 +269,95 @@ async def test_an_overdue_action_is_flagged_in_the_plan(database: Database, conn
     assert "⚠ overdue, due 31 Dec 2026" in listed  # A1 is late
     assert listed.count("overdue, due") == 1  # A2 is complete, so never overdue
     assert "⚠ 1 overdue" in listed
+
+
+async def _audit_in_the_channel(database: Database) -> tuple[int, dict[str, int]]:
+    """Audit 2026 started in the channel; the three members invited and all three answered its first
+    element (two at the lowest level) and its second at the top level, so the first is a gap."""
+    framework = load_directory().frameworks["audit-committee-maturity"]
+    first, second = (element for _, element in framework.scored_elements[:2])
+    lowest, top = "basic", "results"  # the audit matrix's progress levels
+    async with transaction(database.sessions) as session:
+        people = {}
+        for member in (LEAD, AMINA, BEN):
+            person = await upsert_person(
+                session,
+                teams_user_id=member["id"],
+                aad_object_id=member["aadObjectId"],
+                name=member["name"],
+                email=member["email"],
+                tenant_id="t1",
+                now=FIXED_NOW,
+            )
+            people[member["id"]] = stored_id(person.id)
+        survey = await create_survey(
+            session, framework, now=FIXED_NOW, title="Audit 2026", conversation_id=CHANNEL, tenant_id="t1"
+        )
+        await invite(session, stored_id(survey.id), people.values(), now=FIXED_NOW)
+        for member, value in ((LEAD, lowest), (AMINA, lowest), (BEN, top)):
+            person = await session.get(Person, people[member["id"]])
+            assert person is not None
+            await record_answer(session, survey, person, first.id, value, now=FIXED_NOW)
+            await record_answer(session, survey, person, second.id, top, now=FIXED_NOW)
+        return stored_id(survey.id), people
+
+
+async def test_lead_makes_an_action_from_the_results_card_and_the_export_has_the_plan_sheet(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
+) -> None:
+    survey_id, people = await _audit_in_the_channel(database)
+    teams = Teams(connector)
+    async with _client(database, lambda: FIXED_NOW) as client:
+        await _post(client, teams.message("results"))
+        card = connector.cards()[-1]
+        assert schema_errors(card_schema, card) == []
+        form = next(action for action in card["actions"] if action["title"] == "Make an action")
+        inputs = {element["id"]: element for element in form["card"]["body"]}
+        element_id = inputs["action_element"]["choices"][0]["value"]
+        assert element_id
+        owners = {choice["title"]: choice["value"] for choice in inputs["action_owner"]["choices"]}
+        assert set(owners) == {"Lee Lead", "Amina Khan", "Ben Okafor"}
+        data = {
+            **form["card"]["actions"][0]["data"],
+            "action_element": element_id,
+            "action_text": "=Agree a shared audit programme",
+            "action_owner": owners["Amina Khan"],
+            "action_due": "2027-01-31",
+        }
+        _, partner = await _post(client, teams.press(data, BEN, conversation=CHANNEL))
+        assert "Only partnership leads" in partner["value"]
+        status, body = await _post(client, teams.press(data, LEAD, conversation=CHANNEL))
+        assert status == 200
+        assert body["value"] == "Added A1."
+        _, elsewhere = await _post(client, teams.press(data, LEAD, conversation=OTHER_CHANNEL))
+        assert "isn't one you can reach" in elsewhere["value"]
+    async with transaction(database.sessions) as session:
+        action = (await session.execute(sa.select(Action))).scalar_one()
+        export, summary = await export_data(
+            session,
+            survey_id=survey_id,
+            with_summary=True,
+            anonymise=False,
+            rules=SummaryRules(),
+            now=FIXED_NOW,
+        )
+    assert (action.owner_id, action.element_id, action.survey_id) == (
+        people[AMINA["id"]],
+        element_id,
+        survey_id,
+    )
+    book = load_workbook(io.BytesIO(xlsx_bytes(export, summary)))
+    rows = list(book["Action plan"].iter_rows(values_only=True))
+    assert rows[0] == ("Ref", "Requirement", "Action", "Due Date", "GB Owner", "RAG", "Status")
+    assert rows[1] == (
+        "A1",
+        action.element_title,
+        "=Agree a shared audit programme",  # text, never a formula
+        "2027-01-31",
+        "Amina Khan",
+        "On-Track",
+        "Open",
+    )
+    assert book["Action plan"]["C2"].data_type == "s"
