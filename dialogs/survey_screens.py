@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dialogs.first_round import with_first_round
 from dialogs.messages import Message
 from dialogs.survey_turn import FRESH, SHOWN_QUESTIONS, Turn, TurnResult
 from dialogs.survey_views import domains_view, element_ids, question_view, review_view
@@ -25,9 +26,8 @@ class SurveyScreens:
         return self.renderer.text(message)
 
     def question(self, turn: Turn, element_id: str, note: str | None) -> Message:
-        message = self.renderer.question(
-            question_view(turn.survey, turn.framework, element_id, turn.answers, note=note)
-        )
+        view = question_view(turn.survey, turn.framework, element_id, turn.answers, note=note)
+        message = self.renderer.question(with_first_round(view, turn.sheet.first_round))
         if message.attachments:
             turn.context.turn_state.setdefault(SHOWN_QUESTIONS, {})[id(message)] = element_id
         return message

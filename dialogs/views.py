@@ -56,6 +56,8 @@ class QuestionView:
     target_months: int | None = None
     """Also asks where they want to be in this many months (a target survey's levels and scores)."""
     current_target: str | None = None
+    first_round: FirstRoundView | None = None
+    """A consensus round: how the first round answered, shown above the choices (dialogs.first_round)."""
 
     @property
     def progress(self) -> str:
@@ -67,6 +69,31 @@ class QuestionView:
         if self.target_months is None:
             return None
         return f"Where we want to be in {self.target_months} months"
+
+
+@dataclass(frozen=True)
+class FirstRoundBar:
+    label: str
+    count: int
+    own: bool = False
+    """The partner's own first answer."""
+
+
+@dataclass(frozen=True)
+class FirstRoundView:
+    """The first round as a consensus round shows it to every partner: no figure below k, no name."""
+
+    k: int
+    bars: list[FirstRoundBar]
+    """Answers per point of the scale; empty when the first round showed none (fewer than k)."""
+    reasons: list[str]
+    """Sorted, unattributed; empty unless at least k people gave one."""
+    more_reasons: int = 0
+    own_value: str | None = None
+    own_label: str | None = None
+    """What the partner answered in the first round (None: they did not answer it)."""
+    added: bool = False
+    """Asked again because the lead added it, not because partners split."""
 
 
 @dataclass(frozen=True)

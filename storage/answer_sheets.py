@@ -17,12 +17,13 @@ from sqlmodel import col
 from frameworks.schema import Framework
 from storage import answers
 from storage.activities import SENT_CARD
+from storage.consensus import FirstRoundContext, first_round_context
 from storage.db import Session
 from storage.details import StoredAnswer, SurveyDetails
 from storage.invitations import invitation_for
 from storage.people import person_for
 from storage.surveys import SnapshotCache, is_accepting_answers
-from storage.tables import Answer, Person, Response, Survey, stored_id
+from storage.tables import Answer, Person, Response, Survey, SurveyKind, stored_id
 
 __all__ = ["AnswerSheet", "open_answer_sheet"]
 
@@ -49,7 +50,17 @@ class AnswerSheet:
         self.answers = stored
         """The sender's answers by element id; the conversation puts each new one back here."""
         self.card_id = card_id
+        self.first_round: FirstRoundContext | None = None
+        """A consensus round: the first round as partners see it and the sender's answers to it."""
         """The id Teams gave the question card an earlier turn sent (`card_turn`), once recorded."""
+
+    async def with_first_round(self) -> AnswerSheet:
+        """The sheet, holding a consensus round's first round (one more query; none for a round)."""
+        if self._survey.kind == SurveyKind.CONSENSUS:
+            self.first_round = await first_round_context(
+                self._session, self._survey, person_id=stored_id(self._person.id)
+            )
+        return self
 
     @property
     def started(self) -> bool:
@@ -125,13 +136,14 @@ async def open_answer_sheet(
     if framework is not None:
         sheet = await _sheet_at_once(session, survey_id, teams_user_id, framework, card_turn)
         if sheet is not None:
-            return sheet
+            return await sheet.with_first_round()
     survey, framework = await snapshots.survey(session, survey_id)
     person = await person_for(session, teams_user_id=teams_user_id, name=name, now=now)
     response, rows = await answers.load_response(session, survey, person)
     stored = {element_id: StoredAnswer.of(row) for element_id, row in rows.items()}
     card_id = await session.scalar(sa.select(SENT_CARD), {"card_turn": card_turn}) if card_turn else None
-    return AnswerSheet(session, survey, framework, person, response, stored, card_id)
+    sheet = AnswerSheet(session, survey, framework, person, response, stored, card_id)
+    return await sheet.with_first_round()
 
 
 _SHEET = (

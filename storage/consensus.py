@@ -18,8 +18,9 @@ from sqlmodel import col
 from frameworks.schema import Framework
 from frameworks.summary import FirstRound
 from storage.invitations import invite
+from storage.outbox_summaries import answered_since
 from storage.summaries import answered
-from storage.surveys import create_survey
+from storage.surveys import create_survey, is_accepting_answers
 from storage.tables import (
     Answer,
     ProcessedActivity,
@@ -33,10 +34,12 @@ from storage.tables import (
 
 __all__ = [
     "FirstRoundContext",
+    "changed_since",
     "consensus_made_by",
     "first_answers",
     "first_round_context",
     "first_round_of",
+    "hidden_consensus",
     "open_consensus_of",
     "open_consensus_round",
     "respondents",
@@ -162,3 +165,20 @@ async def first_round_context(
         return None
     own = await first_answers(session, survey_id=first.parent_survey_id, person_id=person_id)
     return FirstRoundContext(first, own)
+
+
+async def hidden_consensus(session: AsyncSession, *, survey_id: int, now: datetime) -> Survey | None:
+    """The survey, when it is a consensus round still taking answers: its results are hidden from
+    partners until it closes, so nobody's second answer is anchored on the others'."""
+    survey = await session.get(Survey, survey_id)
+    if survey is None or survey.kind != SurveyKind.CONSENSUS or not is_accepting_answers(survey, now):
+        return None
+    return survey
+
+
+async def changed_since(session: AsyncSession, *, survey_id: int, since: datetime) -> bool:
+    """Whether a consensus round has news for a weekly post: answers changed, or it closed, since then."""
+    survey = await session.get(Survey, survey_id)
+    if survey is not None and survey.closed_at is not None and survey.closed_at > since:
+        return True
+    return await answered_since(session, survey_id=survey_id, since=since)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.tables import Answer, Survey, stored_id
+from storage.tables import Answer, Survey, SurveyKind, stored_id
 
 __all__ = ["StoredAnswer", "SurveyDetails"]
 
@@ -21,6 +21,8 @@ class SurveyDetails:
     lock_after_submit: bool
     target_months: int | None = None
     """Each levels or score question also asks where they want to be in this many months."""
+    revisits: int | None = None
+    """A consensus round: the round whose split elements it asks again (None: a round)."""
 
     @classmethod
     def of(cls, survey: Survey) -> SurveyDetails:
@@ -30,6 +32,7 @@ class SurveyDetails:
             closes_at=survey.closes_at,
             lock_after_submit=survey.lock_after_submit,
             target_months=survey.target_months,
+            revisits=survey.parent_survey_id if survey.kind == SurveyKind.CONSENSUS else None,
         )
 
 

@@ -13,6 +13,7 @@ from bot.cards.blocks import (
     said_block,
     text_block,
 )
+from bot.cards.first_round import FIRST_ANSWER_MARK, REASON_PLACEHOLDER, first_answer, first_round_block
 from bot.reports.text import (
     RAG_MARKS,
     clip,
@@ -92,6 +93,8 @@ def _choice_block(view: QuestionView, choice: Choice) -> Card:
     items = [text_block(heading)]
     if current:
         items.append(text_block("✓ Your current answer", color="good", weight="bolder", spacing="none"))
+    elif view.current_value is None and choice.value == first_answer(view):
+        items.append(text_block(FIRST_ANSWER_MARK, color="accent", weight="bolder", spacing="none"))
     statements = lines_of(choice.description)
     bullet = "• " if len(statements) > 1 else ""
     items += [text_block(f"{bullet}{escape(line)}", spacing="small") for line in statements]
@@ -129,8 +132,9 @@ def _score_body(view: QuestionView) -> list[Card]:
         "choices": choices,
         "spacing": "medium",
     }
-    if view.current_value is not None and any(c.value == view.current_value for c in view.choices):
-        choice_set["value"] = view.current_value
+    selected = view.current_value or first_answer(view)  # a consensus round: confirming is one press
+    if selected is not None and any(c.value == selected for c in view.choices):
+        choice_set["value"] = selected
     return [choice_set]
 
 
@@ -182,7 +186,7 @@ def _comment_input(view: QuestionView) -> Card:
         "id": "comment",
         "isMultiline": True,
         "maxLength": COMMENT_LIMIT,
-        "placeholder": "Comment or evidence (optional)",
+        "placeholder": REASON_PLACEHOLDER if view.first_round else "Comment or evidence (optional)",
         "separator": True,
         "spacing": "medium",
     }
@@ -230,6 +234,7 @@ def question_card(view: QuestionView) -> Card:
     """The question with its choices, a comment box and the buttons to save, skip or leave."""
     body = [
         *_question_header(view),
+        *first_round_block(view),
         *_QUESTION_BODIES[view.kind](view),
         *_target_input(view),
         _comment_input(view),

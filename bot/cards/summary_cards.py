@@ -28,6 +28,7 @@ from bot.cards.blocks import (
     text_block,
 )
 from bot.reports.chart_links import ChartUrls
+from bot.reports.consensus_text import consensus_section
 from bot.reports.summary_text import (
     TREND_LEGEND,
     WEIGHTING_DETAIL,
@@ -217,6 +218,9 @@ def _summary_card(
     since = since_last_section(summary, CARD)
     if since is not None:
         body += [_heading(since[0]), _bullets(since[1])]
+    consensus = consensus_section(summary, CARD)
+    if consensus is not None:
+        body += [_heading(consensus[0]), _bullets(consensus[1])]
     if Detail.HIGHLIGHTS not in left_out:
         body += _highlights(summary)
     body += _statuses(summary, titles=Detail.RISK_TITLES not in left_out)

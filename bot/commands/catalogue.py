@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from bot.commands.action_parsing import ADD_EXAMPLE, parse_action_add, parse_action_change, parse_actions
+from bot.commands.consensus_parsing import parse_consensus
 from bot.commands.dates import DATE_HELP
 from bot.commands.models import (
     ALL_SCOPES,
@@ -27,6 +28,7 @@ from bot.commands.models import (
     CloseCommand,
     CommandError,
     CommentsCommand,
+    ConsensusCommand,
     DomainsCommand,
     ExportCommand,
     FrameworkExportCommand,
@@ -457,6 +459,25 @@ COMMANDS: tuple[CommandSpec, ...] = (
         details=(
             "Typed by a lead in a channel, the plan is posted there for everyone in it. In a 1:1 chat with "
             "me, a lead sees every plan they can reach; anyone else sees the actions they own."
+        ),
+    ),
+    CommandSpec(
+        model=ConsensusCommand,
+        words=(("consensus",),),
+        parser=parse_consensus,
+        name="consensus",
+        syntax="consensus [survey] [add <element>, <element>…]",
+        description="A second look at the elements partners split on, asked of those who answered",
+        example="consensus #12 add vision, data",
+        scopes=ALL_SCOPES,
+        lead_only=True,
+        details=(
+            "Opens a consensus round at once: everyone who answered the survey is invited to look again at "
+            "the elements its summary marks as split, and at any you add by id or title. Each sees how "
+            "everyone answered (no figure below the anonymity threshold), the reasons given (only where "
+            "enough people commented, never who), and their own first answer, then confirms or changes it "
+            "and says why. Its results stay hidden from partners until you close it; then results shows "
+            "agreement before and after."
         ),
     ),
 )

@@ -261,6 +261,15 @@ class ActionsCommand(_Model):
     target: SummaryTarget = SummaryTarget()
 
 
+class ConsensusCommand(_Model):
+    """A second look at a round's split elements (and any the lead adds), asked of those who answered."""
+
+    kind: Literal["consensus"] = "consensus"
+    survey: SurveyRef | None = None
+    elements: tuple[str, ...] = ()
+    """Element ids or titles the lead adds, as typed (matched when the round is known)."""
+
+
 class UnknownCommand(_Model):
     """Text that names no command: reply with help."""
 
@@ -307,6 +316,7 @@ ParsedCommand = Annotated[
     | SubscriptionsCommand
     | ExportCommand
     | CommentsCommand
+    | ConsensusCommand
     | ActionAddCommand
     | ActionChangeCommand
     | ActionsCommand

@@ -10,6 +10,7 @@ the way in, which uses the roster and uploads there, so this package imports not
     starting           `start`, the start form, confirm and cancel
     tracking           `frameworks`, `surveys`, `status`, `results`
     closing            `remind`, `close`, `reopen`
+    consensus          `consensus`: a second look at the elements partners split on (Delphi)
     roles              `grant lead`, `revoke lead`, `my organisation`, email domains
     subscriptions      `subscribe`, `unsubscribe`, `subscriptions`
     files              `export`, `comments`, `frameworks export`
@@ -22,6 +23,7 @@ the way in, which uses the roster and uploads there, so this package imports not
 __all__ = [
     "chat",
     "closing",
+    "consensus",
     "conversation",
     "files",
     "framework_uploads",

@@ -23,6 +23,7 @@ from bot.commands import (
     CloseCommand,
     CommandError,
     CommentsCommand,
+    ConsensusCommand,
     DomainsCommand,
     ExportCommand,
     FrameworkExportCommand,
@@ -50,7 +51,7 @@ from bot.commands import (
     plain_text,
     refusal,
 )
-from bot.leads import actions, checkins, closing, files, roles, starting, subscriptions, tracking
+from bot.leads import actions, checkins, closing, consensus, files, roles, starting, subscriptions, tracking
 from bot.leads.conversation import CLAIMED_ACTIVITY, Incoming, LeadConversation
 from bot.leads.framework_uploads import FrameworkUploads, upload_card_data
 from bot.leads.lead_files import LeadFiles
@@ -91,6 +92,7 @@ USE_CASES: dict[type[ParsedCommand], UseCase] = {
     ReopenCommand: closing.reopen,
     ExportCommand: files.export,
     CommentsCommand: files.comments,
+    ConsensusCommand: consensus.consensus,
     FrameworkExportCommand: files.framework_export,
     SubscribeCommand: subscriptions.subscribe,
     UnsubscribeCommand: subscriptions.unsubscribe,

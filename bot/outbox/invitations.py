@@ -41,7 +41,10 @@ def invitation_composer(
             return None
         survey = found.survey
         item = survey_list_item(found)
-        view = SurveyListView(items=[item], intro=_intro(message.kind, survey.closes_at, tz))
+        intro = _intro(message.kind, survey.closes_at, tz)
+        if survey.revisits is not None:
+            intro = consensus_intro(message.kind, len(found.framework.scored_elements), survey.closes_at, tz)
+        view = SurveyListView(items=[item], intro=intro)
         return renderer.survey_list(view)
 
     return compose
@@ -57,4 +60,17 @@ def _intro(kind: OutboxKind, closes_at: datetime | None, tz: ZoneInfo) -> str:
     return (
         "Your partnership lead has asked you to take part in a self-assessment. I'll ask one question at "
         f"a time and save each answer as you go; you can stop and come back whenever you like.{closes}"
+    )
+
+
+def consensus_intro(kind: OutboxKind, elements: int, closes_at: datetime | None, tz: ZoneInfo) -> str:
+    """A consensus round's invitation: why they are asked again, and what they will see."""
+    closes = f" It closes {format_date(closes_at, tz)}." if closes_at else ""
+    what = "1 element" if elements == 1 else f"{elements} elements"
+    if kind == OutboxKind.REMIND:
+        return f"A reminder: your partnership is waiting for your second look at {what}.{closes}"
+    return (
+        f"Your partnership lead asks for a second look at {what} where partners differed in the first "
+        "round. For each you'll see how everyone answered (anonymously), the reasons given and your own "
+        f"answer: confirm it or change it, and say why.{closes}"
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.reports.consensus_text import consensus_section
 from bot.reports.text import RAG_MARKS, clean, clip
 from frameworks.schema import ScaleKind
 from frameworks.summary import (
@@ -440,6 +441,9 @@ def summary_text(summary: SurveySummary) -> str:
     since = since_last_section(summary)
     if since is not None:
         lines += ["", since[0], *(f"  {item}" for item in since[1])]
+    consensus = consensus_section(summary, PLAIN)
+    if consensus is not None:
+        lines += ["", consensus[0], *(f"  • {item}" for item in consensus[1])]
     for heading, items in highlight_sections(summary):
         lines += ["", heading, *(f"  • {item}" for item in items)]
     if summary.statuses is not None:

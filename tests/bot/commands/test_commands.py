@@ -727,6 +727,7 @@ def test_lead_only_commands_are_the_ones_the_issue_names() -> None:
         "frameworks export",
         "action add",
         "action",
+        "consensus",
     }
 
 
