@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from bot.cards import escape, summary_card
+from bot.cards.consensus_cards import hidden_text
 from bot.commands import FrameworksCommand, ResultsCommand, StatusCommand, SurveysCommand, format_date
 from bot.leads.actions import results_form
 from bot.leads.targets import missing, summary_target, survey_keywords
 from bot.leads.tenant_frameworks import UsableFramework, usable_frameworks
 from bot.leads.turn import NOT_CLOSING, LeadTurn
 from frameworks.summary import UNASSIGNED, since_last_post
+from storage.consensus import hidden_consensus
 from storage.conversations import reference_for
 from storage.db import transaction
 from storage.outbox import state_counts
@@ -100,6 +102,11 @@ async def results(turn: LeadTurn, command: ResultsCommand) -> None:
             await turn.say(found)
             return
         survey_id = stored_id(found.survey.id)
+        if not (turn.lead and turn.personal) and await hidden_consensus(
+            session, survey_id=survey_id, now=turn.now()
+        ):
+            await turn.say(hidden_text(survey_id, lead=turn.lead))
+            return
         summary = await survey_summary(session, survey_id, rules=rules, now=turn.now())
         reference = await reference_for(session, turn.conversation_id)
         if reference is not None and reference.id is not None:
