@@ -229,7 +229,7 @@ async def fill_outbox(engine: AsyncEngine, service_url: str, users: list[str], k
                             "service_url": service_url,
                             "tenant_id": TENANT,
                             "fanout": fanout,
-                            "report_to": lead.id,
+                            "report_to": lead,
                             "activity": activity,
                         },
                     )

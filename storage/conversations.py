@@ -8,6 +8,7 @@ itself (a new post), not into the thread it happened to be asked from.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from storage.tables import ConversationReference, table_of
-from storage.upsert import insert
+from storage.upsert import dialect_of, insert_for
 
 _THREAD = re.compile(r";messageid=.*$", re.IGNORECASE | re.DOTALL)
 
@@ -48,27 +49,52 @@ async def save_reference(
     team_id: str | None = None,
     bot_id: str | None = None,
     person_id: int | None = None,
-) -> ConversationReference:
-    """Insert or refresh; the service URL can change between turns, so the latest always wins."""
+) -> int:
+    """Insert or refresh, and return the row's id. The service URL can change between turns, so the
+    latest always wins; a detail given as None keeps what was stored."""
     place = place_of(conversation_id)
-    table = table_of(ConversationReference)
-    fields = {
-        "service_url": service_url,
-        "reference": _channel_reference(reference, place),
-        "conversation_type": conversation_type,
-        "tenant_id": tenant_id,
-        "team_id": team_id,
-        "bot_id": bot_id,
-        "person_id": person_id,
-        "updated_at": now,
-    }
-    refreshed = {k: v for k, v in fields.items() if v is not None}
-    await session.execute(
-        insert(session, table)
-        .values(conversation_id=place, created_at=now, **fields)
-        .on_conflict_do_update(index_elements=[table.c.conversation_id], set_=refreshed)
+    result = await session.execute(
+        _save_statement(dialect_of(session)),
+        {
+            "reference_place": place,
+            "reference_service_url": service_url,
+            "reference_json": _channel_reference(reference, place),
+            "reference_type": conversation_type,
+            "reference_tenant": tenant_id,
+            "reference_team": team_id,
+            "reference_bot": bot_id,
+            "reference_person": person_id,
+            "reference_now": now,
+        },
     )
-    return await reference_for(session, place)  # type: ignore[return-value]
+    return int(result.scalar_one())
+
+
+_KEPT_WHEN_NONE = ("conversation_type", "tenant_id", "team_id", "bot_id", "person_id")
+
+
+@functools.cache
+def _save_statement(dialect: str) -> Any:
+    """Built once per database kind: every turn and every new 1:1 chat of a fan-out saves a reference,
+    and building the statement each time cost about as much as running it."""
+    table = table_of(ConversationReference)
+    statement = insert_for(dialect, table).values(
+        conversation_id=sa.bindparam("reference_place"),
+        service_url=sa.bindparam("reference_service_url"),
+        reference=sa.bindparam("reference_json"),
+        conversation_type=sa.bindparam("reference_type"),
+        tenant_id=sa.bindparam("reference_tenant"),
+        team_id=sa.bindparam("reference_team"),
+        bot_id=sa.bindparam("reference_bot"),
+        person_id=sa.bindparam("reference_person"),
+        created_at=sa.bindparam("reference_now"),
+        updated_at=sa.bindparam("reference_now"),
+    )
+    refreshed = {name: statement.excluded[name] for name in ("service_url", "reference", "updated_at")}
+    kept = {name: sa.func.coalesce(statement.excluded[name], table.c[name]) for name in _KEPT_WHEN_NONE}
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.conversation_id], set_={**refreshed, **kept}
+    ).returning(table.c.id)
 
 
 async def reference_for(session: AsyncSession, conversation_id: str) -> ConversationReference | None:

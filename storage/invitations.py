@@ -57,15 +57,15 @@ async def record_delivery(
 ) -> None:
     """What became of the invitation's message: called in the transaction recording the outbox row's
     outcome, so the two never disagree."""
+    table = table_of(Invitation)  # Core, not an ORM bulk update: see storage.outbox._finish
     await session.execute(
-        sa.update(Invitation)
-        .where(col(Invitation.survey_id) == survey_id, col(Invitation.person_id) == person_id)
+        table.update()
+        .where(table.c.survey_id == survey_id, table.c.person_id == person_id)
         .values(
             delivery_state=state,
             delivery_attempts=attempts,
             delivery_error=error[:ERROR_LIMIT] if error else None,
         )
-        .execution_options(synchronize_session=False)
     )
 
 

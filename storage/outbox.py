@@ -129,7 +129,7 @@ async def mark_retry(session: AsyncSession, *, message_id: int, error: str, retr
         session,
         message_id,
         state=OutboxState.RETRYING,
-        attempts=OutboxMessage.attempts + 1,
+        attempts=_TABLE.c.attempts + 1,
         next_attempt_at=retry_at,
         last_error=error[:ERROR_LIMIT],
     )
@@ -216,9 +216,8 @@ async def next_due(session: AsyncSession) -> datetime | None:
 
 async def _finish(session: AsyncSession, message_id: int, **values: Any) -> None:
     """Record an outcome and release the claim."""
+    # The Core table, not the model: an ORM bulk update costs about as much again to prepare, and no
+    # session here holds the row to synchronise.
     await session.execute(
-        sa.update(OutboxMessage)
-        .where(col(OutboxMessage.id) == message_id)
-        .values(claimed_by=None, claimed_until=None, **values)
-        .execution_options(synchronize_session=False)
+        _TABLE.update().where(_TABLE.c.id == message_id).values(claimed_by=None, claimed_until=None, **values)
     )

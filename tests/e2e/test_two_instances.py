@@ -86,7 +86,7 @@ async def test_two_instances_share_one_survey_one_fan_out_and_one_weekly_post(
         # A weekly summary last posted eight days ago: owed now, to be posted once by either instance.
         await subscribe(
             session,
-            conversation_reference_id=channel.id or 0,
+            conversation_reference_id=channel,
             weekday=0,
             at=time(9, 0),
             time_zone="Europe/London",

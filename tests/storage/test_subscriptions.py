@@ -79,7 +79,7 @@ async def _channel(db: Database, name: str, now: datetime) -> tuple[int, int]:
         partnership = Partnership(name=f"{name} place", created_at=now)
         session.add(partnership)
         await session.flush()
-        return reference.id or 0, partnership.id or 0
+        return reference, partnership.id or 0
 
 
 async def _subscribe(

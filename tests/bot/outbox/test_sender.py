@@ -189,7 +189,7 @@ async def _fanout(
                         "service_url": connector.url,
                         "tenant_id": TENANT,
                         "fanout": key,
-                        "report_to": lead.id,
+                        "report_to": lead,
                         "activity": _invitation(),
                     },
                 )
@@ -197,7 +197,7 @@ async def _fanout(
             ],
             now=FIXED_NOW,
         )
-    return Fanout(survey.id or 0, key, users, lead.id or 0)
+    return Fanout(survey.id or 0, key, users, lead)
 
 
 def _reference(
