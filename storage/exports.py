@@ -46,6 +46,11 @@ class ExportRow(_Model):
     value: int | None = None
     """The level's value or the score; None for statuses, skips and comments."""
     skipped: bool = False
+    target: str | None = None
+    """Where they want to be (a survey asked with a target): the level label or the score as written."""
+    target_value: int | None = None
+    gap: int | None = None
+    """The target's value minus the answer's (levels or points); None unless both are given."""
     comment: str | None = None
     organisation: str | None = None
     """None in an anonymised export where the organisation is too small to name."""
@@ -67,6 +72,8 @@ class AnswerExport(_Model):
     k: int
     hidden_organisations: int = 0
     """Anonymised: how many organisations (with Unassigned) were left blank."""
+    target_months: int | None = None
+    """The survey also asked where partners want to be in this many months: the rows carry targets."""
     rows: list[ExportRow]
     plan: list[tuple[str, ...]] = []
     """The survey's action plan in the seed tracker's columns (storage.actions.PLAN_COLUMNS)."""
@@ -100,6 +107,8 @@ async def export_rows(
             a.c.comment,
             a.c.answered_at,
             a.c.updated_at,
+            a.c.target_value,
+            a.c.target_score,
         )
         .select_from(
             a.join(r, r.c.id == a.c.response_id)
@@ -136,6 +145,7 @@ async def export_rows(
         k=rules.k,
         hidden_organisations=len(organisations - shown) if anonymise else 0,
         rows=rows,
+        target_months=survey.target_months,
     )
 
 
@@ -225,6 +235,8 @@ def _row(
         comment,
         answered,
         updated,
+        target,
+        target_score,
     ) = record
     located = labels.elements.get(element_id)
     if org_id not in shown:
@@ -243,6 +255,9 @@ def _row(
         answer=labels.answer(element_id, value),
         value=score,
         skipped=bool(skipped),
+        target=labels.answer(element_id, target),
+        target_value=target_score,
+        gap=target_score - score if target_score is not None and score is not None else None,
         comment=comment,
         organisation=organisation,
         person=None if anonymise else person,

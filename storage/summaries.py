@@ -121,6 +121,30 @@ async def answer_counts(
     return counts
 
 
+async def target_counts(
+    session: AsyncSession, survey_ids: Collection[int], *, submitted_only: bool = False
+) -> dict[int, list[AnswerCount]]:
+    """The targets given (where partners want to be), counted as `answer_counts` counts answers: by
+    survey, element, the respondent's organisation and target value. Only answers carry targets."""
+    if not survey_ids:
+        return {}
+    a, r = _answers, _responses
+    query = (
+        sa.select(
+            r.c.survey_id, a.c.element_id, r.c.organisation_id, a.c.target_value, sa.func.count().label("n")
+        )
+        .select_from(a.join(r, r.c.id == a.c.response_id))
+        .where(r.c.survey_id.in_(list(survey_ids)), a.c.target_value.is_not(None), answered(a))
+        .group_by(r.c.survey_id, a.c.element_id, r.c.organisation_id, a.c.target_value)
+    )
+    if submitted_only:
+        query = query.where(r.c.submitted_at.is_not(None))
+    counts: dict[int, list[AnswerCount]] = defaultdict(list)
+    for survey_id, element_id, organisation_id, target, n in await _hashed(session, query):
+        counts[survey_id].append(AnswerCount(element_id, organisation_id, target, False, int(n), 0))
+    return counts
+
+
 async def response_counts(
     session: AsyncSession, survey_ids: Collection[int]
 ) -> dict[int, list[ResponseCount]]:
@@ -271,6 +295,8 @@ async def survey_data(
     ids = list(dict.fromkeys(survey_ids))
     surveys = [await cache.survey(session, survey_id) for survey_id in ids]
     answers = await answer_counts(session, ids, submitted_only=submitted_only)
+    asked = [survey_id for survey_id, (survey, _) in zip(ids, surveys, strict=True) if survey.target_months]
+    targets = await target_counts(session, asked, submitted_only=submitted_only)
     responses = await response_counts(session, ids)
     org_ids = {row.organisation_id for rows in answers.values() for row in rows}
     org_ids |= {row.organisation_id for rows in responses.values() for row in rows}
@@ -297,6 +323,8 @@ async def survey_data(
             partnership_name=partnerships.get(survey.partnership_id)
             if survey.partnership_id is not None
             else None,
+            target_months=survey.target_months,
+            targets=targets.get(survey_id, []),
         )
         for survey_id, (survey, framework) in zip(ids, surveys, strict=True)
     }

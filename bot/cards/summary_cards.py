@@ -57,6 +57,7 @@ from bot.reports.summary_text import (
     status_mark,
     subtitle,
 )
+from bot.reports.target_text import target_sections
 from bot.reports.text import clip
 from dialogs.messages import Message
 from frameworks.schema import ScaleKind
@@ -221,6 +222,8 @@ def _summary_card(
     consensus = consensus_section(summary, CARD)
     if consensus is not None:
         body += [_heading(consensus[0]), _bullets(consensus[1])]
+    for heading, lines in target_sections(summary, CARD):
+        body += [_heading(heading), _bullets(lines)]
     if Detail.HIGHLIGHTS not in left_out:
         body += _highlights(summary)
     body += _statuses(summary, titles=Detail.RISK_TITLES not in left_out)

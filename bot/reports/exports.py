@@ -40,6 +40,7 @@ from bot.reports.summary_text import (
     subtitle,
     weighting,
 )
+from bot.reports.target_text import target_rows, target_sections
 from frameworks.summary import SurveySummary
 from storage.actions import PLAN_COLUMNS
 from storage.exports import AnswerExport, ExportRow
@@ -81,6 +82,14 @@ def _columns(export: AnswerExport) -> list[tuple[str, Callable[[ExportRow], Valu
         ("Workstream", lambda row: row.workstream, 18),
         ("Answer", lambda row: "Skipped" if row.skipped else row.answer, 16),
         ("Value", lambda row: row.value, 8),
+    ]
+    if export.target_months is not None:
+        columns += [
+            (f"Target in {export.target_months} months", lambda row: row.target, 16),
+            ("Target value", lambda row: row.target_value, 8),
+            ("Gap", lambda row: row.gap, 6),
+        ]
+    columns += [
         ("Comment", lambda row: row.comment, 60),
         ("Organisation", lambda row: row.organisation, 28),
     ]
@@ -278,6 +287,7 @@ def _summary_sheet(sheet: WriteOnlyWorksheet, summary: SurveySummary, export: An
             ],
         )
 
+    _target_block(sheet, summary)
     for heading, lines in highlight_sections(summary, PLAIN):
         sheet.append([])
         _row(sheet, [heading], font=_BOLD)
@@ -359,6 +369,25 @@ def _summary_sheet(sheet: WriteOnlyWorksheet, summary: SurveySummary, export: An
     if lines:
         sheet.append([])
         _row(sheet, ["Not shown"], font=_BOLD)
+        for line in lines:
+            _row(sheet, ["", line])
+
+
+def _target_block(sheet: WriteOnlyWorksheet, summary: SurveySummary) -> None:
+    """A target survey's current, target and gap per domain and element, then the biggest agreed gaps."""
+    rows = target_rows(summary)
+    if not rows:
+        return
+    sheet.append([])
+    _row(sheet, [f"Where we want to be in {summary.target_months} months"], font=_BOLD)
+    _row(
+        sheet, ["Domain", "Element", "Now (median)", "Target (median)", "Gap", "Targets", "Split"], font=_BOLD
+    )
+    for row in rows:
+        _row(sheet, list(row))
+    for heading, lines in target_sections(summary, PLAIN)[1:]:  # the first is the domain list above
+        sheet.append([])
+        _row(sheet, [heading], font=_BOLD)
         for line in lines:
             _row(sheet, ["", line])
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.reports.consensus_text import consensus_section
+from bot.reports.target_text import target_sections, target_text
 from bot.reports.text import RAG_MARKS, clean, clip
 from frameworks.schema import ScaleKind
 from frameworks.summary import (
@@ -405,6 +406,9 @@ def element_line(
         parts.append(f"n {element.overall.n}")
     if element.divergence is not None and element.divergence.split:
         parts.append(style.strong("split"))
+    wanted = target_text(domain.scale, element.headline, element.target)
+    if wanted is not None:
+        parts.append(wanted + (" · target split" if element.target and element.target.split else ""))
     if trends.get(element.element_id):
         parts.append(trends[element.element_id])
     if element.element_id in reworded:
@@ -444,6 +448,8 @@ def summary_text(summary: SurveySummary) -> str:
     consensus = consensus_section(summary, PLAIN)
     if consensus is not None:
         lines += ["", consensus[0], *(f"  • {item}" for item in consensus[1])]
+    for heading, items in target_sections(summary, PLAIN):
+        lines += ["", heading, *(f"  • {item}" for item in items)]
     for heading, items in highlight_sections(summary):
         lines += ["", heading, *(f"  • {item}" for item in items)]
     if summary.statuses is not None:

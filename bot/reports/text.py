@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from bot.reports.first_round_text import first_round_lines
 from dialogs.intents import describe_options
 from dialogs.messages import Message, TextFormat, text_message
 from dialogs.views import (
@@ -246,6 +247,7 @@ def _question_lines(view: QuestionView) -> list[str]:
     if view.guidance:
         lines.append(f"Guidance: {clean(view.guidance)}")
     lines.append("")
+    lines += first_round_lines(view.first_round)  # a consensus round: the first round, then the choices
     lines += _choice_lines(view)
     if view.current_comment:
         lines += ["", f"Your comment so far: {clip(view.current_comment, COMMENT_PREVIEW)}"]

@@ -11,6 +11,7 @@ with the number of answers. Import from here; the modules, in the order a summar
     anonymity   which groups may be shown (k, k_orgs, complementary suppression) and the notes saying so
     consensus   the headline under the weighting, and when partners are split
     build       `summarise`: elements, domains and response rates
+    targets     where partners want to be: target headlines, gaps, `biggest_agreed_gaps`
     highlights  strengths, gaps, divergences, movers, at-risk outcomes
     changes     `compare`: what moved between two summaries
     comments    `lead_comments`: comment texts for the lead only
@@ -81,14 +82,18 @@ from frameworks.summary.models import (
     SuppressionReason,
     SuppressionScope,
     SurveySummary,
+    TargetFigures,
     WorkstreamRisk,
 )
 from frameworks.summary.rules import THRESHOLDS, SummaryRules, Weighting
+from frameworks.summary.targets import AGREED_GAPS, AgreedGap, biggest_agreed_gaps
 
 __all__ = [
+    "AGREED_GAPS",
     "NO_KIND",
     "THRESHOLDS",
     "UNASSIGNED",
+    "AgreedGap",
     "Agreement",
     "AnswerCount",
     "Bucket",
@@ -132,9 +137,11 @@ __all__ = [
     "SuppressionScope",
     "SurveyData",
     "SurveySummary",
+    "TargetFigures",
     "Unknown",
     "Weighting",
     "WorkstreamRisk",
+    "biggest_agreed_gaps",
     "choose_elements",
     "compare",
     "compare_rounds",

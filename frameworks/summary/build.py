@@ -41,6 +41,7 @@ from frameworks.summary.models import (
 )
 from frameworks.summary.rules import SummaryRules
 from frameworks.summary.stats import Cell, ScaleIndex, cell_of, figure_fields, figures_of, scale_of
+from frameworks.summary.targets import with_targets
 from frameworks.versions import descriptor_fingerprint
 
 
@@ -364,20 +365,11 @@ def summarise(
     framework = data.framework
     respondents = respondent_count(data, rules)
     suppressed = respondents < rules.k
-    ctx = _Context(data, rules, suppressed, count_answers(data.answers))
-    domains: list[DomainSummary] = []
-    position = 0
-    for domain in framework.domains:
-        scale = scale_of(framework, domain)
-        elements: list[ElementSummary] = []
-        shown: list[_Shown] = []
-        for element in domain.elements:
-            element_summary, contribution = _element(ctx, domain, element, scale, position)
-            position += 1
-            elements.append(element_summary)
-            if contribution is not None:
-                shown.append(contribution)
-        domains.append(_domain(ctx, domain, scale, elements, shown))
+    domains = _domains(_Context(data, rules, suppressed, count_answers(data.answers)))
+    if data.target_months is not None and not suppressed:
+        # The targets are summarised by the very same code as the answers, then set beside them.
+        wanted = _domains(_Context(data, rules, suppressed, count_answers(data.targets)))
+        domains = with_targets(domains, wanted, rules)
     notes = []
     if suppressed:
         notes.append(
@@ -405,8 +397,27 @@ def summarise(
         statuses=status_overview(domains),
         highlights=Highlights(),
         suppressed=notes,
+        target_months=data.target_months,
     )
     return with_changes(summary, previous)
+
+
+def _domains(ctx: _Context) -> list[DomainSummary]:
+    framework = ctx.data.framework
+    domains: list[DomainSummary] = []
+    position = 0
+    for domain in framework.domains:
+        scale = scale_of(framework, domain)
+        elements: list[ElementSummary] = []
+        shown: list[_Shown] = []
+        for element in domain.elements:
+            element_summary, contribution = _element(ctx, domain, element, scale, position)
+            position += 1
+            elements.append(element_summary)
+            if contribution is not None:
+                shown.append(contribution)
+        domains.append(_domain(ctx, domain, scale, elements, shown))
+    return domains
 
 
 def with_changes(summary: SurveySummary, previous: SurveySummary | None) -> SurveySummary:

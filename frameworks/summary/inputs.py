@@ -63,6 +63,10 @@ class SurveyData:
     organisations: Mapping[int, OrganisationInfo]
     partnership_id: int | None = None
     partnership_name: str | None = None
+    target_months: int | None = None
+    """The survey also asked where partners want to be in this many months (None: current only)."""
+    targets: Sequence[AnswerCount] = ()
+    """The targets given, counted like `answers` (value: the target token; never skipped)."""
 
 
 def kind_label(kind: KindKey) -> str:

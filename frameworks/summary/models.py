@@ -167,6 +167,20 @@ class Suppressed(_Out):
     message: str
 
 
+class TargetFigures(_Out):
+    """Where partners want to be (a survey asked with a target): the headline of the targets given, under
+    the summary's weighting and anonymity rules exactly as the current headline, and the gap from now."""
+
+    n: int | None = None
+    """Targets given (pooled over a domain's elements); None when fewer than k, and nothing is shown."""
+    headline: Headline | None = None
+    gap: float | None = None
+    """Target headline median minus the current one, in steps (levels or points); None unless both show."""
+    split: bool | None = None
+    """Elements: partners split on the target (the same rule as on answers); None for domains."""
+    suppressed: list[Suppressed] = Field(default_factory=list)
+
+
 class ElementSummary(_Out):
     element_id: str
     title: str
@@ -194,6 +208,8 @@ class ElementSummary(_Out):
     wording: str | None = None
     """`frameworks.versions.descriptor_fingerprint` of the words answered against, so rounds of two
     framework versions can tell a reworded element (None in summaries stored before it was kept)."""
+    target: TargetFigures | None = None
+    """A target survey's levels and scores: where partners want to be, and the gap."""
 
 
 class DomainSummary(_Out):
@@ -210,6 +226,8 @@ class DomainSummary(_Out):
     split_elements: int = 0
     comments: int | None = None
     notes: list[str] = Field(default_factory=list)
+    target: TargetFigures | None = None
+    """A target survey's levels and scores: the targets pooled over the domain's shown elements."""
 
 
 class RateFigures(_Out):
@@ -359,6 +377,8 @@ class SurveySummary(_Out):
     since_last: Changes | None = None
     """Since the summary last posted to the same channel, when there was one (`since_last_post`)."""
     suppressed: list[Suppressed] = Field(default_factory=list)
+    target_months: int | None = None
+    """The survey also asked where partners want to be in this many months; None: current only."""
     consensus: ConsensusSummary | None = None
     """A consensus round's agreement before and after, in its own summary and in the round it revisited
     (frameworks.summary.delphi)."""

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from frameworks.schema import Framework, LevelsScale, StatusScale
+from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
 from storage.privacy.records import (
     ANSWERS,
     INVITATIONS,
@@ -160,27 +160,33 @@ async def _export_responses(session: AsyncSession, person_id: int | None) -> lis
 def _labelled(answer: dict[str, Any], framework: Framework) -> dict[str, Any]:
     """An answer as its person saw it: the question's title and the label of the value they chose."""
     found = framework.element(answer["element_id"])
-    domain_title = element_title = value_label = None
+    domain_title = element_title = value_label = target_label = None
     if found is not None:
         domain, element = found
         domain_title, element_title = domain.title, element.title
-        value = answer["value"]
         scale = framework.scale_for(domain)
-        if value is not None:
-            option = (
-                scale.level(value)
-                if isinstance(scale, LevelsScale)
-                else scale.status(value)
-                if isinstance(scale, StatusScale)
-                else None
-            )
-            value_label = option.label if option is not None else value
+        value_label = _label(scale, answer["value"])
+        target_label = _label(scale, answer.get("target_value"))  # where they wanted to be, if asked
     return {
         **answer,
         "domain_title": domain_title,
         "element_title": element_title,
         "value_label": value_label,
+        "target_label": target_label,
     }
+
+
+def _label(scale: LevelsScale | ScoreScale | StatusScale, value: str | None) -> str | None:
+    if value is None:
+        return None
+    option = (
+        scale.level(value)
+        if isinstance(scale, LevelsScale)
+        else scale.status(value)
+        if isinstance(scale, StatusScale)
+        else None
+    )
+    return option.label if option is not None else value
 
 
 async def _other_records(session: AsyncSession, person: Person) -> dict[str, list[dict[str, Any]]]:
