@@ -25,7 +25,7 @@ from bot.cards.blocks import (
 from bot.reports.text import clip
 from dialogs.action_payloads import CHECKIN, MAKE_ACTION
 from dialogs.payloads import LEAD_VERB
-from storage.actions import ActionLine, is_overdue
+from storage.actions import ActionCounts, ActionLine, is_overdue
 from storage.tables import ActionRag, ActionState
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "checkin_done_card",
     "day_text",
     "make_action_form",
+    "plan_section",
     "rag_text",
 ]
 
@@ -287,3 +288,22 @@ def make_action_form(
     form.pop("version", None)
     form.pop("fallbackText", None)
     return {"type": "Action.ShowCard", "title": "Make an action", "card": form}
+
+
+def plan_section(counts: ActionCounts) -> list[Card]:
+    """The weekly post's action-plan section: figures only (by RAG, overdue, changed since the last
+    post, closed), never an action's text or owner; a lead posts those with `actions`."""
+    if counts.total == 0:
+        return []
+    facts = [{"title": rag_text(rag), "value": str(n)} for rag, n in counts.by_rag.items() if n]
+    facts += [
+        {"title": "⚠ Overdue", "value": str(counts.overdue)},
+        {"title": "Changed since the last post", "value": str(counts.changed)},
+    ]
+    if counts.closed:
+        facts.append({"title": "Closed", "value": str(counts.closed)})
+    return [
+        text_block("Action plan", weight="bolder", separator=True, spacing="medium"),
+        {"type": "FactSet", "facts": facts, "spacing": "small"},
+        text_block("A lead posts the actions themselves here with **actions**.", size="small", isSubtle=True),
+    ]

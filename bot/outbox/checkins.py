@@ -6,26 +6,45 @@ time, and the same transaction moves the next check-in on, so a job run twice, o
 queues it once). The card is built when the row is sent: an action closed, completed or given to
 someone else since is not asked about. Rows of one run for one lead's actions are a fan-out reported
 to that lead's 1:1 chat (counts and reasons, never names), so an owner the bot cannot reach is known.
+
+A channel's weekly post ends with the plan in figures (`plan_blocks`): never an action's text.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.cards.action_cards import CheckinView, checkin_card, day_text
+from bot.cards import Card, card_of
+from bot.cards.action_cards import CheckinView, checkin_card, day_text, plan_section
 from bot.outbox.composers import Compose
 from dialogs.messages import Message, card_message
 from frameworks.clock import Clock
-from storage.actions import ActionNotFound, action_by_id, advance_checkin, due_checkins, is_overdue
+from storage.actions import (
+    ActionNotFound,
+    action_by_id,
+    action_counts,
+    advance_checkin,
+    due_checkins,
+    is_overdue,
+)
 from storage.conversations import reference_for
 from storage.db import Session
 from storage.outbox import NewMessage, enqueue
 from storage.outbox_addresses import personal_chats
+from storage.outbox_summaries import subscription_reach
 from storage.surveys import survey_by_id
-from storage.tables import Action, ActionRag, ActionState, OutboxKind, OutboxMessage, stored_id
+from storage.tables import (
+    Action,
+    ActionRag,
+    ActionState,
+    OutboxKind,
+    OutboxMessage,
+    SummarySubscription,
+    stored_id,
+)
 
-__all__ = ["checkin_composer", "checkin_view", "queue_due_checkins"]
+__all__ = ["checkin_composer", "checkin_view", "plan_blocks", "queue_due_checkins", "with_plan"]
 
 PLAN_PLACE = "your partnership's action plan"
 
@@ -100,3 +119,28 @@ def checkin_composer(*, clock: Clock, tz: ZoneInfo) -> Compose:
         return card_message(checkin_card(view))
 
     return compose
+
+
+async def plan_blocks(
+    session: Session, subscription: SummarySubscription, *, now: datetime, since: datetime | None
+) -> list[Card]:
+    """The weekly post's action-plan figures for the subscribed channel (none when it has no plan)."""
+    reach = await subscription_reach(session, subscription=subscription)
+    if reach.tenant_id is None or reach.place_id is None:
+        return []
+    counts = await action_counts(
+        session,
+        tenant_id=reach.tenant_id,
+        conversation_id=reach.place_id,
+        today=now.astimezone(ZoneInfo(subscription.time_zone)).date(),
+        since=since or now - timedelta(days=7),  # a first post: changed in the last week
+    )
+    return plan_section(counts)
+
+
+def with_plan(message: Message, blocks: list[Card]) -> Message:
+    """A summary post with the plan's section at its end."""
+    if not blocks:
+        return message
+    card = card_of(message)
+    return card_message({**card, "body": [*card["body"], *blocks]})

@@ -5,6 +5,7 @@ Connector, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from openpyxl import load_workbook
 
 from bot.app import SENDER, create_app
 from bot.outbox.checkins import queue_due_checkins
+from bot.outbox.weekly import queue_due_summaries
 from bot.reports.exports import xlsx_bytes
 from bot.settings import Settings
 from frameworks.loader import load_directory
@@ -361,3 +363,38 @@ async def test_lead_makes_an_action_from_the_results_card_and_the_export_has_the
         "Open",
     )
     assert book["Action plan"]["C2"].data_type == "s"
+
+
+async def test_the_weekly_post_counts_the_plan_by_rag_overdue_and_changed_without_its_text(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
+) -> None:
+    await _audit_in_the_channel(database)
+    today = [FIXED_NOW]  # Monday 23 November 2026
+    teams = Teams(connector)
+    async with _client(database, lambda: today[0]) as client:
+        await _post(client, teams.message("subscribe weekly Monday 09:00"))
+        today[0] = FIXED_NOW + timedelta(hours=1)
+        for text, due in (("Late one", "27 Nov"), ("Risky one", "31 Dec"), ("Finished one", "31 Dec")):
+            await _post(client, teams.message(f'action add "{text}" owner amina@trust.nhs.uk due {due}'))
+        await _post(client, teams.message("action A2 rag amber"))
+        await _post(client, teams.message("action A3 close"))
+        next_monday = FIXED_NOW + timedelta(days=7)
+        async with transaction(database.sessions) as session:
+            assert await queue_due_summaries(session, now=next_monday) == 1
+        today[0] = next_monday
+        before = len(connector.sent)
+        client.app[SENDER].notify()
+        await connector.wait_for_sent(before + 1)
+    posted = connector.sent_to(CHANNEL_ID)[-1]["attachments"][0]["content"]
+    assert schema_errors(card_schema, posted) == []
+    text = _texts(posted)
+    plan = text[text.index("Action plan") :]
+    assert "🟢 On track: 1" in plan  # A1, late: due Friday 27 November
+    assert "🟠 At risk: 1" in plan
+    assert "⚠ Overdue: 1" in plan
+    assert "Changed since the last post: 3" in plan  # all three were made this week
+    assert "Closed: 1" in plan
+    for words in ("Late one", "Risky one", "Finished one", "Amina"):
+        assert words not in json.dumps(posted)  # figures only in the channel's post
