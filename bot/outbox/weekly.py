@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.cards.consensus_cards import hidden_results
 from bot.cards.summary_cards import render_summary, render_unchanged
 from bot.outbox.checkins import plan_blocks, with_plan
 from bot.outbox.composers import Compose
@@ -21,6 +22,7 @@ from bot.reports.chart_links import ChartUrls
 from dialogs.messages import Message
 from frameworks.clock import Clock
 from frameworks.summary import SummaryRules, SurveySummary, since_last_post
+from storage.consensus import changed_since, hidden_consensus
 from storage.db import Session
 from storage.outbox import NewMessage, enqueue
 from storage.outbox_summaries import answered_since, subscription_by_id, subscription_reach
@@ -92,12 +94,19 @@ async def compose_summary(
             )
     if survey_id is None:
         return None
+    hidden = await hidden_consensus(session, survey_id=survey_id, now=now)
+    if hidden is not None:  # a consensus round still taking answers: no anchoring
+        return hidden_results(survey_id, hidden.title)
     summary = await survey_summary(session, survey_id, rules=rules, now=now)
     since_text = payload.get("since")
     since = datetime.fromisoformat(since_text) if since_text else None
     plan = await plan_blocks(session, subscription, now=now, since=since) if subscription is not None else []
     if since is not None and not await answered_since(session, survey_id=survey_id, since=since):
-        return with_plan(render_unchanged(summary, since), plan)
+        consensus = summary.consensus
+        if consensus is None or not await changed_since(
+            session, survey_id=consensus.consensus_survey_id, since=since
+        ):
+            return with_plan(render_unchanged(summary, since), plan)
     if subscription is not None and subscription.id is not None and message.id is not None:
         posted = await last_posted(session, survey_id, subscription_id=subscription.id)
         summary = since_last_post(summary, posted)
