@@ -34,6 +34,7 @@ from bot.ops.metrics import METRICS, Metrics, counting_errors
 from bot.outbox import OutboxSender, Outcome, Verdict, compose_from_payload
 from bot.outbox.checkins import checkin_composer
 from bot.outbox.invitations import invitation_composer
+from bot.outbox.personal_views import personal_view_composer
 from bot.outbox.weekly import summary_composer
 from bot.reports.chart_links import ChartUrls
 from bot.routes import MAX_ACTIVITY_BYTES, add_routes, chart_links
@@ -174,6 +175,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
                 OutboxKind.LEAD_COMMENTS: lead_files,
                 OutboxKind.LEAD_FRAMEWORK: lead_files,
                 OutboxKind.ACTION_CHECKIN: checkin_composer(clock=app[CLOCK], tz=tz),
+                OutboxKind.PERSONAL_VIEW: personal_view_composer(
+                    rules=settings.summary_rules, clock=app[CLOCK], snapshots=snapshots
+                ),
             },
             clock=app[CLOCK],
             on_outcome=lambda outcome, kind: _count_send(app[METRICS], outcome, kind),

@@ -20,6 +20,7 @@ from bot.settings import Settings
 from frameworks.clock import Clock
 from storage.activities import purge_claims
 from storage.db import Sessions, transaction
+from storage.personal_views import queue_views_of_closed
 from storage.privacy import purge_expired
 from storage.reminders import queue_due_reminders
 from storage.surveys import close_due_surveys
@@ -93,17 +94,20 @@ async def housekeeping(sessions: Sessions, clock: Clock, settings: Settings) -> 
 
 
 async def deadlines(sessions: Sessions, clock: Clock, settings: Settings, notify: Callable[[], None]) -> None:
-    """Every minute: close surveys whose deadline passed; queue the automatic reminders and weekly
-    summaries due."""
+    """Every minute: close surveys whose deadline passed (queueing their partners' own views with the
+    close); queue the automatic reminders and weekly summaries due."""
     async with transaction(sessions) as session:
         closed = await close_due_surveys(session, now=clock())
+        views = await queue_views_of_closed(session, closed, now=clock(), k=settings.anonymity_k)
         queued = await queue_due_reminders(
             session, now=clock(), before=timedelta(hours=settings.reminder_hours_before_close)
         )
         queued += await queue_due_summaries(session, now=clock())
         queued += await queue_due_checkins(session, now=clock())
     if closed:
-        log.info("closed %d surveys at their deadline", len(closed))
+        log.info("closed %d surveys at their deadline; %d personal views queued", len(closed), views)
+    if views:
+        notify()
     if queued:
         log.info("queued %d automatic reminders and weekly summaries", queued)
         notify()

@@ -60,6 +60,7 @@ from bot.commands.parsing import (
     joined,
     lead_people,
     no_arguments,
+    parse_close,
     parse_export,
     parse_framework_export,
     parse_map_domain,
@@ -213,7 +214,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
         ),
         details=(
             "The framework is its id or words from its title (say frameworks to see them). Put a name "
-            'or title that contains "for", "closes" or "title" in quotes. ' + DATE_HELP
+            'or title that contains "for", "closes" or "title" in quotes. Without personal views: partners '
+            "get no card of their own comparing their answers with the partnership's when it closes. "
+            + DATE_HELP
         ),
     ),
     CommandSpec(
@@ -231,14 +234,20 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec(
         model=CloseCommand,
         words=(("close",),),
-        parser=survey_only(CloseCommand),
+        parser=parse_close,
         name="close",
-        syntax="close [survey]",
+        syntax="close [survey] [with|without personal views]",
         description="Close a survey now: no more answers",
         example="close #12",
         scopes=ALL_SCOPES,
         lead_only=True,
         menu=ALL_SCOPES,
+        details=(
+            "Each partner who answered then gets their own view in a 1:1 chat with me: their answers beside "
+            "the partnership's median and spread per domain, and where they differ most (only figures the "
+            "channel may see). On unless the survey was started without personal views; say with or "
+            "without personal views here to change that. A survey closing at its date does the same."
+        ),
     ),
     CommandSpec(
         model=ReopenCommand,

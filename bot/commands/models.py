@@ -86,6 +86,8 @@ class StartCommand(_Model):
     """`with target` (True) or `without target` (False); None: as the framework says (`target_months`)."""
     target_months: int | None = Field(default=None, ge=1, le=120)
     """`with target in 18 months`; None: the framework's horizon, else 12 months."""
+    personal_views: bool = True
+    """`without personal views` (False): partners get no card of their own when the round closes."""
 
 
 class StatusCommand(_Model):
@@ -101,6 +103,8 @@ class RemindCommand(_Model):
 class CloseCommand(_Model):
     kind: Literal["close"] = "close"
     survey: SurveyRef | None = None
+    personal_views: bool | None = None
+    """`with|without personal views`: changes the survey's choice as it closes; None keeps it."""
 
 
 class ReopenCommand(_Model):

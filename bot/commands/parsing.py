@@ -31,6 +31,7 @@ from bot.commands.models import (
     NAME_LIMIT,
     Clarification,
     ClarifyChoice,
+    CloseCommand,
     CommandError,
     ExportCommand,
     ExportFormat,
@@ -51,6 +52,7 @@ from bot.commands.models import (
     UnsubscribeCommand,
 )
 from bot.commands.target_parsing import take_target
+from bot.commands.view_parsing import take_personal_views
 from frameworks.summary import Weighting
 
 # --- reading the text ------------------------------------------------------------------------------
@@ -131,6 +133,7 @@ def no_arguments(model: Callable[[], ParsedCommand]) -> Callable[[list[Token], P
 
 def parse_start(args: list[Token], ctx: ParseContext) -> ParsedCommand:
     args, target, target_months = take_target(args)
+    args, personal_views = take_personal_views(args)
     head, clauses = _clauses(args, _START_CLAUSES)
     if not head:
         raise CommandError(f"Which framework? Say start followed by one of: {_ids(ctx.frameworks)}.")
@@ -147,6 +150,7 @@ def parse_start(args: list[Token], ctx: ParseContext) -> ParsedCommand:
         title=title,
         target=target,
         target_months=target_months,
+        personal_views=personal_views is not False,
     )
 
 
@@ -156,6 +160,11 @@ def parse_reopen(args: list[Token], ctx: ParseContext) -> ParsedCommand:
     if isinstance(closes, Clarification):
         return closes
     return ReopenCommand(survey=_survey_ref(head), closes=closes)
+
+
+def parse_close(args: list[Token], _ctx: ParseContext) -> ParsedCommand:
+    rest, personal_views = take_personal_views(args)
+    return CloseCommand(survey=_survey_ref(rest), personal_views=personal_views)
 
 
 def survey_only(model: Callable[..., ParsedCommand]) -> Callable[[list[Token], ParseContext], ParsedCommand]:

@@ -6,8 +6,10 @@ from bot.cards import escape
 from bot.commands import CloseCommand, RemindCommand, ReopenCommand, SurveyRef, format_date
 from bot.leads.targets import missing, survey_keywords
 from bot.leads.turn import NOT_CLOSING, LeadTurn
+from bot.outbox.personal_views import views_note
 from storage.conversations import reference_for
 from storage.db import Session, transaction
+from storage.personal_views import queue_personal_views
 from storage.reminders import queue_reminders
 from storage.surveys import close_survey, find_survey, open_survey
 from storage.tables import Survey, SurveyState
@@ -33,12 +35,21 @@ async def remind(turn: LeadTurn, command: RemindCommand) -> None:
 
 
 async def close(turn: LeadTurn, command: CloseCommand) -> None:
+    """Close now; each partner who answered gets their own view (queued with the close) if allowed."""
     async with transaction(turn.services.sessions) as session:
         survey = await _survey_in(turn, session, command.survey, SurveyState.OPEN)
         if survey is None:
             return
+        if command.personal_views is not None:
+            survey.share_results = command.personal_views
         await close_survey(session, survey, now=turn.now())
-    await turn.say(f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken.")
+        views = await queue_personal_views(session, survey, now=turn.now(), k=turn.services.rules.k)
+    if views:
+        turn.services.notify_sender()
+    await turn.say(
+        f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken. "
+        + views_note(views, shared=survey.share_results)
+    )
 
 
 async def reopen(turn: LeadTurn, command: ReopenCommand) -> None:

@@ -79,6 +79,9 @@ async def start(turn: LeadTurn, command: StartCommand) -> None:
             target_months=target_months(command, framework.target_months),
         )
         survey_id = stored_id(survey.id)
+        if made is None and not command.personal_views:  # `without personal views`
+            survey.share_results = False
+            session.add(survey)
         if claim and made is None:
             await note_survey_made(session, claim, survey_id)
         await invite(session, survey_id, person_ids, now=now)
