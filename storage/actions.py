@@ -11,6 +11,7 @@ constraint, and the loser takes the next number.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -46,6 +47,7 @@ __all__ = [
     "advance_checkin",
     "due_checkins",
     "find_actions",
+    "forget_notes",
     "is_overdue",
     "owner_choices",
     "people_named",
@@ -387,3 +389,12 @@ async def plan_rows(session: AsyncSession, *, survey_id: int, anonymise: bool) -
             )
         )
     return rows
+
+
+async def forget_notes(session: AsyncSession, *, person_ids: Sequence[int]) -> None:
+    """An erased person's notes on actions go; the plan keeps what changed (RAG, state), unattributed
+    once their person row is deleted (the foreign keys set it NULL)."""
+    if person_ids:
+        await session.execute(
+            sa.update(ActionUpdate).where(col(ActionUpdate.person_id).in_(person_ids)).values(note=None)
+        )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import col
 
+from storage.actions import forget_notes
 from storage.privacy.records import (
     ANSWERS,
     INVITATIONS,
@@ -151,6 +152,7 @@ async def forget(session: AsyncSession, people: Sequence[Person], state_keys: It
             for some_aad in chunks(aad_ids):
                 await session.execute(sa.delete(table).where(sa.func.lower(aad).in_(some_aad)))
     for chunk in chunks(ids):
+        await forget_notes(session, person_ids=[pid for pid in chunk if pid is not None])
         for table in (OUTBOX, INVITATIONS, REFERENCES):
             await session.execute(sa.delete(table).where(table.c.person_id.in_(chunk)))
         await session.execute(sa.delete(PEOPLE).where(PEOPLE.c.id.in_(chunk)))
