@@ -18,7 +18,7 @@ from frameworks.summary import (
 )
 from frameworks.summary.personal import PersonalView, personal_view
 from tests.conftest import FIXED_NOW
-from tests.storage.test_summary_aggregation import MATRIX
+from tests.storage.test_summary_aggregation import MATRIX, ROADMAP
 
 AMINA = {"vision": "emerging", "plans": "developing", "steady": "0", "boundary": "-4", "lone-outlier": "+5"}
 OTHERS = [
@@ -117,3 +117,27 @@ def test_below_k_respondents_nothing_is_compared() -> None:
     assert not view.has_figures
     assert view.differences == []
     assert [d.shown for d in view.domains] == [False, False]
+
+
+def test_a_check_in_of_statuses_compares_their_most_common_status_and_ranks_no_difference() -> None:
+    people = [
+        {"board": "at-risk", "committees": "at-risk"},
+        {"board": "on-track", "committees": "on-track"},
+        {"board": "on-track", "committees": "delivered"},
+    ]
+    counted = Counter((element, value) for answers in people for element, value in answers.items())
+    data = SurveyData(
+        survey_id=3,
+        title="Roadmap check-in",
+        framework=ROADMAP,
+        created_at=FIXED_NOW,
+        answers=[AnswerCount(e, 1, value, False, n, 0) for (e, value), n in counted.items()],
+        responses=[ResponseCount(1, 3, 3, 3)],
+        organisations={1: OrganisationInfo(1, "Anytown NHS Trust", "NHS trust")},
+    )
+    view = personal_view(summarise(data, SummaryRules(), now=FIXED_NOW), people[0])
+    (architecture,) = view.domains
+    # Pooled: on track 3, at risk 2, delivered 1: on track is the most common. Hers: at risk twice.
+    assert (architecture.you_label, architecture.median_label) == ("At risk", "On track")
+    assert (architecture.q1_label, architecture.q3_label, architecture.ratings) == (None, None, 2)
+    assert view.differences == []  # statuses have no distance to rank
