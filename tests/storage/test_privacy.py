@@ -269,6 +269,9 @@ async def test_a_person_gets_everything_held_about_them_and_nothing_about_anyone
         "score": 2,
         "skipped": False,
         "comment": "amina on vision",
+        "target_value": None,
+        "target_score": None,
+        "target_label": None,
         "answered_at": answered_at,
         "updated_at": answered_at,
     }
