@@ -60,7 +60,7 @@ _UNITS = {"day": 1, "days": 1, "week": 7, "weeks": 7, "month": 30, "months": 30}
 
 
 def parse_action_add(args: list[Token], ctx: ParseContext) -> ParsedCommand:
-    marks = [(i, _CLAUSES[t.word]) for i, t in enumerate(args) if t.word in _CLAUSES and i > 0]
+    marks = [(i, _CLAUSES[t.word]) for i, t in enumerate(args) if t.word in _CLAUSES]
     head_end = marks[0][0] if marks else len(args)
     text = joined(args[:head_end]).strip(" ,;:")
     if not text:

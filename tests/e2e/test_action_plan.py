@@ -32,7 +32,7 @@ from storage.surveys import create_survey
 from storage.tables import Action, ActionUpdate, OutboxKind, OutboxMessage, Person, stored_id
 from tests.bot.cards.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 from tests.conftest import FIXED_NOW, Database
-from tests.fakes.connector import FakeConnector, fake_connector
+from tests.fakes.connector import FakeConnector, Fault, fake_connector
 
 CHANNEL_ID = "19:general@thread.tacv2"
 CHANNEL = f"{CHANNEL_ID};messageid=1700000000001"
@@ -398,3 +398,64 @@ async def test_the_weekly_post_counts_the_plan_by_rag_overdue_and_changed_withou
     assert "Closed: 1" in plan
     for words in ("Late one", "Risky one", "Finished one", "Amina"):
         assert words not in json.dumps(posted)  # figures only in the channel's post
+
+
+async def test_in_1to1_a_lead_sees_every_plan_and_an_owner_only_what_they_own(
+    database: Database, connector: FakeConnector
+) -> None:
+    teams = Teams(connector)
+    lead_chat, amina_chat, ben_chat = (connector.personal_id(m["id"]) for m in (LEAD, AMINA, BEN))
+    async with _client(database, lambda: FIXED_NOW) as client:
+        await _post(client, teams.message(ADD, mentions=(AMINA,)))
+        finance = 'action add "Pool the budgets" owner <at>Ben Okafor</at> due 31 March'
+        await _post(client, teams.message(finance, conversation=OTHER_CHANNEL, mentions=(BEN,)))
+        await _post(client, teams.message("actions", conversation=lead_chat))
+        lead_view = _texts(connector.cards()[-1])
+        await _post(client, teams.message("actions", AMINA, conversation=amina_chat))
+        amina_view = _texts(connector.cards()[-1])
+        await _post(client, teams.message("action A1 close", AMINA, conversation=amina_chat))
+        refused = connector.texts_to(amina_chat)[-1]
+        await _post(client, teams.message("action A1 close", conversation=lead_chat))
+        ambiguous = connector.texts_to(lead_chat)[-1]
+        await _post(
+            client,
+            teams.message(
+                'action add "Anything" owner amina@trust.nhs.uk due Friday', conversation=lead_chat
+            ),
+        )
+        which_survey = connector.texts_to(lead_chat)[-1]
+        await _post(client, teams.message("actions", BEN, conversation=ben_chat))
+    assert "Every plan you can reach" in lead_view
+    assert "Agree a shared data plan" in lead_view
+    assert "Pool the budgets" in lead_view
+    assert "Actions you own" in amina_view
+    assert "Agree a shared data plan" in amina_view
+    assert "Pool the budgets" not in amina_view
+    assert "Only partnership leads" in refused
+    assert "2 plans you can reach have an A1" in ambiguous
+    assert "say which survey the action belongs to" in which_survey
+    assert "Pool the budgets" in _texts(connector.cards()[-1])
+
+
+async def test_an_owner_the_bot_cannot_reach_is_reported_to_the_lead_who_made_the_action(
+    database: Database, connector: FakeConnector
+) -> None:
+    now = [FIXED_NOW]
+    teams = Teams(connector)
+    lead_chat = connector.personal_id(LEAD["id"])
+    async with _client(database, lambda: now[0]) as client:
+        await _post(client, teams.message("help", conversation=lead_chat))  # the lead's 1:1 chat is known
+        await _post(client, teams.message(ADD, mentions=(AMINA,)))
+        ben_action = 'action add "Pool the budgets" owner <at>Ben Okafor</at> due 31 March'
+        await _post(client, teams.message(ben_action, mentions=(BEN,)))
+        connector.fail(BEN["id"], Fault(403, on="create", code="MessageWritesBlocked"))
+        now[0] = FIXED_NOW + timedelta(days=30)
+        async with transaction(database.sessions) as session:
+            assert await queue_due_checkins(session, now=now[0]) == 2
+        before = len(connector.sent)
+        client.app[SENDER].notify()
+        await connector.wait_for_sent(before + 2)  # Amina's check-in, then the lead's report
+    assert len(connector.sent_to(connector.personal_id(AMINA["id"]))) == 1
+    report = connector.texts_to(lead_chat)[-1]
+    assert report == "Action check-ins for “your actions”: sent 1, 1 failed (1 has blocked the bot)."
+    assert "Ben" not in report
