@@ -209,7 +209,12 @@ async def prepare_trial(
             s for s in await open_surveys(session, framework_id=framework_id) if s.title == trial_title
         ]
         survey = (
-            existing[0] if existing else await create_survey(session, framework, now=now, title=trial_title)
+            existing[0]
+            if existing
+            # a framework that asks where partners want to be does so in the trial too
+            else await create_survey(
+                session, framework, now=now, title=trial_title, target_months=framework.target_months
+            )
         )
         survey_id = stored_id(survey.id)
         await invite(session, survey_id, [person_id], now=now)
