@@ -26,7 +26,7 @@ from storage.surveys import (
     survey_listing,
     survey_progress,
 )
-from storage.tables import OutboxKind, OutboxState, Survey, SurveyState, stored_id
+from storage.tables import OutboxKind, OutboxState, Survey, SurveyKind, SurveyState, stored_id
 
 
 async def status(turn: LeadTurn, command: StatusCommand) -> None:
@@ -176,6 +176,8 @@ def state_text(turn: LeadTurn, survey: Survey) -> str:
 def _listed(turn: LeadTurn, item: SurveyListing, *, where: bool) -> str:
     survey = item.survey
     about = survey.framework_id + (f", for {escape(item.partnership)}" if item.partnership else "")
+    if survey.parent_survey_id is not None and survey.kind == SurveyKind.CONSENSUS:
+        about += f", consensus round on #{survey.parent_survey_id}"
     parts = [f"#{survey.id} {escape(survey.title)} ({about}): {state_text(turn, survey)}"]
     place = _place_words(item) if where else None
     if place:

@@ -222,6 +222,13 @@ async def test_lead_opens_a_consensus_round_and_only_those_who_answered_are_invi
             assert "a second look at 3 elements where partners differed" in json.dumps(invitation)
         assert connector.sent_to("a:29:p7") == []  # p7 only skipped: nothing to reconsider
 
+        await _post(client, _activity(connector, "surveys", _partner(1)))
+        listed = connector.texts_to(CHANNEL)[-1]
+        assert "#3 Anytown round 2: consensus round (place-partnership-maturity, for Anytown place, " in (
+            listed
+        )
+        assert "consensus round on #2): open, no closing date" in listed
+
         await _post(client, _activity(connector, f"consensus {parent_id}", LEAD))
         assert "Consensus round #3 on #2 is still open: one at a time" in connector.texts_to(CHANNEL)[-1]
         await _post(client, _activity(connector, "consensus 3", LEAD))
