@@ -11,7 +11,7 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.teams.addresses import secure_or_local
-from frameworks.summary import THRESHOLDS, SummaryRules, Weighting
+from frameworks.summary import THRESHOLDS, ConsensusRule, SummaryRules, Weighting
 
 DATABASE_FILE = "surveybot.db"
 """The SQLite database's name in the data folder, when DATABASE_URL is not set."""
@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     """Fewest organisations behind a figure shown for an organisation type (a lone VCSE partner is hidden)."""
     summary_weighting: Literal["organisation", "respondent"] = "organisation"
     """`organisation`: each organisation's median counts once, so a big trust cannot swamp a small partner."""
+    consensus_rule: Literal["split", "scirocco"] = "split"
+    """Which rule says a consensus round reached agreement: the split rule, or SCIROCCO's (fewer than 4
+    ratings outside the 3-point band containing the median). Summaries report both."""
     summary_thresholds: dict[str, float] = Field(default_factory=dict)
     """The split, at-risk and movement thresholds of summaries (`THRESHOLDS`), as JSON, e.g.
     `{"score_band": 1.5, "level_iqr_split": 1}`; any left out keep their documented defaults."""
@@ -162,5 +165,6 @@ class Settings(BaseSettings):
             k=self.anonymity_k,
             k_orgs=self.anonymity_k_organisations,
             weighting=Weighting(self.summary_weighting),
+            consensus_rule=ConsensusRule(self.consensus_rule),
             **self.summary_thresholds,  # type: ignore[arg-type]
         )
