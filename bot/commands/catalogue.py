@@ -216,6 +216,8 @@ COMMANDS: tuple[CommandSpec, ...] = (
             "The framework is its id or words from its title (say frameworks to see them). Put a name "
             'or title that contains "for", "closes" or "title" in quotes. Without personal views: partners '
             "get no card of their own comparing their answers with the partnership's when it closes. "
+            "With target (or with target in 18 months): each question also asks where partners want to "
+            "be, 12 months ahead unless the framework or you say otherwise; without target: only now. "
             + DATE_HELP
         ),
     ),

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands import CommandError, StartCommand, parse_command
+from bot.commands import CommandError, Scope, StartCommand, help_text, parse_command
 from bot.leads.starting import target_months
 
 FRAMEWORKS = [("place-partnership-maturity", "Place partnership maturity matrix")]
@@ -79,3 +79,8 @@ def test_the_survey_asks_the_leads_horizon_else_the_frameworks_else_a_year(
     text: str, framework_default: int | None, months: int | None
 ) -> None:
     assert target_months(_start(text), framework_default) == months
+
+
+def test_help_start_tells_a_lead_how_to_ask_the_target() -> None:
+    details = help_text(Scope.TEAM, is_lead=True, topic="start")
+    assert "With target (or with target in 18 months)" in details
