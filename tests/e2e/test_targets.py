@@ -98,3 +98,26 @@ async def test_lead_starts_with_a_target_and_partners_give_now_and_where_they_wa
     assert "now 2.0 → target 4.0 (gap 2.0 levels)" in shown
     assert "Biggest agreed gaps (partners agree on the target)" in shown
     assert "Vision (" in _texts(results).split("Biggest agreed gaps")[1]
+
+
+async def test_the_start_forms_toggle_asks_the_target_a_year_ahead(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
+) -> None:
+    channel = Channel(connector)
+    async with _client(database) as client:
+        await _post(client, channel.message("start"))
+        form = connector.cards()[-1]
+        assert schema_errors(card_schema, form) == []
+        toggle = next(node for node in walk(form) if node.get("type") == "Input.Toggle")
+        assert (toggle["id"], toggle["title"]) == ("target", "Also ask where we want to be in 12 months")
+        chosen = {"lead": "start_form", "framework_id": "place-partnership-maturity", "target": "true"}
+        status, _ = await _post(client, channel.confirm(chosen))
+        assert status == 200
+        confirm = connector.cards()[-1]
+        facts = {fact["title"]: fact["value"] for fact in confirm["body"][1]["facts"]}
+        assert facts["Asks"] == "Where we are now, and where we want to be in 12 months"
+        await _post(client, channel.confirm({**chosen, "target": "false"}))
+        facts = {fact["title"]: fact["value"] for fact in connector.cards()[-1]["body"][1]["facts"]}
+        assert facts["Asks"] == "Where we are now"
