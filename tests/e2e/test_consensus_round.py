@@ -36,15 +36,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from jsonschema import Draft6Validator
 
 from bot.app import SENDER, create_app
-from bot.outbox.weekly import queue_due_summaries
+from bot.outbox.weekly import compose_summary, queue_due_summaries
 from bot.settings import Settings
 from frameworks.loader import load_directory
+from frameworks.summary import SummaryRules
 from storage.answers import record_answer
 from storage.db import transaction
 from storage.organisations import ensure_partnership
 from storage.people import upsert_person
 from storage.surveys import close_survey, create_survey, get_survey
-from storage.tables import Answer, Invitation, Person, Response, Survey, SurveyKind
+from storage.tables import Answer, Invitation, OutboxKind, OutboxMessage, Person, Response, Survey, SurveyKind
 from tests.bot.cards.test_cards import card_schema, schema_errors  # noqa: F401 (card_schema is a fixture)
 from tests.conftest import FIXED_NOW, Database
 from tests.fakes.connector import FakeConnector, fake_connector
@@ -397,3 +398,27 @@ async def test_two_rounds_and_a_consensus_round_show_agreement_before_and_after(
         await connector.wait_for_sent(before + 1)
         posted = _text(connector.sent_to(CHANNEL_ID)[-1]["attachments"][0]["content"])
         assert "**Still split after the consensus round**: Enabler – Data." in posted
+
+
+async def test_a_weekly_post_of_a_consensus_round_still_open_says_only_that_it_runs(
+    database: Database, connector: FakeConnector
+) -> None:
+    parent_id = await _two_rounds(database)
+    async with _client(database, lambda: FIXED_NOW) as client:
+        await _post(client, _activity(connector, f"consensus {parent_id} add culture", LEAD))
+        await connector.wait_for_sent(1 + 7 + 1)
+    await _answer_consensus(database, 3, FIXED_NOW + timedelta(hours=1))
+    post = OutboxMessage(
+        dedupe_key="summary:test", kind=OutboxKind.SUMMARY, survey_id=3, next_attempt_at=FIXED_NOW
+    )
+
+    async with transaction(database.sessions) as session:
+        message = await compose_summary(
+            session, post, rules=SummaryRules(), now=FIXED_NOW + timedelta(days=1)
+        )
+
+    assert message is not None
+    (card,) = message.cards
+    shown = _text(card)
+    assert "The results of consensus round #3 stay hidden until it closes" in shown
+    assert "Maturing" not in json.dumps(card)  # no figure of it at all
