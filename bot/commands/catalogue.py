@@ -38,6 +38,7 @@ from bot.commands.models import (
     MapDomainCommand,
     MyOrganisationCommand,
     ParsedCommand,
+    PersonalViewsCommand,
     RemindCommand,
     ReopenCommand,
     ResultsCommand,
@@ -65,6 +66,7 @@ from bot.commands.parsing import (
     parse_framework_export,
     parse_map_domain,
     parse_my_organisation,
+    parse_personal_views,
     parse_reopen,
     parse_results,
     parse_start,
@@ -489,6 +491,22 @@ COMMANDS: tuple[CommandSpec, ...] = (
             "enough people commented, never who), and their own first answer, then confirms or changes it "
             "and says why. Its results stay hidden from partners until you close it; then results shows "
             "agreement before and after."
+        ),
+    ),
+    CommandSpec(
+        model=PersonalViewsCommand,
+        words=(("personal", "views"), ("personal", "view")),
+        parser=parse_personal_views,
+        name="personal views",
+        syntax="personal views [survey] on|off",
+        description="Whether partners get their own view of the results when a survey closes",
+        example="personal views #12 off",
+        scopes=ALL_SCOPES,
+        lead_only=True,
+        details=(
+            "On by default: when the survey closes, by close or at its date, each partner who answered gets "
+            "a card in a 1:1 chat with me with their answers beside the partnership's figures (only those "
+            "the channel may see). Start a survey without personal views to have them off from the start."
         ),
     ),
 )

@@ -107,6 +107,14 @@ class CloseCommand(_Model):
     """`with|without personal views`: changes the survey's choice as it closes; None keeps it."""
 
 
+class PersonalViewsCommand(_Model):
+    """`personal views [survey] on|off`: whether partners get their own view when it closes."""
+
+    kind: Literal["personal_views"] = "personal_views"
+    survey: SurveyRef | None = None
+    on: bool
+
+
 class ReopenCommand(_Model):
     kind: Literal["reopen"] = "reopen"
     survey: SurveyRef | None = None
@@ -320,6 +328,7 @@ ParsedCommand = Annotated[
     | SubscriptionsCommand
     | ExportCommand
     | CommentsCommand
+    | PersonalViewsCommand
     | ConsensusCommand
     | ActionAddCommand
     | ActionChangeCommand

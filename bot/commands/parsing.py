@@ -40,6 +40,7 @@ from bot.commands.models import (
     MapDomainCommand,
     MyOrganisationCommand,
     ParsedCommand,
+    PersonalViewsCommand,
     PersonRef,
     ReopenCommand,
     ResultsCommand,
@@ -165,6 +166,16 @@ def parse_reopen(args: list[Token], ctx: ParseContext) -> ParsedCommand:
 def parse_close(args: list[Token], _ctx: ParseContext) -> ParsedCommand:
     rest, personal_views = take_personal_views(args)
     return CloseCommand(survey=_survey_ref(rest), personal_views=personal_views)
+
+
+def parse_personal_views(args: list[Token], _ctx: ParseContext) -> ParsedCommand:
+    words = [token.word for token in args]
+    if not words or words[-1] not in _ON_OFF:
+        raise CommandError("On or off? For example: personal views #12 off")
+    return PersonalViewsCommand(survey=_survey_ref(args[:-1]), on=_ON_OFF[words[-1] or ""])
+
+
+_ON_OFF = {"on": True, "off": False, "yes": True, "no": False}
 
 
 def survey_only(model: Callable[..., ParsedCommand]) -> Callable[[list[Token], ParseContext], ParsedCommand]:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from bot.cards import escape
-from bot.commands import CloseCommand, RemindCommand, ReopenCommand, SurveyRef, format_date
+from bot.commands import (
+    CloseCommand,
+    PersonalViewsCommand,
+    RemindCommand,
+    ReopenCommand,
+    SurveyRef,
+    format_date,
+)
 from bot.leads.targets import missing, survey_keywords
 from bot.leads.turn import NOT_CLOSING, LeadTurn
 from bot.outbox.personal_views import views_note
@@ -50,6 +57,23 @@ async def close(turn: LeadTurn, command: CloseCommand) -> None:
         f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken. "
         + views_note(views, shared=survey.share_results)
     )
+
+
+async def personal_views(turn: LeadTurn, command: PersonalViewsCommand) -> None:
+    """Turn partners' own views on or off for an open survey (they are sent when it closes)."""
+    async with transaction(turn.services.sessions) as session:
+        survey = await _survey_in(turn, session, command.survey, SurveyState.OPEN)
+        if survey is None:
+            return
+        survey.share_results = command.on
+        session.add(survey)
+    if command.on:
+        await turn.say(
+            f"When “{escape(survey.title)}” closes, each partner who answered gets their own view in a "
+            "1:1 chat with me."
+        )
+    else:
+        await turn.say(f"Partners get no view of their own when “{escape(survey.title)}” closes.")
 
 
 async def reopen(turn: LeadTurn, command: ReopenCommand) -> None:

@@ -244,3 +244,27 @@ async def test_a_round_closing_at_its_deadline_sends_views_once_and_a_reopened_r
     async with transaction(database.sessions) as session:
         survey = (await session.execute(sa.select(Survey))).scalar_one()
     assert survey.state == SurveyState.CLOSED
+
+
+async def test_a_lead_turns_personal_views_off_for_an_open_survey_and_its_deadline_sends_none(
+    database: Database, connector: FakeConnector
+) -> None:
+    channel = Channel(connector)
+    settings = Settings(database_url=database.url, lead_user_ids="aad-lead", _env_file=None)
+    today = [FIXED_NOW]
+    async with _client(database, lambda: today[0]) as client:
+        await _open_round(client, channel, connector, f"start {FRAMEWORK} closes 24 November 17:00")
+        await _post(client, channel.message("personal views off", MEMBERS[1]))
+        assert "Only partnership leads" in connector.texts_to(CHANNEL)[-1]
+        await _post(client, channel.message("personal views off"))
+        assert "Partners get no view of their own" in connector.texts_to(CHANNEL)[-1]
+        await _answer(database, ANSWERS)
+        today[0] = FIXED_NOW.replace(day=24, hour=17, minute=0)
+        await deadlines(database.sessions, lambda: today[0], settings, lambda: None)
+        await client.app[SENDER].drain_once()
+    assert [len(_views(connector, member)) for member in MEMBERS] == [0, 0, 0, 0, 0]
+    async with transaction(database.sessions) as session:
+        survey = (await session.execute(sa.select(Survey))).scalar_one()
+        kinds = (await session.execute(sa.select(OutboxMessage.kind))).scalars().all()
+    assert survey.state == SurveyState.CLOSED
+    assert OutboxKind.PERSONAL_VIEW not in kinds

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.commands import CloseCommand, StartCommand, SurveyRef
-from tests.bot.commands.test_commands import parse
+from bot.commands import CloseCommand, PersonalViewsCommand, StartCommand, SurveyRef
+from tests.bot.commands.test_commands import parse, refused
 from tests.conftest import FIXED_NOW
 
 
@@ -46,3 +46,11 @@ def test_close_can_turn_personal_views_on_or_off_or_leave_them_as_they_are() -> 
     off = _close("close autumn round no views")
     assert off.personal_views is False
     assert off.survey == SurveyRef(fragment="autumn round")
+
+
+def test_a_lead_turns_personal_views_on_or_off_for_a_survey() -> None:
+    assert parse("personal views #12 off", FIXED_NOW) == PersonalViewsCommand(
+        survey=SurveyRef(number=12), on=False
+    )
+    assert parse("personal views on", FIXED_NOW) == PersonalViewsCommand(on=True)
+    assert "On or off?" in refused("personal views #12", FIXED_NOW)
