@@ -182,6 +182,22 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 
 @asynccontextmanager
+async def single_statement(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """For a write that is one statement, atomic by itself: on PostgreSQL it runs in autocommit, one
+    round trip where BEGIN, the statement and COMMIT took three. On SQLite, whose BEGIN and COMMIT
+    cross no network, it is an ordinary `transaction`. Never for two statements that must hold
+    together."""
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        async with transaction(sessions) as session:
+            yield session
+        return
+    async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+        await session.commit()  # nothing to commit on the server: it ends the session's bookkeeping
+
+
+@asynccontextmanager
 async def turn_transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One transaction for a whole bot turn: the redelivery claim, the answer and the dialog state
     are committed together or not at all, and the turn pays for one commit instead of four."""

@@ -23,7 +23,7 @@ from bot.outbox.policy import Outcome, Reason, Verdict
 from bot.outbox.recorder import OutboxRecorder
 from bot.outbox.throttle import RateLimiter
 from frameworks.clock import Clock
-from storage.db import Sessions, transaction
+from storage.db import Sessions, single_statement
 
 __all__ = ["Delivery", "InChat", "InNewChat", "ProactiveChannel", "Send"]
 
@@ -172,7 +172,7 @@ class Delivery:
         fails, the outcome's transaction tries again."""
         assert result.chat is not None
         try:
-            async with transaction(self._sessions) as session:
+            async with single_statement(self._sessions) as session:
                 await self._recorder.remember(session, target, result.chat, now=self._clock())
         except Exception as error:
             log.warning("storing a new 1:1 chat failed (%s); kept with the outcome", type(error).__name__)

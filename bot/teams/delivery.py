@@ -17,7 +17,7 @@ from bot.teams.unfinished import RepliesNotSent
 from dialogs import outgoing
 from dialogs.outgoing import ConnectorError
 from storage.activities import owed_replies, replies_sent
-from storage.db import Session, Sessions, transaction
+from storage.db import Session, Sessions, single_statement
 
 __all__ = ["KeptReplies", "deliver", "failure", "redelivered", "still_owed"]
 
@@ -82,5 +82,5 @@ async def deliver(
         raise RepliesNotSent(failure(error)) from error
     card_id = outgoing.sent_card(turn_context)
     if key is not None and (kept.owes_anything() or card_id is not None):
-        async with transaction(sessions) as session:
+        async with single_statement(sessions) as session:
             await replies_sent(session, key, card_id=card_id)

@@ -46,14 +46,17 @@ class Trace:
     """Each transaction's statements, in order, as the driver was asked to run them."""
 
     transactions: list[list[str]] = field(default_factory=list)
+    autocommitted: list[bool] = field(default_factory=list)
+    """Per transaction: whether it ran in autocommit (no BEGIN or COMMIT sent)."""
     _open: list[str] | None = None
 
-    def statement(self, _conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+    def statement(self, conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
         if sql.startswith("BEGIN"):
             return  # SQLite's BEGIN IMMEDIATE, run as a statement: the transaction's start, counted below
         if self._open is None:
             self._open = []
             self.transactions.append(self._open)
+            self.autocommitted.append(conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT")
         found = _STATEMENT.match(sql)
         self._open.append(f"{found[1]} {found[2]}" if found else sql[:40])
 
@@ -117,3 +120,5 @@ async def test_an_answer_turn_costs_one_transaction_of_five_statements_and_one_r
         ]
         assert receipt == ["UPDATE processed_activities"]  # replies sent, and the card's id
         assert trace.statements == 6
+        # On PostgreSQL the receipt is one round trip, without BEGIN and COMMIT around it.
+        assert trace.autocommitted == [False, database.kind == "postgresql"]
