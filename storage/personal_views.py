@@ -2,6 +2,7 @@
 
 One outbox row (OutboxKind.PERSONAL_VIEW) per person who answered (at least one answer that is not a
 skip, `frameworks.summary.is_answer`), when the lead allows it (`Survey.share_results`, default on).
+A consensus round sends none: its results stay the lead's to share (`results`, the weekly post).
 The card itself is built when the row is sent (bot.outbox.personal_views).
 
 Exactly once: the dedupe key names the survey, the person and the moment it closed, so the lead's
@@ -25,10 +26,24 @@ from sqlmodel import col
 from storage.conversations import reference_for
 from storage.outbox import NewMessage, enqueue
 from storage.summaries import answered
-from storage.tables import Answer, OutboxKind, OutboxMessage, Response, Survey, stored_id, table_of
+from storage.tables import (
+    Answer,
+    OutboxKind,
+    OutboxMessage,
+    Response,
+    Survey,
+    SurveyKind,
+    stored_id,
+    table_of,
+)
 
 _answers = table_of(Answer)
 _responses = table_of(Response)
+
+
+def gets_views(survey: Survey) -> bool:
+    """Whether this survey's partners get their own views when it closes."""
+    return survey.share_results and survey.kind != SurveyKind.CONSENSUS
 
 
 async def answering_people(session: AsyncSession, *, survey_id: int) -> list[int]:
@@ -71,7 +86,7 @@ async def queue_personal_views(session: AsyncSession, survey: Survey, *, now: da
     """Queue each answering partner's view of a round that has just closed; returns how many were new.
     None when the lead turned personal views off, or when fewer than `k` answered (then no partnership
     figure may be shown, so there is nothing to set their answers beside)."""
-    if not survey.share_results or survey.closed_at is None:
+    if not gets_views(survey) or survey.closed_at is None:
         return 0
     survey_id = stored_id(survey.id)
     people = await answering_people(session, survey_id=survey_id)

@@ -19,7 +19,7 @@ from storage.db import Session, transaction
 from storage.personal_views import queue_personal_views
 from storage.reminders import queue_reminders
 from storage.surveys import close_survey, find_survey, open_survey
-from storage.tables import Survey, SurveyState
+from storage.tables import Survey, SurveyKind, SurveyState
 
 
 async def remind(turn: LeadTurn, command: RemindCommand) -> None:
@@ -53,10 +53,16 @@ async def close(turn: LeadTurn, command: CloseCommand) -> None:
         views = await queue_personal_views(session, survey, now=turn.now(), k=turn.services.rules.k)
     if views:
         turn.services.notify_sender()
+    note = "" if survey.kind == SurveyKind.CONSENSUS else " " + views_note(views, shared=survey.share_results)
     await turn.say(
-        f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken. "
-        + views_note(views, shared=survey.share_results)
+        f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken.{note}"
     )
+
+
+CONSENSUS_NO_VIEWS = (
+    "A consensus round sends no personal views: its results are yours to share when it closes (results, "
+    "or the weekly post)."
+)
 
 
 async def personal_views(turn: LeadTurn, command: PersonalViewsCommand) -> None:
@@ -64,6 +70,9 @@ async def personal_views(turn: LeadTurn, command: PersonalViewsCommand) -> None:
     async with transaction(turn.services.sessions) as session:
         survey = await _survey_in(turn, session, command.survey, SurveyState.OPEN)
         if survey is None:
+            return
+        if survey.kind == SurveyKind.CONSENSUS:
+            await turn.say(CONSENSUS_NO_VIEWS)
             return
         survey.share_results = command.on
         session.add(survey)

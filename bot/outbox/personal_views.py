@@ -20,7 +20,7 @@ from frameworks.summary.personal import personal_view
 from storage.db import Session
 from storage.errors import SurveyNotFound
 from storage.lru import BoundedCache
-from storage.personal_views import own_answers
+from storage.personal_views import gets_views, own_answers
 from storage.summaries import survey_summary
 from storage.surveys import SnapshotCache, is_accepting_answers
 from storage.tables import OutboxMessage
@@ -40,7 +40,7 @@ def personal_view_composer(*, rules: SummaryRules, clock: Clock, snapshots: Snap
             survey, _ = await snapshots.survey(session, message.survey_id)
         except SurveyNotFound:
             return None  # erased since
-        if not survey.share_results or is_accepting_answers(survey, now):
+        if not gets_views(survey) or is_accepting_answers(survey, now):
             return None
         key = (message.survey_id, survey.closed_at)
         summary = summaries.get(key)
