@@ -98,6 +98,8 @@ def _action_block(line: ActionLine, today: date) -> Card:
     ]
     if action.element_title:
         details.insert(0, f"For: {escape(clip(action.element_title, 80))}")
+    if action.survey_id is not None:  # a lead's 1:1 chat lists several channels' plans, each with its A1
+        details.append(f"survey #{action.survey_id}")
     return {
         "type": "Container",
         "separator": True,

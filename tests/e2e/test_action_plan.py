@@ -17,6 +17,7 @@ from jsonschema import Draft6Validator
 from openpyxl import load_workbook
 
 from bot.app import SENDER, create_app
+from bot.jobs import deadlines
 from bot.outbox.checkins import queue_due_checkins
 from bot.outbox.weekly import queue_due_summaries
 from bot.reports.exports import xlsx_bytes
@@ -214,9 +215,9 @@ async def test_the_owner_is_checked_in_once_however_often_the_job_runs_and_answe
     async with _client(database, lambda: now[0]) as client:
         await _post(client, teams.message(ADD, mentions=(AMINA,)))
         now[0] = FIXED_NOW + timedelta(days=31)
-        for _ in range(3):
-            async with transaction(database.sessions) as session:
-                await queue_due_checkins(session, now=now[0])
+        settings = Settings(database_url=database.url, _env_file=None)
+        for _ in range(3):  # the deadlines job, every minute (and on every instance)
+            await deadlines(database.sessions, lambda: now[0], settings, lambda: None)
         async with transaction(database.sessions) as session:
             rows = (
                 (
