@@ -182,6 +182,9 @@ class CheckinView:
     overdue: bool
     place: str
     """Whose plan it is: the survey's title, or "your partnership's plan"."""
+    every_days: int = 30
+    assigned: bool = False
+    """The owner's first card, as the action is made: it says so, and when they will be asked."""
 
 
 def checkin_card(view: CheckinView) -> Card:
@@ -191,16 +194,21 @@ def checkin_card(view: CheckinView) -> Card:
         facts.append({"title": "For", "value": escape(view.element_title)})
     facts.append({"title": "Due", "value": ("⚠ overdue: " if view.overdue else "") + view.due})
     facts.append({"title": "Now", "value": f"{rag_text(view.rag)}, {STATE_LABELS[view.state].lower()}"})
+    heading = (
+        f"You own a new action: **{view.reference}**"
+        if view.assigned
+        else f"How is **{view.reference}** going?"
+    )
+    owned = (
+        f"A lead added it to {escape(view.place)}. I'll ask you how it is going every {view.every_days} "
+        "days; tell me now, or whenever it changes, here."
+        if view.assigned
+        else f"You own this action in {escape(view.place)}."
+    )
     body: list[Card] = [
-        text_block("Action check-in", size="small", isSubtle=True),
-        text_block(
-            f"How is **{view.reference}** going?",
-            size="large",
-            weight="bolder",
-            style="heading",
-            spacing="none",
-        ),
-        text_block(f"You own this action in {escape(view.place)}.", isSubtle=True, spacing="none"),
+        text_block("Action plan" if view.assigned else "Action check-in", size="small", isSubtle=True),
+        text_block(heading, size="large", weight="bolder", style="heading", spacing="none"),
+        text_block(owned, isSubtle=True, spacing="none"),
         {"type": "FactSet", "facts": facts, "spacing": "small"},
         {
             "type": "Input.ChoiceSet",

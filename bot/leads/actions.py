@@ -13,11 +13,12 @@ import difflib
 import logging
 from dataclasses import dataclass
 
-from bot.cards import escape
+from bot.cards import Card, escape
 from bot.cards.action_cards import RAG_LABELS, actions_card, day_text, make_action_form
 from bot.commands import ActionAddCommand, ActionChangeCommand, ActionsCommand
 from bot.leads.targets import missing, summary_target, survey_keywords
 from bot.leads.turn import ROSTER_BUSY, LeadTurn
+from bot.outbox.checkins import assignment
 from bot.reports.text import clip
 from bot.teams.roster import RosterUnavailable
 from dialogs.action_payloads import MakeActionForm
@@ -34,10 +35,11 @@ from storage.actions import (
     update_action,
 )
 from storage.db import Session, transaction
+from storage.outbox import enqueue
 from storage.people import people_by_address, person_by_teams_id, upsert_person
 from storage.roster import Member
 from storage.surveys import find_survey, framework_of, invited_people
-from storage.tables import ActionRag, ActionState, Person, Survey, stored_id
+from storage.tables import Action, ActionRag, ActionState, Person, Survey, stored_id
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,8 @@ async def add(turn: LeadTurn, command: ActionAddCommand) -> None:
             ),
             now=turn.now(),
         )
+        await _tell_owner(session, turn, action)
+    turn.services.notify_sender()
     about = f" for {escape(element[1])}" if element else ""
     await turn.say(
         f"Added **A{action.number}**{about}: {escape(clip(command.text, 200))}. Owner {escape(owner.name)}, "
@@ -187,6 +191,13 @@ async def _owner(
             now=turn.now(),
         )
     return Owner(stored_id(person.id), person.name or "them")
+
+
+async def _tell_owner(session: Session, turn: LeadTurn, action: Action) -> None:
+    """Queue the owner's first card (bot.outbox.checkins), in the transaction that made the action."""
+    incoming = turn.incoming
+    message = assignment(action, service_url=incoming.service_url, tenant_id=incoming.conversation_tenant_id)
+    await enqueue(session, [message], now=turn.now())
 
 
 def _same_tenant(person: Person, turn: LeadTurn) -> bool:
@@ -269,7 +280,7 @@ async def listing(turn: LeadTurn, command: ActionsCommand) -> None:
     await turn.send_card(actions_card(title, lines, today=today))
 
 
-async def results_form(session: Session, summary: SurveySummary) -> dict[str, object] | None:
+async def results_form(session: Session, summary: SurveySummary) -> Card | None:
     """The summary card's "Make an action" form, on split elements and gaps (None: nothing to offer)."""
     seen: dict[str, str] = {}
     for item in [*summary.highlights.divergences, *summary.highlights.gaps]:
@@ -320,6 +331,8 @@ async def from_form(turn: LeadTurn, form: MakeActionForm) -> str:
             ),
             now=turn.now(),
         )
+        await _tell_owner(session, turn, action)
+    turn.services.notify_sender()
     name = escape(owner.name or "the owner") if owner is not None else "the owner"
     text = escape(clip(form.action_text, 200))
     message = (

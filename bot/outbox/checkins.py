@@ -3,9 +3,10 @@ the lead set (monthly by default, as the seed's plan is reported).
 
 The deadlines job queues a row per action due (the dedupe key names the action and the check-in's due
 time, and the same transaction moves the next check-in on, so a job run twice, or on two instances,
-queues it once). The card is built when the row is sent: an action closed, completed or given to
-someone else since is not asked about. Rows of one run for one lead's actions are a fan-out reported
-to that lead's 1:1 chat (counts and reasons, never names), so an owner the bot cannot reach is known.
+queues it once); an owner's first card goes with the action itself (`assignment`). The card is built
+when the row is sent: an action closed, completed or given to someone else since is not asked about.
+Rows of one run for one lead's actions are a fan-out reported to that lead's 1:1 chat (counts and
+reasons, never names), so an owner the bot cannot reach is known.
 
 A channel's weekly post ends with the plan in figures (`plan_blocks`): never an action's text.
 """
@@ -44,7 +45,7 @@ from storage.tables import (
     stored_id,
 )
 
-__all__ = ["checkin_composer", "checkin_view", "plan_blocks", "queue_due_checkins", "with_plan"]
+__all__ = ["assignment", "checkin_composer", "checkin_view", "plan_blocks", "queue_due_checkins", "with_plan"]
 
 PLAN_PLACE = "your partnership's action plan"
 
@@ -81,7 +82,25 @@ async def queue_due_checkins(session: Session, *, now: datetime) -> int:
     return await enqueue(session, messages, now=now)
 
 
-async def checkin_view(session: Session, action: Action, *, today: date) -> CheckinView:
+def assignment(action: Action, *, service_url: str | None, tenant_id: str | None) -> NewMessage:
+    """The owner's first card, queued with the action: they learn they own it, and can answer at once."""
+    return NewMessage(
+        dedupe_key=f"action-assigned:{action.id}:{action.owner_id}",
+        kind=OutboxKind.ACTION_CHECKIN,
+        survey_id=action.survey_id,
+        person_id=action.owner_id,
+        payload={
+            "action_id": action.id,
+            "assigned": True,
+            "service_url": service_url,
+            "tenant_id": tenant_id or action.tenant_id,
+        },
+    )
+
+
+async def checkin_view(
+    session: Session, action: Action, *, today: date, assigned: bool = False
+) -> CheckinView:
     """What the owner's card shows of the action."""
     survey = await survey_by_id(session, survey_id=action.survey_id) if action.survey_id is not None else None
     rag, state = ActionRag(action.rag), ActionState(action.state)
@@ -95,6 +114,8 @@ async def checkin_view(session: Session, action: Action, *, today: date) -> Chec
         due=day_text(action.due_on) if action.due_on is not None else "no due date",
         overdue=is_overdue(due_on=action.due_on, rag=rag, state=state, today=today),
         place=f"the plan of “{survey.title}”" if survey is not None else PLAN_PLACE,
+        every_days=action.checkin_days,
+        assigned=assigned,
     )
 
 
@@ -115,7 +136,8 @@ def checkin_composer(*, clock: Clock, tz: ZoneInfo) -> Compose:
             or ActionRag(action.rag) is ActionRag.COMPLETE
         ):
             return None  # closed, completed or handed on since it was queued
-        view = await checkin_view(session, action, today=clock().astimezone(tz).date())
+        assigned = (message.payload or {}).get("assigned") is True
+        view = await checkin_view(session, action, today=clock().astimezone(tz).date(), assigned=assigned)
         return card_message(checkin_card(view))
 
     return compose

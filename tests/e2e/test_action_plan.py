@@ -146,6 +146,33 @@ def _texts(card: dict[str, Any]) -> str:
     return "\n".join(found)
 
 
+def _said(connector: FakeConnector, conversation: str) -> list[str]:
+    """The text replies in a conversation (an owner's cards, sent in the background, have none)."""
+    return [text for text in connector.texts_to(conversation) if text]
+
+
+def _card_with(connector: FakeConnector, conversation: str, words: str) -> dict[str, Any]:
+    """The last card sent to a conversation that says `words`."""
+    cards = [
+        attachment["content"]
+        for activity in connector.sent_to(conversation)
+        for attachment in activity.get("attachments") or []
+    ]
+    found = [card for card in cards if words in _texts(card)]
+    assert found, [_texts(card)[:80] for card in cards]
+    return found[-1]
+
+
+def _cards_of(activity: dict[str, Any]) -> list[dict[str, Any]]:
+    return [attachment["content"] for attachment in activity.get("attachments") or []]
+
+
+async def _arrived(connector: FakeConnector, conversation: str, count: int) -> None:
+    """Until `count` activities reached the conversation (the outbox sends in the background)."""
+    while len(connector.sent_to(conversation)) < count:
+        await connector.wait_for_sent(len(connector.sent) + 1)
+
+
 async def test_lead_adds_an_action_with_a_mentioned_owner_and_the_channel_sees_the_plan(
     database: Database,
     connector: FakeConnector,
@@ -162,8 +189,12 @@ async def test_lead_adds_an_action_with_a_mentioned_owner_and_the_channel_sees_t
         )
         assert "Added **A2**" in connector.texts_to(CHANNEL)[-1]
         await _post(client, teams.message("actions"))
-    card = connector.cards()[-1]
+        await _arrived(connector, connector.personal_id(AMINA["id"]), 2)  # each action's first card
+    card = _card_with(connector, CHANNEL, "This channel's plan")
     assert schema_errors(card_schema, card) == []
+    told = _card_with(connector, connector.personal_id(AMINA["id"]), "You own a new action: **A1**")
+    assert schema_errors(card_schema, told) == []
+    assert "every 30 days" in _texts(told)
     text = _texts(card)
     assert "**A1**" in text
     assert "**A2**" in text
@@ -192,7 +223,8 @@ async def test_another_channel_or_tenant_cannot_see_or_change_an_action_and_part
         await _post(client, teams.message("action A1 close", BEN))
         await _post(client, teams.message("actions", BEN))
         await _post(client, teams.message(ADD, BEN, mentions=(AMINA,)))
-    other_list, other_close, other_tenant, partner_close, partner_list, partner_add = connector.texts()[-6:]
+    other_list, other_close = _said(connector, OTHER_CHANNEL)
+    other_tenant, partner_close, partner_list, partner_add = _said(connector, CHANNEL)[-4:]
     assert "No actions yet" in other_list
     assert "There is no action A1 here" in other_close
     assert "There is no action A1 here" in other_tenant
@@ -214,6 +246,7 @@ async def test_the_owner_is_checked_in_once_however_often_the_job_runs_and_answe
     teams = Teams(connector)
     async with _client(database, lambda: now[0]) as client:
         await _post(client, teams.message(ADD, mentions=(AMINA,)))
+        await _arrived(connector, connector.personal_id(AMINA["id"]), 1)  # sent before a month passes
         now[0] = FIXED_NOW + timedelta(days=31)
         settings = Settings(database_url=database.url, _env_file=None)
         for _ in range(3):  # the deadlines job, every minute (and on every instance)
@@ -222,19 +255,20 @@ async def test_the_owner_is_checked_in_once_however_often_the_job_runs_and_answe
             rows = (
                 (
                     await session.execute(
-                        sa.select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.ACTION_CHECKIN)
+                        sa.select(OutboxMessage).where(
+                            OutboxMessage.kind == OutboxKind.ACTION_CHECKIN,
+                            OutboxMessage.dedupe_key.startswith("checkin:"),  # not the first card
+                        )
                     )
                 )
                 .scalars()
                 .all()
             )
         assert len(rows) == 1
-        before = len(connector.sent)
         client.app[SENDER].notify()
-        await connector.wait_for_sent(before + 1)
-        checkin = connector.sent_to(connector.personal_id(AMINA["id"]))[-1]["attachments"][0]["content"]
+        await _arrived(connector, connector.personal_id(AMINA["id"]), 2)  # the first card, the check-in
+        checkin = _card_with(connector, connector.personal_id(AMINA["id"]), "How is **A1** going?")
         assert schema_errors(card_schema, checkin) == []
-        assert "How is **A1** going?" in _texts(checkin)
         send = checkin["actions"][0]
         data = {**send["data"], "rag": "at-risk", "state": "open", "note": "Waiting on the IG review"}
         personal = connector.personal_id(AMINA["id"])
@@ -248,7 +282,7 @@ async def test_the_owner_is_checked_in_once_however_often_the_job_runs_and_answe
         )
         assert "Only the action's owner" in refused["value"]
         await _post(client, teams.message("actions"))
-    listed = _texts(connector.cards()[-1])
+    listed = _texts(_card_with(connector, CHANNEL, "This channel's plan"))
     assert "🟠 At risk" in listed
     async with transaction(database.sessions) as session:
         updates = (await session.execute(sa.select(ActionUpdate))).scalars().all()
@@ -266,9 +300,10 @@ async def test_an_overdue_action_is_flagged_in_the_plan(database: Database, conn
             await _post(client, teams.message(add, mentions=(AMINA,)))
         await _post(client, teams.message("action A2 rag done"))
         assert "A2 is complete" in connector.texts_to(CHANNEL)[-1]
+        await _arrived(connector, connector.personal_id(AMINA["id"]), 2)
         now[0] = FIXED_NOW + timedelta(days=45)  # 7 January 2027
         await _post(client, teams.message("actions"))
-    listed = _texts(connector.cards()[-1])
+    listed = _texts(_card_with(connector, CHANNEL, "This channel's plan"))
     assert "⚠ overdue, due 31 Dec 2026" in listed  # A1 is late
     assert listed.count("overdue, due") == 1  # A2 is complete, so never overdue
     assert "⚠ 1 overdue" in listed
@@ -314,7 +349,7 @@ async def test_lead_makes_an_action_from_the_results_card_and_the_export_has_the
     teams = Teams(connector)
     async with _client(database, lambda: FIXED_NOW) as client:
         await _post(client, teams.message("results"))
-        card = connector.cards()[-1]
+        card = _card_with(connector, CHANNEL, "Audit 2026")
         assert schema_errors(card_schema, card) == []
         form = next(action for action in card["actions"] if action["title"] == "Make an action")
         inputs = {element["id"]: element for element in form["card"]["body"]}
@@ -382,12 +417,12 @@ async def test_the_weekly_post_counts_the_plan_by_rag_overdue_and_changed_withou
         await _post(client, teams.message("action A2 rag amber"))
         await _post(client, teams.message("action A3 close"))
         next_monday = FIXED_NOW + timedelta(days=7)
+        await _arrived(connector, connector.personal_id(AMINA["id"]), 3)  # before the week passes
         async with transaction(database.sessions) as session:
             assert await queue_due_summaries(session, now=next_monday) == 1
         today[0] = next_monday
-        before = len(connector.sent)
         client.app[SENDER].notify()
-        await connector.wait_for_sent(before + 1)
+        await _arrived(connector, CHANNEL_ID, 1)  # the weekly post, to the channel itself
     posted = connector.sent_to(CHANNEL_ID)[-1]["attachments"][0]["content"]
     assert schema_errors(card_schema, posted) == []
     text = _texts(posted)
@@ -411,20 +446,20 @@ async def test_in_1to1_a_lead_sees_every_plan_and_an_owner_only_what_they_own(
         finance = 'action add "Pool the budgets" owner <at>Ben Okafor</at> due 31 March'
         await _post(client, teams.message(finance, conversation=OTHER_CHANNEL, mentions=(BEN,)))
         await _post(client, teams.message("actions", conversation=lead_chat))
-        lead_view = _texts(connector.cards()[-1])
+        lead_view = _texts(_card_with(connector, lead_chat, "Every plan you can reach"))
         await _post(client, teams.message("actions", AMINA, conversation=amina_chat))
-        amina_view = _texts(connector.cards()[-1])
+        amina_view = _texts(_card_with(connector, amina_chat, "Actions you own"))
         await _post(client, teams.message("action A1 close", AMINA, conversation=amina_chat))
-        refused = connector.texts_to(amina_chat)[-1]
+        refused = _said(connector, amina_chat)[-1]
         await _post(client, teams.message("action A1 close", conversation=lead_chat))
-        ambiguous = connector.texts_to(lead_chat)[-1]
+        ambiguous = _said(connector, lead_chat)[-1]
         await _post(
             client,
             teams.message(
                 'action add "Anything" owner amina@trust.nhs.uk due Friday', conversation=lead_chat
             ),
         )
-        which_survey = connector.texts_to(lead_chat)[-1]
+        which_survey = _said(connector, lead_chat)[-1]
         await _post(client, teams.message("actions", BEN, conversation=ben_chat))
     assert "Every plan you can reach" in lead_view
     assert "Agree a shared data plan" in lead_view
@@ -435,7 +470,7 @@ async def test_in_1to1_a_lead_sees_every_plan_and_an_owner_only_what_they_own(
     assert "Only partnership leads" in refused
     assert "2 plans you can reach have an A1" in ambiguous
     assert "say which survey the action belongs to" in which_survey
-    assert "Pool the budgets" in _texts(connector.cards()[-1])
+    assert "Pool the budgets" in _texts(_card_with(connector, ben_chat, "Actions you own"))
 
 
 async def test_an_owner_the_bot_cannot_reach_is_reported_to_the_lead_who_made_the_action(
@@ -445,18 +480,19 @@ async def test_an_owner_the_bot_cannot_reach_is_reported_to_the_lead_who_made_th
     teams = Teams(connector)
     lead_chat = connector.personal_id(LEAD["id"])
     async with _client(database, lambda: now[0]) as client:
+        connector.fail(BEN["id"], Fault(403, code="MessageWritesBlocked"))  # Ben blocked the bot
         await _post(client, teams.message("help", conversation=lead_chat))  # the lead's 1:1 chat is known
         await _post(client, teams.message(ADD, mentions=(AMINA,)))
         ben_action = 'action add "Pool the budgets" owner <at>Ben Okafor</at> due 31 March'
         await _post(client, teams.message(ben_action, mentions=(BEN,)))
-        connector.fail(BEN["id"], Fault(403, on="create", code="MessageWritesBlocked"))
+        await _arrived(connector, connector.personal_id(AMINA["id"]), 1)
         now[0] = FIXED_NOW + timedelta(days=30)
         async with transaction(database.sessions) as session:
             assert await queue_due_checkins(session, now=now[0]) == 2
-        before = len(connector.sent)
         client.app[SENDER].notify()
-        await connector.wait_for_sent(before + 2)  # Amina's check-in, then the lead's report
-    assert len(connector.sent_to(connector.personal_id(AMINA["id"]))) == 1
-    report = connector.texts_to(lead_chat)[-1]
+        await _arrived(connector, lead_chat, 2)  # help, then the check-ins' report
+    amina = [_texts(c) for a in connector.sent_to(connector.personal_id(AMINA["id"])) for c in _cards_of(a)]
+    assert sum("How is **A1** going?" in text for text in amina) == 1
+    report = _said(connector, lead_chat)[-1]
     assert report == "Action check-ins for “your actions”: sent 1, 1 failed (1 has blocked the bot)."
     assert "Ben" not in report
