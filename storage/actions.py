@@ -52,6 +52,7 @@ __all__ = [
     "owner_choices",
     "people_named",
     "plan_rows",
+    "same_action",
     "update_action",
 ]
 
@@ -398,3 +399,17 @@ async def forget_notes(session: AsyncSession, *, person_ids: Sequence[int]) -> N
         await session.execute(
             sa.update(ActionUpdate).where(col(ActionUpdate.person_id).in_(person_ids)).values(note=None)
         )
+
+
+async def same_action(session: AsyncSession, new: NewAction) -> Action | None:
+    """An open action of this plan with the same text, owner and due date: a command run again (Teams
+    redelivers a command whose instance died) or typed twice finds it instead of adding another."""
+    query = sa.select(Action).where(
+        col(Action.tenant_id) == new.tenant_id,
+        col(Action.conversation_id) == new.conversation_id,
+        col(Action.text) == new.text,
+        col(Action.owner_id) == new.owner_id,
+        col(Action.due_on).is_not_distinct_from(new.due_on),
+        col(Action.state) != ActionState.CLOSED.value,
+    )
+    return (await session.execute(query.order_by(col(Action.id)).limit(1))).scalar_one_or_none()

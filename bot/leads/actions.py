@@ -32,6 +32,7 @@ from storage.actions import (
     find_actions,
     owner_choices,
     people_named,
+    same_action,
     update_action,
 )
 from storage.db import Session, transaction
@@ -128,22 +129,25 @@ async def add(turn: LeadTurn, command: ActionAddCommand) -> None:
             await turn.say(owner)
             return
         creator = await turn.sender(session)
-        action = await add_action(
-            session,
-            NewAction(
-                tenant_id=tenant,
-                conversation_id=place,
-                text=command.text,
-                owner_id=owner.person_id,
-                created_by_id=creator.id,
-                due_on=command.due.local_date,
-                survey_id=survey.id if survey is not None else None,
-                partnership_id=survey.partnership_id if survey is not None else None,
-                element_id=element[0] if element else None,
-                element_title=element[1] if element else None,
-            ),
-            now=turn.now(),
+        new = NewAction(
+            tenant_id=tenant,
+            conversation_id=place,
+            text=command.text,
+            owner_id=owner.person_id,
+            created_by_id=creator.id,
+            due_on=command.due.local_date,
+            survey_id=survey.id if survey is not None else None,
+            partnership_id=survey.partnership_id if survey is not None else None,
+            element_id=element[0] if element else None,
+            element_title=element[1] if element else None,
         )
+        existing = await same_action(session, new)
+        if existing is not None:
+            await turn.say(
+                f"**A{existing.number}** is already in the plan: {escape(clip(existing.text, 200))}."
+            )
+            return
+        action = await add_action(session, new, now=turn.now())
         await _tell_owner(session, turn, action)
     turn.services.notify_sender()
     about = f" for {escape(element[1])}" if element else ""
@@ -315,22 +319,22 @@ async def from_form(turn: LeadTurn, form: MakeActionForm) -> str:
             return "Choose the owner from the list: people invited to this survey."
         owner = await session.get(Person, form.action_owner)
         creator = await turn.sender(session)
-        action = await add_action(
-            session,
-            NewAction(
-                tenant_id=tenant,
-                conversation_id=survey.conversation_id,
-                text=form.action_text,
-                owner_id=form.action_owner,
-                created_by_id=creator.id,
-                due_on=form.action_due,
-                survey_id=survey.id,
-                partnership_id=survey.partnership_id,
-                element_id=element[0] if element else None,
-                element_title=element[1] if element else None,
-            ),
-            now=turn.now(),
+        new = NewAction(
+            tenant_id=tenant,
+            conversation_id=survey.conversation_id,
+            text=form.action_text,
+            owner_id=form.action_owner,
+            created_by_id=creator.id,
+            due_on=form.action_due,
+            survey_id=survey.id,
+            partnership_id=survey.partnership_id,
+            element_id=element[0] if element else None,
+            element_title=element[1] if element else None,
         )
+        existing = await same_action(session, new)
+        if existing is not None:  # pressed twice, or Teams delivered the press again
+            return f"A{existing.number} is already in the plan."
+        action = await add_action(session, new, now=turn.now())
         await _tell_owner(session, turn, action)
     turn.services.notify_sender()
     name = escape(owner.name or "the owner") if owner is not None else "the owner"

@@ -184,6 +184,8 @@ async def test_lead_adds_an_action_with_a_mentioned_owner_and_the_channel_sees_t
         added = connector.texts_to(CHANNEL)[-1]
         assert "Added **A1**" in added
         assert "Owner Amina Khan, due 31 Dec 2026" in added
+        await _post(client, teams.message(ADD, mentions=(AMINA,)))  # typed again, or run again after a crash
+        assert "**A1** is already in the plan" in connector.texts_to(CHANNEL)[-1]
         await _post(
             client, teams.message('action add "Publish the dashboard" owner amina@trust.nhs.uk due 4 Dec')
         )
@@ -369,6 +371,8 @@ async def test_lead_makes_an_action_from_the_results_card_and_the_export_has_the
         status, body = await _post(client, teams.press(data, LEAD, conversation=CHANNEL))
         assert status == 200
         assert body["value"] == "Added A1."
+        _, again = await _post(client, teams.press(data, LEAD, conversation=CHANNEL))
+        assert again["value"] == "A1 is already in the plan."
         _, elsewhere = await _post(client, teams.press(data, LEAD, conversation=OTHER_CHANNEL))
         assert "isn't one you can reach" in elsewhere["value"]
     async with transaction(database.sessions) as session:
