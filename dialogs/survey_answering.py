@@ -96,6 +96,8 @@ class SurveyAnswering:
                 return TurnResult([], updates=updates)  # a double click or a redelivered card: nothing new
             where = screens.where(state, turn)
             label = label_of(turn.framework, element_id, answer.value) or "skipped"
+            if replaced.answer is not None and replaced.target is not None:
+                label += f" (in {replaced.target_months} months: {replaced.target})"
             message = f"Updated {quoted(replaced.title)} to {label}. {where}"
             return TurnResult([screens.text(message)], updates=updates)
         note = _kept_note(turn, element_id, answer) if keep else _saved_note(turn, element_id, answer)

@@ -88,3 +88,23 @@ async def test_a_status_has_no_target_even_in_a_target_survey(database: Database
     saved = "\n".join(await partner.says("on track"))
     assert "Saved “Board appointed”: On track." in saved
     assert "months" not in saved
+
+
+async def test_an_earlier_card_pressed_later_updates_now_and_target_together(
+    database: Database, now: datetime
+) -> None:
+    survey = await open_survey_for(database.sessions, PLACE, now, target_months=12)
+    partner = Partner.chatting_with(text_bot(database.sessions, lambda: now))
+    await partner.says("resume")
+    await partner.says("2 -> 3")  # on to question 2
+    pressed = {
+        "action": "answer",
+        "survey_id": survey.id,
+        "element_id": "vision",
+        "value": "maturing",
+        "target": "thriving",
+        "comment": "",
+    }
+    updated = "\n".join(await partner.clicks(pressed))
+    assert "Updated “Vision” to Maturing (in 12 months: Thriving)." in updated
+    assert (await _targets(database))["vision"] == ("maturing", "thriving", 4)
