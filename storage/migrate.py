@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 """The newest migration. A new migration changes it; tests/storage/test_migrations.py checks it against the
 scripts (`scripted_head`)."""
 

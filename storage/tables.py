@@ -200,6 +200,9 @@ class Survey(SQLModel, table=True):
     """Asked "where we want to be in N months" after each current answer; None: current only."""
     share_results: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
     """A lead's choice: when the round closes, each partner who answered gets their own view."""
+    results_shared_at: datetime | None = _when()
+    """For a consensus round: when a lead shared its results (`share results`). Until then, closed, they
+    are the lead's alone (storage.surveys.why_hidden); ordinary rounds never read it."""
 
 
 class Invitation(SQLModel, table=True):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from storage.migrate import (
     scripted_head,
     upgrade,
 )
-from storage.tables import metadata
+from storage.tables import Survey, metadata
 from tests.conftest import FIXED_NOW, Database
 
 
@@ -109,3 +110,44 @@ async def test_upgrading_keeps_the_answers_of_a_survey_whose_table_it_alters(dat
                 ),
                 {"now": FIXED_NOW},
             )
+
+
+async def test_consensus_rounds_closed_before_sharing_existed_stay_shared(database: Database) -> None:
+    """Migration 0016 adds `results_shared_at`: a closed consensus round's results were visible to its
+    channel before, so it counts as shared at its close (or its closing date, passed before the
+    deadline job noticed); one still taking answers, and every ordinary round, get none."""
+    await downgrade(database.engine, "0015")
+    survey = (
+        "INSERT INTO surveys (id, title, framework_id, framework_version, framework_snapshot, state, kind,"
+        " created_at, closes_at, closed_at, lock_after_submit, share_results)"
+        " VALUES (:id, :title, 'f', '1', '{}', :state, :kind, :now, :closes, :closed, false, true)"
+    )
+    past, future = FIXED_NOW - timedelta(days=30), FIXED_NOW + timedelta(days=365 * 900)
+    rows = [
+        {"id": 1, "title": "Round", "state": "closed", "kind": "round", "closes": None, "closed": past},
+        {"id": 2, "title": "Closed", "state": "closed", "kind": "consensus", "closes": None, "closed": past},
+        {"id": 3, "title": "Past date", "state": "open", "kind": "consensus", "closes": past, "closed": None},
+        {"id": 4, "title": "Open", "state": "open", "kind": "consensus", "closes": future, "closed": None},
+        {"id": 5, "title": "No date", "state": "open", "kind": "consensus", "closes": None, "closed": None},
+    ]
+    async with database.engine.begin() as connection:
+        for row in rows:
+            await connection.execute(sa.text(survey), {**row, "now": FIXED_NOW - timedelta(days=60)})
+
+    await upgrade(database.engine)
+
+    async with database.sessions() as session:
+        shared = {
+            survey.id: survey.results_shared_at
+            for survey in (await session.execute(sa.select(Survey))).scalars()
+        }
+    assert shared == {1: None, 2: past, 3: past, 4: None, 5: None}
+
+    await downgrade(database.engine, "0015")  # and back: the column goes, the surveys stay
+    async with database.engine.connect() as connection:
+        columns = await connection.run_sync(
+            lambda sync: {column["name"] for column in sa.inspect(sync).get_columns("surveys")}
+        )
+        count = (await connection.execute(sa.text("SELECT count(*) FROM surveys"))).scalar_one()
+    assert "results_shared_at" not in columns
+    assert count == 5
