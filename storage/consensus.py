@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from frameworks.schema import Framework
-from frameworks.summary import FirstRound
+from frameworks.summary import ConsensusHidden, FirstRound
 from storage.invitations import invite
 from storage.outbox_summaries import answered_since
 from storage.summaries import answered
-from storage.surveys import create_survey, is_accepting_answers
+from storage.surveys import create_survey, why_hidden
 from storage.tables import (
     Answer,
     ProcessedActivity,
@@ -34,6 +34,7 @@ from storage.tables import (
 
 __all__ = [
     "FirstRoundContext",
+    "HiddenConsensus",
     "changed_since",
     "consensus_made_by",
     "first_answers",
@@ -43,6 +44,7 @@ __all__ = [
     "open_consensus_of",
     "open_consensus_round",
     "respondents",
+    "share_results",
 ]
 
 TITLE_LIMIT = 200
@@ -167,18 +169,37 @@ async def first_round_context(
     return FirstRoundContext(first, own)
 
 
-async def hidden_consensus(session: AsyncSession, *, survey_id: int, now: datetime) -> Survey | None:
-    """The survey, when it is a consensus round still taking answers: its results are hidden from
-    partners until it closes, so nobody's second answer is anchored on the others'."""
+@dataclass(frozen=True)
+class HiddenConsensus:
+    """A consensus round whose results partners and channels may not see yet, and why."""
+
+    survey: Survey
+    why: ConsensusHidden
+
+
+async def hidden_consensus(session: AsyncSession, *, survey_id: int, now: datetime) -> HiddenConsensus | None:
+    """The survey and why, when it is a consensus round whose results are hidden from partners and
+    channels (`storage.surveys.why_hidden`: still taking answers, or closed and not shared); else None."""
     survey = await session.get(Survey, survey_id)
-    if survey is None or survey.kind != SurveyKind.CONSENSUS or not is_accepting_answers(survey, now):
-        return None
-    return survey
+    why = why_hidden(survey, now) if survey is not None else None
+    return HiddenConsensus(survey, why) if survey is not None and why is not None else None
+
+
+def share_results(survey: Survey, *, now: datetime) -> bool:
+    """Share a closed consensus round's results with partners and channels; False (nothing changed)
+    when they already are. The caller has checked it is a consensus round that takes no more answers."""
+    if survey.results_shared_at is not None:
+        return False
+    survey.results_shared_at = now
+    return True
 
 
 async def changed_since(session: AsyncSession, *, survey_id: int, since: datetime) -> bool:
-    """Whether a consensus round has news for a weekly post: answers changed, or it closed, since then."""
+    """Whether a consensus round has news for a weekly post: answers changed, it closed, or a lead
+    shared its results, since then."""
     survey = await session.get(Survey, survey_id)
-    if survey is not None and survey.closed_at is not None and survey.closed_at > since:
+    if survey is not None and any(
+        when is not None and when > since for when in (survey.closed_at, survey.results_shared_at)
+    ):
         return True
     return await answered_since(session, survey_id=survey_id, since=since)

@@ -19,6 +19,7 @@ from sqlmodel import col
 
 from frameworks.summary import (
     AnswerCount,
+    ConsensusHidden,
     ConsensusSummary,
     FirstRound,
     LeadComments,
@@ -28,12 +29,12 @@ from frameworks.summary import (
     SurveyData,
     SurveySummary,
     compare_rounds,
+    hidden_round,
     lead_comments,
-    running,
     summarise,
     with_consensus,
 )
-from storage.surveys import Reach, SnapshotCache, is_accepting_answers
+from storage.surveys import Reach, SnapshotCache, is_accepting_answers, why_hidden
 from storage.tables import (
     Answer,
     Invitation,
@@ -339,11 +340,14 @@ async def survey_summary(
     cache: SnapshotCache | None = None,
     previous: SurveySummary | None = None,
     with_previous: bool = True,
+    lead_view: bool = False,
 ) -> SurveySummary:
     """A survey's summary, with the changes since `previous` (a stored summary) when given, else since
     the partnership's previous round of the framework, computed afresh; and its consensus round beside
     it: a consensus round's agreement before and after, or in a round, its latest consensus round's
-    (only that it runs, while it takes answers). `with_previous=False`: none of these."""
+    (only why it shows nothing, while its results are hidden: `storage.surveys.why_hidden`).
+    `lead_view`: a lead's 1:1 chat, where a closed consensus round not yet shared shows its figures in
+    the round too. `with_previous=False`: none of these."""
     cache = cache or SnapshotCache()
     previous_id = None
     linked: Survey | None = None
@@ -361,7 +365,8 @@ async def survey_summary(
     summary = summarise(data[survey_id], rules, now=now, previous=previous)
     if linked is None:
         return summary
-    return with_consensus(summary, await _consensus(session, summary, linked, data, rules=rules, now=now))
+    consensus = await _consensus(session, summary, linked, data, rules=rules, now=now, lead_view=lead_view)
+    return with_consensus(summary, consensus)
 
 
 async def _linked_round(session: AsyncSession, survey: Survey) -> Survey | None:
@@ -396,9 +401,11 @@ async def _consensus(
     *,
     rules: SummaryRules,
     now: datetime,
+    lead_view: bool = False,
 ) -> ConsensusSummary | None:
     """The consensus section of `summary`: `linked` is its parent (it is a consensus round) or its
-    consensus round. A round names a consensus round still taking answers without any figure."""
+    consensus round. A round names a consensus round whose results are hidden without any figure (in a
+    lead's 1:1 chat, figures once it has closed)."""
     if linked.kind == SurveyKind.CONSENSUS:
         consensus, parent_id = linked, summary.survey_id
         before = summary
@@ -410,8 +417,11 @@ async def _consensus(
         return None
     first = FirstRound.model_validate(row.first_round)
     consensus_id = stored_id(row.id)
-    if consensus is not None and is_accepting_answers(consensus, now):
-        return running(first, consensus_survey_id=consensus_id, title=consensus.title, rules=rules)
+    why = why_hidden(row, now)
+    if consensus is not None and why is not None and not (lead_view and why is ConsensusHidden.NOT_SHARED):
+        return hidden_round(
+            first, consensus_survey_id=consensus_id, title=consensus.title, rules=rules, why=why
+        )
     after = summary if consensus is None else summarise(data[consensus_id], rules, now=now)
     changes = await rating_changes(session, consensus_id=consensus_id, parent_id=parent_id)
     return compare_rounds(
@@ -422,6 +432,7 @@ async def _consensus(
         rules,
         consensus_survey_id=consensus_id,
         open=is_accepting_answers(row, now),
+        hidden=why,
     )
 
 

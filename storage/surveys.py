@@ -25,6 +25,7 @@ from sqlalchemy.orm import defer
 from sqlmodel import col
 
 from frameworks.schema import Framework
+from frameworks.summary import ConsensusHidden
 from storage.conversations import place_of
 from storage.errors import SurveyClosed, SurveyNotFound
 from storage.lru import BoundedCache
@@ -36,6 +37,7 @@ from storage.tables import (
     Person,
     Response,
     Survey,
+    SurveyKind,
     SurveyState,
     stored_id,
 )
@@ -291,6 +293,20 @@ def is_accepting_answers(survey: Survey, now: datetime) -> bool:
     return survey.closes_at is None or now < survey.closes_at
 
 
+def why_hidden(survey: Survey, now: datetime) -> ConsensusHidden | None:
+    """The one rule of who sees a consensus round's results: hidden from partners and channels while it
+    takes answers (so nobody's second answer is anchored on the others') and, once closed, until a lead
+    shares them (`share results`). None: anyone the survey reaches may see them; a round is never hidden.
+    A lead's 1:1 chat sees them either way."""
+    if survey.kind != SurveyKind.CONSENSUS:
+        return None
+    if is_accepting_answers(survey, now):
+        return ConsensusHidden.TAKING_ANSWERS
+    if survey.results_shared_at is None:
+        return ConsensusHidden.NOT_SHARED
+    return None
+
+
 def closed_on(survey: Survey, now: datetime) -> datetime | None:
     """When it stopped taking answers: closed by a lead, or its closing date if that came first (the
     deadline job may notice a passed date a little later). None while it still takes answers."""
@@ -311,6 +327,7 @@ async def open_survey(session: AsyncSession, survey: Survey, *, now: datetime) -
     survey.state = SurveyState.OPEN
     survey.opens_at = survey.opens_at or now
     survey.closed_at = None
+    survey.results_shared_at = None  # a consensus round reopened: what it shows next is shared afresh
     if survey.closes_at is not None and survey.closes_at <= now:
         survey.closes_at = None  # reopening past the deadline: the lead sets a new one explicitly
     session.add(survey)

@@ -44,6 +44,7 @@ from bot.commands.models import (
     ResultsCommand,
     RevokeLeadCommand,
     Scope,
+    ShareResultsCommand,
     StartCommand,
     StatusCommand,
     SubscribeCommand,
@@ -489,8 +490,25 @@ COMMANDS: tuple[CommandSpec, ...] = (
             "the elements its summary marks as split, and at any you add by id or title. Each sees how "
             "everyone answered (no figure below the anonymity threshold), the reasons given (only where "
             "enough people commented, never who), and their own first answer, then confirms or changes it "
-            "and says why. Its results stay hidden from partners until you close it; then results shows "
-            "agreement before and after."
+            "and says why. Its results stay hidden from partners until you close it and share them "
+            "(share results #N); you see them first in a 1:1 chat with me. Shared, results and the weekly "
+            "post show agreement before and after."
+        ),
+    ),
+    CommandSpec(
+        model=ShareResultsCommand,
+        words=(("share", "results"), ("share", "result")),
+        parser=survey_only(ShareResultsCommand),
+        name="share results",
+        syntax="share results [survey]",
+        description="Show a closed consensus round's results to partners: in results and weekly posts",
+        example="share results #13",
+        scopes=ALL_SCOPES,
+        lead_only=True,
+        details=(
+            "A consensus round's results stay yours after it closes, so you can read them first (results "
+            "in a 1:1 chat with me). Shared, everyone in its channel sees them. Typed in the channel, the "
+            "results card is posted there."
         ),
     ),
     CommandSpec(

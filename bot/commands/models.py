@@ -282,6 +282,13 @@ class ConsensusCommand(_Model):
     """Element ids or titles the lead adds, as typed (matched when the round is known)."""
 
 
+class ShareResultsCommand(_Model):
+    """`share results [survey]`: a lead shares a closed consensus round's results with partners."""
+
+    kind: Literal["share_results"] = "share_results"
+    survey: SurveyRef | None = None
+
+
 class UnknownCommand(_Model):
     """Text that names no command: reply with help."""
 
@@ -330,6 +337,7 @@ ParsedCommand = Annotated[
     | CommentsCommand
     | PersonalViewsCommand
     | ConsensusCommand
+    | ShareResultsCommand
     | ActionAddCommand
     | ActionChangeCommand
     | ActionsCommand

@@ -1,25 +1,33 @@
-"""An open survey's course: `remind` those who have not submitted, `close` it now, `reopen` it."""
+"""A survey's course: `remind` those who have not submitted, `close` it now, `reopen` it, and `share
+results` of a closed consensus round (they are the lead's until then)."""
 
 from __future__ import annotations
 
-from bot.cards import escape
+from datetime import datetime
+from enum import Enum, auto
+from zoneinfo import ZoneInfo
+
+from bot.cards import Card, escape
 from bot.commands import (
     CloseCommand,
     PersonalViewsCommand,
     RemindCommand,
     ReopenCommand,
+    ShareResultsCommand,
     SurveyRef,
     format_date,
 )
 from bot.leads.targets import missing, survey_keywords
+from bot.leads.tracking import results_card
 from bot.leads.turn import NOT_CLOSING, LeadTurn
 from bot.outbox.personal_views import views_note
+from storage.consensus import share_results
 from storage.conversations import reference_for
 from storage.db import Session, transaction
 from storage.personal_views import queue_personal_views
 from storage.reminders import queue_reminders
-from storage.surveys import close_survey, find_survey, open_survey
-from storage.tables import Survey, SurveyKind, SurveyState
+from storage.surveys import close_survey, find_survey, is_accepting_answers, open_survey
+from storage.tables import Survey, SurveyKind, SurveyState, stored_id
 
 
 async def remind(turn: LeadTurn, command: RemindCommand) -> None:
@@ -53,16 +61,90 @@ async def close(turn: LeadTurn, command: CloseCommand) -> None:
         views = await queue_personal_views(session, survey, now=turn.now(), k=turn.services.rules.k)
     if views:
         turn.services.notify_sender()
-    note = "" if survey.kind == SurveyKind.CONSENSUS else " " + views_note(views, shared=survey.share_results)
+    if survey.kind == SurveyKind.CONSENSUS:
+        note = (
+            " Its results stay hidden from partners until you share them: read them first with results "
+            f"#{survey.id} in a 1:1 chat with me, then share results #{survey.id}."
+        )
+    else:
+        note = " " + views_note(views, shared=survey.share_results)
     await turn.say(
         f"Closed “{escape(survey.title)}”. Answers given so far are kept; no more are taken.{note}"
     )
 
 
 CONSENSUS_NO_VIEWS = (
-    "A consensus round sends no personal views: its results are yours to share when it closes (results, "
-    "or the weekly post)."
+    "A consensus round sends no personal views: its results are yours to share when it closes (share "
+    "results, then results or the weekly post show them)."
 )
+
+
+class Sharing(Enum):
+    """What `share results` does with the survey named."""
+
+    SHARE = auto()
+    ALREADY_SHARED = auto()
+    STILL_OPEN = auto()
+    NOT_CONSENSUS = auto()
+
+
+def sharing(survey: Survey, now: datetime) -> Sharing:
+    """Only a consensus round hides its results, and it is shared once, after it stops taking answers."""
+    if survey.kind != SurveyKind.CONSENSUS:
+        return Sharing.NOT_CONSENSUS
+    if is_accepting_answers(survey, now):
+        return Sharing.STILL_OPEN
+    return Sharing.SHARE if survey.results_shared_at is None else Sharing.ALREADY_SHARED
+
+
+async def share(turn: LeadTurn, command: ShareResultsCommand) -> None:
+    """Share a closed consensus round's results with partners and channels (once; again changes nothing).
+    In its channel the results card follows at once; in a 1:1 chat, where they can be seen."""
+    now = turn.now()
+    rules = turn.services.rules
+    card: Card | None = None
+    async with transaction(turn.services.sessions) as session:
+        survey = await find_survey(
+            session, reach=turn.reach, **survey_keywords(command.survey), for_update=True
+        )
+        if survey is None:
+            await turn.say(missing(command.survey, reach=turn.reach))
+            return
+        decided = sharing(survey, now)
+        if decided is Sharing.SHARE:
+            share_results(survey, now=now)
+            session.add(survey)
+            if not turn.personal:
+                card = await results_card(turn, session, stored_id(survey.id), rules)
+    await turn.say(_shared_text(survey, decided, personal=turn.personal, tz=turn.services.tz))
+    if card is not None:
+        await turn.send_card(card)
+
+
+def _shared_text(survey: Survey, decided: Sharing, *, personal: bool, tz: ZoneInfo) -> str:
+    number, title = survey.id, escape(survey.title)
+    if decided is Sharing.NOT_CONSENSUS:
+        return (
+            f"“{title}” (#{number}) is not a consensus round: its results are already visible to the "
+            f"channel (results #{number}), so there is nothing to share."
+        )
+    if decided is Sharing.STILL_OPEN:
+        return (
+            f"Consensus round #{number} is still taking answers, and its results stay hidden until then: "
+            f"close it first: close #{number}."
+        )
+    if decided is Sharing.ALREADY_SHARED:
+        when = format_date(survey.results_shared_at, tz) if survey.results_shared_at else "earlier"
+        return (
+            f"The results of consensus round #{number} are already shared (since {when}): results "
+            f"#{number} shows them. Nothing changed."
+        )
+    if personal:
+        return (
+            f"Shared the results of consensus round #{number} “{title}”: results #{number} in its channel "
+            "shows them, and the next weekly post there includes them."
+        )
+    return f"Shared the results of consensus round #{number} “{title}” with everyone here:"
 
 
 async def personal_views(turn: LeadTurn, command: PersonalViewsCommand) -> None:

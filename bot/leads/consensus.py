@@ -147,6 +147,6 @@ def _opened(
         f"{'element' if len(elements) == 1 else 'elements'} of #{parent_id} ({why}): {titles}.\n\n"
         f"Sending {queued} invitations to the people who answered #{parent_id}. Each sees how everyone "
         "answered, the reasons given and their own first answer, and confirms or changes it. Its results "
-        f"stay hidden from partners until you close it (close #{survey_id}); then results #{survey_id} "
-        "shows agreement before and after."
+        f"stay hidden from partners until you close it (close #{survey_id}) and share them (share results "
+        f"#{survey_id}); results #{survey_id} in a 1:1 chat with me shows you agreement before and after."
     )

@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
-from bot.cards import escape, summary_card
+from bot.cards import Card, escape, summary_card
 from bot.cards.consensus_cards import hidden_text
 from bot.commands import FrameworksCommand, ResultsCommand, StatusCommand, SurveysCommand, format_date
 from bot.leads.actions import results_form
 from bot.leads.targets import missing, summary_target, survey_keywords
 from bot.leads.tenant_frameworks import UsableFramework, usable_frameworks
 from bot.leads.turn import NOT_CLOSING, LeadTurn
-from frameworks.summary import UNASSIGNED, since_last_post
+from frameworks.summary import UNASSIGNED, SummaryRules, since_last_post
 from storage.consensus import hidden_consensus
 from storage.conversations import reference_for
-from storage.db import transaction
+from storage.db import Session, transaction
 from storage.outbox import state_counts
 from storage.summaries import survey_summary
 from storage.summary_posts import last_posted
@@ -93,30 +93,40 @@ async def status(turn: LeadTurn, command: StatusCommand) -> None:
 
 async def results(turn: LeadTurn, command: ResultsCommand) -> None:
     """The summary, now: aggregates only, no names, no comments, nothing below k. In a channel that
-    gets weekly posts, it also says what changed since the last one."""
+    gets weekly posts, it also says what changed since the last one. A consensus round's results are
+    hidden outside a lead's 1:1 chat while it takes answers and, closed, until a lead shares them."""
     services = turn.services
     rules = services.rules.weighted(command.weighting)
+    privately = turn.lead and turn.personal
     async with transaction(services.sessions) as session:
         found = await summary_target(session, reach=turn.reach, target=command.target)
         if isinstance(found, str):
             await turn.say(found)
             return
         survey_id = stored_id(found.survey.id)
-        if not (turn.lead and turn.personal) and await hidden_consensus(
-            session, survey_id=survey_id, now=turn.now()
-        ):
-            await turn.say(hidden_text(survey_id, lead=turn.lead))
+        hidden = None if privately else await hidden_consensus(session, survey_id=survey_id, now=turn.now())
+        if hidden is not None:
+            await turn.say(hidden_text(survey_id, hidden.why, lead=turn.lead))
             return
-        summary = await survey_summary(session, survey_id, rules=rules, now=turn.now())
-        reference = await reference_for(session, turn.conversation_id)
-        if reference is not None and reference.id is not None:
-            posted = await last_posted(session, survey_id, conversation_reference_id=reference.id)
-            summary = since_last_post(summary, posted)
-        make_action = await results_form(session, summary) if turn.lead else None
-    card = summary_card(summary, charts=services.chart_link(summary))
+        card = await results_card(turn, session, survey_id, rules)
+    await turn.send_card(card)
+
+
+async def results_card(turn: LeadTurn, session: Session, survey_id: int, rules: SummaryRules) -> Card:
+    """The card `results` sends here (and `share results` once it shares a consensus round's): the
+    summary, what changed since this channel's last weekly post, and for a lead the Make an action form."""
+    summary = await survey_summary(
+        session, survey_id, rules=rules, now=turn.now(), lead_view=turn.lead and turn.personal
+    )
+    reference = await reference_for(session, turn.conversation_id)
+    if reference is not None and reference.id is not None:
+        posted = await last_posted(session, survey_id, conversation_reference_id=reference.id)
+        summary = since_last_post(summary, posted)
+    make_action = await results_form(session, summary) if turn.lead else None
+    card = summary_card(summary, charts=turn.services.chart_link(summary))
     if make_action is not None:  # a lead's results: the plan can start from a split or a gap
         card["actions"] = [*card.get("actions", []), make_action]
-    await turn.send_card(card)
+    return card
 
 
 async def surveys(turn: LeadTurn, _command: SurveysCommand) -> None:

@@ -95,8 +95,8 @@ async def compose_summary(
     if survey_id is None:
         return None
     hidden = await hidden_consensus(session, survey_id=survey_id, now=now)
-    if hidden is not None:  # a consensus round still taking answers: no anchoring
-        return hidden_results(survey_id, hidden.title)
+    if hidden is not None:  # a consensus round taking answers (no anchoring) or waiting for the lead
+        return hidden_results(survey_id, hidden.survey.title, hidden.why)
     summary = await survey_summary(session, survey_id, rules=rules, now=now)
     since_text = payload.get("since")
     since = datetime.fromisoformat(since_text) if since_text else None

@@ -1,13 +1,14 @@
 """A consensus round in a summary, in words (card, plain text and the weekly post say the same): per
 element revisited, agreement before and after by the split rule and by SCIROCCO's, how many who rated it
 twice changed, and the verdict; then the elements still split, named. While the round takes answers a
-summary says only that it runs (no figures: partners must not be anchored)."""
+summary says only that it runs (no figures: partners must not be anchored), and once closed, until a lead
+shares its results, only that it waits for them."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from frameworks.summary import Agreement, ConsensusRule, ElementConsensus, SurveySummary
+from frameworks.summary import Agreement, ConsensusHidden, ConsensusRule, ElementConsensus, SurveySummary
 
 if TYPE_CHECKING:  # summary_text shows this section: it imports this module, not the other way round
     from bot.reports.summary_text import Style
@@ -65,10 +66,10 @@ def consensus_section(summary: SurveySummary, style: Style) -> tuple[str, list[s
     heading = f"Consensus round #{consensus.consensus_survey_id}"
     asked = f"{consensus.asked} element{'' if consensus.asked == 1 else 's'}"
     if not consensus.elements:
-        return heading, [
-            f"A second look at {asked} of “{style.said(consensus.parent_title)}” is under way; "
-            "its results are shown once it closes."
-        ]
+        looked = f"A second look at {asked} of “{style.said(consensus.parent_title)}”"
+        if consensus.hidden is ConsensusHidden.NOT_SHARED:
+            return heading, [f"{looked} has closed; the lead has not shared its results yet."]
+        return heading, [f"{looked} is under way; its results are shown once it closes."]
     lines = [element_text(element, style) for element in consensus.elements]
     still = consensus.still_split
     if still:
@@ -80,6 +81,18 @@ def consensus_section(summary: SurveySummary, style: Style) -> tuple[str, list[s
         f"Before: “{style.said(consensus.parent_title)}” (#{consensus.parent_survey_id}). "
         f"Reached or still split by {RULE_TEXT[consensus.rule]}; SCIROCCO counts ratings outside the "
         "3-point band containing the median (fewer than 4: agreed)."
-        + (" The round is still open: these figures are for leads." if consensus.open else "")
+        + _for_leads(consensus.hidden, consensus.consensus_survey_id)
     )
     return f"{heading}: agreement before and after", lines
+
+
+def _for_leads(hidden: ConsensusHidden | None, survey_id: int) -> str:
+    """A lead's own view of figures partners cannot see yet says so."""
+    if hidden is ConsensusHidden.TAKING_ANSWERS:
+        return " The round is still open: these figures are for leads."
+    if hidden is ConsensusHidden.NOT_SHARED:
+        return (
+            " Its results are not shared yet: these figures are for leads until one shares them "
+            f"(share results #{survey_id})."
+        )
+    return ""

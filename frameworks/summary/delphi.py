@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from frameworks.schema import Element, Framework, ScaleKind
 from frameworks.summary.delphi_models import (
     Agreement,
+    ConsensusHidden,
     ConsensusSummary,
     ElementConsensus,
     FirstRound,
@@ -212,6 +213,7 @@ def compare_rounds(
     *,
     consensus_survey_id: int,
     open: bool = False,
+    hidden: ConsensusHidden | None = None,
 ) -> ConsensusSummary:
     """Per element the consensus round asked: agreement in the first round (`before`, the round's
     summary now) and in the consensus round (`after`), stability, and the verdict. `changes` gives,
@@ -247,22 +249,25 @@ def compare_rounds(
         parent_title=before.title,
         rule=rules.consensus_rule,
         open=open,
+        hidden=hidden,
         asked=len(first.elements),
         elements=elements,
     )
 
 
-def running(
-    first: FirstRound, *, consensus_survey_id: int, title: str, rules: SummaryRules
+def hidden_round(
+    first: FirstRound, *, consensus_survey_id: int, title: str, rules: SummaryRules, why: ConsensusHidden
 ) -> ConsensusSummary:
-    """A consensus round still taking answers, as the round it revisits mentions it: no figures."""
+    """A consensus round whose results are not for partners yet, as the round it revisits mentions it:
+    no figures, only why (still taking answers, or closed and not shared)."""
     return ConsensusSummary(
         consensus_survey_id=consensus_survey_id,
         consensus_title=title,
         parent_survey_id=first.parent_survey_id,
         parent_title=first.parent_title,
         rule=rules.consensus_rule,
-        open=True,
+        open=why is ConsensusHidden.TAKING_ANSWERS,
+        hidden=why,
         asked=len(first.elements),
     )
 

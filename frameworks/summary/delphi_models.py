@@ -22,6 +22,14 @@ class ConsensusRule(StrEnum):
     SCIROCCO = "scirocco"
 
 
+class ConsensusHidden(StrEnum):
+    """Why a consensus round's results are kept from partners and channels: it still takes answers (no
+    anchoring), or it has closed and no lead has shared them yet (`share results`)."""
+
+    TAKING_ANSWERS = "taking answers"
+    NOT_SHARED = "not shared"
+
+
 class FirstRoundElement(_Frozen):
     """One element as partners see the first round in a consensus round: no figure below k, no name."""
 
@@ -95,6 +103,9 @@ class ConsensusSummary(_Frozen):
     rule: ConsensusRule
     open: bool = False
     """Still taking answers: a round's summary then says only that it is running (no anchoring)."""
+    hidden: ConsensusHidden | None = None
+    """Why its results are not for partners yet (None: shared). Without elements, a round's summary says
+    only that; with them, the figures are a lead's own view."""
     asked: int = 0
     """How many elements it asks again."""
     elements: list[ElementConsensus] = Field(default_factory=list)

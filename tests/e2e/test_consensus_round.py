@@ -364,6 +364,15 @@ async def test_two_rounds_and_a_consensus_round_show_agreement_before_and_after(
         )
         today[0] = FIXED_NOW + timedelta(hours=3)
         await _post(client, _activity(connector, "close 3", LEAD))
+        assert "share results #3" in connector.texts_to(CHANNEL)[-1]
+        # Closed, its results wait for the lead: the round says so, without figures.
+        await _post(client, _activity(connector, 'results partnership "Anytown place"', LEAD))
+        waiting = _text(connector.cards()[-1])
+        assert "A second look at 3 elements of “Anytown round 2” has closed; the lead has not shared" in (
+            waiting
+        )
+        assert "consensus reached" not in waiting
+        await _post(client, _activity(connector, "share results 3", LEAD))
         await _post(client, _activity(connector, 'results partnership "Anytown place"', LEAD))
         card = connector.cards()[-1]
         assert schema_errors(card_schema, card) == []
@@ -422,3 +431,116 @@ async def test_a_weekly_post_of_a_consensus_round_still_open_says_only_that_it_r
     shown = _text(card)
     assert "The results of consensus round #3 stay hidden until it closes" in shown
     assert "Maturing" not in json.dumps(card)  # no figure of it at all
+
+
+async def test_a_closed_consensus_rounds_results_are_the_leads_to_share(
+    database: Database,
+    connector: FakeConnector,
+    card_schema: Draft6Validator,  # noqa: F811 (the fixture imported above)
+) -> None:
+    """Closed, a consensus round's results wait for the lead: partners are told so, the lead reads them
+    privately first, and only a lead's `share results` shows them to the channel, once."""
+    parent_id = await _two_rounds(database)
+    today = [FIXED_NOW]
+    p1 = _partner(1)
+    async with _client(database, lambda: today[0]) as client:
+        await _post(client, _activity(connector, f"consensus {parent_id} add culture", LEAD))
+        await connector.wait_for_sent(1 + 7 + 1)
+        await _answer_consensus(database, 3, FIXED_NOW + timedelta(hours=1))
+        today[0] = FIXED_NOW + timedelta(hours=2)
+        await _post(client, _activity(connector, "share results 3", LEAD))
+        assert "still taking answers" in connector.texts_to(CHANNEL)[-1]
+        assert "close it first: close #3" in connector.texts_to(CHANNEL)[-1]
+        await _post(client, _activity(connector, "close 3", LEAD))
+
+        await _post(client, _activity(connector, "results 3", p1))
+        refused = connector.texts_to(CHANNEL)[-1]
+        assert refused == "Consensus round #3 has closed; the lead has not shared its results yet."
+        await _post(client, _activity(connector, "results 3", LEAD))
+        assert "Share them with everyone here with share results #3" in connector.texts_to(CHANNEL)[-1]
+        cards_in_channel = len(connector.cards())
+
+        await _post(client, _activity(connector, "results 3", LEAD, conversation="a:29:lead"))
+        private = _text(connector.cards()[-1])
+        assert "**consensus reached**" in private  # the lead reads the figures first, privately
+        assert "these figures are for leads until one shares them (share results #3)" in private
+
+        await _post(client, _activity(connector, "share results 3", p1))
+        assert connector.texts_to(CHANNEL)[-1].startswith("Only partnership leads can use “share results”")
+        await _post(client, _activity(connector, "share results 2", LEAD))
+        assert "is not a consensus round: its results are already visible" in connector.texts_to(CHANNEL)[-1]
+        await _post(client, _activity(connector, "share results 99", LEAD))
+        assert "There is no survey #99 here" in connector.texts_to(CHANNEL)[-1]
+        assert len(connector.cards()) == cards_in_channel + 1  # only the lead's private card so far
+
+        await _post(client, _activity(connector, "share results 3", LEAD))
+        *_, said, posted = connector.sent_to(CHANNEL)
+        assert said["text"] == (
+            "Shared the results of consensus round #3 “Anytown round 2: consensus round” with everyone here:"
+        )
+        (attachment,) = posted["attachments"]
+        card = attachment["content"]
+        assert schema_errors(card_schema, card) == []
+        shown = _text(card)
+        assert "Consensus round #3: agreement before and after" in shown
+        assert "**Still split after the consensus round**: Enabler – Data." in shown
+        assert "for leads" not in shown
+
+        await _post(client, _activity(connector, "share results 3", LEAD))
+        again = connector.texts_to(CHANNEL)[-1]
+        assert "are already shared" in again
+        assert "Nothing changed." in again
+
+        await _post(client, _activity(connector, "results 3", p1))
+        assert "**consensus reached**" in _text(connector.cards()[-1])  # partners see it now
+
+    async with transaction(database.sessions) as session:
+        shared = (await get_survey(session, 3)).results_shared_at
+    assert shared == FIXED_NOW + timedelta(hours=2)  # the first share's time: the second changed nothing
+
+
+async def test_a_lead_shares_from_their_own_chat_and_the_weekly_post_has_the_news(
+    database: Database, connector: FakeConnector
+) -> None:
+    parent_id = await _two_rounds(database)
+    async with _client(database, lambda: FIXED_NOW) as client:
+        await _post(client, _activity(connector, f"consensus {parent_id} add culture", LEAD))
+        await connector.wait_for_sent(1 + 7 + 1)
+    await _answer_consensus(database, 3, FIXED_NOW + timedelta(hours=1))
+    async with transaction(database.sessions) as session:
+        await close_survey(session, await get_survey(session, 3), now=FIXED_NOW + timedelta(hours=2))
+    last_post = FIXED_NOW + timedelta(days=1)  # after the close: the post a week on had that news
+    post = OutboxMessage(
+        dedupe_key="summary:test",
+        kind=OutboxKind.SUMMARY,
+        survey_id=3,
+        next_attempt_at=FIXED_NOW,
+        payload={"since": last_post.isoformat()},
+    )
+
+    async with transaction(database.sessions) as session:
+        waiting = await compose_summary(
+            session, post, rules=SummaryRules(), now=FIXED_NOW + timedelta(days=7)
+        )
+    assert waiting is not None
+    (card,) = waiting.cards
+    assert "Consensus round #3 has closed; the lead has not shared its results yet." in _text(card)
+    assert "Maturing" not in json.dumps(card)
+
+    shared_at = FIXED_NOW + timedelta(days=8)
+    async with _client(database, lambda: shared_at) as client:
+        await _post(client, _activity(connector, "share results 3", LEAD, conversation="a:29:lead"))
+        assert connector.texts_to("a:29:lead")[-1] == (
+            "Shared the results of consensus round #3 “Anytown round 2: consensus round”: results #3 in its "
+            "channel shows them, and the next weekly post there includes them."
+        )
+
+    async with transaction(database.sessions) as session:
+        message = await compose_summary(
+            session, post, rules=SummaryRules(), now=shared_at + timedelta(days=6)
+        )
+    assert message is not None
+    (card,) = message.cards
+    shown = _text(card)
+    assert "Consensus round #3: agreement before and after" in shown  # the sharing is news: a full post
+    assert "**Still split after the consensus round**: Enabler – Data." in shown

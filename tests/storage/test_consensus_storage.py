@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from frameworks.loader import load_directory
 from frameworks.summary import (
+    ConsensusHidden,
     SummaryRules,
     choose_elements,
     consensus_framework,
@@ -27,16 +28,27 @@ from frameworks.summary import (
 )
 from storage.answers import record_answer
 from storage.consensus import (
+    changed_since,
     first_round_context,
+    hidden_consensus,
     open_consensus_of,
     open_consensus_round,
     respondents,
+    share_results,
 )
 from storage.db import transaction
 from storage.organisations import ensure_partnership
 from storage.people import upsert_person
 from storage.summaries import comment_texts, latest_round, previous_round, survey_summary
-from storage.surveys import Reach, close_survey, create_survey, get_survey, invited_people
+from storage.surveys import (
+    Reach,
+    close_survey,
+    create_survey,
+    get_survey,
+    invited_people,
+    open_survey,
+    why_hidden,
+)
 from storage.tables import Person, Survey, SurveyKind
 from tests.conftest import FIXED_NOW, Database
 
@@ -169,24 +181,33 @@ async def test_a_partner_sees_the_frozen_first_round_and_their_own_first_answers
     assert [e.element_id for e in context.first_round.elements] == ["vision", "enabler-data"]
 
 
-async def test_both_summaries_show_agreement_before_and_after_once_the_round_closes(
-    database: Database,
-) -> None:
-    people = await _people(database)
-    parent_id = await _first_round(database, people)
-    survey = await _open_consensus(database, parent_id, ["culture"])
-    later = FIXED_NOW + timedelta(days=8)
-    async with transaction(database.sessions) as session:
+async def _answered_consensus(db: Database) -> tuple[int, int]:
+    """Round 1, its consensus round (culture added) answered as SECOND says, still open: (parent, it)."""
+    people = await _people(db)
+    parent_id = await _first_round(db, people)
+    survey = await _open_consensus(db, parent_id, ["culture"])
+    async with transaction(db.sessions) as session:
         stored = await get_survey(session, survey.id or 0)
         for element_id, values in SECOND.items():
             for index, value in enumerate(values):
-                await record_answer(session, stored, people[index], element_id, value, now=later)
+                await record_answer(session, stored, people[index], element_id, value, now=LATER)
+    return parent_id, survey.id or 0
+
+
+LATER = FIXED_NOW + timedelta(days=8)
+
+
+async def test_both_summaries_show_agreement_before_and_after_once_the_round_closes_and_is_shared(
+    database: Database,
+) -> None:
+    parent_id, survey_id = await _answered_consensus(database)
 
     async with transaction(database.sessions) as session:
-        running = await survey_summary(session, parent_id, rules=RULES, now=later)
-        own = await survey_summary(session, survey.id or 0, rules=RULES, now=later)
+        running = await survey_summary(session, parent_id, rules=RULES, now=LATER)
+        own = await survey_summary(session, survey_id, rules=RULES, now=LATER)
     assert running.consensus is not None
     assert running.consensus.open
+    assert running.consensus.hidden is ConsensusHidden.TAKING_ANSWERS
     assert running.consensus.elements == []  # nothing of it is shown while it takes answers
     assert running.consensus.asked == 3
     assert own.consensus is not None
@@ -194,17 +215,31 @@ async def test_both_summaries_show_agreement_before_and_after_once_the_round_clo
     assert own.changes is None
 
     async with transaction(database.sessions) as session:
-        await close_survey(session, await get_survey(session, survey.id or 0), now=later)
+        await close_survey(session, await get_survey(session, survey_id), now=LATER)
     async with transaction(database.sessions) as session:
-        closed = await survey_summary(session, parent_id, rules=RULES, now=later)
-        own = await survey_summary(session, survey.id or 0, rules=RULES, now=later)
+        waiting = await survey_summary(session, parent_id, rules=RULES, now=LATER)
+        for_lead = await survey_summary(session, parent_id, rules=RULES, now=LATER, lead_view=True)
+    # Closed, the lead has not shared it: the round still shows only why, except to a lead in 1:1.
+    assert waiting.consensus is not None
+    assert (waiting.consensus.hidden, waiting.consensus.elements) == (ConsensusHidden.NOT_SHARED, [])
+    assert for_lead.consensus is not None
+    assert for_lead.consensus.hidden is ConsensusHidden.NOT_SHARED
+    assert len(for_lead.consensus.elements) == 3
+
+    async with transaction(database.sessions) as session:
+        assert share_results(await get_survey(session, survey_id), now=LATER)
+    async with transaction(database.sessions) as session:
+        assert not share_results(await get_survey(session, survey_id), now=LATER)  # once is enough
+        closed = await survey_summary(session, parent_id, rules=RULES, now=LATER)
+        own = await survey_summary(session, survey_id, rules=RULES, now=LATER)
         rows = (await session.execute(sa.select(sa.func.count()).select_from(Survey))).scalar_one()
     assert rows == 2
     for summary in (closed, own):
         consensus = summary.consensus
         assert consensus is not None
         assert not consensus.open
-        assert (consensus.parent_survey_id, consensus.consensus_survey_id) == (parent_id, survey.id)
+        assert consensus.hidden is None
+        assert (consensus.parent_survey_id, consensus.consensus_survey_id) == (parent_id, survey_id)
         vision, data, culture = consensus.elements
         assert (vision.before.split, vision.after.split, vision.reached) == (True, False, True)
         assert (vision.answered_both, vision.changed) == (7, 5)
@@ -213,3 +248,39 @@ async def test_both_summaries_show_agreement_before_and_after_once_the_round_clo
         assert culture.added
         assert (culture.before.split, culture.after.split, culture.reached) == (False, None, None)
         assert (culture.answered_both, culture.changed) == (None, None)
+
+
+async def test_a_consensus_rounds_results_wait_for_its_close_then_for_the_lead(database: Database) -> None:
+    """The one rule (`why_hidden`) as a partner meets it, and what a weekly post counts as news."""
+    parent_id, survey_id = await _answered_consensus(database)
+    week_ago = LATER - timedelta(days=7)
+
+    async with transaction(database.sessions) as session:
+        parent = await get_survey(session, parent_id)
+        assert why_hidden(parent, LATER) is None  # an ordinary round is never hidden
+        assert await hidden_consensus(session, survey_id=parent_id, now=LATER) is None
+        hidden = await hidden_consensus(session, survey_id=survey_id, now=LATER)
+        assert hidden is not None
+        assert (hidden.survey.id, hidden.why) == (survey_id, ConsensusHidden.TAKING_ANSWERS)
+        await close_survey(session, hidden.survey, now=LATER)
+
+    async with transaction(database.sessions) as session:
+        hidden = await hidden_consensus(session, survey_id=survey_id, now=LATER + timedelta(days=1))
+        assert hidden is not None
+        assert hidden.why is ConsensusHidden.NOT_SHARED
+        # The close is news to a post a week old; a day later, nothing new until the lead shares.
+        assert await changed_since(session, survey_id=survey_id, since=week_ago)
+        assert not await changed_since(session, survey_id=survey_id, since=LATER + timedelta(hours=1))
+        share_results(hidden.survey, now=LATER + timedelta(days=2))
+
+    async with transaction(database.sessions) as session:
+        assert await hidden_consensus(session, survey_id=survey_id, now=LATER + timedelta(days=2)) is None
+        assert await changed_since(session, survey_id=survey_id, since=LATER + timedelta(days=1))
+        survey = await get_survey(session, survey_id)
+        await open_survey(session, survey, now=LATER + timedelta(days=3))
+
+    async with transaction(database.sessions) as session:
+        # Reopened, it takes answers again: hidden, and what it shows next is shared afresh.
+        reopened = await get_survey(session, survey_id)
+        assert reopened.results_shared_at is None
+        assert why_hidden(reopened, LATER + timedelta(days=3)) is ConsensusHidden.TAKING_ANSWERS

@@ -728,6 +728,7 @@ def test_lead_only_commands_are_the_ones_the_issue_names() -> None:
         "action add",
         "action",
         "consensus",
+        "share results",
         "personal views",
     }
 

@@ -1,4 +1,5 @@
-"""A lead types `consensus`: which round, and the elements they add to the split ones."""
+"""A lead types `consensus`: which round, and the elements they add to the split ones; then, once it has
+closed, `share results` of it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.commands import CommandError, ConsensusCommand, SurveyRef, parse_command, refusal
+from bot.commands import (
+    CommandError,
+    ConsensusCommand,
+    ShareResultsCommand,
+    SurveyRef,
+    help_text,
+    parse_command,
+    refusal,
+)
 from bot.commands.models import Scope
 from tests.conftest import FIXED_NOW
 
@@ -46,3 +55,19 @@ def test_add_without_names_asks_which() -> None:
 def test_only_leads_open_one() -> None:
     assert refusal("consensus", Scope.TEAM, is_lead=False) is not None
     assert refusal("consensus", Scope.TEAM, is_lead=True) is None
+
+
+def test_a_lead_shares_a_closed_rounds_results_by_number_or_the_latest_here() -> None:
+    def parsed(text: str) -> object:
+        return parse_command(text, frameworks=[], now=FIXED_NOW, tz=ZoneInfo("Europe/London"))
+
+    assert parsed("share results #13") == ShareResultsCommand(survey=SurveyRef(number=13))
+    assert parsed("share results") == ShareResultsCommand()
+    assert parsed("share result winter") == ShareResultsCommand(survey=SurveyRef(fragment="winter"))
+    assert refusal("share_results", Scope.TEAM, is_lead=False) is not None
+    assert refusal("share_results", Scope.PERSONAL, is_lead=True) is None
+
+
+def test_help_on_consensus_tells_the_lead_to_share_the_results_once_closed() -> None:
+    assert "share results #N" in help_text(Scope.TEAM, True, "consensus")
+    assert "share results [survey]" in help_text(Scope.TEAM, True, "share results")
