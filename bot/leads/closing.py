@@ -113,7 +113,6 @@ async def share(turn: LeadTurn, command: ShareResultsCommand) -> None:
         decided = sharing(survey, now)
         if decided is Sharing.SHARE:
             share_results(survey, now=now)
-            session.add(survey)
             if not turn.personal:
                 card = await results_card(turn, session, stored_id(survey.id), rules)
     await turn.say(_shared_text(survey, decided, personal=turn.personal, tz=turn.services.tz))
@@ -130,7 +129,7 @@ def _shared_text(survey: Survey, decided: Sharing, *, personal: bool, tz: ZoneIn
         )
     if decided is Sharing.STILL_OPEN:
         return (
-            f"Consensus round #{number} is still taking answers, and its results stay hidden until then: "
+            f"Consensus round #{number} is still taking answers, so its results cannot be shared yet: "
             f"close it first: close #{number}."
         )
     if decided is Sharing.ALREADY_SHARED:
