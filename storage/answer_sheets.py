@@ -95,7 +95,7 @@ class AnswerSheet:
     ) -> StoredAnswer:
         """Store an answer (None: skipped) and where they want to be (`target`), in one upsert.
         Raises SurveyClosed, InvalidAnswer, CommentTooLong, ResponseLocked."""
-        answer = await answers.record_answer(
+        return await answers.record_answer(
             self._session,
             self._survey,
             self._person,
@@ -108,14 +108,12 @@ class AnswerSheet:
             framework=self.framework,
             target=target,
         )
-        return StoredAnswer.of(answer)
 
     async def record_comment(self, element_id: str, comment: str, *, now: datetime) -> StoredAnswer:
         """Add or replace the comment on a question, keeping its answer. Raises CommentTooLong."""
-        answer = await answers.record_comment(
+        return await answers.record_comment(
             self._session, self._survey, self._person, element_id, comment, now=now, framework=self.framework
         )
-        return StoredAnswer.of(answer)
 
     async def submit(self, *, now: datetime) -> int:
         """Mark the response submitted (the first time is kept); returns the response's id."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from storage.answer_sheets import open_answer_sheet
-from storage.answers import record_answer, record_comment
+from storage.answers import answers_of, record_answer, record_comment
 from storage.db import transaction
 from storage.details import StoredAnswer
 from storage.people import upsert_person
@@ -62,3 +62,19 @@ async def test_a_partner_with_no_response_yet_has_an_empty_sheet(database: Datab
         )
         assert sheet.answers == {}
         assert not sheet.started
+
+
+async def test_an_answer_read_earlier_in_the_same_transaction_reads_as_changed_after_answering_again(
+    database: Database, now: datetime
+) -> None:
+    """The answer is written by a plain insert … returning, so an Answer the session holds is refreshed."""
+    survey, person = await _setup(database, now)
+    async with transaction(database.sessions) as session:
+        await record_answer(session, survey, person, "vision", "developing", now=now, comment="first")
+    async with transaction(database.sessions) as session:
+        before = (await answers_of(session, survey, person))["vision"]
+        stored = await record_answer(session, survey, person, "vision", "thriving", now=now, comment="second")
+        after = (await answers_of(session, survey, person))["vision"]
+    assert before is after  # the session's one object for the row…
+    assert (after.value, after.score, after.comment) == ("thriving", 4, "second")  # …read afresh
+    assert stored == StoredAnswer("vision", "thriving", False, "second")
