@@ -6,6 +6,7 @@ the source's words (descriptors, questions, milestones) and records every repair
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -217,13 +218,19 @@ class Framework(_Model):
         return scale
 
     def iter_elements(self) -> list[tuple[Domain, Element]]:
-        return [(domain, element) for domain in self.domains for element in domain.elements]
+        return list(self._elements)
 
     def element(self, element_id: str) -> tuple[Domain, Element] | None:
-        return next(
-            ((d, e) for d, e in self.iter_elements() if e.id == element_id),
-            None,
-        )
+        return self._elements_by_id.get(element_id)
+
+    @functools.cached_property
+    def _elements(self) -> tuple[tuple[Domain, Element], ...]:
+        """Worked out once: a framework never changes (frozen), and a turn looks elements up often."""
+        return tuple((domain, element) for domain in self.domains for element in domain.elements)
+
+    @functools.cached_property
+    def _elements_by_id(self) -> dict[str, tuple[Domain, Element]]:
+        return {element.id: (domain, element) for domain, element in self._elements}
 
     @property
     def scored_elements(self) -> list[tuple[Domain, Element]]:
