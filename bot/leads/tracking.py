@@ -10,7 +10,7 @@ from bot.leads.actions import results_form
 from bot.leads.targets import missing, summary_target, survey_keywords
 from bot.leads.tenant_frameworks import UsableFramework, usable_frameworks
 from bot.leads.turn import NOT_CLOSING, LeadTurn
-from frameworks.summary import UNASSIGNED, SummaryRules, since_last_post
+from frameworks.summary import UNASSIGNED, ConsensusHidden, SummaryRules, since_last_post
 from storage.consensus import hidden_consensus
 from storage.conversations import reference_for
 from storage.db import Session, transaction
@@ -25,6 +25,7 @@ from storage.surveys import (
     find_survey,
     survey_listing,
     survey_progress,
+    why_hidden,
 )
 from storage.tables import OutboxKind, OutboxState, Survey, SurveyKind, SurveyState, stored_id
 
@@ -188,7 +189,10 @@ def _listed(turn: LeadTurn, item: SurveyListing, *, where: bool) -> str:
     about = survey.framework_id + (f", for {escape(item.partnership)}" if item.partnership else "")
     if survey.parent_survey_id is not None and survey.kind == SurveyKind.CONSENSUS:
         about += f", consensus round on #{survey.parent_survey_id}"
-    parts = [f"#{survey.id} {escape(survey.title)} ({about}): {state_text(turn, survey)}"]
+    state = state_text(turn, survey)
+    if why_hidden(survey, turn.now()) is ConsensusHidden.NOT_SHARED:
+        state += f", results not shared yet (share results #{survey.id})"
+    parts = [f"#{survey.id} {escape(survey.title)} ({about}): {state}"]
     place = _place_words(item) if where else None
     if place:
         parts.append(f"started in {place}")

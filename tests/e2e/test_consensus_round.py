@@ -458,6 +458,14 @@ async def test_a_closed_consensus_rounds_results_are_the_leads_to_share(
         assert refused == "Consensus round #3 has closed; the lead has not shared its results yet."
         await _post(client, _activity(connector, "results 3", LEAD))
         assert "Share them with everyone here with share results #3" in connector.texts_to(CHANNEL)[-1]
+        await _post(client, _activity(connector, "surveys", LEAD))
+        (listed,) = [
+            line for line in connector.texts_to(CHANNEL)[-1].splitlines() if line.startswith("- #3 ")
+        ]
+        assert listed.endswith(
+            "closed Monday 23 November 2026, 11:30, results not shared yet (share results #3); "
+            "none of 7 submitted, 7 started"
+        )
         cards_in_channel = len(connector.cards())
 
         await _post(client, _activity(connector, "results 3", LEAD, conversation="a:29:lead"))
@@ -493,6 +501,8 @@ async def test_a_closed_consensus_rounds_results_are_the_leads_to_share(
 
         await _post(client, _activity(connector, "results 3", p1))
         assert "**consensus reached**" in _text(connector.cards()[-1])  # partners see it now
+        await _post(client, _activity(connector, "surveys", p1))
+        assert "not shared" not in connector.texts_to(CHANNEL)[-1]
 
     async with transaction(database.sessions) as session:
         shared = (await get_survey(session, 3)).results_shared_at
