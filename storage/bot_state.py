@@ -14,6 +14,7 @@ botbuilder.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -27,6 +28,8 @@ from frameworks.clock import utc_now
 from storage.db import transaction
 from storage.tables import BotStateRecord, table_of
 from storage.upsert import insert
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DIALOG_STATE",
@@ -61,9 +64,12 @@ class UnstorableState(TypeError):
 class UnreadableState(ValueError):
     """A stored row is not in a shape this bot writes (or wrote): refused rather than guessed at."""
 
-    def __init__(self, key: str, problem: str) -> None:
+    def __init__(self, key: str, problem: str, *, e_tag: str | None = None) -> None:
         super().__init__(f"bot state {key!r}: {problem}; refusing to restore it")
         self.key = key
+        self.problem = problem
+        self.e_tag = e_tag
+        """The row's e-tag (when read from storage), so a fresh state can replace it, e-tag checked."""
 
 
 def dump_state(item: object) -> str:
@@ -187,7 +193,15 @@ class SqlStorage(Storage):
                     sa.select(_TABLE.c.key, _TABLE.c.e_tag, _TABLE.c.data).where(_TABLE.c.key.in_(list(keys)))
                 )
             ).all()
-        return {row.key: {**load_state(row.key, row.data), "e_tag": row.e_tag} for row in rows}
+        items: dict[str, Any] = {}
+        for row in rows:
+            try:
+                items[row.key] = {**load_state(row.key, row.data), "e_tag": row.e_tag}
+            except UnreadableState as exc:
+                raise UnreadableState(row.key, exc.problem, e_tag=row.e_tag) from None
+            except ValueError as exc:  # not JSON at all
+                raise UnreadableState(row.key, f"not JSON ({exc})", e_tag=row.e_tag) from None
+        return items
 
     async def write(self, changes: Mapping[str, Any]) -> None:
         if not changes:
@@ -238,7 +252,16 @@ class JsonConversationState(ConversationState):
         cached = self.get_cached_state(turn_context)
         if force or not cached or not cached.state:
             key = self.get_storage_key(turn_context)
-            items = await self._storage.read([key])
+            try:
+                items = await self._storage.read([key])
+            except UnreadableState as exc:
+                # Refused, not guessed at; but a row no release can read must not silence the chat for
+                # good. The conversation starts afresh (answers are kept in their own table, `resume`
+                # finds them) and its next save replaces the row, e-tag checked.
+                log.warning(
+                    "A conversation's stored state could not be read (%s); it starts afresh", exc.problem
+                )
+                items = {key: {"e_tag": exc.e_tag or "*"}}
             turn_context.turn_state[self._context_service_key] = _JsonCachedState(items.get(key))
 
     async def clear_state(self, turn_context: TurnContext) -> None:
