@@ -20,6 +20,7 @@ from bot.settings import Settings
 from frameworks.clock import Clock
 from storage.activities import purge_claims
 from storage.db import Sessions, transaction
+from storage.framework_uploads import purge_uploads
 from storage.personal_views import queue_views_of_closed
 from storage.privacy import purge_expired
 from storage.reminders import queue_due_reminders
@@ -29,6 +30,7 @@ __all__ = [
     "CLAIM_RETENTION",
     "DEADLINE_INTERVAL",
     "HOUSEKEEPING_INTERVAL",
+    "UPLOAD_RETENTION",
     "Job",
     "deadlines",
     "every",
@@ -43,6 +45,9 @@ HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 DEADLINE_INTERVAL = timedelta(minutes=1)
 CLAIM_RETENTION = timedelta(days=2)
 """Teams gives up retrying within minutes; two days of activity ids is ample."""
+UPLOAD_RETENTION = timedelta(days=30)
+"""How long an expired workbook upload is kept, so a late press on its card still hears what became
+of it; after that the workbook (which may name its author's organisation) is deleted."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +89,15 @@ async def every(job: Job, metrics: Metrics, stop: asyncio.Event) -> None:
 
 
 async def housekeeping(sessions: Sessions, clock: Clock, settings: Settings) -> None:
-    """Hourly: forget old activity claims and apply the retention period."""
+    """Hourly: forget old activity claims and long-expired workbook uploads, and apply the retention
+    period."""
     async with transaction(sessions) as session:
         purged = await purge_claims(session, before=clock() - CLAIM_RETENTION)
+        uploads = await purge_uploads(session, expired_before=clock() - UPLOAD_RETENTION)
     if purged:
         log.info("purged %d old activity claims", purged)
+    if uploads:
+        log.info("purged %d workbook uploads that expired over %d days ago", uploads, UPLOAD_RETENTION.days)
     async with transaction(sessions) as session:
         await purge_expired(session, now=clock(), months=settings.retention_months, k=settings.anonymity_k)
 

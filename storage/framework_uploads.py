@@ -150,3 +150,11 @@ async def _refusal(session: AsyncSession, *, token: str, tenant_id: str) -> Refu
     if upload.state is UploadState.CANCELLED:
         return Refused.CANCELLED
     return Refused.EXPIRED
+
+
+async def purge_uploads(session: AsyncSession, *, expired_before: datetime) -> int:
+    """Forget workbooks whose preview expired before `expired_before`, whatever became of them: a lead's
+    framework stays in the table until then only so that a late or redelivered press is answered
+    ("expired", "published as version 2") rather than met with "unknown". Returns how many went."""
+    result = await session.execute(sa.delete(_uploads).where(_uploads.c.expires_at < expired_before))
+    return int(result.rowcount)  # type: ignore[attr-defined]
