@@ -100,7 +100,7 @@ async def download(url: str, settings: DownloadSettings) -> bytes:
         "over the size limit",
     )
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as http:
             for _ in range(settings.max_redirects + 1):
                 if not secure_or_local(url):
                     raise DownloadFailed(_TRY_AGAIN, "not an https URL")

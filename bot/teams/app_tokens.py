@@ -236,7 +236,7 @@ class AppTokens:
     @asynccontextmanager
     async def fetching(self) -> AsyncIterator[None]:
         """The HTTP session the fetches use, open while inside."""
-        async with aiohttp.ClientSession(timeout=self._timeout) as session:
+        async with aiohttp.ClientSession(timeout=self._timeout, trust_env=True) as session:
             self._session = session
             try:
                 yield

@@ -75,7 +75,7 @@ class BotConnector:
     async def open(self) -> AsyncIterator[BotConnector]:
         """The shared session, open while inside."""
         timeout = aiohttp.ClientTimeout(total=self._timeout)
-        async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
+        async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False, trust_env=True) as session:
             self._session = session
             try:
                 yield self

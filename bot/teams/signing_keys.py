@@ -112,7 +112,9 @@ class SigningKeys:
     @asynccontextmanager
     async def fetching(self) -> AsyncIterator[None]:
         """The HTTP session the fetches use, open while inside."""
-        async with aiohttp.ClientSession(timeout=self._timeout, raise_for_status=True) as session:
+        async with aiohttp.ClientSession(
+            timeout=self._timeout, raise_for_status=True, trust_env=True
+        ) as session:
             self._session = session
             try:
                 yield

@@ -76,7 +76,7 @@ async def upload(url: str, data: bytes, settings: UploadSettings | None = None) 
     ranges = upload_ranges(total, settings.chunk_bytes)
     timeout = aiohttp.ClientTimeout(total=settings.timeout)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as http:
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as http:
             for number, (first, last) in enumerate(ranges, start=1):
                 headers = {
                     "Content-Length": str(last - first + 1),
