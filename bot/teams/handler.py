@@ -28,8 +28,10 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, InvokeRes
 from bot.cards import card_message
 from bot.leads.chat import LeadCommands
 from bot.leads.lead_files import FILE_CONSENT
+from bot.leads.tenant_frameworks import framework_choices
 from bot.ops.logs import set_turn_outcome
 from bot.teams.delivery import KeptReplies, deliver, redelivered, still_owed
+from bot.teams.edge import tenant_of
 from bot.teams.invokes import (
     CARD_RESPONSE,
     MESSAGE_RESPONSE,
@@ -236,7 +238,9 @@ class SurveyBot(ActivityHandler):
         if is_personal(turn_context.activity):
             await self._partner.on_turn(turn_context)
         else:
-            await outgoing.send(turn_context, MessageFactory.text(self._channel_help()))
+            async with transaction(self._sessions) as session:
+                titles = await self._framework_titles(session, turn_context.activity)
+            await outgoing.send(turn_context, MessageFactory.text(_channel_help(titles)))
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
         refusal = self._refusal(turn_context.activity)
@@ -267,8 +271,9 @@ class SurveyBot(ActivityHandler):
                 await reference_for(session, activity.conversation.id) is not None
             )
             await self._references.save_reference(session, turn_context, person_id=None)
+            titles = [] if known else await self._framework_titles(session, activity)
         if not known:
-            await outgoing.send(turn_context, MessageFactory.text(self._greeting()))
+            await outgoing.send(turn_context, MessageFactory.text(_greeting(titles)))
 
     async def _after_conflict(self, turn_context: TurnContext) -> InvokeResponse | None:
         """Decide the replies of a turn that lost a race: the delivery is claimed all the same (a retry
@@ -292,23 +297,30 @@ class SurveyBot(ActivityHandler):
         await self._references.remember(session, turn_context)
         return True
 
-    def _greeting(self) -> str:
-        return (
-            "Hello! I run partnership self-assessments in Teams: maturity matrices, -5 to +5 "
-            "self-assessments and delivery check-ins. Partners answer in a 1:1 chat with me, one "
-            "question at a time. " + self._frameworks_line() + " Say help (mention me in a channel) "
-            "to see what I can do."
-        )
+    async def _framework_titles(self, session: Session, activity: Activity) -> list[str]:
+        """The frameworks a survey here can use: the built-in ones and those this tenant published."""
+        choices = await framework_choices(session, built_in=self._catalogue, tenant_id=tenant_of(activity))
+        return [choice.title for choice in choices]
 
-    def _channel_help(self) -> str:
-        return (
-            "Partners answer surveys in a 1:1 chat with me: open a chat with me and say “my surveys”. "
-            + self._frameworks_line()
-        )
 
-    def _frameworks_line(self) -> str:
-        titles = sorted(framework.title for framework in self._catalogue.frameworks.values())
-        return "Frameworks available: " + "; ".join(titles) + "." if titles else "No frameworks are loaded."
+def _greeting(titles: list[str]) -> str:
+    return (
+        "Hello! I run partnership self-assessments in Teams: maturity matrices, -5 to +5 "
+        "self-assessments and delivery check-ins. Partners answer in a 1:1 chat with me, one "
+        "question at a time. " + _frameworks_line(titles) + " Say help (mention me in a channel) "
+        "to see what I can do."
+    )
+
+
+def _channel_help(titles: list[str]) -> str:
+    return (
+        "Partners answer surveys in a 1:1 chat with me: open a chat with me and say “my surveys”. "
+        + _frameworks_line(titles)
+    )
+
+
+def _frameworks_line(titles: list[str]) -> str:
+    return "Frameworks available: " + "; ".join(titles) + "." if titles else "No frameworks are loaded."
 
 
 class _Redelivered(Exception):

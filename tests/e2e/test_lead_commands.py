@@ -20,6 +20,7 @@ from frameworks.loader import load_directory
 from storage.answers import record_answer
 from storage.conversations import reference_for
 from storage.db import transaction
+from storage.framework_versions import publish
 from storage.organisations import map_domain, person_organisation
 from storage.reminders import queue_due_reminders
 from storage.surveys import close_due_surveys
@@ -243,12 +244,19 @@ async def test_bot_added_to_a_team_keeps_the_channel_and_greets_once(
         entities=[],
         membersAdded=[{"id": "28:surveybot", "name": "Survey bot"}],
     )
+    built_in = load_directory().frameworks["place-partnership-maturity"]
+    async with transaction(database.sessions) as session:  # a framework each tenant published
+        for tenant, title in (("t1", "Our place matrix"), ("t2", "Another tenant's matrix")):
+            own = built_in.model_copy(update={"id": f"own-{tenant}", "title": title})
+            await publish(session, tenant_id=tenant, framework=own, published_by_id=None, now=FIXED_NOW)
     async with _client(database) as client:
         assert (await _post(client, installed))[0] in (200, 201)
         assert (await _post(client, added))[0] in (200, 201)
-    greetings = connector.texts()
-    assert len(greetings) == 1
-    assert "help" in greetings[0]
+    (greeting,) = connector.texts()
+    assert "help" in greeting
+    assert "Our place matrix" in greeting  # the tenant's own framework is offered beside the built-in ones
+    assert built_in.title in greeting
+    assert "Another tenant's matrix" not in greeting
     async with transaction(database.sessions) as session:
         reference = await reference_for(session, CHANNEL)
     assert reference is not None
