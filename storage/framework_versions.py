@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -125,22 +126,34 @@ async def version(
 async def listing(session: AsyncSession, *, tenant_id: str) -> list[PublishedListing]:
     """The tenant's frameworks, each at its latest version, by id; the documents are not loaded."""
     v = _versions
+    query = _newest_versions(
+        sa.select(v.c.framework_id, v.c.title, v.c.version, v.c.published_at), tenant_id
+    ).order_by(v.c.framework_id)
+    return [
+        PublishedListing(framework_id, title, int(number), published_at)
+        for framework_id, title, number, published_at in await session.execute(query)
+    ]
+
+
+async def latest_versions(session: AsyncSession, *, tenant_id: str) -> list[PublishedFramework]:
+    """The tenant's frameworks, each at its latest version with its document, by id: one query where
+    asking `latest` for each id took one per framework."""
+    query = _newest_versions(sa.select(FrameworkVersion), tenant_id).order_by(_versions.c.framework_id)
+    return [_published(row) for row in (await session.execute(query)).scalars()]
+
+
+def _newest_versions(query: Any, tenant_id: str) -> Any:
+    """`query` on framework_versions narrowed to each framework id's newest version in the tenant."""
+    v = _versions
     newest = (
         sa.select(v.c.framework_id, sa.func.max(v.c.version).label("version"))
         .where(v.c.tenant_id == tenant_id)
         .group_by(v.c.framework_id)
         .subquery()
     )
-    query = (
-        sa.select(v.c.framework_id, v.c.title, v.c.version, v.c.published_at)
-        .join(newest, sa.and_(newest.c.framework_id == v.c.framework_id, newest.c.version == v.c.version))
-        .where(v.c.tenant_id == tenant_id)
-        .order_by(v.c.framework_id)
-    )
-    return [
-        PublishedListing(framework_id, title, int(number), published_at)
-        for framework_id, title, number, published_at in await session.execute(query)
-    ]
+    return query.join(
+        newest, sa.and_(newest.c.framework_id == v.c.framework_id, newest.c.version == v.c.version)
+    ).where(v.c.tenant_id == tenant_id)
 
 
 def _published(row: FrameworkVersion) -> PublishedFramework:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from frameworks.loader import Catalogue
 from frameworks.schema import Framework
 from storage.db import Session
-from storage.framework_versions import latest, listing
+from storage.framework_versions import latest, latest_versions, listing
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,12 @@ async def find_framework(
 async def usable_frameworks(
     session: Session, *, built_in: Catalogue, tenant_id: str | None
 ) -> list[UsableFramework]:
-    """Every framework this tenant can start, with its document (for listings that count questions)."""
-    found = []
-    for choice in await framework_choices(session, built_in=built_in, tenant_id=tenant_id):
-        usable = await find_framework(
-            session, built_in=built_in, tenant_id=tenant_id, framework_id=choice.framework_id
-        )
-        if usable is not None:
-            found.append(usable)
-    return found
+    """Every framework this tenant can start, with its document (for listings that count questions), in
+    the order `framework_choices` gives: by title."""
+    usable = {key: UsableFramework(framework) for key, framework in built_in.frameworks.items()}
+    if tenant_id is not None:
+        for published in await latest_versions(session, tenant_id=tenant_id):
+            framework = published.framework
+            replaces = framework.id in built_in.frameworks
+            usable[framework.id] = UsableFramework(framework, published.version, replaces)
+    return sorted(usable.values(), key=lambda each: (each.framework.title.casefold(), each.framework.id))

@@ -132,7 +132,9 @@ async def test_another_tenant_neither_sees_nor_numbers_after_a_tenants_framework
         assert await framework_versions.listing(session, tenant_id="elsewhere") == []
 
 
-async def test_a_tenants_listing_shows_each_framework_at_its_latest_version(database: Database) -> None:
+async def test_a_tenants_listing_and_documents_show_each_framework_at_its_latest_version(
+    database: Database,
+) -> None:
     async with transaction(database.sessions) as session:
         for framework in (
             matrix(),
@@ -142,9 +144,21 @@ async def test_a_tenants_listing_shows_each_framework_at_its_latest_version(data
             await framework_versions.publish(
                 session, tenant_id=TENANT, framework=framework, published_by_id=None, now=FIXED_NOW
             )
+        await framework_versions.publish(
+            session,
+            tenant_id=OTHER_TENANT,
+            framework=matrix(title="Theirs"),
+            published_by_id=None,
+            now=FIXED_NOW,
+        )
     async with database.sessions() as session:
         listed = await framework_versions.listing(session, tenant_id=TENANT)
+        documents = await framework_versions.latest_versions(session, tenant_id=TENANT)
     assert [(item.framework_id, item.title, item.version) for item in listed] == [
+        ("a-plan", "A plan", 1),
+        ("our-matrix", "Renamed matrix", 2),
+    ]
+    assert [(each.framework.id, each.framework.title, each.version) for each in documents] == [
         ("a-plan", "A plan", 1),
         ("our-matrix", "Renamed matrix", 2),
     ]
