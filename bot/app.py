@@ -191,6 +191,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             renderer,
             notify_sender=sender.notify,
             on_answer=app[METRICS].answer_recorded,
+            snapshots=snapshots,
         )
         stop = asyncio.Event()
         jobs = scheduled_jobs(app[SESSIONS], app[CLOCK], settings, sender.notify)
@@ -217,11 +218,20 @@ def create_bot(
     storage: Storage | None = None,
     notify_sender: Callable[[], None] = lambda: None,
     on_answer: Callable[[], None] = lambda: None,
+    snapshots: SnapshotCache | None = None,
 ) -> SurveyBot:
-    """The bot and its conversation, state in the database; shared by the server and the terminal."""
+    """The bot and its conversation, state in the database; shared by the server and the terminal.
+    `snapshots`: the process's parsed frameworks, shared with the outbox so each is parsed once."""
     conversation_state = JsonConversationState(storage or SqlStorage(sessions))
     tz = ZoneInfo(settings.time_zone)
-    services = SurveyServices(sessions=sessions, renderer=renderer, clock=clock, tz=tz, on_answer=on_answer)
+    services = SurveyServices(
+        sessions=sessions,
+        renderer=renderer,
+        clock=clock,
+        tz=tz,
+        on_answer=on_answer,
+        snapshots=snapshots or SnapshotCache(),
+    )
     leads = LeadCommands(
         LeadServices(
             sessions=sessions,
