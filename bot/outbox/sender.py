@@ -51,10 +51,10 @@ from bot.outbox.config import SenderConfig
 from bot.outbox.delivery import Delivery, ProactiveChannel
 from bot.outbox.plans import InHand, Plan, SendResult
 from bot.outbox.policy import Outcome, Reason, Verdict
-from bot.outbox.recorder import OutboxRecorder
+from bot.outbox.recorder import RECORD_ATTEMPTS, OutboxRecorder
 from bot.outbox.throttle import RateLimiter
 from frameworks.clock import Clock, utc_now
-from storage.db import Session, Sessions, transaction
+from storage.db import Session, Sessions, lost_connection, transaction
 from storage.outbox import claim_due, release, renew_leases
 from storage.tables import OutboxKind, OutboxMessage, stored_id
 
@@ -190,14 +190,30 @@ class OutboxSender:
         for plan in self._plans.values():
             self._in_hand.let_go(plan)
         self._plans.clear()
-        try:
-            async with transaction(self._sessions) as session:
-                released = await release(session, worker=self.worker)
+        await self._release()
+        self._stopping = False
+
+    async def _release(self) -> None:
+        """Give back the rows still claimed, on a fresh connection again if the pool's was dead (a
+        failover while the bot idled); if that fails too, they return to the queue when their lease ends."""
+        for attempt in range(1, RECORD_ATTEMPTS + 1):
+            try:
+                async with transaction(self._sessions) as session:
+                    released = await release(session, worker=self.worker)
+            except Exception as error:
+                if not lost_connection(error):
+                    log.exception("could not release claimed rows; they return when their lease ends")
+                    return
+                if attempt == RECORD_ATTEMPTS:
+                    log.warning(
+                        "could not release claimed rows (lost the database connection); "
+                        "they return when their lease ends"
+                    )
+                    return
+                continue
             if released:
                 log.info("sender %s released %d rows", self.worker, released)
-        except Exception:
-            log.exception("could not release claimed rows; they return when their lease ends")
-        self._stopping = False
+            return
 
     # Claiming and planning --------------------------------------------------------------------------
 

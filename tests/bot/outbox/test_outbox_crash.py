@@ -12,6 +12,7 @@ it; and what the dead instance held is picked up within a minute.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -324,3 +325,42 @@ def test_a_crash_holds_rows_back_for_at_most_a_minute() -> None:
     config = SenderConfig()
     assert config.lease <= timedelta(minutes=1)
     assert timedelta(seconds=config.heartbeat) * 3 <= config.lease  # renewed well before it runs out
+
+
+async def test_a_sender_stopping_after_its_idle_connection_was_killed_still_gives_its_rows_back(
+    database: Database, connector: CrashingConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failover while the bot idled leaves a dead connection in the pool; the release at shutdown
+    takes a fresh one instead of leaving the rows to their lease with an ERROR and a traceback."""
+    if database.kind != "postgresql":
+        pytest.skip("kills a PostgreSQL backend")
+    await _fanout(database, connector, members=3)
+    async with database.sessions() as session, session.begin():
+        await session.execute(
+            sa.update(OutboxMessage).values(
+                claimed_by="stopping", claimed_until=FIXED_NOW + timedelta(hours=1)
+            )
+        )
+    engine = database.new_engine()
+    try:
+        sender = _sender(session_factory(engine), SCALED, worker="stopping")
+        async with engine.connect() as idle:  # the engine's one pooled connection
+            pid = (await idle.get_raw_connection()).driver_connection.get_server_pid()
+        killer = database.new_engine()
+        try:
+            async with killer.connect() as connection:
+                assert await connection.scalar(
+                    sa.text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": pid}
+                )
+        finally:
+            await killer.dispose()
+        caplog.clear()
+        await sender.shutdown()
+    finally:
+        await engine.dispose()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    async with database.sessions() as session:
+        held = await session.scalar(
+            sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.claimed_by.is_not(None))
+        )
+    assert held == 0
