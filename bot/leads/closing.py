@@ -113,8 +113,10 @@ async def share(turn: LeadTurn, command: ShareResultsCommand) -> None:
         decided = sharing(survey, now)
         if decided is Sharing.SHARE:
             share_results(survey, now=now)
-            if not turn.personal:
-                card = await results_card(turn, session, stored_id(survey.id), rules)
+        if decided in (Sharing.SHARE, Sharing.ALREADY_SHARED) and not turn.personal:
+            # Shown again when already shared: a redelivery after the bot died between the share's
+            # commit and its reply must still post the card (replies at least once).
+            card = await results_card(turn, session, stored_id(survey.id), rules)
     await turn.say(_shared_text(survey, decided, personal=turn.personal, tz=turn.services.tz))
     if card is not None:
         await turn.send_card(card)
@@ -134,6 +136,11 @@ def _shared_text(survey: Survey, decided: Sharing, *, personal: bool, tz: ZoneIn
         )
     if decided is Sharing.ALREADY_SHARED:
         when = format_date(survey.results_shared_at, tz) if survey.results_shared_at else "earlier"
+        if not personal:
+            return (
+                f"The results of consensus round #{number} are already shared (since {when}); nothing "
+                "changed. Here they are again:"
+            )
         return (
             f"The results of consensus round #{number} are already shared (since {when}): results "
             f"#{number} shows them. Nothing changed."

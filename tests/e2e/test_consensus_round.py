@@ -494,10 +494,17 @@ async def test_a_closed_consensus_rounds_results_are_the_leads_to_share(
         assert "**Still split after the consensus round**: Enabler – Data." in shown
         assert "for leads" not in shown
 
+        # Again (or Teams redelivering it after the bot died between the share and its reply): nothing
+        # changes, and the card is posted all the same, so the reply is never lost.
         await _post(client, _activity(connector, "share results 3", LEAD))
-        again = connector.texts_to(CHANNEL)[-1]
-        assert "are already shared" in again
-        assert "Nothing changed." in again
+        *_, said_again, posted_again = connector.sent_to(CHANNEL)
+        assert said_again["text"] == (
+            "The results of consensus round #3 are already shared (since Monday 23 November 2026, 11:30); "
+            "nothing changed. Here they are again:"
+        )
+        (attachment,) = posted_again["attachments"]
+        assert schema_errors(card_schema, attachment["content"]) == []
+        assert _text(attachment["content"]) == shown
 
         await _post(client, _activity(connector, "results 3", p1))
         assert "**consensus reached**" in _text(connector.cards()[-1])  # partners see it now
