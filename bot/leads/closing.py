@@ -21,12 +21,13 @@ from bot.leads.targets import missing, survey_keywords
 from bot.leads.tracking import results_card
 from bot.leads.turn import NOT_CLOSING, LeadTurn
 from bot.outbox.personal_views import views_note
+from frameworks.summary import ConsensusHidden
 from storage.consensus import share_results
 from storage.conversations import reference_for
 from storage.db import Session, transaction
 from storage.personal_views import queue_personal_views
 from storage.reminders import queue_reminders
-from storage.surveys import close_survey, find_survey, is_accepting_answers, open_survey
+from storage.surveys import close_survey, find_survey, open_survey, why_hidden
 from storage.tables import Survey, SurveyKind, SurveyState, stored_id
 
 
@@ -89,12 +90,17 @@ class Sharing(Enum):
 
 
 def sharing(survey: Survey, now: datetime) -> Sharing:
-    """Only a consensus round hides its results, and it is shared once, after it stops taking answers."""
+    """Only a consensus round hides its results (`why_hidden`, the one rule), and it is shared once,
+    after it stops taking answers."""
     if survey.kind != SurveyKind.CONSENSUS:
         return Sharing.NOT_CONSENSUS
-    if is_accepting_answers(survey, now):
-        return Sharing.STILL_OPEN
-    return Sharing.SHARE if survey.results_shared_at is None else Sharing.ALREADY_SHARED
+    match why_hidden(survey, now):
+        case ConsensusHidden.TAKING_ANSWERS:
+            return Sharing.STILL_OPEN
+        case ConsensusHidden.NOT_SHARED:
+            return Sharing.SHARE
+        case None:
+            return Sharing.ALREADY_SHARED
 
 
 async def share(turn: LeadTurn, command: ShareResultsCommand) -> None:
