@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext, make_url
@@ -109,6 +109,25 @@ def lost_connection(error: BaseException) -> bool:
         seen.append(cause)
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+T = TypeVar("T")
+
+
+async def again_on_lost_connection(
+    call: Callable[[], Awaitable[T]], *, attempts: int, on_retry: Callable[[], None] = lambda: None
+) -> T:
+    """`call` (which opens its own transaction), up to `attempts` times while its connection drops under
+    it: the pool hands out a fresh one next (SQLAlchemy invalidated the pool). Any other error, or the
+    last attempt's, is raised; `on_retry` is told before each new attempt."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except Exception as error:
+            if attempt == attempts or not lost_connection(error):
+                raise
+            on_retry()
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 VALUE_QUOTING_STATES = "22"

@@ -15,7 +15,7 @@ from bot.outbox.policy import Outcome, Reason, Verdict
 from bot.outbox.report import report_if_done
 from frameworks.clock import Clock
 from storage.conversations import save_reference
-from storage.db import Session, Sessions, lost_connection, transaction
+from storage.db import Session, Sessions, again_on_lost_connection, transaction
 from storage.invitations import record_delivery
 from storage.outbox import (
     SKIPPED_NOTE,
@@ -58,16 +58,13 @@ class OutboxRecorder:
         """Record, again at once when the database connection dropped under it (the pool does not
         hand that connection out again): a send Teams accepted and left unrecorded would be sent a
         second time once its lease ran out."""
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
-            try:
-                await self._record(plan, result)
-                return
-            except Exception as error:
-                if attempt == RECORD_ATTEMPTS or not lost_connection(error):
-                    raise
-                log.warning(
-                    "recording outbox row %s: lost the database connection; recording it again", plan.id
-                )
+        await again_on_lost_connection(
+            lambda: self._record(plan, result),
+            attempts=RECORD_ATTEMPTS,
+            on_retry=lambda: log.warning(
+                "recording outbox row %s: lost the database connection; recording it again", plan.id
+            ),
+        )
 
     async def remember(self, session: Session, target: NewChat, chat: ChatAddress, *, now: datetime) -> None:
         """Store a 1:1 chat Teams created, so that the person's next row continues it."""

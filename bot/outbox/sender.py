@@ -54,7 +54,7 @@ from bot.outbox.policy import Outcome, Reason, Verdict
 from bot.outbox.recorder import RECORD_ATTEMPTS, OutboxRecorder
 from bot.outbox.throttle import RateLimiter
 from frameworks.clock import Clock, utc_now
-from storage.db import Session, Sessions, lost_connection, transaction
+from storage.db import Session, Sessions, again_on_lost_connection, lost_connection, transaction
 from storage.outbox import claim_due, release, renew_leases
 from storage.tables import OutboxKind, OutboxMessage, stored_id
 
@@ -196,24 +196,24 @@ class OutboxSender:
     async def _release(self) -> None:
         """Give back the rows still claimed, on a fresh connection again if the pool's was dead (a
         failover while the bot idled); if that fails too, they return to the queue when their lease ends."""
-        for attempt in range(1, RECORD_ATTEMPTS + 1):
-            try:
-                async with transaction(self._sessions) as session:
-                    released = await release(session, worker=self.worker)
-            except Exception as error:
-                if not lost_connection(error):
-                    log.exception("could not release claimed rows; they return when their lease ends")
-                    return
-                if attempt == RECORD_ATTEMPTS:
-                    log.warning(
-                        "could not release claimed rows (lost the database connection); "
-                        "they return when their lease ends"
-                    )
-                    return
-                continue
-            if released:
-                log.info("sender %s released %d rows", self.worker, released)
+
+        async def released() -> int:
+            async with transaction(self._sessions) as session:
+                return await release(session, worker=self.worker)
+
+        try:
+            count = await again_on_lost_connection(released, attempts=RECORD_ATTEMPTS)
+        except Exception as error:
+            if not lost_connection(error):
+                log.exception("could not release claimed rows; they return when their lease ends")
+                return
+            log.warning(
+                "could not release claimed rows (lost the database connection); they return when their "
+                "lease ends"
+            )
             return
+        if count:
+            log.info("sender %s released %d rows", self.worker, count)
 
     # Claiming and planning --------------------------------------------------------------------------
 
