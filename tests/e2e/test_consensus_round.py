@@ -479,6 +479,11 @@ async def test_a_closed_consensus_rounds_results_are_the_leads_to_share(
         assert "is not a consensus round: its results are already visible" in connector.texts_to(CHANNEL)[-1]
         await _post(client, _activity(connector, "share results 99", LEAD))
         assert "There is no survey #99 here" in connector.texts_to(CHANNEL)[-1]
+        other = "19:other@thread.tacv2;messageid=1"  # another channel's lead, and another tenant's
+        await _post(client, _activity(connector, "share results 3", LEAD, conversation=other))
+        assert "There is no survey #3 here" in connector.texts_to(other)[-1]
+        await _post(client, _activity(connector, "share results 3", LEAD, tenant="t2"))
+        assert "There is no survey #3 here" in connector.texts_to(CHANNEL)[-1]
         assert len(connector.cards()) == cards_in_channel + 1  # only the lead's private card so far
 
         await _post(client, _activity(connector, "share results 3", LEAD))
