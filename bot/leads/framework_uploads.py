@@ -30,6 +30,7 @@ from bot.cards import Card, adaptive_card, escape, execute_action, text_block
 from bot.leads.conversation import Incoming, LeadConversation, sender_of
 from bot.reports.text import clip
 from bot.teams.addresses import secure_or_local
+from bot.teams.proxies import Proxies
 from frameworks.schema import Framework, LevelsScale, ScoreScale, StatusScale
 from frameworks.versions import ElementRef, FrameworkDiff, diff
 from frameworks.workbook import MAX_FILE_BYTES, WorkbookError, read_workbook
@@ -100,11 +101,15 @@ async def download(url: str, settings: DownloadSettings) -> bytes:
         "over the size limit",
     )
     try:
-        async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as http:
+        proxies = await Proxies.from_environment()
+        async with aiohttp.ClientSession(timeout=timeout) as http:
             for _ in range(settings.max_redirects + 1):
                 if not secure_or_local(url):
                     raise DownloadFailed(_TRY_AGAIN, "not an https URL")
-                async with http.get(url, allow_redirects=False) as response:
+                proxy, proxy_headers = proxies.route(URL(url))
+                async with http.get(
+                    url, allow_redirects=False, proxy=proxy, proxy_headers=proxy_headers
+                ) as response:
                     if response.status in (301, 302, 303, 307, 308) and "Location" in response.headers:
                         url = str(response.url.join(URL(response.headers["Location"])))
                         continue

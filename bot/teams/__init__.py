@@ -9,6 +9,7 @@ nothing eagerly):
     channel_auth        the Bot Connector's token on inbound requests
     signing_keys        the Bot Framework's token signing keys, kept fresh
     app_tokens          the bot's own outbound tokens, kept fresh
+    proxies             the web proxy the environment names, read once per client session
     addresses           which service URLs are this machine's
     handler             `SurveyBot`: routes a turn to the partner's conversation or a lead's command
     leased              leased turns: commands and file consent under a renewed claim
@@ -41,6 +42,7 @@ __all__ = [
     "leased",
     "package",
     "proactive",
+    "proxies",
     "references",
     "roster",
     "signing_keys",

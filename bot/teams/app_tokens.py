@@ -34,10 +34,12 @@ import aiohttp
 from aiohttp import web
 from botframework.connector.auth import AuthenticationConstants
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from yarl import URL
 
 from bot.settings import Settings
 from bot.teams.addresses import secure_or_local
 from bot.teams.background_refresh import BackgroundRefresh
+from bot.teams.proxies import Proxies
 from frameworks.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -207,6 +209,7 @@ class AppTokens:
         self._timeout = timeout
         self._held: _Held | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._proxies = Proxies()
         self._background = BackgroundRefresh(
             "app-token",
             self._refreshed,
@@ -236,7 +239,8 @@ class AppTokens:
     @asynccontextmanager
     async def fetching(self) -> AsyncIterator[None]:
         """The HTTP session the fetches use, open while inside."""
-        async with aiohttp.ClientSession(timeout=self._timeout, trust_env=True) as session:
+        self._proxies = await Proxies.from_environment()
+        async with aiohttp.ClientSession(timeout=self._timeout) as session:
             self._session = session
             try:
                 yield
@@ -272,8 +276,11 @@ class AppTokens:
             raise AppTokenUnavailable("not fetching (outside `fetching()`)")
         method, arguments = self.request.http()
         where = self.request.url
+        proxy, proxy_headers = self._proxies.route(URL(where))
         try:
-            async with self._session.request(method, where, allow_redirects=False, **arguments) as response:
+            async with self._session.request(
+                method, where, allow_redirects=False, proxy=proxy, proxy_headers=proxy_headers, **arguments
+            ) as response:
                 body = await response.content.read(MAX_ANSWER_BYTES + 1)
                 status = response.status
         except TimeoutError as error:

@@ -28,6 +28,7 @@ from aiohttp import web
 from yarl import URL
 
 from bot.teams.app_tokens import AppTokens
+from bot.teams.proxies import Proxies
 from dialogs.activity_json import json_bytes
 from dialogs.outgoing import ConnectorError
 
@@ -65,6 +66,7 @@ class BotConnector:
         self._tokens = tokens
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies = Proxies()
 
     @property
     def authorizes(self) -> bool:
@@ -75,7 +77,8 @@ class BotConnector:
     async def open(self) -> AsyncIterator[BotConnector]:
         """The shared session, open while inside."""
         timeout = aiohttp.ClientTimeout(total=self._timeout)
-        async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False, trust_env=True) as session:
+        self._proxies = await Proxies.from_environment()
+        async with aiohttp.ClientSession(timeout=timeout, raise_for_status=False) as session:
             self._session = session
             try:
                 yield self
@@ -185,9 +188,16 @@ class BotConnector:
             headers["Authorization"] = f"Bearer {self._tokens.current()}"
         url = URL(service_url.rstrip("/") + path, encoded=True)
         data = None if body is None else json_bytes(body)
+        proxy, proxy_headers = self._proxies.route(url)
         try:
             async with self._session.request(
-                method, url, data=data, headers=headers, allow_redirects=False
+                method,
+                url,
+                data=data,
+                headers=headers,
+                allow_redirects=False,
+                proxy=proxy,
+                proxy_headers=proxy_headers,
             ) as response:
                 answer = await response.read()
                 status = response.status

@@ -21,8 +21,10 @@ import aiohttp
 from aiohttp import web
 from jwt import PyJWK, PyJWTError
 from pydantic import BaseModel, ConfigDict, ValidationError
+from yarl import URL
 
 from bot.teams.background_refresh import BackgroundRefresh
+from bot.teams.proxies import Proxies
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class SigningKeys:
         self._unknown_kid_gap = unknown_kid_gap
         self._keys: Mapping[str, SigningKey] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._proxies = Proxies()
         self._background = BackgroundRefresh(
             "signing-keys",
             self._refreshed,
@@ -112,9 +115,8 @@ class SigningKeys:
     @asynccontextmanager
     async def fetching(self) -> AsyncIterator[None]:
         """The HTTP session the fetches use, open while inside."""
-        async with aiohttp.ClientSession(
-            timeout=self._timeout, raise_for_status=True, trust_env=True
-        ) as session:
+        self._proxies = await Proxies.from_environment()
+        async with aiohttp.ClientSession(timeout=self._timeout, raise_for_status=True) as session:
             self._session = session
             try:
                 yield
@@ -172,8 +174,9 @@ class SigningKeys:
     async def _get_json(self, url: str) -> Any:
         if self._session is None:
             raise KeysUnavailable("not fetching (outside `fetching()`)")
+        proxy, proxy_headers = self._proxies.route(URL(url))
         try:
-            async with self._session.get(url) as response:
+            async with self._session.get(url, proxy=proxy, proxy_headers=proxy_headers) as response:
                 body = await response.content.read(MAX_DOCUMENT_BYTES + 1)
                 if len(body) > MAX_DOCUMENT_BYTES:
                     raise KeysUnavailable(f"{url} sent more than {MAX_DOCUMENT_BYTES} bytes")

@@ -18,8 +18,10 @@ import logging
 from dataclasses import dataclass
 
 import aiohttp
+from yarl import URL
 
 from bot.teams.addresses import secure_or_local
+from bot.teams.proxies import Proxies
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +78,17 @@ async def upload(url: str, data: bytes, settings: UploadSettings | None = None) 
     ranges = upload_ranges(total, settings.chunk_bytes)
     timeout = aiohttp.ClientTimeout(total=settings.timeout)
     try:
-        async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as http:
+        proxy, proxy_headers = (await Proxies.from_environment()).route(URL(url))
+        async with aiohttp.ClientSession(timeout=timeout) as http:
             for number, (first, last) in enumerate(ranges, start=1):
                 headers = {
                     "Content-Length": str(last - first + 1),
                     "Content-Range": f"bytes {first}-{last}/{total}",
                 }
-                async with http.put(url, data=data[first : last + 1], headers=headers) as response:
+                part = data[first : last + 1]
+                async with http.put(
+                    url, data=part, headers=headers, proxy=proxy, proxy_headers=proxy_headers
+                ) as response:
                     status = response.status
                     await response.read()
                 final = number == len(ranges)
