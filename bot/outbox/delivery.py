@@ -1,5 +1,5 @@
 """Sending one planned row within the limiter: into the conversation the bot already has (continued) or
-a new 1:1 chat (created, stored at once, then sent into).
+a new 1:1 chat (created, then sent into; the recorder stores the chat with the row's outcome).
 
 The Teams calls themselves are behind `ProactiveChannel`, implemented at the edge by
 `bot.teams.proactive.TeamsProactive` and wired in by `bot.app`; this module decides around them (the
@@ -20,10 +20,8 @@ from bot.outbox.composers import Message
 from bot.outbox.config import SenderConfig
 from bot.outbox.plans import Plan, SendResult
 from bot.outbox.policy import Outcome, Reason, Verdict
-from bot.outbox.recorder import OutboxRecorder
 from bot.outbox.throttle import RateLimiter
 from frameworks.clock import Clock
-from storage.db import Sessions, single_statement
 
 __all__ = ["Delivery", "InChat", "InNewChat", "ProactiveChannel", "Send"]
 
@@ -68,8 +66,6 @@ class Delivery:
         self,
         channel: ProactiveChannel,
         *,
-        sessions: Sessions,
-        recorder: OutboxRecorder,
         limiter: RateLimiter,
         config: SenderConfig,
         bot_id: str,
@@ -78,8 +74,6 @@ class Delivery:
         stopping: Callable[[], bool],
     ) -> None:
         self._channel = channel
-        self._sessions = sessions
-        self._recorder = recorder
         self._limiter = limiter
         self._config = config
         self._bot_id = bot_id
@@ -137,7 +131,6 @@ class Delivery:
             created = True
             self._limiter.settle(target.thread_key, target.tenant, granted)
             result.chat = chat
-            await self._keep_chat(target, result)
             if self._stopping():
                 result.outcome = Outcome(Verdict.STOPPED)
                 return
@@ -165,19 +158,6 @@ class Delivery:
         outcome = await send(message)
         if outcome is not None:
             result.outcome = outcome
-
-    async def _keep_chat(self, target: NewChat, result: SendResult) -> None:
-        """Store the chat Teams just created, before sending into it: if this process dies before the
-        send is recorded, the retry continues this chat instead of creating it again. If storing
-        fails, the outcome's transaction tries again."""
-        assert result.chat is not None
-        try:
-            async with single_statement(self._sessions) as session:
-                await self._recorder.remember(session, target, result.chat, now=self._clock())
-        except Exception as error:
-            log.warning("storing a new 1:1 chat failed (%s); kept with the outcome", type(error).__name__)
-            return
-        result.chat_stored = True
 
     @property
     def _turn_timeout(self) -> float:

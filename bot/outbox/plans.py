@@ -39,9 +39,9 @@ class Plan:
 class SendResult:
     outcome: Outcome | None = None
     chat: ChatAddress | None = None
-    """The new 1:1 chat, once created (kept even when the send then fails)."""
-    chat_stored: bool = False
-    """The new chat is in the database already."""
+    """The new 1:1 chat, once created: stored with the outcome, whatever it is, so the row's next
+    attempt (and the person's next row) continues it. If the process dies before that commit, the next
+    attempt creates it again, and Teams answers with the same 1:1 chat."""
 
 
 class InHand:

@@ -100,7 +100,7 @@ class OutboxRecorder:
     async def _store(self, plan: Plan, result: SendResult, outcome: Outcome, *, last: bool) -> None:
         now = self._clock()
         async with transaction(self._sessions) as session:
-            if result.chat is not None and not result.chat_stored:
+            if result.chat is not None:
                 assert isinstance(plan.target, NewChat)
                 await self.remember(session, plan.target, result.chat, now=now)
             terminal = await self._apply(session, plan, outcome, now=now)

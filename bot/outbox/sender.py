@@ -1,15 +1,15 @@
 """The fan-out sender: delivers outbox rows to Teams within Teams' rate limits, each once.
 
-A worker claims due rows under a short lease, renews the lease of every row still in hand with one
-UPDATE each heartbeat, sends each row within the limiter, and records the outcome in its own tiny
-transaction straight after Teams answers. A 1:1 chat is stored the moment Teams creates it, so a
-retry after a crash continues it instead of creating it again. Delivery is at least once: a row is
-marked sent only after Teams accepted it, so if the process dies between Teams' answer and that
-commit (a few milliseconds), the row is sent again once its lease runs out (at most `lease` after the
-crash); and a send that timed out may have reached Teams all the same before it is retried. Cancelling
-the worker is not such a death: sends already on the wire finish and are recorded, rows not yet
-started are released. Two instances never hold the same row (`claim_due`), and a row whose lease is
-nearly over (heartbeats failing) or was lost to another instance is not started.
+A worker claims due rows under a short lease, renews the lease of every row still in hand with one UPDATE
+each heartbeat, sends each row within the limiter, and records the outcome in its own tiny transaction
+straight after Teams answers, with the 1:1 chat Teams created for it if any (a retry after a crash before
+that commit asks Teams for the chat again and is given the same one). Delivery is at least once: a row is
+marked sent only after Teams accepted it, so if the process dies between Teams' answer and that commit (a
+few milliseconds), the row is sent again once its lease runs out (at most `lease` after the crash); and a
+send that timed out may have reached Teams all the same before it is retried. Cancelling the worker is
+not such a death: sends already on the wire finish and are recorded, rows not yet started are released.
+Two instances never hold the same row (`claim_due`), and a row whose lease is nearly over (heartbeats
+failing) or was lost to another instance is not started.
 
 How Teams' answers map to outcomes (`bot.teams.proactive.classify`, `policy.outcome_for_status`):
 - accepted → sent (with the activity id);
@@ -114,8 +114,6 @@ class OutboxSender:
         )
         self._delivery = Delivery(
             channel,
-            sessions=sessions,
-            recorder=self._recorder,
             limiter=self.limiter,
             config=self.config,
             bot_id=bot_id,

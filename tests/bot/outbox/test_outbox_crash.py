@@ -5,8 +5,8 @@ instance dead, from that moment its database connection commits nothing more (`M
 requests reach Teams, and its task is cancelled. Then another instance, on an engine of its own,
 finishes the fan-out. Nobody may be invited twice, except a person whose send Teams had accepted and
 the dead instance had not yet recorded (no send can close that window: Teams has no idempotency key);
-no 1:1 chat may be created twice unless Teams had created it and the dead instance had not yet stored
-it; and what the dead instance held is picked up within a minute.
+no 1:1 chat may be asked for twice unless Teams had created it and the dead instance had not yet
+recorded the row (Teams answers the second request with the same chat); and what the dead instance held is picked up within a minute.
 """
 
 from __future__ import annotations
@@ -207,16 +207,19 @@ def _creates(connector: ThrottlingConnector) -> Counter[str]:
     return Counter(a.user for a in connector.arrivals if a.kind == "create" and a.status == 200 and a.user)
 
 
-async def test_an_instance_killed_between_creating_a_chat_and_sending_leaves_no_duplicate_and_no_second_chat(
+async def test_an_instance_killed_between_creating_a_chat_and_sending_leaves_no_duplicate_and_the_same_chat(
     database: Database, connector: CrashingConnector
 ) -> None:
+    """The new chat is stored with the row's outcome, one commit per invitation: the dead instance
+    never got there, so the survivor asks Teams for the chat again and is given the same one."""
     users, left = await _kill_during_fanout(
         database, connector, config=replace(FAST, concurrency=1), crash_on_send=12, delivered=False
     )
     victim = users[11]
     assert victim in left.held_for
     assert left.unrecorded_sends == set()
-    assert left.unstored_chats == set()  # the chat Teams created for the victim was stored at once
+    assert left.unstored_chats == {victim}
+    victims_chat = connector.personal_id(victim)
     clock = SteppingClock()
     async with _survivor(database, connector, clock) as survivor:
         await _drain(survivor)
@@ -228,7 +231,14 @@ async def test_an_instance_killed_between_creating_a_chat_and_sending_leaves_no_
         await _drain(survivor)
 
     assert {u: connector.deliveries[u] for u in users if connector.deliveries[u] != 1} == {}
-    assert set(_creates(connector).values()) == {1}  # the victim's chat is continued, not created again
+    assert {u: n for u, n in _creates(connector).items() if n != 1} == {victim: 2}
+    async with database.sessions() as session:
+        stored = await session.scalars(
+            sa.select(StoredReference.conversation_id)
+            .join(Person, Person.id == StoredReference.person_id)  # type: ignore[arg-type]
+            .where(Person.teams_user_id == victim)
+        )
+        assert list(stored) == [victims_chat]  # one chat for the victim, the one Teams had made
     assert connector.texts_to(LEADS_CHANNEL) == [f"Invitations for “{TITLE}”: sent {MEMBERS}, none failed."]
 
 
@@ -247,7 +257,7 @@ async def test_an_instance_killed_after_teams_accepted_a_send_duplicates_only_th
         await _drain(survivor)
 
     assert {u: connector.deliveries[u] for u in users if connector.deliveries[u] != 1} == {victim: 2}
-    assert set(_creates(connector).values()) == {1}
+    assert {u: n for u, n in _creates(connector).items() if n != 1} == {victim: 2}  # Teams' same chat
     assert connector.texts_to(LEADS_CHANNEL) == [f"Invitations for “{TITLE}”: sent {MEMBERS}, none failed."]
 
 
