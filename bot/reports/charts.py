@@ -335,13 +335,15 @@ def render(chart: Chart, *, fmt: Literal["png", "svg"] = "png") -> bytes:
 
 
 def _palette(png: bytes) -> bytes:
-    """The PNG with a 256-colour palette: a third of the bytes, the same look for flat charts."""
+    """The PNG with a 256-colour palette: 40% of the bytes, the same look for flat charts (a profile
+    chart has under 300 colours). Not `optimize`: zlib's hardest effort took 30 ms of a 400 ms chart
+    to save another 10% of its bytes."""
     from PIL import Image  # heavy: loaded with the first PNG only
 
     with Image.open(io.BytesIO(png)) as image:
         small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
         buffer = io.BytesIO()
-        small.save(buffer, format="PNG", optimize=True)
+        small.save(buffer, format="PNG")
     return buffer.getvalue()
 
 
