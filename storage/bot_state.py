@@ -13,6 +13,7 @@ botbuilder.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -27,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from frameworks.clock import utc_now
 from storage.db import transaction
 from storage.tables import BotStateRecord, table_of
-from storage.upsert import insert
+from storage.upsert import dialect_of, insert_for
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +189,7 @@ class SqlStorage(Storage):
         if not keys:
             raise ValueError("read() needs at least one key")
         async with transaction(self._sessions) as session:
-            rows = (
-                await session.execute(
-                    sa.select(_TABLE.c.key, _TABLE.c.e_tag, _TABLE.c.data).where(_TABLE.c.key.in_(list(keys)))
-                )
-            ).all()
+            rows = (await session.execute(_READ, {"keys": list(keys)})).all()
         items: dict[str, Any] = {}
         for row in rows:
             try:
@@ -226,21 +223,38 @@ class SqlStorage(Storage):
         if expected == "":
             raise ValueError(f"write of {key!r}: an empty e_tag is not allowed (use None or '*')")
         new_tag = uuid.uuid4().hex
-        values = {"e_tag": new_tag, "data": data, "updated_at": utc_now()}
+        values = {"state_key": key, "state_e_tag": new_tag, "state_data": data, "state_at": utc_now()}
         if expected is None or expected == "*":
-            await session.execute(_upsert(session, key, values))
+            await session.execute(_upsert(dialect_of(session)), values)
             return new_tag
-        result = await session.execute(
-            sa.update(_TABLE).where(_TABLE.c.key == key, _TABLE.c.e_tag == expected).values(**values)
-        )
+        result = await session.execute(_UPDATE, {**values, "state_expected": expected})
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise EtagConflict(key)
         return new_tag
 
 
-def _upsert(session: AsyncSession, key: str, values: dict[str, Any]) -> Any:
-    statement = insert(session, _TABLE).values(key=key, **values)
-    return statement.on_conflict_do_update(index_elements=[_TABLE.c.key], set_=values)
+# Built once, not per turn: building a statement cost about as much as running it (as in
+# storage.conversations), and every turn reads and writes its conversation's state.
+_READ = sa.select(_TABLE.c.key, _TABLE.c.e_tag, _TABLE.c.data).where(
+    _TABLE.c.key.in_(sa.bindparam("keys", expanding=True))
+)
+_NEW_VALUES: dict[str, sa.BindParameter[Any]] = {
+    "e_tag": sa.bindparam("state_e_tag"),
+    "data": sa.bindparam("state_data"),
+    "updated_at": sa.bindparam("state_at"),
+}
+_UPDATE = (
+    sa.update(_TABLE)
+    .where(_TABLE.c.key == sa.bindparam("state_key"), _TABLE.c.e_tag == sa.bindparam("state_expected"))
+    .values(_NEW_VALUES)
+)
+
+
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    statement = insert_for(dialect, _TABLE).values(key=sa.bindparam("state_key"), **_NEW_VALUES)
+    changed = {name: statement.excluded[name] for name in _NEW_VALUES}
+    return statement.on_conflict_do_update(index_elements=[_TABLE.c.key], set_=changed)
 
 
 class JsonConversationState(ConversationState):
