@@ -57,16 +57,31 @@ async def record_delivery(
 ) -> None:
     """What became of the invitation's message: called in the transaction recording the outbox row's
     outcome, so the two never disagree."""
-    table = table_of(Invitation)  # Core, not an ORM bulk update: see storage.outbox._finish
     await session.execute(
-        table.update()
-        .where(table.c.survey_id == survey_id, table.c.person_id == person_id)
-        .values(
-            delivery_state=state,
-            delivery_attempts=attempts,
-            delivery_error=error[:ERROR_LIMIT] if error else None,
-        )
+        _RECORD_DELIVERY,
+        {
+            "delivery_survey": survey_id,
+            "delivery_person": person_id,
+            "delivered_state": state,
+            "delivered_attempts": attempts,
+            "delivered_error": error[:ERROR_LIMIT] if error else None,
+        },
     )
+
+
+_INVITATIONS = table_of(Invitation)
+_RECORD_DELIVERY = (  # built once, Core: see storage.outbox._finish_statement
+    _INVITATIONS.update()
+    .where(
+        _INVITATIONS.c.survey_id == sa.bindparam("delivery_survey"),
+        _INVITATIONS.c.person_id == sa.bindparam("delivery_person"),
+    )
+    .values(
+        delivery_state=sa.bindparam("delivered_state"),
+        delivery_attempts=sa.bindparam("delivered_attempts"),
+        delivery_error=sa.bindparam("delivered_error"),
+    )
+)
 
 
 async def invitation_for(session: AsyncSession, survey_id: int, person_id: int) -> Invitation | None:

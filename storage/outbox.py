@@ -10,6 +10,7 @@ picks them up.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -128,8 +129,8 @@ async def mark_retry(session: AsyncSession, *, message_id: int, error: str, retr
     await _finish(
         session,
         message_id,
+        count_attempt=True,
         state=OutboxState.RETRYING,
-        attempts=_TABLE.c.attempts + 1,
         next_attempt_at=retry_at,
         last_error=error[:ERROR_LIMIT],
     )
@@ -214,10 +215,26 @@ async def next_due(session: AsyncSession) -> datetime | None:
     )
 
 
-async def _finish(session: AsyncSession, message_id: int, **values: Any) -> None:
+async def _finish(
+    session: AsyncSession, message_id: int, *, count_attempt: bool = False, **values: Any
+) -> None:
     """Record an outcome and release the claim."""
-    # The Core table, not the model: an ORM bulk update costs about as much again to prepare, and no
-    # session here holds the row to synchronise.
+    parameters = {f"finish_{name}": value for name, value in values.items()}
     await session.execute(
-        _TABLE.update().where(_TABLE.c.id == message_id).values(claimed_by=None, claimed_until=None, **values)
+        _finish_statement(frozenset(values), count_attempt), {"finish_id": message_id, **parameters}
+    )
+
+
+@functools.cache
+def _finish_statement(names: frozenset[str], count_attempt: bool) -> Any:
+    """Built once per kind of outcome, not per row: building it cost about as much as running it. The
+    Core table, not the model: an ORM bulk update costs about as much again to prepare, and no session
+    here holds the row to synchronise."""
+    values: dict[str, Any] = {name: sa.bindparam(f"finish_{name}") for name in names}
+    if count_attempt:
+        values["attempts"] = _TABLE.c.attempts + 1
+    return (
+        _TABLE.update()
+        .where(_TABLE.c.id == sa.bindparam("finish_id"))
+        .values(claimed_by=None, claimed_until=None, **values)
     )
