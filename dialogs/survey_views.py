@@ -51,9 +51,9 @@ def _kind(scale: LevelsScale | ScoreScale | StatusScale, element: Element) -> Qu
     return "unscored" if element.in_development else scale.kind
 
 
-def element_ids(framework: Framework) -> list[str]:
+def element_ids(framework: Framework) -> tuple[str, ...]:
     """Every element in the order partners meet them, unscored ones included (they take comments)."""
-    return [element.id for _, element in framework.iter_elements()]
+    return framework.element_ids
 
 
 def position_of(framework: Framework, element_id: str) -> int:

@@ -224,6 +224,11 @@ class Framework(_Model):
         return self._elements_by_id.get(element_id)
 
     @functools.cached_property
+    def element_ids(self) -> tuple[str, ...]:
+        """Every element's id in the order partners meet them, unscored ones included."""
+        return tuple(element.id for _, element in self._elements)
+
+    @functools.cached_property
     def _elements(self) -> tuple[tuple[Domain, Element], ...]:
         """Worked out once: a framework never changes (frozen), and a turn looks elements up often."""
         return tuple((domain, element) for domain in self.domains for element in domain.elements)
