@@ -6,7 +6,8 @@ requests reach Teams, and its task is cancelled. Then another instance, on an en
 finishes the fan-out. Nobody may be invited twice, except a person whose send Teams had accepted and
 the dead instance had not yet recorded (no send can close that window: Teams has no idempotency key);
 no 1:1 chat may be asked for twice unless Teams had created it and the dead instance had not yet
-recorded the row (Teams answers the second request with the same chat); and what the dead instance held is picked up within a minute.
+recorded the row (Teams answers the second request with the same chat); and what the dead instance
+held is picked up within a minute.
 """
 
 from __future__ import annotations
