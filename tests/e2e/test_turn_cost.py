@@ -10,31 +10,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import ENGINE, create_app
-from bot.settings import Settings
+from bot.app import ENGINE
 from frameworks.loader import load_directory
-from tests.conftest import FIXED_NOW, Database
-from tests.e2e.test_app_survey import _buttons
+from tests.conftest import Database
+from tests.e2e.partner_app import AMINA, answer_button, partner_app
 from tests.fakes.connector import FakeConnector, fake_connector
-from tests.fakes.conversation import open_survey_for
-from tests.fakes.teams_wire import Member, TeamsShapes
-
-AMINA = Member("29:1amina-Zk8fWq", "Amina Khan", "0b9a8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d")
+from tests.fakes.teams_wire import TeamsShapes
 
 
 @pytest.fixture
 async def connector() -> AsyncIterator[FakeConnector]:
     async with fake_connector() as fake:
         yield fake
-
-
-def _answer_button(connector: FakeConnector) -> dict[str, Any]:
-    """The data of the first level's button on the last question card."""
-    return next(data for data in _buttons(connector.cards()[-1]) if data.get("action") == "answer")
 
 
 _STATEMENT = re.compile(r'(SELECT|INSERT INTO|UPDATE|DELETE FROM)\s+"?(\w+)')
@@ -86,21 +77,15 @@ async def test_an_answer_turn_costs_one_transaction_of_five_statements_and_one_r
     database: Database, connector: FakeConnector
 ) -> None:
     framework = load_directory().frameworks["place-partnership-maturity"]
-    await open_survey_for(database.sessions, framework, FIXED_NOW, user_ids=(AMINA.id,))
     teams = TeamsShapes(connector.url)
-    app = create_app(
-        Settings(database_url=database.url, _env_file=None),
-        clock=lambda: FIXED_NOW,
-        engine_options=database.engine_kwargs,
-    )
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+    async with partner_app(database, framework) as client:
         await client.post("/api/messages", json=teams.personal_message(AMINA, "resume"))
-        first = _answer_button(connector)
+        first = answer_button(connector)
         await client.post("/api/messages", json=teams.execute(AMINA, first))  # the response is made
         turns: list[Trace] = []
         for _ in range(2):
             with traced(client) as pressed:
-                answer = _answer_button(connector)
+                answer = answer_button(connector)
                 assert (await client.post("/api/messages", json=teams.execute(AMINA, answer))).status == 200
             turns.append(pressed)
         for _ in range(2):

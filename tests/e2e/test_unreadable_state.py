@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
-from bot.settings import Settings
 from frameworks.loader import load_directory
 from storage.bot_state import load_state
 from storage.db import transaction
 from storage.tables import Answer
-from tests.conftest import FIXED_NOW, Database
-from tests.e2e.test_app_survey import _buttons
+from tests.conftest import Database
+from tests.e2e.partner_app import AMINA, answer_button, partner_app
 from tests.fakes.connector import FakeConnector, fake_connector
-from tests.fakes.conversation import open_survey_for
-from tests.fakes.teams_wire import Member, TeamsShapes
+from tests.fakes.teams_wire import TeamsShapes
 
-AMINA = Member("29:1amina-Zk8fWq", "Amina Khan", "0b9a8c7d-6e5f-4a3b-2c1d-0e9f8a7b6c5d")
 DAMAGED = '{"DialogState":{"$kind":"tabnanny.Gadget","dialog_stack":[]}}'
 
 
@@ -31,10 +25,6 @@ DAMAGED = '{"DialogState":{"$kind":"tabnanny.Gadget","dialog_stack":[]}}'
 async def connector() -> AsyncIterator[FakeConnector]:
     async with fake_connector() as fake:
         yield fake
-
-
-def _answer_button(connector: FakeConnector) -> dict[str, Any]:
-    return next(data for data in _buttons(connector.cards()[-1]) if data.get("action") == "answer")
 
 
 async def _state_rows(database: Database) -> list[tuple[str, str]]:
@@ -47,16 +37,10 @@ async def test_a_partner_whose_stored_state_is_unreadable_carries_on_where_their
     database: Database, connector: FakeConnector, caplog: pytest.LogCaptureFixture
 ) -> None:
     framework = load_directory().frameworks["place-partnership-maturity"]
-    await open_survey_for(database.sessions, framework, FIXED_NOW, user_ids=(AMINA.id,))
     teams = TeamsShapes(connector.url)
-    app = create_app(
-        Settings(database_url=database.url, _env_file=None),
-        clock=lambda: FIXED_NOW,
-        engine_options=database.engine_kwargs,
-    )
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+    async with partner_app(database, framework) as client:
         await client.post("/api/messages", json=teams.personal_message(AMINA, "resume"))
-        answered = await client.post("/api/messages", json=teams.execute(AMINA, _answer_button(connector)))
+        answered = await client.post("/api/messages", json=teams.execute(AMINA, answer_button(connector)))
         assert answered.status == 200
         async with transaction(database.sessions) as session:
             await session.execute(sa.text("UPDATE bot_state SET data = :data"), {"data": DAMAGED})
@@ -66,7 +50,7 @@ async def test_a_partner_whose_stored_state_is_unreadable_carries_on_where_their
             resumed = await client.post("/api/messages", json=teams.personal_message(AMINA, "resume"))
         assert resumed.status == 201
         assert len(connector.cards()) == cards_before + 1  # the next question, not an apology
-        assert _answer_button(connector)["element_id"] != framework.domains[0].elements[0].id
+        assert answer_button(connector)["element_id"] != framework.domains[0].elements[0].id
 
     warnings = [r for r in caplog.records if "stored state could not be read" in r.getMessage()]
     assert len(warnings) == 1
