@@ -50,7 +50,7 @@ async def framework_choices(
             choices[item.framework_id] = FrameworkChoice(
                 item.framework_id, item.title, item.version, replaces
             )
-    return sorted(choices.values(), key=lambda choice: (choice.title.casefold(), choice.framework_id))
+    return sorted(choices.values(), key=lambda choice: _listing_order(choice.title, choice.framework_id))
 
 
 async def find_framework(
@@ -77,4 +77,9 @@ async def usable_frameworks(
             framework = published.framework
             replaces = framework.id in built_in.frameworks
             usable[framework.id] = UsableFramework(framework, published.version, replaces)
-    return sorted(usable.values(), key=lambda each: (each.framework.title.casefold(), each.framework.id))
+    return sorted(usable.values(), key=lambda each: _listing_order(each.framework.title, each.framework.id))
+
+
+def _listing_order(title: str, framework_id: str) -> tuple[str, str]:
+    """Frameworks are listed by title, whatever its case, then id: choices and usable ones alike."""
+    return title.casefold(), framework_id
